@@ -1,0 +1,64 @@
+/**
+ * The expert-family contract (in the spirit of flexmix drivers: each family supplies its own
+ * log-density, weighted M-step and gradient). All k experts of a model share one family; their
+ * parameters live in one flat `Float64Array` θ of unconstrained working parameters
+ * (e.g. log-variance), laid out expert after expert.
+ *
+ * y is a `Float64Array` of length n: real responses, or class codes 0..C−1 for classifiers.
+ */
+import type { BlockInfo } from '../gates/gate.js';
+import type { Rng } from '../numeric/rng.js';
+
+export interface ExpertMStepOptions {
+  /** Inner iterations for iterative M-steps (IRLS); closed-form families ignore it. */
+  maxIter: number;
+  tol: number;
+}
+
+export interface ExpertJSON {
+  type: string;
+  [key: string]: unknown;
+}
+
+export interface ExpertFamily {
+  readonly type: string;
+  readonly k: number;
+  readonly d: number;
+  readonly nParams: number;
+  readonly blocks: readonly BlockInfo[];
+
+  /** log f(y_t | x_t, θ_i) for t < n, i < k, written to out (n×k). */
+  logDensity(theta: Float64Array, X: Float64Array, y: Float64Array, n: number, out: Float64Array): void;
+
+  /**
+   * Weighted M-step: for each expert i maximise Σ_t R_ti log f(y_t | x_t, θ_i), warm-started, in place.
+   * Experts with negligible total weight keep their parameters.
+   */
+  mStep(theta: Float64Array, X: Float64Array, y: Float64Array, n: number, R: Float64Array, options: ExpertMStepOptions): void;
+
+  /** ∇_θ Σ_t Σ_i W_ti log f(y_t | x_t, θ_i) for arbitrary real W (n×k), written to grad. */
+  gradQ(theta: Float64Array, X: Float64Array, y: Float64Array, n: number, W: Float64Array, grad: Float64Array): void;
+
+  /** E[y | x_t, expert i] written to out (n×k) (class families: the expected class code is not
+   *  meaningful; they implement `classProbabilities` and may write NaN here). */
+  mean(theta: Float64Array, X: Float64Array, n: number, out: Float64Array): void;
+
+  /** Draw y from expert i at input row t of X. */
+  sample(theta: Float64Array, i: number, X: Float64Array, t: number, rng: Rng): number;
+
+  /** Validate the response vector for this family (throws DataError naming the row). */
+  validateResponse(y: Float64Array, n: number): void;
+
+  /** Canonical form in place (e.g. reference class of a multinomial expert); often a no-op. */
+  canonicalize(theta: Float64Array): void;
+
+  toJSON(theta: Float64Array): ExpertJSON;
+  paramsFromJSON(json: ExpertJSON): Float64Array;
+  spec(): ExpertJSON;
+
+  /** Optional: whether θ lies in the domain (e.g. every variance ≥ the floor). See `Gate.feasible`. */
+  feasible?(theta: Float64Array): boolean;
+
+  /** Set the data-dependent guards (e.g. variance floor) before a fit. Optional. */
+  prepare?(X: Float64Array, y: Float64Array, n: number): void;
+}

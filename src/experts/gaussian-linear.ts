@@ -1,0 +1,227 @@
+/**
+ * Gaussian linear experts: y | x, expert i ~ N(aᵢᵀx + bᵢ, νᵢ), ν a variance (math-spec §1.1, §2.1).
+ *
+ * θ per expert i: [bᵢ, aᵢ(1..d), log νᵢ]. The M-step is closed form (math-spec §9.1): weighted least
+ * squares for (aᵢ, bᵢ), then νᵢ = Σ_t r_ti (y_t − μ_ti)² / Σ_t r_ti, floored at `varianceFloor`
+ * (compactness of Θ bounds ν away from 0, math-spec §1.2; the floor also stops a component from
+ * collapsing onto one point, where the likelihood is unbounded).
+ */
+import type { BlockInfo } from '../gates/gate.js';
+import type { ExpertFamily, ExpertJSON, ExpertMStepOptions } from './expert.js';
+import type { Rng } from '../numeric/rng.js';
+import { weightedLeastSquares } from '../numeric/linalg.js';
+import { DataError } from '../errors.js';
+import { readMatrix, readNumber, readVector } from '../json-read.js';
+
+const HALF_LOG_2PI = 0.5 * Math.log(2 * Math.PI);
+
+export interface GaussianLinearOptions {
+  /**
+   * Lower bound on every variance. A number is absolute; `{ relative: c }` means c·Var(y) of the
+   * data being fitted (default relative 1e-6, and 1e-12 absolute when no data was seen).
+   */
+  varianceFloor?: number | { relative: number };
+}
+
+export class GaussianLinearExperts implements ExpertFamily {
+  readonly type = 'gaussianLinear';
+  readonly k: number;
+  readonly d: number;
+  readonly nParams: number;
+  readonly blocks: readonly BlockInfo[] = [
+    { name: 'a', perExpert: true, kind: 'expert' },
+    { name: 'b', perExpert: true, kind: 'expert' },
+    { name: 'variance', perExpert: true, kind: 'scale' },
+  ];
+  private readonly floorSpec: number | { relative: number };
+  private floor = 1e-12;
+  private readonly coef: Float64Array;
+  private readonly gram: Float64Array;
+  private readonly rhs: Float64Array;
+  private readonly work: Float64Array;
+
+  constructor(k: number, d: number, options: GaussianLinearOptions = {}) {
+    this.k = k;
+    this.d = d;
+    this.nParams = k * (d + 2);
+    this.floorSpec = options.varianceFloor ?? { relative: 1e-6 };
+    if (typeof this.floorSpec === 'number') this.floor = this.floorSpec;
+    const p = d + 1;
+    this.coef = new Float64Array(p);
+    this.gram = new Float64Array(p * p);
+    this.rhs = new Float64Array(p);
+    this.work = new Float64Array(p * p);
+  }
+
+  /** The variance floor in force. */
+  get varianceFloor(): number {
+    return this.floor;
+  }
+
+  prepare(_X: Float64Array, y: Float64Array, n: number): void {
+    if (typeof this.floorSpec === 'number') return;
+    let m = 0;
+    for (let t = 0; t < n; t++) m += y[t];
+    m /= n;
+    let v = 0;
+    for (let t = 0; t < n; t++) v += (y[t] - m) * (y[t] - m);
+    v /= n;
+    this.floor = Math.max(1e-12, this.floorSpec.relative * v);
+  }
+
+  logDensity(theta: Float64Array, X: Float64Array, y: Float64Array, n: number, out: Float64Array): void {
+    const { k, d } = this;
+    const q = d + 2;
+    for (let i = 0; i < k; i++) {
+      const o = i * q;
+      const b = theta[o];
+      const logv = theta[o + d + 1];
+      const inv2v = 0.5 * Math.exp(-logv);
+      const c = -HALF_LOG_2PI - 0.5 * logv;
+      if (d === 1) {
+        const a = theta[o + 1];
+        for (let t = 0; t < n; t++) {
+          const r = y[t] - b - a * X[t];
+          out[t * k + i] = c - r * r * inv2v;
+        }
+      } else {
+        for (let t = 0; t < n; t++) {
+          let mu = b;
+          const xo = t * d;
+          for (let u = 0; u < d; u++) mu += theta[o + 1 + u] * X[xo + u];
+          const r = y[t] - mu;
+          out[t * k + i] = c - r * r * inv2v;
+        }
+      }
+    }
+  }
+
+  mStep(theta: Float64Array, X: Float64Array, y: Float64Array, n: number, R: Float64Array, _options: ExpertMStepOptions): void {
+    const { k, d, coef } = this;
+    const q = d + 2;
+    for (let i = 0; i < k; i++) {
+      let S = 0;
+      for (let t = 0; t < n; t++) S += R[t * k + i];
+      if (!(S > 1e-12 * n)) continue; // empty component: keep its parameters
+      const ridge = weightedLeastSquares(X, y, n, d, R, k, i, coef, this.gram, this.rhs, this.work);
+      if (ridge < 0) continue;
+      const o = i * q;
+      for (let u = 0; u <= d; u++) theta[o + u] = coef[u];
+      // ν = weighted mean squared residual (math-spec §8.1 M-step)
+      let ss = 0;
+      for (let t = 0; t < n; t++) {
+        const w = R[t * k + i];
+        if (w === 0) continue;
+        let mu = coef[0];
+        for (let u = 0; u < d; u++) mu += coef[u + 1] * X[t * d + u];
+        const r = y[t] - mu;
+        ss += w * r * r;
+      }
+      theta[o + d + 1] = Math.log(Math.max(ss / S, this.floor));
+    }
+  }
+
+  gradQ(theta: Float64Array, X: Float64Array, y: Float64Array, n: number, W: Float64Array, grad: Float64Array): void {
+    const { k, d } = this;
+    const q = d + 2;
+    grad.fill(0, 0, this.nParams);
+    for (let i = 0; i < k; i++) {
+      const o = i * q;
+      const iv = Math.exp(-theta[o + d + 1]);
+      let gb = 0;
+      let gv = 0;
+      for (let t = 0; t < n; t++) {
+        const w = W[t * k + i];
+        if (w === 0) continue;
+        let mu = theta[o];
+        const xo = t * d;
+        for (let u = 0; u < d; u++) mu += theta[o + 1 + u] * X[xo + u];
+        const r = y[t] - mu;
+        const wr = w * r * iv;
+        gb += wr;
+        for (let u = 0; u < d; u++) grad[o + 1 + u] += wr * X[xo + u];
+        gv += w * (0.5 * r * r * iv - 0.5); // ∂/∂logν of −½logν − r²/(2ν)
+      }
+      grad[o] = gb;
+      grad[o + d + 1] = gv;
+    }
+  }
+
+  mean(theta: Float64Array, X: Float64Array, n: number, out: Float64Array): void {
+    const { k, d } = this;
+    const q = d + 2;
+    for (let t = 0; t < n; t++) {
+      for (let i = 0; i < k; i++) {
+        let mu = theta[i * q];
+        for (let u = 0; u < d; u++) mu += theta[i * q + 1 + u] * X[t * d + u];
+        out[t * k + i] = mu;
+      }
+    }
+  }
+
+  sample(theta: Float64Array, i: number, X: Float64Array, t: number, rng: Rng): number {
+    const { d } = this;
+    const o = i * (d + 2);
+    let mu = theta[o];
+    for (let u = 0; u < d; u++) mu += theta[o + 1 + u] * X[t * d + u];
+    return mu + Math.sqrt(Math.exp(theta[o + d + 1])) * rng.normal();
+  }
+
+  validateResponse(y: Float64Array, n: number): void {
+    for (let t = 0; t < n; t++) {
+      if (!Number.isFinite(y[t])) throw new DataError(`row ${t + 1}: response y is ${y[t]}, expected a finite number`);
+    }
+  }
+
+  feasible(theta: Float64Array): boolean {
+    const q = this.d + 2;
+    const lf = Math.log(this.floor) - 1e-12;
+    for (let i = 0; i < this.k; i++) if (!(theta[i * q + q - 1] >= lf)) return false;
+    return true;
+  }
+
+  canonicalize(_theta: Float64Array): void {
+    // no non-identifiability within a Gaussian linear expert
+  }
+
+  toJSON(theta: Float64Array): ExpertJSON {
+    const { k, d } = this;
+    const q = d + 2;
+    const a: number[][] = [];
+    const b: number[] = [];
+    const variance: number[] = [];
+    for (let i = 0; i < k; i++) {
+      b.push(theta[i * q]);
+      a.push(Array.from(theta.subarray(i * q + 1, i * q + 1 + d)));
+      variance.push(Math.exp(theta[i * q + d + 1]));
+    }
+    const json: ExpertJSON = { type: this.type, a, b, variance };
+    if (typeof this.floorSpec === 'number') json.varianceFloor = this.floorSpec;
+    return json;
+  }
+
+  paramsFromJSON(json: ExpertJSON): Float64Array {
+    const { k, d } = this;
+    const a = readMatrix(json.a, 'experts.a', k, d);
+    const b = readVector(json.b, 'experts.b', k);
+    const variance = readVector(json.variance, 'experts.variance', k, { positive: true });
+    const q = d + 2;
+    const theta = new Float64Array(k * q);
+    for (let i = 0; i < k; i++) {
+      theta[i * q] = b[i];
+      for (let u = 0; u < d; u++) theta[i * q + 1 + u] = a[i][u];
+      theta[i * q + d + 1] = Math.log(variance[i]);
+    }
+    return theta;
+  }
+
+  spec(): ExpertJSON {
+    return typeof this.floorSpec === 'number' ? { type: this.type, varianceFloor: this.floorSpec } : { type: this.type };
+  }
+}
+
+/** Parse the optional `varianceFloor` of a JSON spec. */
+export function gaussianOptionsFromJSON(json: ExpertJSON): GaussianLinearOptions {
+  if (json.varianceFloor === undefined) return {};
+  return { varianceFloor: readNumber(json.varianceFloor, 'experts.varianceFloor', { positive: true }) };
+}

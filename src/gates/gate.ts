@@ -1,0 +1,99 @@
+/**
+ * The gate contract. A gate maps an input x ∈ R^d to log-weights over k experts.
+ *
+ * Every gate family works on a flat `Float64Array` θ of *unconstrained working parameters*
+ * (e.g. log τ instead of τ; the reference expert's fixed parameters are not in θ). This one
+ * representation serves the EM M-step, SQUAREM extrapolation, the L-BFGS finish, LSE and the
+ * finite-difference checks. The JSON form (named blocks, natural parametrisation) is produced
+ * by `toJSON` / read by `fromJSON`.
+ *
+ * Data layout everywhere: X is row-major n×d, per-sample per-expert arrays are row-major n×k.
+ */
+
+/** Options for a gate's weighted M-step. */
+export interface GateMStepOptions {
+  /** Maximum Newton (or inner) iterations. */
+  maxIter: number;
+  /** Stop when the relative change of the objective is below this. */
+  tol: number;
+}
+
+export interface GateMStepInfo {
+  /** Inner iterations used. */
+  iterations: number;
+  /** Objective Σ_t Σ_i R_ti log π_i(x_t) at the returned θ. */
+  objective: number;
+  converged: boolean;
+}
+
+/** JSON form of a gate: its `type`, its options, and named parameter blocks. */
+export interface GateJSON {
+  type: string;
+  [key: string]: unknown;
+}
+
+/** A named parameter block, for reporting and for per-block Voronoi exponents. */
+export interface BlockInfo {
+  /** Name as it appears in the model JSON (`beta0`, `beta1`, `a`, `b`, `variance`, `tau`, …). */
+  name: string;
+  /** true when the JSON value is an array indexed by expert (first index = expert). */
+  perExpert: boolean;
+  /**
+   * What kind of parameter this is, for the nearTruth initialisation noise scales
+   * (math-spec §8.3): gate coefficients, expert coefficients, or a positive scale.
+   */
+  kind: 'gate' | 'expert' | 'scale';
+}
+
+export interface Gate {
+  /** Family name as in the JSON `type` (`softmax`, `topK`, `denseToSparse`, …). */
+  readonly type: string;
+  /** Number of experts. */
+  readonly k: number;
+  /** Input dimension. */
+  readonly d: number;
+  /** Length of θ. */
+  readonly nParams: number;
+  /** Named blocks of the JSON form. */
+  readonly blocks: readonly BlockInfo[];
+
+  /**
+   * log π_i(x_t; θ) for t < n, i < k, written to out (n×k). Inactive experts (top-K) get −Infinity.
+   * Must be exactly normalised in probability space (log-sum-exp of each row = 0).
+   */
+  logWeights(theta: Float64Array, X: Float64Array, n: number, out: Float64Array): void;
+
+  /**
+   * Gradient with respect to θ of Q(θ) = Σ_t Σ_i W_ti log π_i(x_t; θ), written to grad (length nParams).
+   * W is an arbitrary real n×k matrix (rows need NOT sum to one: LSE passes signed weights).
+   * Entries of W for inactive experts are ignored. By Fisher's identity, with W = posterior
+   * responsibilities this is the gate part of ∇ log-likelihood.
+   */
+  gradQ(theta: Float64Array, X: Float64Array, n: number, W: Float64Array, grad: Float64Array): void;
+
+  /**
+   * Weighted M-step: maximise Q(θ) = Σ_t Σ_i R_ti log π_i(x_t; θ) over θ, warm-started from θ,
+   * updating θ in place. R has non-negative entries (rows usually sum to one). Must never return a
+   * θ with a lower Q than the starting one.
+   */
+  mStep(theta: Float64Array, X: Float64Array, n: number, R: Float64Array, options: GateMStepOptions): GateMStepInfo;
+
+  /**
+   * Map θ to the canonical representative of its equivalence class (same gate function for every x),
+   * in place. For gates whose θ already excludes the non-identifiable directions this is a no-op.
+   */
+  canonicalize(theta: Float64Array): void;
+
+  /** Natural-parameter JSON (canonical form). */
+  toJSON(theta: Float64Array): GateJSON;
+  /** Read parameters from JSON (validated; throws `ModelFormatError` naming the field). Returns θ. */
+  paramsFromJSON(json: GateJSON): Float64Array;
+  /** The options part of the JSON (type + settings, no parameters), enough to rebuild this gate. */
+  spec(): GateJSON;
+
+  /**
+   * Optional: whether θ lies in the parameter domain (e.g. a temperature within its bounds).
+   * Optimisers treat infeasible points as having objective −∞ and backtrack.
+   */
+  feasible?(theta: Float64Array): boolean;
+}

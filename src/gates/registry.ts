@@ -1,0 +1,68 @@
+/**
+ * Gate registry: maps a gate `type` (JSON) or a CLI spec (`topk:2`, `temperature:fixed=0.5`) to a
+ * factory. Each gate family registers itself here with one entry.
+ */
+import type { Gate, GateJSON } from './gate.js';
+import { SoftmaxGate } from './softmax.js';
+import { ModelFormatError, OptionError } from '../errors.js';
+import { lengthOf, widthOf } from '../json-read.js';
+
+export interface GateFactory {
+  /** JSON `type`. */
+  type: string;
+  /** Names accepted on the command line before the first ':' (e.g. `topk`). */
+  cliNames: string[];
+  /** One-line help for the CLI. */
+  help: string;
+  /** Build a gate for k experts and d inputs from its spec (type + options; parameters ignored). */
+  create(spec: GateJSON, k: number, d: number): Gate;
+  /** Infer (k, d) from the parameter blocks of a JSON gate. */
+  dims(json: GateJSON, path: string): { k: number; d: number };
+  /** Parse the part after `name:` of a CLI spec into a JSON spec (throws OptionError). */
+  parseCli(rest: string | undefined, spec: string): GateJSON;
+}
+
+const factories = new Map<string, GateFactory>();
+const cliIndex = new Map<string, GateFactory>();
+
+export function registerGate(f: GateFactory): void {
+  factories.set(f.type, f);
+  for (const c of f.cliNames) cliIndex.set(c.toLowerCase(), f);
+}
+
+export function gateFactory(type: string, path = 'gate.type'): GateFactory {
+  const f = factories.get(type);
+  if (!f) throw new ModelFormatError(`${path}: unknown gate type ${JSON.stringify(type)} (known: ${[...factories.keys()].join(', ')})`);
+  return f;
+}
+
+export function gateTypes(): GateFactory[] {
+  return [...factories.values()];
+}
+
+/** Parse a CLI gate spec such as `softmax`, `topk:2`, `temperature:fixed=0.5`. */
+export function parseGateSpec(spec: string): GateJSON {
+  const i = spec.indexOf(':');
+  const name = (i < 0 ? spec : spec.slice(0, i)).trim().toLowerCase();
+  const rest = i < 0 ? undefined : spec.slice(i + 1);
+  const f = cliIndex.get(name);
+  if (!f) throw new OptionError(`--gate: unknown gate ${JSON.stringify(name)} (known: ${[...cliIndex.keys()].join(', ')})`);
+  return f.parseCli(rest, spec);
+}
+
+/** Helper for gates whose blocks are beta0 (k) and beta1 (k×d). */
+export function linearDims(json: GateJSON, path: string): { k: number; d: number } {
+  return { k: lengthOf(json.beta0, `${path}.beta0`), d: widthOf(json.beta1, `${path}.beta1`) };
+}
+
+registerGate({
+  type: 'softmax',
+  cliNames: ['softmax'],
+  help: 'softmax(β₁ᵀx + β₀), last expert is the reference',
+  create: (_spec, k, d) => new SoftmaxGate(k, d),
+  dims: linearDims,
+  parseCli: (rest, spec) => {
+    if (rest !== undefined && rest !== '') throw new OptionError(`--gate ${spec}: softmax takes no options`);
+    return { type: 'softmax' };
+  },
+});
