@@ -9,6 +9,7 @@ import { MoelabError } from '../errors.js';
 import { register as registerSimulate } from './commands/simulate.js';
 import { register as registerFit } from './commands/fit.js';
 import { register as registerDemo } from './commands/demo.js';
+import { register as registerStudy } from './commands/study.js';
 
 export function buildProgram(): Command {
   const program = new Command();
@@ -21,6 +22,7 @@ export function buildProgram(): Command {
   registerDemo(program);
   registerSimulate(program);
   registerFit(program);
+  registerStudy(program);
   return program;
 }
 

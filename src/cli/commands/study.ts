@@ -1,0 +1,224 @@
+/**
+ * `moelab study run|resume|status|report|export|presets`: convergence-rate studies
+ * (config → plan → parallel run → SQLite store → rates and figures).
+ */
+import type { Command } from 'commander';
+import { join } from 'node:path';
+import { OptionError } from '../../errors.js';
+import { loadStudyFile, presetNames, presetPath, loadStudy, type ResolvedStudy } from '../../study/config.js';
+import { readFileSync } from 'node:fs';
+import { StudyStore } from '../../study/store.js';
+import { runStudy, type RunSummary } from '../../study/runner.js';
+import { planJobs } from '../../study/plan.js';
+import { computeCurves, curvesTable, reportJSON, writeReport } from '../../study/report.js';
+import { writeCSV } from '../../study/export.js';
+import { parseNumberOption } from '../io.js';
+
+interface RunCliOptions {
+  preset?: string;
+  quick?: boolean;
+  profile?: string;
+  out: string;
+  threads?: string;
+  progress: boolean;
+  limit?: string;
+  inline?: boolean;
+}
+
+function runOptions(opts: { threads?: string; progress: boolean; limit?: string; inline?: boolean }): { threads?: number; progress: boolean; limit?: number; inline?: boolean } {
+  return {
+    ...(opts.threads !== undefined ? { threads: parseNumberOption(opts.threads, '--threads', { integer: true, min: 1 }) } : {}),
+    ...(opts.limit !== undefined ? { limit: parseNumberOption(opts.limit, '--limit', { integer: true, min: 1 }) } : {}),
+    progress: opts.progress,
+    inline: opts.inline ?? false,
+  };
+}
+
+/** Run with Ctrl-C / SIGTERM turned into a clean stop (finished jobs stay stored). */
+async function runWithSignals(store: StudyStore, opts: Parameters<typeof runStudy>[1]): Promise<RunSummary> {
+  const ac = new AbortController();
+  const stop = (): void => {
+    if (!ac.signal.aborted) {
+      process.stderr.write('\nstopping: finished jobs are stored; cancelling the rest…\n');
+      ac.abort();
+    }
+  };
+  process.once('SIGINT', stop);
+  process.once('SIGTERM', stop);
+  try {
+    return await runStudy(store, { ...opts, signal: ac.signal });
+  } finally {
+    process.removeListener('SIGINT', stop);
+    process.removeListener('SIGTERM', stop);
+  }
+}
+
+function summaryLine(dir: string, s: RunSummary, store: StudyStore): string {
+  const c = store.counts();
+  const planned = s.planned;
+  const head = s.aborted ? 'interrupted' : 'done';
+  return `${head}: ran ${s.ran} jobs (${s.ok} ok, ${s.failed} failed) in ${s.wallSeconds.toFixed(1)} s on ${s.threads} thread${s.threads > 1 ? 's' : ''} (${s.jobsPerSecond.toFixed(2)} jobs/s); store ${dir}: ${c.ok + c.failed}/${planned} jobs (${c.failed} failed)`;
+}
+
+function describeStudy(study: ResolvedStudy): string {
+  const jobs = study.settings.length * study.ns.length * study.replicates;
+  return `study ${study.name} (profile ${study.profile}): ${study.settings.map((s) => s.name).join(', ')} × ${study.ns.length} sample sizes (${study.ns[0]}…${study.ns[study.ns.length - 1]}) × ${study.replicates} replicates = ${jobs} jobs`;
+}
+
+export function register(program: Command): void {
+  const study = program.command('study').description('convergence-rate studies: run a config or preset over sample sizes × replicates, store, report rates and figures');
+
+  study
+    .command('run')
+    .description('run a study config (YAML/JSON) or a preset into DIR (resumable)')
+    .argument('[config]', 'study config file (YAML or JSON)')
+    .option('--preset <name>', 'a preset from studies/ (see `moelab study presets`)')
+    .option('--quick', 'use the quick profile (small grid, few replicates)')
+    .option('--profile <name>', 'use a named profile of the config')
+    .requiredOption('--out <dir>', 'study directory (created; holds study.sqlite)')
+    .option('--threads <n>', 'worker threads (default: all cores)')
+    .option('--limit <n>', 'stop after this many jobs (resume later)')
+    .option('--inline', 'run jobs in the main thread (debugging)')
+    .option('--no-progress', 'no progress bar')
+    .action(async (config: string | undefined, opts: RunCliOptions) => {
+      if ((config === undefined) === (opts.preset === undefined)) throw new OptionError('study run: give either a CONFIG file or --preset NAME');
+      if (opts.quick && opts.profile && opts.profile !== 'quick') throw new OptionError('--quick and --profile name different profiles');
+      const profile = opts.quick ? 'quick' : opts.profile;
+      const path = config ?? presetPath(opts.preset as string);
+      const resolved = loadStudyFile(path, profile !== undefined ? { profile } : {});
+      const store = StudyStore.create(opts.out, resolved);
+      try {
+        const done = store.finishedIds().size;
+        process.stderr.write(`${describeStudy(resolved)}${done ? `; ${done} already stored, resuming` : ''}\n`);
+        const s = await runWithSignals(store, runOptions(opts));
+        process.stderr.write(summaryLine(opts.out, s, store) + '\n');
+        if (s.aborted) {
+          process.stderr.write(`resume with: moelab study resume ${opts.out}\n`);
+          process.exitCode = 130;
+        } else process.stderr.write(`next: moelab study report ${opts.out}\n`);
+      } finally {
+        store.close();
+      }
+    });
+
+  study
+    .command('resume')
+    .description('run the jobs of DIR that are not stored yet')
+    .argument('<dir>', 'study directory')
+    .option('--threads <n>', 'worker threads (default: all cores)')
+    .option('--limit <n>', 'stop after this many jobs')
+    .option('--retry-failed', 'run failed jobs again (their rows are replaced)')
+    .option('--inline', 'run jobs in the main thread (debugging)')
+    .option('--no-progress', 'no progress bar')
+    .action(async (dir: string, opts: { threads?: string; limit?: string; retryFailed?: boolean; inline?: boolean; progress: boolean }) => {
+      const store = StudyStore.open(dir);
+      try {
+        const done = store.finishedIds().size;
+        process.stderr.write(`${describeStudy(store.study)}; ${done} already stored\n`);
+        const s = await runWithSignals(store, { ...runOptions(opts), retryFailed: opts.retryFailed ?? false });
+        process.stderr.write(summaryLine(dir, s, store) + '\n');
+        if (s.aborted) process.exitCode = 130;
+      } finally {
+        store.close();
+      }
+    });
+
+  study
+    .command('status')
+    .description('progress of a study directory: jobs done, failed, pending, per setting')
+    .argument('<dir>', 'study directory')
+    .option('--json', 'print JSON')
+    .action((dir: string, opts: { json?: boolean }) => {
+      const store = StudyStore.open(dir);
+      try {
+        const st = store.study;
+        const planned = planJobs(st);
+        const c = store.counts();
+        const by = store.countsBySetting();
+        const perSetting = st.settings.map((s) => {
+          const row = by.find((b) => b.setting === s.name);
+          const total = st.ns.length * st.replicates;
+          return { setting: s.name, planned: total, ok: row?.ok ?? 0, failed: row?.failed ?? 0, pending: total - (row?.ok ?? 0) - (row?.failed ?? 0), seconds: row?.seconds ?? 0 };
+        });
+        const failures = store.failures(5);
+        const status = {
+          name: st.name, profile: st.profile, hash: store.hash, planned: planned.length, ok: c.ok, failed: c.failed,
+          pending: planned.length - c.ok - c.failed, computeSeconds: c.seconds, settings: perSetting, failures,
+          lastRunStarted: store.meta('last_run_started') ?? null, lastRunFinished: store.meta('last_run_finished') ?? null,
+        };
+        if (opts.json) {
+          process.stdout.write(JSON.stringify(status) + '\n');
+          return;
+        }
+        const lines = [
+          describeStudy(st),
+          `stored ${c.ok + c.failed}/${planned.length}: ${c.ok} ok, ${c.failed} failed, ${status.pending} pending; ${c.seconds.toFixed(1)} s of compute`,
+          ...perSetting.map((p) => `  ${p.setting.padEnd(24)} ${String(p.ok).padStart(6)} ok ${String(p.failed).padStart(5)} failed ${String(p.pending).padStart(6)} pending`),
+          ...(failures.length ? ['failures:', ...failures.map((f) => `  ${f.count}× ${f.error} (e.g. ${f.example})`)] : []),
+        ];
+        process.stdout.write(lines.join('\n') + '\n');
+      } finally {
+        store.close();
+      }
+    });
+
+  study
+    .command('report')
+    .description('rate table (OLS slope, bootstrap CI, median slope) and figures (SVG, PNG, HTML) of a study directory')
+    .argument('<dir>', 'study directory')
+    .option('--json', 'print the curves as JSON ({"curves":[…]})')
+    .option('--out <dir>', 'where to write figures and index.html (default DIR/report)')
+    .option('--no-figures', 'only the table / JSON')
+    .option('--no-png', 'SVG and HTML only')
+    .option('--bootstrap <B>', 'bootstrap resamples for the slope CI', '1000')
+    .action(async (dir: string, opts: { json?: boolean; out?: string; figures: boolean; png: boolean; bootstrap: string }) => {
+      const store = StudyStore.open(dir);
+      try {
+        const notes = computeCurves(store, { bootstrap: parseNumberOption(opts.bootstrap, '--bootstrap', { integer: true, min: 1 }) });
+        for (const s of notes.skipped) process.stderr.write(`skipped ${s.setting} · ${s.loss}: ${s.reason}\n`);
+        if (opts.figures) {
+          const files = await writeReport(store, opts.out ?? join(dir, 'report'), notes, { png: opts.png });
+          process.stderr.write(`wrote ${files.html}, ${files.json}${files.svg.length ? `, ${files.svg.length} SVG` : ''}${files.png.length ? ` + ${files.png.length} PNG` : ''}\n`);
+        }
+        if (opts.json) process.stdout.write(JSON.stringify(reportJSON(notes.curves)) + '\n');
+        else process.stdout.write((notes.curves.length ? curvesTable(notes.curves) : 'no curves yet (need finished jobs at ≥ 2 sample sizes)') + '\n');
+      } finally {
+        store.close();
+      }
+    });
+
+  study
+    .command('export')
+    .description('export the stored jobs as CSV (one line per job, one column per loss)')
+    .argument('<dir>', 'study directory')
+    .requiredOption('--csv <file>', 'output CSV file')
+    .option('--model', 'include the fitted model JSON column')
+    .action((dir: string, opts: { csv: string; model?: boolean }) => {
+      const store = StudyStore.open(dir);
+      try {
+        const rows = writeCSV(store, opts.csv, { model: opts.model ?? false });
+        process.stderr.write(`wrote ${rows} rows to ${opts.csv}\n`);
+      } finally {
+        store.close();
+      }
+    });
+
+  study
+    .command('presets')
+    .description('list the shipped presets with their settings, losses and theoretical slopes')
+    .option('--json', 'print JSON')
+    .action((opts: { json?: boolean }) => {
+      const out = presetNames().map((name) => {
+        const st = loadStudy(readFileSync(presetPath(name), 'utf8'), { source: name });
+        return { name, claim: st.claim ?? '', settings: st.settings.map((s) => ({ name: s.name, k: s.k, gate: s.gate.type, experts: s.experts.type, estimator: s.estimator, losses: s.losses.map((l) => ({ name: l.name, theory: l.theory ?? null })) })) };
+      });
+      if (opts.json) {
+        process.stdout.write(JSON.stringify(out) + '\n');
+        return;
+      }
+      for (const p of out) {
+        process.stdout.write(`${p.name}: ${p.claim}\n`);
+        for (const s of p.settings) process.stdout.write(`  ${s.name} (k=${s.k}, ${s.gate}/${s.experts}, ${s.estimator}): ${s.losses.map((l) => `${l.name}${l.theory !== null ? ` ${l.theory}` : ''}`).join(', ')}\n`);
+      }
+    });
+}

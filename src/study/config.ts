@@ -1,0 +1,481 @@
+/**
+ * Study configuration (architecture.md "Study"; math-spec §7, §8): a YAML or JSON file naming the
+ * truth, the fitted settings, the x design, the sample-size grid, replicates, the study seed and the
+ * losses to record (each with its theoretical slope). Validated with zod; every error names the field
+ * (and its line in the file).
+ *
+ * `loadStudy(text, {profile})` returns a `ResolvedStudy`: a plain JSON object with the profile
+ * applied, the grid expanded and gate/expert CLI specs turned into JSON specs. The resolved study is
+ * what the plan, the workers and the store see; its hash identifies the study.
+ */
+import { createHash } from 'node:crypto';
+import { readFileSync, existsSync, readdirSync } from 'node:fs';
+import { dirname, join, resolve } from 'node:path';
+import { fileURLToPath } from 'node:url';
+import { z } from 'zod';
+import { LineCounter, parseDocument, isNode } from 'yaml';
+import { OptionError, MoelabError } from '../errors.js';
+import { parseGateSpec, gateFactory } from '../gates/registry.js';
+import { parseExpertSpec, expertFactory } from '../experts/registry.js';
+import type { GateJSON } from '../gates/gate.js';
+import type { ExpertJSON } from '../experts/expert.js';
+import { MixtureOfExperts, type ModelJSON } from '../model/model.js';
+import { AUTHORS_TRUTH } from '../model/presets.js';
+import type { XDesign } from '../model/data.js';
+import { parseXDesign } from '../model/data.js';
+import { measureNames } from './measures.js';
+import { ESTIMATORS, estimatorNames } from './estimators.js';
+
+/** A config file that fails validation; the message lists every issue as `path (line L): message`. */
+export class StudyConfigError extends OptionError {
+  constructor(message: string, readonly pretty: string) {
+    super(message);
+  }
+}
+
+/** Named truths a config can refer to by string (`truth: authors`). */
+export const NAMED_TRUTHS: Record<string, ModelJSON> = {
+  authors: AUTHORS_TRUTH,
+};
+
+// ---------------------------------------------------------------------------------------------
+// Schema
+
+const finite = z.number().refine(Number.isFinite, 'must be a finite number');
+const posInt = z.number().int('must be an integer').min(1, 'must be ≥ 1');
+const nValue = z.number().int('sample sizes must be integers').min(2, 'sample sizes must be ≥ 2');
+
+type GridInput =
+  | { type: 'list'; values: number[] }
+  | { type: 'linear'; from: number; to: number; count: number }
+  | { type: 'log'; from: number; to: number; count: number }
+  | { type: 'concat'; parts: GridInput[] };
+
+const rangeGrid = <T extends 'linear' | 'log'>(t: T) =>
+  z.strictObject({ type: z.literal(t), from: nValue, to: nValue, count: posInt })
+    .refine((g) => g.to >= g.from, { message: '`to` must be ≥ `from`', path: ['to'] });
+
+const GridSchema: z.ZodType<GridInput> = z.lazy(() =>
+  z.preprocess(
+    (v) => (Array.isArray(v) ? { type: 'list', values: v } : v),
+    z.discriminatedUnion('type', [
+      z.strictObject({ type: z.literal('list'), values: z.array(nValue).min(1, 'needs at least one sample size') }),
+      rangeGrid('linear'),
+      rangeGrid('log'),
+      z.strictObject({ type: z.literal('concat'), parts: z.array(GridSchema).min(1, 'needs at least one part') }),
+    ]),
+  ),
+) as z.ZodType<GridInput>;
+
+const XSchema = z.union([
+  z.string().transform((s, ctx) => {
+    try {
+      return parseXDesign(s, 'x');
+    } catch (e) {
+      ctx.addIssue({ code: 'custom', message: (e as Error).message.replace(/^x: /, '') });
+      return z.NEVER;
+    }
+  }),
+  z.discriminatedUnion('type', [
+    z.strictObject({ type: z.literal('uniform'), low: finite.default(0), high: finite.default(1) }),
+    z.strictObject({ type: z.literal('grid'), low: finite.default(0), high: finite.default(1) }),
+    z.strictObject({ type: z.literal('normal'), mean: finite.default(0), sd: finite.default(1) }),
+  ]).superRefine((x, ctx) => {
+    if (x.type === 'normal' && !(x.sd > 0)) ctx.addIssue({ code: 'custom', message: 'must be > 0', path: ['sd'] });
+    if (x.type !== 'normal' && !(x.high > x.low)) ctx.addIssue({ code: 'custom', message: 'must be > low', path: ['high'] });
+  }),
+]);
+
+const LossSchema = z.preprocess(
+  (v) => (typeof v === 'string' ? { name: v } : v),
+  z.strictObject({
+    /** `D1`, `D2`, `hellinger`, … or `BASE:block` (e.g. `D2:beta1`) for one block of a Voronoi loss. */
+    name: z.string().regex(/^[A-Za-z][\w-]*(:[A-Za-z][\w-]*)?$/, 'expected NAME or NAME:BLOCK (e.g. D1, hellinger, D2:beta1)'),
+    /** Theoretical log-log slope (math-spec §7), drawn as a reference line. */
+    theory: finite.optional(),
+    /** Options passed to the measuring function (e.g. { mode: raw } for a Voronoi loss). */
+    options: z.record(z.string(), z.unknown()).optional(),
+  }),
+);
+
+const InitSchema = z.preprocess(
+  (v) => (typeof v === 'string' ? { type: v } : v),
+  z.discriminatedUnion('type', [
+    z.strictObject({
+      type: z.literal('nearTruth'),
+      gateSd: finite.optional(),
+      expertSd: finite.optional(),
+      scaleSd: finite.optional(),
+      splitMass: z.boolean().optional(),
+    }),
+    z.strictObject({ type: z.literal('kmeans++') }),
+    z.strictObject({ type: z.literal('random') }),
+  ]),
+);
+
+const FamilySpec = z.union([z.string().min(1), z.looseObject({ type: z.string().min(1) })]);
+
+const SettingFields = {
+  name: z.string().regex(/^[a-z0-9][a-z0-9._-]*$/i, 'use letters, digits, ".", "_" or "-" (no spaces)'),
+  /** Number of fitted experts k (math-spec: exact k = k*, over k > k*). */
+  k: posInt,
+  gate: FamilySpec,
+  experts: FamilySpec,
+  estimator: z.string().default('em'),
+  init: InitSchema.default({ type: 'nearTruth' }),
+  restarts: posInt.default(1),
+  tol: z.number().positive('must be > 0').default(1e-6),
+  maxIter: posInt.default(2000),
+  /** Extra estimator options (e.g. { polish: false } for EM). */
+  options: z.record(z.string(), z.unknown()).default({}),
+  losses: z.array(LossSchema).min(1, 'list at least one loss'),
+};
+
+const SettingSchema = z.strictObject(SettingFields);
+const SettingOverride = z.strictObject({
+  k: posInt.optional(),
+  restarts: posInt.optional(),
+  tol: z.number().positive('must be > 0').optional(),
+  maxIter: posInt.optional(),
+  options: z.record(z.string(), z.unknown()).optional(),
+});
+
+const ProfileSchema = z.strictObject({
+  description: z.string().optional(),
+  n: GridSchema.optional(),
+  replicates: posInt.optional(),
+  seed: z.number().int().optional(),
+  x: XSchema.optional(),
+  /** Per-setting overrides, by setting name. */
+  settings: z.record(z.string(), SettingOverride).optional(),
+  /** Run only these settings in this profile. */
+  only: z.array(z.string()).optional(),
+});
+
+const TruthSchema = z.union([z.string(), z.looseObject({ gate: z.unknown(), experts: z.unknown() })]);
+
+export const StudyConfigSchema = z.strictObject({
+  name: z.string().regex(/^[a-z0-9][a-z0-9._-]*$/i, 'use letters, digits, ".", "_" or "-" (no spaces)'),
+  description: z.string().optional(),
+  /** The claim of the papers this study checks (free text, shown in reports). */
+  claim: z.string().optional(),
+  /** Study seed: every job's seed is deriveSeed(seed, setting, n, rep). */
+  seed: z.number().int('must be an integer'),
+  /** The true model: a model JSON object, or the name of a preset (`authors`). */
+  truth: TruthSchema,
+  x: XSchema.default({ type: 'uniform', low: 0, high: 1 }),
+  n: GridSchema,
+  replicates: posInt,
+  settings: z.array(SettingSchema).min(1, 'needs at least one fitted setting'),
+  profiles: z.record(z.string(), ProfileSchema).default({}),
+});
+
+export type StudyConfig = z.output<typeof StudyConfigSchema>;
+
+// ---------------------------------------------------------------------------------------------
+// Resolved form (plain JSON: goes to workers, the store and the hash)
+
+export interface LossSpec {
+  name: string;
+  /** Part before ':' (the measuring function). */
+  base: string;
+  /** Part after ':' (a block of a Voronoi loss), if any. */
+  block?: string;
+  theory?: number;
+  options: Record<string, unknown>;
+}
+
+export type InitConfig =
+  | { type: 'nearTruth'; gateSd?: number; expertSd?: number; scaleSd?: number; splitMass?: boolean }
+  | { type: 'kmeans++' }
+  | { type: 'random' };
+
+export interface ResolvedSetting {
+  name: string;
+  k: number;
+  gate: GateJSON;
+  experts: ExpertJSON;
+  estimator: string;
+  init: InitConfig;
+  restarts: number;
+  tol: number;
+  maxIter: number;
+  options: Record<string, unknown>;
+  losses: LossSpec[];
+}
+
+export interface ResolvedStudy {
+  format: 'moelab-study/1';
+  name: string;
+  description?: string;
+  claim?: string;
+  profile: string;
+  seed: number;
+  truth: ModelJSON;
+  /** Input dimension (from the truth). */
+  d: number;
+  /** Number of true experts k*. */
+  kTrue: number;
+  x: XDesign;
+  /** Sorted distinct sample sizes. */
+  ns: number[];
+  replicates: number;
+  settings: ResolvedSetting[];
+}
+
+// ---------------------------------------------------------------------------------------------
+// Grid expansion
+
+/** Expand a sample-size grid: linear uses the authors' int() truncation of linspace (math-spec §8.1). */
+export function expandGrid(g: GridInput): number[] {
+  switch (g.type) {
+    case 'list':
+      return g.values.slice();
+    case 'linear': {
+      if (g.count === 1) return [g.from];
+      const out: number[] = [];
+      for (let i = 0; i < g.count; i++) out.push(Math.floor(g.from + ((g.to - g.from) * i) / (g.count - 1) + 1e-9));
+      return out;
+    }
+    case 'log': {
+      if (g.count === 1) return [g.from];
+      const a = Math.log(g.from);
+      const b = Math.log(g.to);
+      const out: number[] = [];
+      for (let i = 0; i < g.count; i++) out.push(Math.round(Math.exp(a + ((b - a) * i) / (g.count - 1))));
+      return out;
+    }
+    case 'concat':
+      return g.parts.flatMap(expandGrid);
+  }
+}
+
+function sortedDistinct(ns: number[]): number[] {
+  return [...new Set(ns)].sort((a, b) => a - b);
+}
+
+// ---------------------------------------------------------------------------------------------
+// Loading
+
+interface Issue {
+  path: PropertyKey[];
+  message: string;
+}
+
+function lineOf(doc: ReturnType<typeof parseDocument> | undefined, lc: LineCounter, path: PropertyKey[]): number | undefined {
+  if (!doc) return undefined;
+  for (let len = path.length; len >= 0; len--) {
+    const p = path.slice(0, len).map((s) => (typeof s === 'symbol' ? String(s) : s)) as (string | number)[];
+    const node = len === 0 ? doc.contents : doc.getIn(p, true);
+    if (isNode(node) && node.range) return lc.linePos(node.range[0]).line;
+  }
+  return undefined;
+}
+
+function fail(issues: Issue[], source: string, doc: ReturnType<typeof parseDocument> | undefined, lc: LineCounter, pretty?: string): never {
+  const parts = issues.map((i) => {
+    const path = i.path.length ? z.core.toDotPath(i.path as (string | number)[]) : '(top level)';
+    const line = lineOf(doc, lc, i.path);
+    return `${path}${line !== undefined ? ` (line ${line})` : ''}: ${i.message}`;
+  });
+  const detail = pretty ?? parts.join('\n');
+  throw new StudyConfigError(`${source}: invalid study config: ${parts.join('; ')}`, detail);
+}
+
+export interface LoadOptions {
+  /** Profile to apply (`quick`, …); default: none (the full profile). */
+  profile?: string;
+  /** Name of the source for messages (file path). */
+  source?: string;
+}
+
+/** Parse and validate config text (YAML or JSON) and resolve it. */
+export function loadStudy(text: string, options: LoadOptions = {}): ResolvedStudy {
+  const source = options.source ?? 'config';
+  const lc = new LineCounter();
+  const doc = parseDocument(text, { lineCounter: lc, prettyErrors: true });
+  if (doc.errors.length > 0) {
+    const e = doc.errors[0];
+    throw new StudyConfigError(`${source}: not valid YAML/JSON: ${e.message.split('\n')[0]}`, e.message);
+  }
+  const raw: unknown = doc.toJS();
+  const parsed = StudyConfigSchema.safeParse(raw);
+  if (!parsed.success) fail(parsed.error.issues, source, doc, lc, z.prettifyError(parsed.error));
+  return resolveStudy(parsed.data, options.profile, (issues) => fail(issues, source, doc, lc));
+}
+
+/** Load a config file (YAML or JSON). */
+export function loadStudyFile(path: string, options: Omit<LoadOptions, 'source'> = {}): ResolvedStudy {
+  let text: string;
+  try {
+    text = readFileSync(path, 'utf8');
+  } catch (e) {
+    const code = (e as NodeJS.ErrnoException).code;
+    throw new OptionError(`study config ${path}: ${code === 'ENOENT' ? 'no such file' : (e as Error).message}`);
+  }
+  return loadStudy(text, { ...options, source: path });
+}
+
+/** Directory of the shipped presets (`studies/` at the package root). */
+export function presetDir(): string {
+  const here = dirname(fileURLToPath(import.meta.url));
+  return resolve(here, '..', '..', 'studies');
+}
+
+export function presetNames(): string[] {
+  const dir = presetDir();
+  if (!existsSync(dir)) return [];
+  return readdirSync(dir).filter((f) => f.endsWith('.yaml')).map((f) => f.slice(0, -5)).sort();
+}
+
+export function presetPath(name: string): string {
+  const p = join(presetDir(), `${name}.yaml`);
+  if (!existsSync(p)) throw new OptionError(`--preset: unknown preset ${JSON.stringify(name)} (known: ${presetNames().join(', ')})`);
+  return p;
+}
+
+function resolveFamily(spec: string | { type: string }, kind: 'gate' | 'experts'): GateJSON | ExpertJSON {
+  if (typeof spec === 'string') return kind === 'gate' ? parseGateSpec(spec) : parseExpertSpec(spec);
+  if (kind === 'gate') gateFactory(spec.type, 'type');
+  else expertFactory(spec.type, 'type');
+  return { ...spec };
+}
+
+function errorText(e: unknown): string {
+  const m = e instanceof Error ? e.message : String(e);
+  return m.replace(/^--(gate|expert)( [^:]*)?: /, '');
+}
+
+function resolveStudy(c: StudyConfig, profileName: string | undefined, fail: (issues: Issue[]) => never): ResolvedStudy {
+  const issues: Issue[] = [];
+  // truth
+  let truthJSON: ModelJSON | undefined;
+  let d = 1;
+  let truthK = 0;
+  if (typeof c.truth === 'string') {
+    truthJSON = NAMED_TRUTHS[c.truth];
+    if (!truthJSON) issues.push({ path: ['truth'], message: `unknown named truth ${JSON.stringify(c.truth)} (known: ${Object.keys(NAMED_TRUTHS).join(', ')}); or give a model JSON object` });
+  } else truthJSON = c.truth as unknown as ModelJSON;
+  if (truthJSON) {
+    try {
+      const m = MixtureOfExperts.fromJSON(truthJSON, 'truth');
+      d = m.d;
+      truthK = m.k;
+      truthJSON = m.toJSON();
+    } catch (e) {
+      if (!(e instanceof MoelabError)) throw e;
+      const msg = e.message;
+      const mm = /^truth((?:\.[\w]+|\[\d+\])*): (.*)$/s.exec(msg);
+      const sub = mm ? mm[1].split(/\.|\[|\]/).filter((s) => s !== '').map((s) => (/^\d+$/.test(s) ? Number(s) : s)) : [];
+      issues.push({ path: ['truth', ...sub], message: mm ? mm[2] : msg });
+    }
+  }
+  // profile
+  let profile: z.output<typeof ProfileSchema> = {};
+  const pname = profileName ?? 'full';
+  if (profileName !== undefined && profileName !== 'full') {
+    const p = c.profiles[profileName];
+    if (!p) throw new OptionError(`profile ${JSON.stringify(profileName)} is not defined in this config (defined: ${['full', ...Object.keys(c.profiles)].join(', ')})`);
+    profile = p;
+  }
+  const names = new Set<string>();
+  c.settings.forEach((s, i) => {
+    if (names.has(s.name)) issues.push({ path: ['settings', i, 'name'], message: `duplicate setting name ${JSON.stringify(s.name)}` });
+    names.add(s.name);
+  });
+  for (const [pn, p] of Object.entries(c.profiles)) {
+    for (const sn of Object.keys(p.settings ?? {})) if (!names.has(sn)) issues.push({ path: ['profiles', pn, 'settings', sn], message: `no setting named ${JSON.stringify(sn)}` });
+    (p.only ?? []).forEach((sn, j) => { if (!names.has(sn)) issues.push({ path: ['profiles', pn, 'only', j], message: `no setting named ${JSON.stringify(sn)}` }); });
+  }
+  const known = measureNames();
+  const estimators = estimatorNames();
+  const settings: ResolvedSetting[] = [];
+  c.settings.forEach((s, i) => {
+    if (profile.only && !profile.only.includes(s.name)) return;
+    const o = profile.settings?.[s.name] ?? {};
+    let gate: GateJSON | undefined;
+    let experts: ExpertJSON | undefined;
+    try {
+      gate = resolveFamily(s.gate, 'gate');
+    } catch (e) {
+      issues.push({ path: ['settings', i, 'gate'], message: errorText(e) });
+    }
+    try {
+      experts = resolveFamily(s.experts, 'experts');
+    } catch (e) {
+      issues.push({ path: ['settings', i, 'experts'], message: errorText(e) });
+    }
+    if (!estimators.includes(s.estimator)) issues.push({ path: ['settings', i, 'estimator'], message: `unknown estimator ${JSON.stringify(s.estimator)} (known: ${estimators.join(', ')})` });
+    const options = { ...s.options, ...(o.options ?? {}) };
+    const est = ESTIMATORS[s.estimator];
+    if (est) {
+      const po = est.options.safeParse(options);
+      if (!po.success) for (const iss of po.error.issues) issues.push({ path: ['settings', i, 'options', ...iss.path], message: iss.message });
+    }
+    const k = o.k ?? s.k;
+    if (truthK > 0 && k < truthK) issues.push({ path: ['settings', i, 'k'], message: `k=${k} is below the truth's ${truthK} experts (the studies need k ≥ k*)` });
+    const losses: LossSpec[] = [];
+    const seen = new Set<string>();
+    s.losses.forEach((l, j) => {
+      const [base, block] = l.name.split(':');
+      if (!known.includes(base)) issues.push({ path: ['settings', i, 'losses', j, 'name'], message: `unknown loss ${JSON.stringify(base)} (known: ${known.join(', ')})` });
+      if (seen.has(l.name)) issues.push({ path: ['settings', i, 'losses', j, 'name'], message: `loss ${JSON.stringify(l.name)} is listed twice` });
+      seen.add(l.name);
+      losses.push({ name: l.name, base, ...(block ? { block } : {}), ...(l.theory !== undefined ? { theory: l.theory } : {}), options: l.options ?? {} });
+    });
+    if (gate && experts) {
+      try {
+        MixtureOfExperts.fromSpec({ gate, experts, k, d });
+      } catch (e) {
+        if (!(e instanceof MoelabError)) throw e;
+        issues.push({ path: ['settings', i], message: e.message });
+      }
+    }
+    settings.push({
+      name: s.name,
+      k,
+      gate: gate ?? { type: '?' },
+      experts: experts ?? { type: '?' },
+      estimator: s.estimator,
+      init: s.init,
+      restarts: o.restarts ?? s.restarts,
+      tol: o.tol ?? s.tol,
+      maxIter: o.maxIter ?? s.maxIter,
+      options,
+      losses,
+    });
+  });
+  if (issues.length) fail(issues);
+  const ns = sortedDistinct(expandGrid(profile.n ?? c.n));
+  return {
+    format: 'moelab-study/1',
+    name: c.name,
+    ...(c.description !== undefined ? { description: c.description } : {}),
+    ...(c.claim !== undefined ? { claim: c.claim } : {}),
+    profile: pname,
+    seed: profile.seed ?? c.seed,
+    truth: truthJSON as ModelJSON,
+    d,
+    kTrue: truthK,
+    x: (profile.x ?? c.x) as XDesign,
+    ns,
+    replicates: profile.replicates ?? c.replicates,
+    settings,
+  };
+}
+
+/** Canonical JSON (sorted keys) of a value: the study hash is computed on it. */
+export function canonicalJSON(v: unknown): string {
+  if (Array.isArray(v)) return `[${v.map(canonicalJSON).join(',')}]`;
+  if (v !== null && typeof v === 'object') {
+    const o = v as Record<string, unknown>;
+    return `{${Object.keys(o).filter((k) => o[k] !== undefined).sort().map((k) => `${JSON.stringify(k)}:${canonicalJSON(o[k])}`).join(',')}}`;
+  }
+  return JSON.stringify(v);
+}
+
+/** SHA-256 (hex, first 16 chars) of the canonical resolved study, ignoring the free-text fields. */
+export function studyHash(study: ResolvedStudy): string {
+  const { description: _d, claim: _c, ...rest } = study;
+  return createHash('sha256').update(canonicalJSON(rest)).digest('hex').slice(0, 16);
+}

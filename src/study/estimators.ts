@@ -1,0 +1,89 @@
+/**
+ * The "fit" step of a study job: estimator name (config `estimator:`) → fitting function.
+ * `em` is maximum likelihood by accelerated EM (`fitEM`, math-spec §9.1); `lse` is least squares
+ * (`fitLSE`, math-spec §9.3) once it lands.
+ */
+import { z } from 'zod';
+import { fitEM, type EMOptions } from '../estimate/em.js';
+import type { InitSpec } from '../estimate/init.js';
+import type { Dataset } from '../model/data.js';
+import type { MixtureOfExperts, ModelSpec } from '../model/model.js';
+import { OptionError } from '../errors.js';
+import type { InitConfig } from './config.js';
+
+export interface EstimatorInput {
+  spec: ModelSpec;
+  data: Dataset;
+  truth: MixtureOfExperts;
+  init: InitConfig;
+  restarts: number;
+  tol: number;
+  maxIter: number;
+  /** Seed of the initialisations (derived from the job seed). */
+  seed: bigint;
+  options: Record<string, unknown>;
+}
+
+export interface EstimatorOutput {
+  model: MixtureOfExperts;
+  /** The maximised objective: log-likelihood (EM) or −(sum of squares) (LSE). */
+  objective: number;
+  iterations: number;
+  converged: boolean;
+  warnings: string[];
+}
+
+export interface EstimatorEntry {
+  help: string;
+  /** Validates `settings[].options` for this estimator. */
+  options: z.ZodType<Record<string, unknown>>;
+  pending?: string;
+  run(input: EstimatorInput): EstimatorOutput;
+}
+
+export function initSpec(init: InitConfig, truth: MixtureOfExperts): InitSpec {
+  if (init.type === 'nearTruth') return { ...init, truth };
+  return init;
+}
+
+const EMOptionsSchema = z.strictObject({
+  accelerate: z.enum(['squarem', 'none']).optional(),
+  polish: z.boolean().optional(),
+  gtol: z.number().positive().optional(),
+  polishMaxIter: z.number().int().min(0).optional(),
+  gateMaxIter: z.number().int().min(1).optional(),
+  gateTol: z.number().positive().optional(),
+  expertMaxIter: z.number().int().min(1).optional(),
+  expertTol: z.number().positive().optional(),
+});
+
+export const ESTIMATORS: Record<string, EstimatorEntry> = {
+  em: {
+    help: 'maximum likelihood by accelerated EM (fitEM)',
+    options: EMOptionsSchema,
+    run: (inp) => {
+      const opts: EMOptions = {
+        ...(inp.options as Partial<EMOptions>),
+        init: initSpec(inp.init, inp.truth),
+        restarts: inp.restarts,
+        tol: inp.tol,
+        maxIter: inp.maxIter,
+        seed: inp.seed,
+      };
+      const r = fitEM(inp.spec, inp.data, opts);
+      return { model: r.model, objective: r.logLikelihood, iterations: r.iterations, converged: r.converged, warnings: r.warnings };
+    },
+  },
+  lse: {
+    help: 'least squares (fitLSE)',
+    options: z.record(z.string(), z.unknown()),
+    pending: 'src/estimate/lse.ts',
+    run: () => {
+      throw new OptionError('estimator not available yet: fitLSE (src/estimate/lse.ts)');
+    },
+  },
+};
+
+export function estimatorNames(): string[] {
+  return Object.keys(ESTIMATORS);
+}

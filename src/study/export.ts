@@ -1,0 +1,39 @@
+/**
+ * Export the store as CSV: one line per job, one column per recorded loss (wide form), plus the
+ * fitted model JSON when asked. Parquet is not provided (it would need apache-arrow + parquet-wasm,
+ * which are not installed); the CSV is lossless (numbers in shortest round-trip form).
+ */
+import { writeFileSync, renameSync } from 'node:fs';
+import type { StudyStore } from './store.js';
+
+function cell(v: unknown): string {
+  if (v === null || v === undefined) return '';
+  const s = typeof v === 'number' ? (Number.isFinite(v) ? String(v) : '') : typeof v === 'boolean' ? (v ? '1' : '0') : String(v);
+  return /[",\n\r]/.test(s) ? `"${s.replace(/"/g, '""')}"` : s;
+}
+
+/** CSV text of every stored job; returns the text and the number of rows. */
+export function exportCSV(store: StudyStore, options: { model?: boolean } = {}): { text: string; rows: number } {
+  const rows = store.rows();
+  const lossNames: string[] = [];
+  for (const s of store.study.settings) for (const l of s.losses) if (!lossNames.includes(l.name)) lossNames.push(l.name);
+  for (const r of rows) for (const k of Object.keys(r.losses)) if (!lossNames.includes(k)) lossNames.push(k);
+  const header = ['job_id', 'setting', 'n', 'rep', 'seed', 'status', 'error', 'log_likelihood', 'iterations', 'converged', 'seconds', 'warnings', ...lossNames, ...(options.model ? ['model'] : [])];
+  const lines = [header.map(cell).join(',')];
+  for (const r of rows) {
+    lines.push([
+      r.jobId, r.setting, r.n, r.rep, r.seed, r.status, r.error, r.logLikelihood, r.iterations, r.converged, r.seconds, r.warnings,
+      ...lossNames.map((k) => r.losses[k]),
+      ...(options.model ? [r.model] : []),
+    ].map(cell).join(','));
+  }
+  return { text: lines.join('\n') + '\n', rows: rows.length };
+}
+
+export function writeCSV(store: StudyStore, path: string, options: { model?: boolean } = {}): number {
+  const { text, rows } = exportCSV(store, options);
+  const tmp = `${path}.tmp-${process.pid}`;
+  writeFileSync(tmp, text);
+  renameSync(tmp, path);
+  return rows;
+}

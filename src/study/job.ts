@@ -1,0 +1,124 @@
+/**
+ * One study job: simulate (x design + truth) → fit (the setting's estimator) → measure (losses,
+ * block losses, distances) → a plain result row. Pure function of (study, job): re-running a job
+ * gives the same row, byte for byte, except its wall time `seconds`.
+ */
+import { MixtureOfExperts } from '../model/model.js';
+import { sampleX, type Dataset } from '../model/data.js';
+import { Rng, deriveSeed } from '../numeric/rng.js';
+import type { ResolvedStudy } from './config.js';
+import type { Job } from './plan.js';
+import { ESTIMATORS } from './estimators.js';
+import { measureAll } from './measures.js';
+
+export interface ResultRow {
+  jobId: string;
+  setting: string;
+  n: number;
+  rep: number;
+  seed: string;
+  status: 'ok' | 'failed';
+  /** `stage: Name: message` when the job failed (stage = simulate | fit | measure). */
+  error: string | null;
+  /** Maximised objective: log-likelihood (EM) or −SSE (LSE). */
+  logLikelihood: number | null;
+  iterations: number | null;
+  converged: boolean | null;
+  /** Wall time of the job (simulate + fit + measure), seconds. The only non-deterministic field. */
+  seconds: number;
+  /** Fitted model JSON (canonical form). */
+  model: string | null;
+  /** Loss name → value (null when not finite or not computed). */
+  losses: Record<string, number | null>;
+  /** Estimator warnings joined by "; " (null if none). */
+  warnings: string | null;
+}
+
+/** The deterministic part of a row as bytes (canonical field order, `seconds` excluded). */
+export function rowBytes(row: ResultRow): string {
+  const lossKeys = Object.keys(row.losses).sort();
+  return JSON.stringify([
+    row.jobId, row.setting, row.n, row.rep, row.seed, row.status, row.error, row.logLikelihood,
+    row.iterations, row.converged, row.model, lossKeys.map((k) => [k, row.losses[k]]), row.warnings,
+  ]);
+}
+
+const truthCache = new Map<string, MixtureOfExperts>();
+
+function truthOf(study: ResolvedStudy): MixtureOfExperts {
+  const key = JSON.stringify(study.truth);
+  let m = truthCache.get(key);
+  if (!m) {
+    m = MixtureOfExperts.fromJSON(study.truth, 'truth');
+    if (truthCache.size > 8) truthCache.clear();
+    truthCache.set(key, m);
+  }
+  return m;
+}
+
+function describeError(stage: string, e: unknown): string {
+  if (e instanceof Error) return `${stage}: ${e.name}: ${e.message}`;
+  return `${stage}: ${String(e)}`;
+}
+
+function finiteOrNull(v: number | undefined): number | null {
+  return v !== undefined && Number.isFinite(v) ? v : null;
+}
+
+/** Simulate the job's dataset (deterministic in the job seed). */
+export function simulateJob(study: ResolvedStudy, job: Job): Dataset {
+  const truth = truthOf(study);
+  const rng = new Rng(BigInt(job.seed));
+  const X = sampleX(study.x, job.n, study.d, rng.split('x'));
+  const { y } = truth.sample(X, job.n, rng.split('y'));
+  return { X, y, n: job.n, d: study.d };
+}
+
+export function runJob(study: ResolvedStudy, job: Job): ResultRow {
+  const start = performance.now();
+  const row: ResultRow = {
+    jobId: job.id, setting: job.setting, n: job.n, rep: job.rep, seed: job.seed, status: 'ok', error: null,
+    logLikelihood: null, iterations: null, converged: null, seconds: 0, model: null, losses: {}, warnings: null,
+  };
+  const setting = study.settings.find((s) => s.name === job.setting);
+  const done = (): ResultRow => {
+    row.seconds = (performance.now() - start) / 1000;
+    return row;
+  };
+  if (!setting) {
+    row.status = 'failed';
+    row.error = `plan: no setting named ${JSON.stringify(job.setting)} in the study`;
+    return done();
+  }
+  for (const l of setting.losses) row.losses[l.name] = null;
+  let stage = 'simulate';
+  try {
+    const truth = truthOf(study);
+    const data = simulateJob(study, job);
+    stage = 'fit';
+    const est = ESTIMATORS[setting.estimator];
+    const fit = est.run({
+      spec: { gate: setting.gate, experts: setting.experts, k: setting.k, d: study.d },
+      data,
+      truth,
+      init: setting.init,
+      restarts: setting.restarts,
+      tol: setting.tol,
+      maxIter: setting.maxIter,
+      seed: deriveSeed(BigInt(job.seed), 'fit'),
+      options: setting.options,
+    });
+    row.logLikelihood = finiteOrNull(fit.objective);
+    row.iterations = fit.iterations;
+    row.converged = fit.converged;
+    row.model = JSON.stringify(fit.model.toJSON());
+    row.warnings = fit.warnings.length ? fit.warnings.join('; ') : null;
+    stage = 'measure';
+    const values = measureAll(setting.losses, { fit: fit.model, truth, data, design: study.x, rng: new Rng(BigInt(job.seed)).split('measure') });
+    for (const [k, v] of Object.entries(values)) row.losses[k] = finiteOrNull(v);
+  } catch (e) {
+    row.status = 'failed';
+    row.error = describeError(stage, e);
+  }
+  return done();
+}

@@ -1,0 +1,244 @@
+/**
+ * Results store: one SQLite file (better-sqlite3, WAL mode) per study directory.
+ *
+ *  meta(key, value)                study JSON, hash, creation time
+ *  jobs(job_id UNIQUE, …)          one row per finished job (ok or failed, with its error)
+ *  losses(job_id, name, value)     one row per recorded loss of a job
+ *
+ * Each job is written in one transaction (its jobs row and its loss rows together), and the insert
+ * is `ON CONFLICT(job_id) DO NOTHING`, so a run killed at any moment keeps every committed job, and a
+ * resumed run can never duplicate one.
+ */
+import Database from 'better-sqlite3';
+import { existsSync, mkdirSync } from 'node:fs';
+import { join } from 'node:path';
+import { OptionError } from '../errors.js';
+import { studyHash, type ResolvedStudy } from './config.js';
+import type { ResultRow } from './job.js';
+
+export const STORE_FILE = 'study.sqlite';
+
+const SCHEMA = `
+CREATE TABLE IF NOT EXISTS meta (key TEXT PRIMARY KEY, value TEXT NOT NULL);
+CREATE TABLE IF NOT EXISTS jobs (
+  job_id TEXT NOT NULL UNIQUE,
+  setting TEXT NOT NULL,
+  n INTEGER NOT NULL,
+  rep INTEGER NOT NULL,
+  seed TEXT NOT NULL,
+  status TEXT NOT NULL CHECK (status IN ('ok', 'failed')),
+  error TEXT,
+  log_likelihood REAL,
+  iterations INTEGER,
+  converged INTEGER,
+  seconds REAL NOT NULL,
+  model TEXT,
+  warnings TEXT,
+  finished_at TEXT NOT NULL
+);
+CREATE INDEX IF NOT EXISTS jobs_setting_n ON jobs (setting, n);
+CREATE TABLE IF NOT EXISTS losses (
+  job_id TEXT NOT NULL REFERENCES jobs (job_id) ON DELETE CASCADE,
+  name TEXT NOT NULL,
+  value REAL,
+  PRIMARY KEY (job_id, name)
+);
+`;
+
+interface JobRowDb {
+  job_id: string;
+  setting: string;
+  n: number;
+  rep: number;
+  seed: string;
+  status: 'ok' | 'failed';
+  error: string | null;
+  log_likelihood: number | null;
+  iterations: number | null;
+  converged: number | null;
+  seconds: number;
+  model: string | null;
+  warnings: string | null;
+  finished_at: string;
+}
+
+export interface LossValue {
+  setting: string;
+  name: string;
+  n: number;
+  rep: number;
+  value: number | null;
+}
+
+export interface StoreCounts {
+  ok: number;
+  failed: number;
+  /** Total compute seconds of the finished jobs. */
+  seconds: number;
+}
+
+export class StudyStore {
+  private constructor(
+    readonly dir: string,
+    private readonly db: Database.Database,
+    readonly study: ResolvedStudy,
+    readonly hash: string,
+  ) {}
+
+  static pathIn(dir: string): string {
+    return join(dir, STORE_FILE);
+  }
+
+  static exists(dir: string): boolean {
+    return existsSync(StudyStore.pathIn(dir));
+  }
+
+  private static connect(file: string): Database.Database {
+    const db = new Database(file);
+    db.pragma('journal_mode = WAL');
+    // WAL + NORMAL: a committed transaction survives a killed process (not a power cut).
+    db.pragma('synchronous = NORMAL');
+    db.pragma('foreign_keys = ON');
+    db.pragma('busy_timeout = 5000');
+    db.exec(SCHEMA);
+    return db;
+  }
+
+  /** Create the store for a study in dir, or open it if it already holds the same study. */
+  static create(dir: string, study: ResolvedStudy): StudyStore {
+    mkdirSync(dir, { recursive: true });
+    const hash = studyHash(study);
+    const db = StudyStore.connect(StudyStore.pathIn(dir));
+    const existing = db.prepare('SELECT value FROM meta WHERE key = ?').get('hash') as { value: string } | undefined;
+    if (existing) {
+      if (existing.value !== hash) {
+        db.close();
+        throw new OptionError(`${dir} already holds a different study (hash ${existing.value}, this config ${hash}); use \`moelab study resume ${dir}\` or another --out`);
+      }
+      return StudyStore.open(dir, db);
+    }
+    const put = db.prepare('INSERT INTO meta (key, value) VALUES (?, ?)');
+    db.transaction(() => {
+      put.run('format', 'moelab-study-store/1');
+      put.run('hash', hash);
+      put.run('study', JSON.stringify(study));
+      put.run('created_at', new Date().toISOString());
+    })();
+    return new StudyStore(dir, db, study, hash);
+  }
+
+  /** Open an existing study directory. */
+  static open(dir: string, db?: Database.Database): StudyStore {
+    if (!db && !StudyStore.exists(dir)) throw new OptionError(`${dir}: no study store here (expected ${StudyStore.pathIn(dir)}); start one with \`moelab study run\``);
+    const conn = db ?? StudyStore.connect(StudyStore.pathIn(dir));
+    const get = (key: string): string | undefined => (conn.prepare('SELECT value FROM meta WHERE key = ?').get(key) as { value: string } | undefined)?.value;
+    const text = get('study');
+    const hash = get('hash');
+    if (!text || !hash) {
+      conn.close();
+      throw new OptionError(`${StudyStore.pathIn(dir)}: not a moelab study store (no study in its meta table)`);
+    }
+    return new StudyStore(dir, conn, JSON.parse(text) as ResolvedStudy, hash);
+  }
+
+  meta(key: string): string | undefined {
+    return (this.db.prepare('SELECT value FROM meta WHERE key = ?').get(key) as { value: string } | undefined)?.value;
+  }
+
+  setMeta(key: string, value: string): void {
+    this.db.prepare('INSERT INTO meta (key, value) VALUES (?, ?) ON CONFLICT (key) DO UPDATE SET value = excluded.value').run(key, value);
+  }
+
+  /** Ids of finished jobs (ok or failed). */
+  finishedIds(): Set<string> {
+    const rows = this.db.prepare('SELECT job_id FROM jobs').pluck().all() as string[];
+    return new Set(rows);
+  }
+
+  private insertJob?: Database.Statement;
+  private insertLoss?: Database.Statement;
+  private writeTx?: (row: ResultRow) => boolean;
+
+  /** Write one finished job atomically; returns false if the job was already stored (no change). */
+  write(row: ResultRow): boolean {
+    if (!this.writeTx) {
+      this.insertJob = this.db.prepare(`INSERT INTO jobs (job_id, setting, n, rep, seed, status, error, log_likelihood, iterations, converged, seconds, model, warnings, finished_at)
+        VALUES (@job_id, @setting, @n, @rep, @seed, @status, @error, @log_likelihood, @iterations, @converged, @seconds, @model, @warnings, @finished_at)
+        ON CONFLICT (job_id) DO NOTHING`);
+      this.insertLoss = this.db.prepare('INSERT INTO losses (job_id, name, value) VALUES (?, ?, ?)');
+      const ij = this.insertJob;
+      const il = this.insertLoss;
+      this.writeTx = this.db.transaction((r: ResultRow): boolean => {
+        const info = ij.run({
+          job_id: r.jobId, setting: r.setting, n: r.n, rep: r.rep, seed: r.seed, status: r.status, error: r.error,
+          log_likelihood: r.logLikelihood, iterations: r.iterations, converged: r.converged === null ? null : r.converged ? 1 : 0,
+          seconds: r.seconds, model: r.model, warnings: r.warnings, finished_at: new Date().toISOString(),
+        });
+        if (info.changes === 0) return false;
+        for (const [name, value] of Object.entries(r.losses)) il.run(r.jobId, name, value);
+        return true;
+      });
+    }
+    return this.writeTx(row);
+  }
+
+  /** Delete failed jobs (so a resume retries them); returns how many. */
+  deleteFailed(): number {
+    return this.db.transaction(() => {
+      const ids = this.db.prepare("SELECT job_id FROM jobs WHERE status = 'failed'").pluck().all() as string[];
+      const dl = this.db.prepare('DELETE FROM losses WHERE job_id = ?');
+      const dj = this.db.prepare('DELETE FROM jobs WHERE job_id = ?');
+      for (const id of ids) {
+        dl.run(id);
+        dj.run(id);
+      }
+      return ids.length;
+    })();
+  }
+
+  counts(): StoreCounts {
+    const r = this.db.prepare(`SELECT COALESCE(SUM(status = 'ok'), 0) AS ok, COALESCE(SUM(status = 'failed'), 0) AS failed, COALESCE(SUM(seconds), 0) AS seconds FROM jobs`).get() as StoreCounts;
+    return r;
+  }
+
+  countsBySetting(): { setting: string; ok: number; failed: number; seconds: number }[] {
+    return this.db.prepare(`SELECT setting, SUM(status = 'ok') AS ok, SUM(status = 'failed') AS failed, SUM(seconds) AS seconds FROM jobs GROUP BY setting ORDER BY setting`).all() as { setting: string; ok: number; failed: number; seconds: number }[];
+  }
+
+  /** The most recent distinct failure messages with their counts. */
+  failures(limit = 10): { error: string; count: number; example: string }[] {
+    return this.db.prepare(`SELECT error, COUNT(*) AS count, MIN(job_id) AS example FROM jobs WHERE status = 'failed' GROUP BY error ORDER BY count DESC LIMIT ?`).all(limit) as { error: string; count: number; example: string }[];
+  }
+
+  /** All stored rows, ordered by job id. */
+  rows(): ResultRow[] {
+    const jobs = this.db.prepare('SELECT * FROM jobs ORDER BY setting, n, rep').all() as JobRowDb[];
+    const losses = this.db.prepare('SELECT job_id, name, value FROM losses').all() as { job_id: string; name: string; value: number | null }[];
+    const byJob = new Map<string, Record<string, number | null>>();
+    for (const l of losses) {
+      let m = byJob.get(l.job_id);
+      if (!m) byJob.set(l.job_id, (m = {}));
+      m[l.name] = l.value;
+    }
+    return jobs.map((j) => ({
+      jobId: j.job_id, setting: j.setting, n: j.n, rep: j.rep, seed: j.seed, status: j.status, error: j.error,
+      logLikelihood: j.log_likelihood, iterations: j.iterations, converged: j.converged === null ? null : j.converged === 1,
+      seconds: j.seconds, model: j.model, losses: byJob.get(j.job_id) ?? {}, warnings: j.warnings,
+    }));
+  }
+
+  /** Loss values of successful jobs. */
+  lossValues(): LossValue[] {
+    return this.db.prepare(`SELECT j.setting AS setting, l.name AS name, j.n AS n, j.rep AS rep, l.value AS value
+      FROM losses l JOIN jobs j ON j.job_id = l.job_id WHERE j.status = 'ok' ORDER BY j.setting, l.name, j.n, j.rep`).all() as LossValue[];
+  }
+
+  /** Number of rows in the jobs table with the given id (for tests: 0 or 1). */
+  countId(id: string): number {
+    return (this.db.prepare('SELECT COUNT(*) FROM jobs WHERE job_id = ?').pluck().get(id) as number) ?? 0;
+  }
+
+  close(): void {
+    this.db.close();
+  }
+}
