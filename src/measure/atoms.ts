@@ -1,0 +1,290 @@
+/**
+ * Atoms of a mixing measure, generic over gate and expert families (math-spec §1.2, §9.4).
+ *
+ * A model is read as G = Σᵢ exp(ℓᵢ) δ_{θᵢ}: one atom per expert, with log-weight ℓᵢ (β₀ᵢ for the
+ * softmax family) and a coordinate vector θᵢ holding every other per-expert parameter block,
+ * concatenated in the order of `gate.blocks` then `expert.blocks` (β₁, a, b, ν for the softmax
+ * Gaussian model). Blocks that are shared by all experts (e.g. a temperature τ) are copied into
+ * every atom (math-spec §6.1).
+ *
+ * The extraction is driven by the `BlockInfo` metadata of the gate and expert families and by their
+ * JSON, so any family plugs in. Families whose atoms are not "exp(β₀) + the other blocks", or whose
+ * parameters have extra invariances, register a hook here (`registerVoronoiGate`,
+ * `registerVoronoiExpert`): the temperature gate's scale normalisation, the activation gate's
+ * translation that moves β₀ only, the top-K gate's input regions, the hierarchical gate's
+ * two-level weights.
+ */
+import type { BlockInfo, Gate, GateJSON } from '../gates/gate.js';
+import type { ExpertFamily, ExpertJSON } from '../experts/expert.js';
+import { MixtureOfExperts, type ModelJSON } from '../model/model.js';
+import { ModelFormatError } from '../errors.js';
+import { describe, isObject, readNumber } from '../json-read.js';
+
+/** One named parameter block of the atoms: `dim` coordinates at `offset` of each atom vector. */
+export interface AtomBlockInfo {
+  name: string;
+  part: 'gate' | 'expert';
+  offset: number;
+  dim: number;
+}
+
+/** The atoms of a mixing measure: k log-weights and a k×p coordinate matrix (row-major). */
+export interface Atoms {
+  k: number;
+  /** Input dimension of the model. */
+  d: number;
+  gateType: string;
+  expertType: string;
+  /** log of each atom's weight (β₀ᵢ for softmax-type gates). */
+  logWeight: Float64Array;
+  /** k×p coordinates, row-major. */
+  coords: Float64Array;
+  /** Coordinates per atom. */
+  p: number;
+  blocks: AtomBlockInfo[];
+}
+
+/** A block read from JSON: `dim` numbers per atom (row-major k×dim). */
+export interface RawBlock {
+  name: string;
+  dim: number;
+  values: Float64Array;
+}
+
+/**
+ * Exponent of a block in a multi-atom Voronoi cell of size m (≥ 2), as a number or as a function of
+ * m and of r̄ (math-spec §1.5); single-atom cells always get exponent 1 in the D₂-type presets.
+ */
+export type ExponentRule = number | ((m: number, rbar: (m: number) => number) => number);
+
+export interface VoronoiGateHook {
+  /**
+   * Log-weights and gate blocks from the gate JSON (validated already). Default: ℓᵢ = `beta0`[i], and
+   * every other block of `gate.blocks` as an atom block.
+   */
+  extract?(json: GateJSON, gate: Gate, path: string): { logWeight: Float64Array; blocks: RawBlock[] };
+  /**
+   * Translation invariance of the gate: `null` when the gate has none; otherwise adding a common
+   * constant to every log-weight, and a common vector to every atom's value of each listed block,
+   * leaves the model unchanged (softmax: ℓ = β₀ and block `beta1`, math-spec §1.2).
+   */
+  translation: { blocks: string[] } | null;
+  /**
+   * Scale normalisation of the fitted atoms against the true ones, in place (the temperature gate:
+   * (β₁, β₀, τ) → c(β₁, β₀, τ) leaves the model unchanged, math-spec §6.1).
+   */
+  normaliseScale?(fit: Atoms, truth: Atoms): { scale: number } | null;
+  /**
+   * Whether the gate can give an expert exactly zero weight on part of the input space (top-K): then
+   * the loss is the maximum over the input regions of the true gate (math-spec §3.5).
+   */
+  sparse?: boolean;
+  /** D₂ exponents of this gate's blocks in multi-atom cells (override the expert family's rule). */
+  d2?: Record<string, ExponentRule>;
+}
+
+export interface VoronoiExpertHook {
+  /** Expert blocks from the experts JSON. Default: every block of `expert.blocks`. */
+  extract?(json: ExpertJSON, expert: ExpertFamily, path: string): RawBlock[];
+  /**
+   * D₂ exponents in multi-atom cells, by block name (gate blocks included: the gating slope's
+   * exponent depends on how the gate interacts with the expert). Blocks not listed get 2.
+   */
+  d2?: Record<string, ExponentRule>;
+}
+
+const gateHooks = new Map<string, VoronoiGateHook>();
+const expertHooks = new Map<string, VoronoiExpertHook>();
+
+/** Register (or replace) the Voronoi hook of a gate family, by its JSON `type`. */
+export function registerVoronoiGate(type: string, hook: VoronoiGateHook): void {
+  gateHooks.set(type, hook);
+}
+
+/** Register (or replace) the Voronoi hook of an expert family, by its JSON `type`. */
+export function registerVoronoiExpert(type: string, hook: VoronoiExpertHook): void {
+  expertHooks.set(type, hook);
+}
+
+/**
+ * The hook of a gate type. Unknown gates get a conservative default: weights exp(β₀), no
+ * translation normalisation (the caller adds a warning), no input regions.
+ */
+export function voronoiGateHook(type: string): { hook: VoronoiGateHook; registered: boolean } {
+  const h = gateHooks.get(type);
+  return h ? { hook: h, registered: true } : { hook: { translation: null }, registered: false };
+}
+
+export function voronoiExpertHook(type: string): VoronoiExpertHook {
+  return expertHooks.get(type) ?? {};
+}
+
+// ---------------------------------------------------------------------------------------------
+// Generic block reading
+
+/** Flatten a number or nested array of numbers, validating every entry. */
+export function flattenNumbers(v: unknown, path: string, out: number[] = []): number[] {
+  if (typeof v === 'number') {
+    out.push(readNumber(v, path));
+    return out;
+  }
+  if (!Array.isArray(v)) throw new ModelFormatError(`${path}: expected a number or an array of numbers, got ${describe(v)}`);
+  v.forEach((e, i) => flattenNumbers(e, `${path}[${i}]`, out));
+  return out;
+}
+
+/**
+ * Read one block of a gate or expert JSON: a per-expert block is an array of length k whose entries
+ * (numbers or nested arrays) all flatten to the same length; a shared block is replicated to every
+ * atom.
+ */
+export function readAtomBlock(json: Record<string, unknown>, info: BlockInfo, k: number, path: string): RawBlock {
+  const v = json[info.name];
+  const p = `${path}.${info.name}`;
+  if (v === undefined) throw new ModelFormatError(`${p}: missing (block listed by the family)`);
+  if (info.perExpert) {
+    if (!Array.isArray(v) || v.length !== k) throw new ModelFormatError(`${p}: expected an array with one entry per expert (${k}), got ${describe(v)}`);
+    const rows = v.map((e, i) => flattenNumbers(e, `${p}[${i}]`));
+    const dim = rows[0]?.length ?? 0;
+    rows.forEach((r, i) => {
+      if (r.length !== dim) throw new ModelFormatError(`${p}[${i}]: expected ${dim} numbers like entry 0, got ${r.length}`);
+    });
+    const values = new Float64Array(k * dim);
+    rows.forEach((r, i) => values.set(r, i * dim));
+    return { name: info.name, dim, values };
+  }
+  const flat = flattenNumbers(v, p);
+  const values = new Float64Array(k * flat.length);
+  for (let i = 0; i < k; i++) values.set(flat, i * flat.length);
+  return { name: info.name, dim: flat.length, values };
+}
+
+/** Default gate extraction: ℓ = `weightBlock` (beta0), the other blocks as atom blocks. */
+export function defaultGateExtract(json: GateJSON, gate: Gate, path: string, weightBlock = 'beta0'): { logWeight: Float64Array; blocks: RawBlock[] } {
+  const k = gate.k;
+  const w = gate.blocks.find((b) => b.name === weightBlock);
+  if (!w || !w.perExpert) {
+    throw new ModelFormatError(`${path}: gate type ${JSON.stringify(gate.type)} has no per-expert ${weightBlock} block; register a Voronoi hook for it (registerVoronoiGate) to say what the atom weights are`);
+  }
+  const wb = readAtomBlock(json, w, k, path);
+  if (wb.dim !== 1) throw new ModelFormatError(`${path}.${weightBlock}: expected one number per expert`);
+  const blocks = gate.blocks.filter((b) => b.name !== weightBlock).map((b) => readAtomBlock(json, b, k, path));
+  return { logWeight: wb.values, blocks };
+}
+
+export function defaultExpertExtract(json: ExpertJSON, expert: ExpertFamily, path: string): RawBlock[] {
+  return expert.blocks.map((b) => readAtomBlock(json, b, expert.k, path));
+}
+
+// ---------------------------------------------------------------------------------------------
+// Models in, atoms out
+
+/** A model given as a `MixtureOfExperts`, a model JSON object, or a `fit --json` output object. */
+export type ModelInput = MixtureOfExperts | ModelJSON | { model: ModelJSON } | Record<string, unknown>;
+
+/**
+ * Validate a model input. Returns the model (canonical form) and the JSON *as given* (unwrapped from a
+ * `fit --json` output); for a `MixtureOfExperts` the JSON is its canonical `toJSON()`.
+ */
+export function resolveModel(input: ModelInput, path = 'model'): { model: MixtureOfExperts; json: ModelJSON } {
+  if (input instanceof MixtureOfExperts) return { model: input, json: input.toJSON() };
+  const model = MixtureOfExperts.fromJSON(input, path);
+  let obj: unknown = input;
+  if (isObject(obj) && obj.gate === undefined && obj.model !== undefined) obj = obj.model;
+  return { model, json: obj as ModelJSON };
+}
+
+/** Build the atoms of a model from a JSON representative (canonical or as given). */
+export function atomsOf(model: MixtureOfExperts, json: ModelJSON, path = 'model'): Atoms {
+  const gh = voronoiGateHook(model.gate.type).hook;
+  const eh = voronoiExpertHook(model.expert.type);
+  const g = gh.extract ? gh.extract(json.gate, model.gate, `${path}.gate`) : defaultGateExtract(json.gate, model.gate, `${path}.gate`);
+  const eb = eh.extract ? eh.extract(json.experts, model.expert, `${path}.experts`) : defaultExpertExtract(json.experts, model.expert, `${path}.experts`);
+  const k = model.k;
+  if (g.logWeight.length !== k) throw new ModelFormatError(`${path}.gate: the Voronoi hook returned ${g.logWeight.length} weights for ${k} experts`);
+  const raw: { b: RawBlock; part: 'gate' | 'expert' }[] = [
+    ...g.blocks.map((b) => ({ b, part: 'gate' as const })),
+    ...eb.map((b) => ({ b, part: 'expert' as const })),
+  ];
+  const blocks: AtomBlockInfo[] = [];
+  let p = 0;
+  for (const { b, part } of raw) {
+    if (blocks.some((x) => x.name === b.name)) throw new ModelFormatError(`${path}: two parameter blocks are named ${JSON.stringify(b.name)}`);
+    blocks.push({ name: b.name, part, offset: p, dim: b.dim });
+    p += b.dim;
+  }
+  const coords = new Float64Array(k * p);
+  for (let r = 0; r < raw.length; r++) {
+    const { b } = raw[r];
+    const o = blocks[r].offset;
+    for (let i = 0; i < k; i++) for (let u = 0; u < b.dim; u++) coords[i * p + o + u] = b.values[i * b.dim + u];
+  }
+  for (let i = 0; i < k; i++) {
+    if (!Number.isFinite(g.logWeight[i])) throw new ModelFormatError(`${path}.gate: atom ${i} has a non-finite log-weight`);
+  }
+  return { k, d: model.d, gateType: model.gate.type, expertType: model.expert.type, logWeight: Float64Array.from(g.logWeight), coords, p, blocks };
+}
+
+export function cloneAtoms(a: Atoms): Atoms {
+  return { ...a, logWeight: a.logWeight.slice(), coords: a.coords.slice(), blocks: a.blocks.map((b) => ({ ...b })) };
+}
+
+export function blockOf(a: Atoms, name: string): AtomBlockInfo | undefined {
+  return a.blocks.find((b) => b.name === name);
+}
+
+// ---------------------------------------------------------------------------------------------
+// Hooks of the families of the papers
+
+const RBAR: ExponentRule = (m, rbar) => rbar(m);
+const HALF_RBAR: ExponentRule = (m, rbar) => rbar(m) / 2;
+
+/** Softmax gate: weights exp(β₀), translation of (β₀, β₁) (math-spec §1.2). */
+registerVoronoiGate('softmax', { translation: { blocks: ['beta1'] } });
+
+/**
+ * Top-K gate (math-spec §3): same atoms and translation as softmax (adding t₁ᵀx to every logit keeps
+ * the ranking), and the loss is the max over the input regions of the true gate (§3.5).
+ */
+registerVoronoiGate('topK', { translation: { blocks: ['beta1'] }, sparse: true });
+
+/** Modified gate softmax(β₁ᵀM(x) + β₀) (math-spec §4.3): translation of (β₀, β₁) as softmax. */
+registerVoronoiGate('modified', { translation: { blocks: ['beta1'] } });
+
+/**
+ * Gaussian linear experts, P0's D₂ (math-spec §2.3, oracle 3): in a cell of m ≥ 2 atoms the gating
+ * slope β₁ and the intercept b get r̄(m), the slope a and the variance ν get r̄(m)/2.
+ */
+registerVoronoiExpert('gaussianLinear', { d2: { beta1: RBAR, b: RBAR, a: HALF_RBAR, variance: HALF_RBAR } });
+
+/**
+ * Dense-to-sparse (temperature) gate softmax((β₁ᵀx + β₀)/τ) (math-spec §6.1): atom weights
+ * exp(β₀ᵢ/τ), atoms (β₁ᵢ, τ) (τ shared, copied into every atom). Scale normalisation: the fitted
+ * (β₁, β₀, τ) is rescaled by c = τ* / τ̂ so that its τ equals the true one (β₀/τ, hence the weights, is
+ * unchanged); after it the β₁ differences are τ*·(β̂₁/τ̂ − β*₁/τ*), the identifiable combination in
+ * the truth's scale, and the τ block contributes 0. Then the translation of (β₀, β₁) as softmax.
+ */
+registerVoronoiGate('denseToSparse', {
+  extract(json, gate, path) {
+    const k = gate.k;
+    const tau = readNumber(json.tau, `${path}.tau`, { positive: true });
+    const b0 = readAtomBlock(json, { name: 'beta0', perExpert: true, kind: 'gate' }, k, path);
+    const b1 = readAtomBlock(json, { name: 'beta1', perExpert: true, kind: 'gate' }, k, path);
+    const logWeight = new Float64Array(k);
+    for (let i = 0; i < k; i++) logWeight[i] = b0.values[i] / tau; // P4 (math-spec §6.1): weight exp(β₀/τ)
+    return { logWeight, blocks: [b1, { name: 'tau', dim: 1, values: new Float64Array(k).fill(tau) }] };
+  },
+  translation: { blocks: ['beta1'] },
+  normaliseScale(fit, truth) {
+    const ft = blockOf(fit, 'tau');
+    const tt = blockOf(truth, 'tau');
+    const fb = blockOf(fit, 'beta1');
+    if (!ft || !tt || !fb) return null;
+    const c = truth.coords[tt.offset] / fit.coords[ft.offset];
+    for (let i = 0; i < fit.k; i++) {
+      for (let u = 0; u < fb.dim; u++) fit.coords[i * fit.p + fb.offset + u] *= c;
+      fit.coords[i * fit.p + ft.offset] = truth.coords[tt.offset];
+    }
+    return { scale: c };
+  },
+});
