@@ -18,7 +18,7 @@ import type { BlockInfo, Gate, GateJSON } from '../gates/gate.js';
 import type { ExpertFamily, ExpertJSON } from '../experts/expert.js';
 import { MixtureOfExperts, type ModelJSON } from '../model/model.js';
 import { ModelFormatError } from '../errors.js';
-import { describe, isObject, readNumber } from '../json-read.js';
+import { describe, isObject, readMatrix, readNumber, readVector } from '../json-read.js';
 
 /** One named parameter block of the atoms: `dim` coordinates at `offset` of each atom vector. */
 export interface AtomBlockInfo {
@@ -58,6 +58,11 @@ export interface RawBlock {
 export type ExponentRule = number | ((m: number, rbar: (m: number) => number) => number);
 
 export interface VoronoiGateHook {
+  /**
+   * Options-dependent hooks (e.g. the activation gate's σ and bias placement): return the hook for
+   * this gate JSON. Called before anything else; the returned hook's own `resolve` is ignored.
+   */
+  resolve?(json: GateJSON): VoronoiGateHook;
   /**
    * Log-weights and gate blocks from the gate JSON (validated already). Default: ℓᵢ = `beta0`[i], and
    * every other block of `gate.blocks` as an atom block.
@@ -110,9 +115,10 @@ export function registerVoronoiExpert(type: string, hook: VoronoiExpertHook): vo
  * The hook of a gate type. Unknown gates get a conservative default: weights exp(β₀), no
  * translation normalisation (the caller adds a warning), no input regions.
  */
-export function voronoiGateHook(type: string): { hook: VoronoiGateHook; registered: boolean } {
+export function voronoiGateHook(type: string, json?: GateJSON): { hook: VoronoiGateHook; registered: boolean } {
   const h = gateHooks.get(type);
-  return h ? { hook: h, registered: true } : { hook: { translation: null }, registered: false };
+  if (!h) return { hook: { translation: null }, registered: false };
+  return { hook: h.resolve && json ? h.resolve(json) : h, registered: true };
 }
 
 export function voronoiExpertHook(type: string): VoronoiExpertHook {
@@ -196,7 +202,7 @@ export function resolveModel(input: ModelInput, path = 'model'): { model: Mixtur
 
 /** Build the atoms of a model from a JSON representative (canonical or as given). */
 export function atomsOf(model: MixtureOfExperts, json: ModelJSON, path = 'model'): Atoms {
-  const gh = voronoiGateHook(model.gate.type).hook;
+  const gh = voronoiGateHook(model.gate.type, json.gate).hook;
   const eh = voronoiExpertHook(model.expert.type);
   const g = gh.extract ? gh.extract(json.gate, model.gate, `${path}.gate`) : defaultGateExtract(json.gate, model.gate, `${path}.gate`);
   const eb = eh.extract ? eh.extract(json.experts, model.expert, `${path}.experts`) : defaultExpertExtract(json.experts, model.expert, `${path}.experts`);
@@ -258,33 +264,118 @@ registerVoronoiGate('modified', { translation: { blocks: ['beta1'] } });
 registerVoronoiExpert('gaussianLinear', { d2: { beta1: RBAR, b: RBAR, a: HALF_RBAR, variance: HALF_RBAR } });
 
 /**
+ * Scale normalisation for gates invariant under (β₁, τ) → c(β₁, τ) (and β₀ too when it sits inside
+ * the division): the fitted β₁ is multiplied by c = τ* / τ̂ and its τ set to τ*. The log-weights are
+ * left alone: they are β₀ (bias outside the division, not scaled) or β₀/τ (scale-free).
+ */
+function rescaleToTrueTau(fit: Atoms, truth: Atoms): { scale: number } | null {
+  const ft = blockOf(fit, 'tau');
+  const tt = blockOf(truth, 'tau');
+  const fb = blockOf(fit, 'beta1');
+  if (!ft || !tt || !fb) return null;
+  const c = truth.coords[tt.offset] / fit.coords[ft.offset];
+  for (let i = 0; i < fit.k; i++) {
+    for (let u = 0; u < fb.dim; u++) fit.coords[i * fit.p + fb.offset + u] *= c;
+    fit.coords[i * fit.p + ft.offset] = truth.coords[tt.offset];
+  }
+  return { scale: c };
+}
+
+/** Shared τ of a temperature-type gate JSON as an atom block (present whether τ is fixed or estimated). */
+function tauBlock(json: GateJSON, k: number, path: string): RawBlock {
+  const tau = readNumber(json.tau, `${path}.tau`, { positive: true });
+  return { name: 'tau', dim: 1, values: new Float64Array(k).fill(tau) };
+}
+
+/**
  * Dense-to-sparse (temperature) gate softmax((β₁ᵀx + β₀)/τ) (math-spec §6.1): atom weights
  * exp(β₀ᵢ/τ), atoms (β₁ᵢ, τ) (τ shared, copied into every atom). Scale normalisation: the fitted
  * (β₁, β₀, τ) is rescaled by c = τ* / τ̂ so that its τ equals the true one (β₀/τ, hence the weights, is
  * unchanged); after it the β₁ differences are τ*·(β̂₁/τ̂ − β*₁/τ*), the identifiable combination in
  * the truth's scale, and the τ block contributes 0. Then the translation of (β₀, β₁) as softmax.
  */
-registerVoronoiGate('denseToSparse', {
+const TEMPERATURE_HOOK: VoronoiGateHook = {
   extract(json, gate, path) {
     const k = gate.k;
-    const tau = readNumber(json.tau, `${path}.tau`, { positive: true });
+    const tb = tauBlock(json, k, path);
+    const tau = tb.values[0];
     const b0 = readAtomBlock(json, { name: 'beta0', perExpert: true, kind: 'gate' }, k, path);
     const b1 = readAtomBlock(json, { name: 'beta1', perExpert: true, kind: 'gate' }, k, path);
     const logWeight = new Float64Array(k);
     for (let i = 0; i < k; i++) logWeight[i] = b0.values[i] / tau; // P4 (math-spec §6.1): weight exp(β₀/τ)
-    return { logWeight, blocks: [b1, { name: 'tau', dim: 1, values: new Float64Array(k).fill(tau) }] };
+    return { logWeight, blocks: [b1, tb] };
   },
   translation: { blocks: ['beta1'] },
-  normaliseScale(fit, truth) {
-    const ft = blockOf(fit, 'tau');
-    const tt = blockOf(truth, 'tau');
-    const fb = blockOf(fit, 'beta1');
-    if (!ft || !tt || !fb) return null;
-    const c = truth.coords[tt.offset] / fit.coords[ft.offset];
-    for (let i = 0; i < fit.k; i++) {
-      for (let u = 0; u < fb.dim; u++) fit.coords[i * fit.p + fb.offset + u] *= c;
-      fit.coords[i * fit.p + ft.offset] = truth.coords[tt.offset];
+  normaliseScale: rescaleToTrueTau,
+};
+registerVoronoiGate('denseToSparse', TEMPERATURE_HOOK);
+
+/**
+ * Activation gate (math-spec §6.2), by σ and bias placement:
+ *  - bias outside, σ non-linear: softmax(σ(β₁ᵀx)/τ + β₀): weights exp(β₀), atoms (β₁, τ); only a
+ *    common shift of β₀ is an invariance (σ breaks the β₁ translation and the scale);
+ *  - bias inside, σ non-linear: softmax(σ(β₁ᵀx + β₀)/τ): no invariance at all (the reference is part of
+ *    the model); weights exp(β₀) are kept so that β₀ is measured through the mass terms;
+ *  - σ = identity: a linear temperature gate (oracle 18): bias inside is exactly the dense-to-sparse
+ *    hook; bias outside has weights exp(β₀), the (β₀, β₁) translation and the (β₁, τ) scale.
+ * D₂ in multi-atom cells: β₁ and τ get 2 (second-order independence, math-spec §6.2 [REC]); the
+ * expert blocks keep their family's rule.
+ */
+const ACTIVATION_D2: Record<string, ExponentRule> = { beta1: 2, tau: 2 };
+function activationExtract(json: GateJSON, gate: Gate, path: string): { logWeight: Float64Array; blocks: RawBlock[] } {
+  const k = gate.k;
+  const b0 = readAtomBlock(json, { name: 'beta0', perExpert: true, kind: 'gate' }, k, path);
+  const b1 = readAtomBlock(json, { name: 'beta1', perExpert: true, kind: 'gate' }, k, path);
+  return { logWeight: b0.values, blocks: [b1, tauBlock(json, k, path)] };
+}
+registerVoronoiGate('activation', {
+  translation: null,
+  resolve(json) {
+    const sigma = json.sigma ?? 'tanh';
+    const inside = json.bias === 'inside';
+    if (sigma === 'identity') {
+      return inside
+        ? { ...TEMPERATURE_HOOK, d2: ACTIVATION_D2 }
+        : { extract: activationExtract, translation: { blocks: ['beta1'] }, normaliseScale: rescaleToTrueTau, d2: ACTIVATION_D2 };
     }
-    return { scale: c };
+    return { extract: activationExtract, translation: inside ? null : { blocks: [] }, d2: ACTIVATION_D2 };
   },
+});
+
+/**
+ * Hierarchical gate (math-spec §5.4): one atom per inner expert (i₁, i₂), expert index i₁·K2 + i₂,
+ * log-weight ω₀_{i₁} + β₀_{i₁i₂} (outer times inner weight), atom blocks `omega1` (the group's outer
+ * slope) and `beta1` (the inner slope). Normalisation: the outer translation of (ω₀, ω₁) as for
+ * softmax (reference cell matched); the inner level stays in its canonical form (the last expert of
+ * every group is that group's reference), because the per-group shifts of the inner softmaxes cannot
+ * be matched to true cells that mix groups.
+ */
+registerVoronoiGate('hierarchical', {
+  extract(json, gate, path) {
+    const K1 = readNumber(json.K1, `${path}.K1`, { integer: true, min: 1 });
+    const K2 = readNumber(json.K2, `${path}.K2`, { integer: true, min: 1 });
+    const d = gate.d;
+    if (K1 * K2 !== gate.k) throw new ModelFormatError(`${path}: K1·K2 = ${K1 * K2} but the gate has ${gate.k} experts`);
+    const omega0 = readVector(json.omega0, `${path}.omega0`, K1);
+    const omega1 = readMatrix(json.omega1, `${path}.omega1`, K1, d);
+    const beta0 = readMatrix(json.beta0, `${path}.beta0`, K1, K2);
+    if (!Array.isArray(json.beta1) || json.beta1.length !== K1) throw new ModelFormatError(`${path}.beta1: expected ${K1} groups, got ${describe(json.beta1)}`);
+    const beta1 = (json.beta1 as unknown[]).map((g, i1) => readMatrix(g, `${path}.beta1[${i1}]`, K2, d));
+    const k = K1 * K2;
+    const logWeight = new Float64Array(k);
+    const o1 = new Float64Array(k * d);
+    const b1 = new Float64Array(k * d);
+    for (let i1 = 0; i1 < K1; i1++) {
+      for (let i2 = 0; i2 < K2; i2++) {
+        const i = i1 * K2 + i2;
+        logWeight[i] = omega0[i1] + beta0[i1][i2]; // outer weight e^{ω₀} × inner weight e^{β₀} [REC]
+        for (let u = 0; u < d; u++) {
+          o1[i * d + u] = omega1[i1][u];
+          b1[i * d + u] = beta1[i1][i2][u];
+        }
+      }
+    }
+    return { logWeight, blocks: [{ name: 'omega1', dim: d, values: o1 }, { name: 'beta1', dim: d, values: b1 }] };
+  },
+  translation: { blocks: ['omega1'] },
 });

@@ -25,6 +25,7 @@ import {
   type Atoms, type ExponentRule, type ModelInput,
 } from './atoms.js';
 import { readMatrix, readVector } from '../json-read.js';
+import type { GateJSON } from '../gates/gate.js';
 
 export type VoronoiMetric = 'l2' | 'l1';
 
@@ -121,7 +122,7 @@ export function resolveExponents(
   spec: LossSpec | undefined,
   atoms: Atoms,
   kStar: number,
-  options: { r?: number; rbar?: Record<number, number> | ((m: number) => number) } = {},
+  options: { r?: number; rbar?: Record<number, number> | ((m: number) => number); gateJson?: GateJSON } = {},
 ): { name: string; exponent: ExponentFunction } {
   const rb = (m: number): number => rbar(m, options.rbar);
   const blockNames = atoms.blocks.map((b) => b.name);
@@ -143,7 +144,7 @@ export function resolveExponents(
   }
   const raw = (spec ?? (atoms.k === kStar ? 'D1' : 'D2')).trim();
   const name = raw.toLowerCase();
-  const gateHook = voronoiGateHook(atoms.gateType).hook;
+  const gateHook = voronoiGateHook(atoms.gateType, options.gateJson).hook;
   const expertHook = voronoiExpertHook(atoms.expertType);
   const d1: ExponentFunction = () => 1;
   const familyD2: ExponentFunction = (block, m) => {
@@ -468,9 +469,9 @@ export function voronoiLoss(fit: ModelInput, truth: ModelInput, options: Voronoi
   const tNames = ta.blocks.map((b) => `${b.name}(${b.dim})`).join(', ');
   if (fNames !== tNames) throw new ModelFormatError(`fit and truth have different atom blocks (fit: ${fNames}; truth: ${tNames})`);
 
-  const { name: lossName, exponent } = resolveExponents(options.loss, fa, ta.k, options);
-  const { hook: gateHook, registered } = voronoiGateHook(fa.gateType);
-  const { hook: truthGateHook } = voronoiGateHook(ta.gateType);
+  const { name: lossName, exponent } = resolveExponents(options.loss, fa, ta.k, { ...options, gateJson: fitJson.gate });
+  const { hook: gateHook, registered } = voronoiGateHook(fa.gateType, fitJson.gate);
+  const { hook: truthGateHook, registered: truthRegistered } = voronoiGateHook(ta.gateType, truthJson.gate);
 
   let scale: number | null = null;
   if (translation === 'reference' && options.scale !== false && gateHook.normaliseScale) {
@@ -479,7 +480,7 @@ export function voronoiLoss(fit: ModelInput, truth: ModelInput, options: Voronoi
 
   let regions: number[][] | null = null;
   let regionMasses: number[] = [];
-  if (truthGateHook.sparse || !voronoiGateHook(ta.gateType).registered) {
+  if (truthGateHook.sparse || !truthRegistered) {
     const r = findRegions(T.model, options);
     // a dense gate has a single region with every expert active: no max to take
     if (!(r.regions.length === 1 && r.regions[0].length === ta.k)) {

@@ -316,8 +316,7 @@ describe('Voronoi properties (fast-check)', () => {
 });
 
 describe('gate families through the hook registry', () => {
-  it('an unregistered gate type is measured without normalisation, with a warning', () => {
-    // pretend softmax had no hook: registering a hook for an alias type exercises the default path
+  it('a gate registered without translation invariance is measured as given', () => {
     const saved = voronoiGateHook('softmax').hook;
     try {
       registerVoronoiGate('softmax', { translation: null });
@@ -365,5 +364,73 @@ describe('gate families through the hook registry', () => {
     expect(both.regions?.map((r) => r.active)).toEqual([[0], [1]]);
     expect(both.loss).toBeCloseTo(Math.max(Math.exp(0.5) * 0.1, 0.3), 10);
     expect(both.blocks.a).toBeCloseTo(0.3, 10);
+  });
+});
+
+describe('every registered family: loss 0 at the truth, invariances of its canonical form', () => {
+  const has = (t: string): boolean => gateTypes().some((g) => g.type === t);
+  const ex3 = { type: 'gaussianLinear', a: [[-2], [2], [0.5]], b: [1, -1, 3], variance: [0.2, 0.3, 0.4] };
+  const lin = { beta0: [0.3, -0.2, 0], beta1: [[2], [-3], [0]] };
+  // each case: the gate JSON, and a function giving an equivalent gate JSON (same model) for parameter c
+  const cases: { name: string; type: string; gate: Record<string, unknown>; equivalent: (c: number) => Record<string, unknown> }[] = [
+    { name: 'modified', type: 'modified', gate: { type: 'modified', map: 'sin', ...lin },
+      equivalent: (c) => ({ type: 'modified', map: 'sin', beta0: lin.beta0.map((v) => v + c), beta1: lin.beta1.map((r) => [r[0] - c]) }) },
+    { name: 'topK', type: 'topK', gate: { type: 'topK', K: 2, ...lin },
+      equivalent: (c) => ({ type: 'topK', K: 2, beta0: lin.beta0.map((v) => v + c), beta1: lin.beta1.map((r) => [r[0] + 2 * c]) }) },
+    { name: 'denseToSparse (scale and translation)', type: 'denseToSparse', gate: { type: 'denseToSparse', tau: 0.7, ...lin },
+      equivalent: (c) => ({ type: 'denseToSparse', tau: 0.7 * (1 + c * c), beta0: lin.beta0.map((v) => (v + c) * (1 + c * c)), beta1: lin.beta1.map((r) => [(r[0] + c) * (1 + c * c)]) }) },
+    { name: 'activation tanh, bias outside (β₀ shift)', type: 'activation', gate: { type: 'activation', sigma: 'tanh', bias: 'outside', tau: 0.7, ...lin },
+      equivalent: (c) => ({ type: 'activation', sigma: 'tanh', bias: 'outside', tau: 0.7, beta0: lin.beta0.map((v) => v + c), beta1: lin.beta1 }) },
+    { name: 'activation identity, bias outside ((β₁, τ) scale)', type: 'activation', gate: { type: 'activation', sigma: 'identity', bias: 'outside', tau: 0.7, ...lin },
+      equivalent: (c) => ({ type: 'activation', sigma: 'identity', bias: 'outside', tau: 0.7 * (1 + c * c), beta0: lin.beta0.map((v) => v + c), beta1: lin.beta1.map((r) => [r[0] * (1 + c * c)]) }) },
+  ];
+  for (const cs of cases) {
+    it.runIf(has(cs.type))(cs.name, () => {
+      const truth = { gate: cs.gate, experts: ex3 };
+      expect(voronoiLoss(truth, truth).loss).toBeLessThan(1e-12);
+      const fit = { gate: cs.equivalent(0), experts: { ...ex3, b: [1.1, -1, 3.05] } };
+      const base = voronoiLoss(fit, truth, { loss: 'D1' }).loss;
+      expect(base).toBeGreaterThan(0.01);
+      for (const c of [-1.3, 0.4, 2]) {
+        const eq = { gate: cs.equivalent(c), experts: fit.experts };
+        expect(Math.abs(voronoiLoss(eq, truth, { loss: 'D1' }).loss - base)).toBeLessThan(1e-9);
+      }
+    });
+  }
+
+  it.runIf(has('hierarchical'))('hierarchical: atoms are the inner experts, invariant under outer and inner translations', () => {
+    const h = {
+      gate: { type: 'hierarchical', K1: 2, K2: 2, omega0: [0.5, 0], omega1: [[2], [0]], beta0: [[0.3, 0], [-0.4, 0]], beta1: [[[1], [0]], [[-2], [0]]] },
+      experts: { type: 'gaussianLinear', a: [[-2], [2], [0.5], [1]], b: [1, -1, 3, 5], variance: [0.2, 0.3, 0.4, 0.5] },
+    };
+    expect(voronoiLoss(h, h).loss).toBeLessThan(1e-12);
+    const shifted = JSON.parse(JSON.stringify(h)) as typeof h;
+    shifted.gate.omega0 = [1.5, 1];
+    shifted.gate.omega1 = [[3], [1]];
+    shifted.gate.beta0 = [[1.3, 1], [-0.4, 0]];
+    shifted.gate.beta1 = [[[1.5], [0.5]], [[-2], [0]]];
+    expect(voronoiLoss(shifted, h).loss).toBeLessThan(1e-12);
+    expect(voronoiLoss(h, h).cells).toEqual([[0], [1], [2], [3]]);
+  });
+
+  it('multinomial and regression experts: generic atoms, D2 exponent 2 in multi-atom cells', () => {
+    const mn = {
+      gate: { type: 'softmax', beta0: [0.5, 0], beta1: [[2], [0]] },
+      experts: { type: 'multinomialLogistic', classes: 3, a: [[1, -1, 0], [0.5, 0.2, 0]], b: [[[2], [1], [0]], [[-1], [3], [0]]] },
+    };
+    expect(voronoiLoss(mn, mn).loss).toBeLessThan(1e-12);
+    const over = {
+      gate: { type: 'softmax', beta0: [0.5 - Math.log(2), 0.5 - Math.log(2), 0], beta1: [[2.1], [1.9], [0]] },
+      experts: { type: 'multinomialLogistic', classes: 3, a: [[1, -1, 0], [1, -1, 0], [0.5, 0.2, 0]], b: [[[2], [1], [0]], [[2], [1], [0]], [[-1], [3], [0]]] },
+    };
+    const r = voronoiLoss(over, mn, { loss: 'D2' });
+    expect(r.cells).toEqual([[0, 1], [2]]);
+    expect(r.exponents.beta1).toEqual([2, 1]);
+    expect(r.exponents.b).toEqual([2, 1]);
+    expect(r.loss).toBeCloseTo(2 * Math.exp(0.5 - Math.log(2)) * 0.01, 12);
+    const rg = { gate: { type: 'softmax', beta0: [0.5, 0], beta1: [[2], [0]] }, experts: { type: 'regression', activation: 'gelu', a: [[1], [-1]], b: [0.5, 0.2], noiseVariance: 0.1 } };
+    const res = voronoiLoss(rg, rg);
+    expect(res.loss).toBeLessThan(1e-12);
+    expect(Object.keys(res.blocks).sort()).toEqual(['a', 'b', 'beta1', 'mass']);
   });
 });
