@@ -61,4 +61,11 @@ export interface ExpertFamily {
 
   /** Set the data-dependent guards (e.g. variance floor) before a fit. Optional. */
   prepare?(X: Float64Array, y: Float64Array, n: number): void;
+
+  /**
+   * Regression (LSE) families only (math-spec §5.1, §9.5): the model is y = f_G(x) + N(0, ν) with
+   * f_G(x) = Σᵢ πᵢ(x)·mean_i(x), not a mixture of densities. Returns ν (throws ModelFormatError
+   * when the model has none); `MixtureOfExperts.sample` then draws y that way.
+   */
+  regressionNoiseVariance?(): number;
 }

@@ -1,6 +1,8 @@
 /** Expert-family registry: JSON `type` / CLI spec (`gaussian`, `multinomial`, `regression:gelu`) → factory. */
 import type { ExpertFamily, ExpertJSON } from './expert.js';
 import { GaussianLinearExperts, gaussianOptionsFromJSON } from './gaussian-linear.js';
+import { multinomialLogisticFactory } from './multinomial-logistic.js';
+import { regressionFactory } from './regression.js';
 import { ModelFormatError, OptionError } from '../errors.js';
 import { lengthOf, widthOf } from '../json-read.js';
 
@@ -54,3 +56,6 @@ registerExpert({
     return { type: 'gaussianLinear' };
   },
 });
+
+registerExpert(multinomialLogisticFactory);
+registerExpert(regressionFactory);

@@ -193,9 +193,16 @@ export class MixtureOfExperts {
 
   /**
    * Draw y_t for each row of X: Z_t ~ Categorical(π(x_t)), then y_t from expert Z_t (math-spec §9.5).
-   * Returns y and the latent expert labels z.
+   * Returns y and the latent expert labels z. Regression (LSE) families: y_t = f_G(x_t) + N(0, ν), z = −1.
    */
   sample(X: Float64Array, n: number, rng: Rng): { y: Float64Array; z: Int32Array } {
+    if (this.expert.regressionNoiseVariance) {
+      // LSE model (math-spec §5.1, §9.5): y = f_G(x) + N(0, ν); there is no latent expert (z = −1)
+      const sd = Math.sqrt(this.expert.regressionNoiseVariance());
+      const y = this.predictMean(X, n);
+      for (let t = 0; t < n; t++) y[t] += sd * rng.normal();
+      return { y, z: new Int32Array(n).fill(-1) };
+    }
     const k = this.k;
     const P = this.gateProbabilities(X, n);
     const y = new Float64Array(n);

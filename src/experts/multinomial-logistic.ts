@@ -1,0 +1,454 @@
+/**
+ * Multinomial-logistic (softmax) experts for classification (paper P2, math-spec §4.1, §9.2):
+ *
+ *   f(y = s | x; aᵢ, bᵢ) = exp(aᵢₛ + bᵢₛᵀx) / Σ_{ℓ<C} exp(aᵢℓ + bᵢℓᵀx),   s ∈ {0, …, C−1},
+ *
+ * with the LAST class C−1 as the reference: aᵢ,C−1 = 0 and bᵢ,C−1 = 0_d for every expert (the expert
+ * softmax is translation invariant, math-spec §4.1). y holds class codes 0..C−1.
+ *
+ * θ per expert i (length (C−1)(d+1)): for each non-reference class c = 0..C−2 the row
+ * [aᵢ꜀, bᵢ꜀(1..d)] — the same layout as the softmax gate's θ.
+ *
+ * JSON (reference class stored explicitly as zeros):
+ *   { "type": "multinomialLogistic", "classes": C,
+ *     "a": [[C] × k],            intercepts, a[i][c]
+ *     "b": [[[d] × C] × k],      slopes,     b[i][c][u]
+ *     "labels": [C strings]  }   optional: the CSV label of each class code
+ * On input a non-zero reference row is accepted and removed by shifting every class of that expert
+ * by it (the same probabilities), so hand-written or perturbed models (nearTruth) load; the output
+ * always has zeros there.
+ *
+ * M-step (math-spec §9.2): for each expert, weighted multinomial-logistic regression of one-hot(y) on
+ * (1, x) with observation weights R_ti — exact Newton (IRLS) with step-halving, warm-started, never
+ * decreasing Σ_t R_ti log f(y_t | x_t; θᵢ).
+ */
+import type { BlockInfo } from '../gates/gate.js';
+import type { ExpertFamily, ExpertJSON, ExpertMStepOptions } from './expert.js';
+import type { ExpertFactory } from './registry.js';
+import type { MixtureOfExperts } from '../model/model.js';
+import type { Rng } from '../numeric/rng.js';
+import { solveSPD } from '../numeric/linalg.js';
+import { DataError, ModelFormatError, OptionError } from '../errors.js';
+import { describe, lengthOf, readMatrix, readNumber, widthOf } from '../json-read.js';
+
+export interface MultinomialLogisticOptions {
+  /** Number of classes C ≥ 2. */
+  classes: number;
+  /** Optional label of each class code (length C), kept in the JSON for the CLI round trip. */
+  labels?: string[];
+}
+
+export class MultinomialLogisticExperts implements ExpertFamily {
+  readonly type = 'multinomialLogistic';
+  readonly k: number;
+  readonly d: number;
+  /** Number of classes C. */
+  readonly classes: number;
+  readonly labels: string[] | undefined;
+  readonly nParams: number;
+  readonly blocks: readonly BlockInfo[] = [
+    { name: 'a', perExpert: true, kind: 'expert' },
+    { name: 'b', perExpert: true, kind: 'expert' },
+  ];
+  /** Parameters per expert: (C−1)(d+1). */
+  private readonly q: number;
+  private readonly z: Float64Array; // C logits / probabilities of one sample
+  private readonly H: Float64Array;
+  private readonly g: Float64Array;
+  private readonly step: Float64Array;
+  private readonly work: Float64Array;
+  private readonly base: Float64Array;
+  private readonly v: Float64Array; // (1, x_t)
+
+  constructor(k: number, d: number, options: MultinomialLogisticOptions) {
+    const C = options.classes;
+    if (!Number.isInteger(C) || C < 2) throw new ModelFormatError(`experts.classes: must be an integer ≥ 2, got ${C}`);
+    if (options.labels && options.labels.length !== C) {
+      throw new ModelFormatError(`experts.labels: expected ${C} labels (one per class), got ${options.labels.length}`);
+    }
+    this.k = k;
+    this.d = d;
+    this.classes = C;
+    this.labels = options.labels;
+    this.q = (C - 1) * (d + 1);
+    this.nParams = k * this.q;
+    const p = this.q;
+    this.z = new Float64Array(C);
+    this.H = new Float64Array(p * p);
+    this.work = new Float64Array(p * p);
+    this.g = new Float64Array(p);
+    this.step = new Float64Array(p);
+    this.base = new Float64Array(p);
+    this.v = new Float64Array(d + 1);
+  }
+
+  /**
+   * Logits of expert block θ[o..o+q) at row t of X into z (reference 0), replaced by probabilities;
+   * returns log Σ exp(logits).
+   */
+  private probs(theta: Float64Array, o: number, X: Float64Array, t: number, z: Float64Array): number {
+    const { d, classes: C } = this;
+    const r = d + 1;
+    const xo = t * d;
+    let mx = 0;
+    for (let c = 0; c < C - 1; c++) {
+      const co = o + c * r;
+      let v = theta[co];
+      for (let u = 0; u < d; u++) v += theta[co + 1 + u] * X[xo + u];
+      z[c] = v;
+      if (v > mx) mx = v;
+    }
+    z[C - 1] = 0;
+    let s = 0;
+    for (let c = 0; c < C; c++) {
+      const e = Math.exp(z[c] - mx);
+      z[c] = e;
+      s += e;
+    }
+    const inv = 1 / s;
+    for (let c = 0; c < C; c++) z[c] *= inv;
+    return mx + Math.log(s);
+  }
+
+  /** log f(y_t | x_t, θᵢ) = (logit of y_t) − log Σ exp(logits)  (P2, math-spec §4.1). */
+  logDensity(theta: Float64Array, X: Float64Array, y: Float64Array, n: number, out: Float64Array): void {
+    const { k, d, q, z, classes: C } = this;
+    const r = d + 1;
+    for (let i = 0; i < k; i++) {
+      const o = i * q;
+      for (let t = 0; t < n; t++) {
+        const xo = t * d;
+        let mx = 0;
+        for (let c = 0; c < C - 1; c++) {
+          const co = o + c * r;
+          let v = theta[co];
+          for (let u = 0; u < d; u++) v += theta[co + 1 + u] * X[xo + u];
+          z[c] = v;
+          if (v > mx) mx = v;
+        }
+        z[C - 1] = 0;
+        let s = 0;
+        for (let c = 0; c < C; c++) s += Math.exp(z[c] - mx);
+        out[t * k + i] = z[y[t] | 0] - mx - Math.log(s);
+      }
+    }
+  }
+
+  /** ∇θ Σ_t Σ_i W_ti log f(y_t|x_t,θᵢ): class c < C−1 of expert i gets Σ_t W_ti (1[y_t=c] − p_tic)(1, x_t). */
+  gradQ(theta: Float64Array, X: Float64Array, y: Float64Array, n: number, W: Float64Array, grad: Float64Array): void {
+    const { k, d, q, z, classes: C } = this;
+    const r = d + 1;
+    grad.fill(0, 0, this.nParams);
+    for (let i = 0; i < k; i++) {
+      const o = i * q;
+      for (let t = 0; t < n; t++) {
+        const w = W[t * k + i];
+        if (w === 0) continue;
+        this.probs(theta, o, X, t, z);
+        const yt = y[t] | 0;
+        const xo = t * d;
+        for (let c = 0; c < C - 1; c++) {
+          const e = w * ((yt === c ? 1 : 0) - z[c]);
+          const co = o + c * r;
+          grad[co] += e;
+          for (let u = 0; u < d; u++) grad[co + 1 + u] += e * X[xo + u];
+        }
+      }
+    }
+  }
+
+  /** log f(y_t = c | x_t; θ-block at o); z is used as scratch for the logits. */
+  private logProb(theta: Float64Array, o: number, X: Float64Array, t: number, c: number): number {
+    const { d, z, classes: C } = this;
+    const r = d + 1;
+    const xo = t * d;
+    let mx = 0;
+    for (let j = 0; j < C - 1; j++) {
+      const co = o + j * r;
+      let v = theta[co];
+      for (let u = 0; u < d; u++) v += theta[co + 1 + u] * X[xo + u];
+      z[j] = v;
+      if (v > mx) mx = v;
+    }
+    z[C - 1] = 0;
+    let s = 0;
+    for (let j = 0; j < C; j++) s += Math.exp(z[j] - mx);
+    return z[c] - mx - Math.log(s);
+  }
+
+  /** Σ_t R_ti log f(y_t | x_t; θ-block at o), the objective of expert i's M-step. */
+  private weightedLogLik(theta: Float64Array, o: number, X: Float64Array, y: Float64Array, n: number, R: Float64Array, i: number): number {
+    const k = this.k;
+    let L = 0;
+    for (let t = 0; t < n; t++) {
+      const w = R[t * k + i];
+      if (w !== 0) L += w * this.logProb(theta, o, X, t, y[t] | 0);
+    }
+    return L;
+  }
+
+  /**
+   * Weighted M-step (math-spec §9.2): per expert, Newton/IRLS on Σ_t R_ti log f(y_t|x_t; θᵢ) with
+   * step-halving, warm-started; the objective never decreases.
+   */
+  mStep(theta: Float64Array, X: Float64Array, y: Float64Array, n: number, R: Float64Array, options: ExpertMStepOptions): void {
+    const { k, q, g, H, step, base, work } = this;
+    const p = q;
+    for (let i = 0; i < k; i++) {
+      let S = 0;
+      for (let t = 0; t < n; t++) S += R[t * k + i];
+      if (!(S > 1e-12 * n)) continue; // empty component: keep its parameters
+      const o = i * q;
+      const th = theta.subarray(o, o + q);
+      // One data pass per Newton iteration: the pass at the new point gives its objective (for the
+      // acceptance test) together with the next gradient and Hessian. A rejected full step is
+      // halved with objective-only passes.
+      let L = this.newtonPass(theta, o, X, y, n, R, i);
+      for (let it = 0; it < options.maxIter; it++) {
+        if (solveSPD(H, g, p, step, work) < 0) break;
+        base.set(th);
+        for (let j = 0; j < p; j++) th[j] = base[j] + step[j];
+        let Lt = this.newtonPass(theta, o, X, y, n, R, i);
+        if (!(Lt >= L)) {
+          // step-halving on the objective alone, then one pass for the derivatives
+          let scale = 0.5;
+          let accepted = false;
+          for (let half = 1; half < 30 && !accepted; half++, scale *= 0.5) {
+            for (let j = 0; j < p; j++) th[j] = base[j] + scale * step[j];
+            const Lh = this.weightedLogLik(theta, o, X, y, n, R, i);
+            if (Lh >= L) accepted = true;
+          }
+          if (!accepted) {
+            th.set(base);
+            break;
+          }
+          Lt = this.newtonPass(theta, o, X, y, n, R, i);
+        }
+        const change = Lt - L;
+        L = Lt;
+        if (change <= options.tol * Math.max(1, Math.abs(L))) break;
+      }
+    }
+  }
+
+  /**
+   * At θ-block o: objective Σ_t w_t log f(y_t|x_t), gradient into g and negative Hessian
+   * Σ_t w_t (diag p − p pᵀ) ⊗ v vᵀ (v = (1, x_t)) into H (full symmetric). Returns the objective.
+   */
+  private newtonPass(theta: Float64Array, o: number, X: Float64Array, y: Float64Array, n: number, R: Float64Array, i: number): number {
+    const { k, d, z, H, g, v, classes: C } = this;
+    const r = d + 1;
+    const p = this.q;
+    g.fill(0);
+    H.fill(0);
+    v[0] = 1;
+    let L = 0;
+    for (let t = 0; t < n; t++) {
+      const w = R[t * k + i];
+      if (w === 0) continue;
+      const xo = t * d;
+      for (let u = 0; u < d; u++) v[u + 1] = X[xo + u];
+      // logits → probabilities
+      let mx = 0;
+      for (let c = 0; c < C - 1; c++) {
+        const co = o + c * r;
+        let s = theta[co];
+        for (let u = 0; u < d; u++) s += theta[co + 1 + u] * v[u + 1];
+        z[c] = s;
+        if (s > mx) mx = s;
+      }
+      z[C - 1] = 0;
+      const yt = y[t] | 0;
+      const zy = z[yt];
+      let sum = 0;
+      for (let c = 0; c < C; c++) {
+        const e = Math.exp(z[c] - mx);
+        z[c] = e;
+        sum += e;
+      }
+      L += w * (zy - mx - Math.log(sum));
+      const inv = 1 / sum;
+      for (let c = 0; c < C; c++) z[c] *= inv;
+      for (let c = 0; c < C - 1; c++) {
+        const pc = z[c];
+        const e = w * ((yt === c ? 1 : 0) - pc);
+        const rc = c * r;
+        for (let u = 0; u < r; u++) g[rc + u] += e * v[u];
+        // lower triangle of block (c, c2), c2 ≤ c: += w (δ_cc2 p_c − p_c p_c2) v vᵀ
+        for (let c2 = 0; c2 <= c; c2++) {
+          const hcc = w * ((c === c2 ? pc : 0) - pc * z[c2]);
+          const rc2 = c2 * r;
+          for (let u1 = 0; u1 < r; u1++) {
+            const hv = hcc * v[u1];
+            const row = (rc + u1) * p + rc2;
+            const lim = c === c2 ? u1 : d;
+            for (let u2 = 0; u2 <= lim; u2++) H[row + u2] += hv * v[u2];
+          }
+        }
+      }
+    }
+    for (let a = 0; a < p; a++) for (let b = a + 1; b < p; b++) H[a * p + b] = H[b * p + a];
+    return L;
+  }
+
+  /** Class codes have no meaningful mean: NaN. Use `classProbabilities`. */
+  mean(_theta: Float64Array, _X: Float64Array, n: number, out: Float64Array): void {
+    out.fill(NaN, 0, n * this.k);
+  }
+
+  /** P(y = c | x_t, expert i) into out[(t·k + i)·C + c] (n×k×C). */
+  classProbabilities(theta: Float64Array, X: Float64Array, n: number, out: Float64Array): Float64Array {
+    const { k, q, z, classes: C } = this;
+    for (let t = 0; t < n; t++) {
+      for (let i = 0; i < k; i++) {
+        this.probs(theta, i * q, X, t, z);
+        const oo = (t * k + i) * C;
+        for (let c = 0; c < C; c++) out[oo + c] = z[c];
+      }
+    }
+    return out;
+  }
+
+  sample(theta: Float64Array, i: number, X: Float64Array, t: number, rng: Rng): number {
+    this.probs(theta, i * this.q, X, t, this.z);
+    return rng.categorical(this.z, 0, this.classes);
+  }
+
+  validateResponse(y: Float64Array, n: number): void {
+    const C = this.classes;
+    for (let t = 0; t < n; t++) {
+      const v = y[t];
+      if (!Number.isInteger(v) || v < 0 || v >= C) {
+        const label = this.labels ? ` (labels: ${this.labels.join(', ')})` : '';
+        throw new DataError(`row ${t + 1}: response y = ${v} is not a class code 0..${C - 1} of the C=${C} classes${label}`);
+      }
+    }
+  }
+
+  canonicalize(_theta: Float64Array): void {
+    // θ excludes the reference class: already canonical
+  }
+
+  toJSON(theta: Float64Array): ExpertJSON {
+    const { k, d, q, classes: C } = this;
+    const r = d + 1;
+    const a: number[][] = [];
+    const b: number[][][] = [];
+    for (let i = 0; i < k; i++) {
+      const ai: number[] = [];
+      const bi: number[][] = [];
+      for (let c = 0; c < C; c++) {
+        if (c === C - 1) {
+          ai.push(0);
+          bi.push(new Array<number>(d).fill(0));
+        } else {
+          const co = i * q + c * r;
+          ai.push(theta[co]);
+          bi.push(Array.from(theta.subarray(co + 1, co + 1 + d)));
+        }
+      }
+      a.push(ai);
+      b.push(bi);
+    }
+    const json: ExpertJSON = { type: this.type, classes: C, a, b };
+    if (this.labels) json.labels = [...this.labels];
+    return json;
+  }
+
+  paramsFromJSON(json: ExpertJSON): Float64Array {
+    const { k, d, q, classes: C } = this;
+    const r = d + 1;
+    const a = readMatrix(json.a, 'experts.a', k, C);
+    if (!Array.isArray(json.b)) throw new ModelFormatError(`experts.b: expected an array of k=${k} matrices [C][d], got ${describe(json.b)}`);
+    if (json.b.length !== k) throw new ModelFormatError(`experts.b: expected ${k} entries (one per expert), got ${json.b.length}`);
+    const bArr: unknown[] = json.b;
+    const b = bArr.map((bi, i) => readMatrix(bi, `experts.b[${i}]`, C, d));
+    const theta = new Float64Array(this.nParams);
+    for (let i = 0; i < k; i++) {
+      // shift by the reference class (translation invariance): same probabilities, reference = 0
+      const aRef = a[i][C - 1];
+      const bRef = b[i][C - 1];
+      for (let c = 0; c < C - 1; c++) {
+        const co = i * q + c * r;
+        theta[co] = a[i][c] - aRef;
+        for (let u = 0; u < d; u++) theta[co + 1 + u] = b[i][c][u] - bRef[u];
+      }
+    }
+    return theta;
+  }
+
+  spec(): ExpertJSON {
+    const json: ExpertJSON = { type: this.type, classes: this.classes };
+    if (this.labels) json.labels = [...this.labels];
+    return json;
+  }
+}
+
+/** Options of a JSON spec: `classes` (or, failing that, the width of `a`) and optional `labels`. */
+export function multinomialOptionsFromJSON(json: ExpertJSON): MultinomialLogisticOptions {
+  let classes: number;
+  if (json.classes !== undefined) classes = readNumber(json.classes, 'experts.classes', { integer: true, min: 2 });
+  else if (Array.isArray(json.a) && json.a.length > 0) classes = widthOf(json.a, 'experts.a');
+  else throw new ModelFormatError('experts.classes: missing (the number of classes C ≥ 2 of a multinomialLogistic expert family)');
+  if (json.classes !== undefined && Array.isArray(json.a) && json.a.length > 0) {
+    const w = widthOf(json.a, 'experts.a');
+    if (w !== classes) throw new ModelFormatError(`experts.a: rows have ${w} entries but experts.classes = ${classes}`);
+  }
+  let labels: string[] | undefined;
+  if (json.labels !== undefined) {
+    if (!Array.isArray(json.labels)) throw new ModelFormatError(`experts.labels: expected an array of ${classes} strings, got ${describe(json.labels)}`);
+    const raw: unknown[] = json.labels;
+    labels = raw.map((s, c) => {
+      if (typeof s !== 'string') throw new ModelFormatError(`experts.labels[${c}]: expected a string, got ${describe(s)}`);
+      return s;
+    });
+    if (labels.length !== classes) throw new ModelFormatError(`experts.labels: expected ${classes} labels, got ${labels.length}`);
+    if (new Set(labels).size !== labels.length) throw new ModelFormatError('experts.labels: labels must be distinct');
+  }
+  if (classes < 2) throw new ModelFormatError(`experts.classes: must be ≥ 2, got ${classes}`);
+  return labels ? { classes, labels } : { classes };
+}
+
+/**
+ * Class probabilities of the whole model, P(y = c | x_t) = Σᵢ πᵢ(x_t) f(c | x_t; θᵢ), into an n×C
+ * array (row-major). Throws OptionError if the model's experts are not multinomial-logistic.
+ */
+export function predictClassProbabilities(model: MixtureOfExperts, X: Float64Array, n: number): Float64Array {
+  const e = model.expert;
+  if (!(e instanceof MultinomialLogisticExperts)) throw new OptionError(`class probabilities need multinomialLogistic experts, the model has ${e.type}`);
+  const { k } = model;
+  const C = e.classes;
+  const P = model.gateProbabilities(X, n);
+  const E = e.classProbabilities(model.expertTheta, X, n, new Float64Array(n * k * C));
+  const out = new Float64Array(n * C);
+  for (let t = 0; t < n; t++) {
+    for (let i = 0; i < k; i++) {
+      const pi = P[t * k + i];
+      if (pi === 0) continue;
+      const eo = (t * k + i) * C;
+      for (let c = 0; c < C; c++) out[t * C + c] += pi * E[eo + c];
+    }
+  }
+  return out;
+}
+
+/** Registry entry: `--expert multinomial` (C from the data) or `multinomial:C`. */
+export const multinomialLogisticFactory: ExpertFactory = {
+  type: 'multinomialLogistic',
+  cliNames: ['multinomial', 'multinomiallogistic', 'logistic'],
+  help: 'P(y=c|x) = softmax_c(a_c + b_cᵀx), class C−1 the reference; `multinomial` (C = number of labels in the data) or `multinomial:C`',
+  kind: 'density',
+  create: (spec, k, d) => new MultinomialLogisticExperts(k, d, multinomialOptionsFromJSON(spec)),
+  dims: (json, path) => {
+    const k = lengthOf(json.a, `${path}.a`);
+    if (!Array.isArray(json.b) || json.b.length === 0) throw new ModelFormatError(`${path}.b: expected a non-empty array of [C][d] matrices, got ${describe(json.b)}`);
+    const b0: unknown = json.b[0];
+    return { k, d: widthOf(b0, `${path}.b[0]`) };
+  },
+  parseCli: (rest, spec) => {
+    if (rest === undefined || rest.trim() === '') return { type: 'multinomialLogistic' };
+    const C = Number(rest.trim());
+    if (!Number.isInteger(C) || C < 2) throw new OptionError(`--expert ${spec}: the number of classes must be an integer ≥ 2, got ${JSON.stringify(rest)}`);
+    return { type: 'multinomialLogistic', classes: C };
+  },
+};
