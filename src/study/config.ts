@@ -365,7 +365,8 @@ function resolveStudy(c: StudyConfig, profileName: string | undefined, fail: (is
     } catch (e) {
       if (!(e instanceof MoelabError)) throw e;
       const msg = e.message;
-      const mm = /^truth((?:\.[\w]+|\[\d+\])*): (.*)$/s.exec(msg);
+      // messages name a field path, with or without the `truth` prefix (gate.beta1[0], truth.experts.b)
+      const mm = /^(?:truth\.?)?((?:gate|experts|model)?(?:\.?[\w]+|\[\d+\])*): (.*)$/s.exec(msg);
       const sub = mm ? mm[1].split(/\.|\[|\]/).filter((s) => s !== '').map((s) => (/^\d+$/.test(s) ? Number(s) : s)) : [];
       issues.push({ path: ['truth', ...sub], message: mm ? mm[2] : msg });
     }

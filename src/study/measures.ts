@@ -10,6 +10,7 @@ import type { MixtureOfExperts } from '../model/model.js';
 import type { Dataset, XDesign } from '../model/data.js';
 import type { Rng } from '../numeric/rng.js';
 import { OptionError } from '../errors.js';
+import { voronoiLoss, type VoronoiOptions } from '../measure/voronoi.js';
 
 export interface MeasureContext {
   fit: MixtureOfExperts;
@@ -43,9 +44,25 @@ function pending(what: string): (ctx: MeasureContext) => MeasureValue {
   };
 }
 
+/** A Voronoi loss preset as a measure: value = the loss, blocks = each block's contribution (they add up to the loss, with `mass`). */
+function voronoi(preset: string): (ctx: MeasureContext) => MeasureValue {
+  return (ctx) => {
+    const r = voronoiLoss(ctx.fit, ctx.truth, { loss: preset, x: ctx.design, seed: ctx.rng.uint32(), ...(ctx.options as VoronoiOptions) });
+    return { value: r.loss, blocks: r.blocks };
+  };
+}
+
 export const MEASURES: Record<string, MeasureEntry> = {
-  D1: { help: 'Voronoi loss D1 (exact-specified, math-spec §2.3)', pending: 'src/measure/voronoi.ts', fn: pending('voronoiLoss (src/measure/voronoi.ts)') },
-  D2: { help: 'Voronoi loss D2 (over-specified, r̄ exponents, math-spec §2.3)', pending: 'src/measure/voronoi.ts', fn: pending('voronoiLoss (src/measure/voronoi.ts)') },
+  D1: { help: 'Voronoi loss D1, exponent 1 on every block (exact-specified, math-spec §2.3); D1:BLOCK = that block\'s term', fn: voronoi('D1') },
+  D2: { help: 'Voronoi loss D2 (over-specified: r̄ exponents for Gaussian linear experts, math-spec §2.3); D2:BLOCK = that block\'s term', fn: voronoi('D2') },
+  D2strong: { help: 'Voronoi loss with exponent 2 in multi-atom cells (strongly identifiable, math-spec §5.3)', fn: voronoi('D2strong') },
+  param: {
+    help: 'parameter error: param:BLOCK = max over fitted atoms of ‖θᵢ[BLOCK] − θ*_{j(i)}[BLOCK]‖ (normalised, Voronoi-assigned); value = the max over blocks',
+    fn: (ctx) => {
+      const r = voronoiLoss(ctx.fit, ctx.truth, { loss: 'D1', x: ctx.design, seed: ctx.rng.uint32(), ...(ctx.options as VoronoiOptions) });
+      return { value: Math.max(...Object.values(r.blockMax)), blocks: r.blockMax };
+    },
+  },
   hellinger: { help: 'E_X Hellinger distance between fitted and true conditional densities', pending: 'src/measure/distance.ts', fn: pending('densityDistance (src/measure/distance.ts)') },
   tv: { help: 'E_X total-variation distance between fitted and true conditional densities', pending: 'src/measure/distance.ts', fn: pending('densityDistance (src/measure/distance.ts)') },
 };

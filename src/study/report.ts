@@ -37,8 +37,6 @@ export interface CurvePoint {
 export interface CurveDetail extends Curve {
   theory?: number;
   points: CurvePoint[];
-  /** Smallest positive loss value seen (floor for clipped error bars). */
-  minValue: number;
 }
 
 export interface ReportJSON {
@@ -80,12 +78,10 @@ export function computeCurves(store: StudyStore, options: { bootstrap?: number }
       const g = groups.get(`${s.name}\u0000${l.name}`);
       const ns = g ? [...g.keys()].sort((a, b) => a - b) : [];
       const points: CurvePoint[] = [];
-      let minValue = Infinity;
       for (const n of ns) {
         const vals = g!.get(n)!;
         const st = stats(vals);
         if (!(st.mean > 0)) continue;
-        for (const x of vals) if (x > 0 && x < minValue) minValue = x;
         points.push({ n, ...st, count: vals.length });
       }
       if (points.length < 2) {
@@ -105,7 +101,6 @@ export function computeCurves(store: StudyStore, options: { bootstrap?: number }
         reps: Math.min(...points.map((p) => p.count)),
         ...(l.theory !== undefined ? { theory: l.theory } : {}),
         points,
-        minValue,
       });
     }
   }
@@ -155,12 +150,21 @@ const COLORS = { data: '#4c78a8', fit: '#e45756', theory: '#54a24b' };
 
 /** Vega-lite layered spec of one panel (one loss of one setting). */
 export function panelSpec(c: CurveDetail, study: ResolvedStudy): Record<string, unknown> {
-  const floor = Number.isFinite(c.minValue) ? c.minValue : Math.min(...c.points.map((p) => p.mean)) / 10;
+  // y range: from a third of the smallest mean (or positive lower bar end) to the largest upper end;
+  // a bar whose lower end mean − 2 sd is ≤ 0 (common: losses are skewed) runs to the bottom edge.
+  let yMin = Infinity;
+  let yMax = 0;
+  for (const p of c.points) {
+    const lo = p.mean - 2 * p.sd;
+    yMin = Math.min(yMin, p.mean, lo > 0 ? lo : Infinity);
+    yMax = Math.max(yMax, p.mean + 2 * p.sd);
+  }
+  yMin /= 3;
   let clipped = 0;
   const pts = c.points.map((p) => {
     let lo = p.mean - 2 * p.sd;
-    if (!(lo > 0)) {
-      lo = Math.min(floor, p.mean);
+    if (!(lo > yMin)) {
+      lo = yMin;
       clipped++;
     }
     return { n: p.n, mean: p.mean, lo, hi: p.mean + 2 * p.sd, count: p.count };
@@ -179,8 +183,8 @@ export function panelSpec(c: CurveDetail, study: ResolvedStudy): Record<string, 
       return { n, v: f(n) };
     });
   };
-  const x = { field: 'n', type: 'quantitative', title: 'n', scale: { type: 'log' }, axis: { format: '~s', grid: true } };
-  const yScale = { type: 'log' };
+  const x = { field: 'n', type: 'quantitative', title: 'n', scale: { type: 'log', domain: [c.nMin / 1.15, c.nMax * 1.15], nice: false }, axis: { format: '~s', grid: true } };
+  const yScale = { type: 'log', domain: [yMin, yMax * 1.2], nice: false, clamp: true };
   const color = (label: string): Record<string, unknown> => ({
     datum: label,
     type: 'nominal',
@@ -188,8 +192,8 @@ export function panelSpec(c: CurveDetail, study: ResolvedStudy): Record<string, 
     legend: { orient: 'bottom', direction: 'vertical', title: null, labelLimit: 400, symbolType: 'stroke' },
   });
   const layers: Record<string, unknown>[] = [
-    { data: { values: pts }, mark: { type: 'rule', opacity: 0.5 }, encoding: { x, y: { field: 'lo', type: 'quantitative', scale: yScale, title: `${c.loss} (mean over replicates)` }, y2: { field: 'hi' }, color: color(dataLabel) } },
-    { data: { values: pts }, mark: { type: 'point', filled: true, size: 14, opacity: 0.9 }, encoding: { x, y: { field: 'mean', type: 'quantitative', scale: yScale }, color: color(dataLabel), tooltip: [{ field: 'n', type: 'quantitative' }, { field: 'mean', type: 'quantitative', format: '.3g' }, { field: 'count', type: 'quantitative' }] } },
+    { data: { values: pts }, mark: { type: 'rule', opacity: 0.75, strokeWidth: 1.3 }, encoding: { x, y: { field: 'lo', type: 'quantitative', scale: yScale, title: `${c.loss} (mean over replicates)` }, y2: { field: 'hi' }, color: color(dataLabel) } },
+    { data: { values: pts }, mark: { type: 'point', filled: true, size: 18, opacity: 1 }, encoding: { x, y: { field: 'mean', type: 'quantitative', scale: yScale }, color: color(dataLabel), tooltip: [{ field: 'n', type: 'quantitative' }, { field: 'mean', type: 'quantitative', format: '.3g' }, { field: 'count', type: 'quantitative' }] } },
     { data: { values: lineAt((n) => cst * Math.pow(n, c.slope)) }, mark: { type: 'line', strokeWidth: 2 }, encoding: { x, y: { field: 'v', type: 'quantitative', scale: yScale }, color: color(fitLabel) } },
   ];
   if (c.theory !== undefined) {
@@ -203,7 +207,7 @@ export function panelSpec(c: CurveDetail, study: ResolvedStudy): Record<string, 
     layers.push({ data: { values: lineAt((n) => y0 * Math.pow(n / ng, th)) }, mark: { type: 'line', strokeDash: [6, 4], strokeWidth: 2 }, encoding: { x, y: { field: 'v', type: 'quantitative', scale: yScale }, color: color(theoryLabel) } });
   }
   return {
-    title: { text: `${c.setting} · ${c.loss}`, subtitle: `${study.name}${clipped ? `; ${clipped} lower bar end${clipped > 1 ? 's' : ''} clipped (mean − 2 sd ≤ 0)` : ''}`, anchor: 'start', fontSize: 13, subtitleFontSize: 10 },
+    title: { text: `${c.setting} · ${c.loss}`, subtitle: `${study.name}${clipped ? `; ${clipped} bar${clipped > 1 ? 's' : ''} with mean − 2 sd below the axis` : ''}`, anchor: 'start', fontSize: 13, subtitleFontSize: 10 },
     width: 320,
     height: 230,
     layer: layers,
@@ -217,7 +221,7 @@ export function figureSpec(curves: readonly CurveDetail[], study: ResolvedStudy,
     $schema: 'https://vega.github.io/schema/vega-lite/v6.json',
     background: 'white',
     padding: 10,
-    config: { font: 'DejaVu Sans', axis: { labelFontSize: 10, titleFontSize: 11 }, legend: { labelFontSize: 10 } },
+    config: { font: 'DejaVu Sans', axis: { labelFontSize: 10, titleFontSize: 11, gridColor: '#e6e6e6', gridOpacity: 0.7 }, legend: { labelFontSize: 10 }, title: { anchor: 'start' } },
     columns: Math.min(columns, curves.length),
     concat: curves.map((c) => panelSpec(c, study)),
     resolve: { scale: { color: 'independent', x: 'independent', y: 'independent' }, legend: { color: 'independent' } },
