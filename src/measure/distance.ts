@@ -1,0 +1,288 @@
+/**
+ * Distances between the conditional densities of two models, averaged over x (math-spec §1.1, §2.4):
+ *
+ *   Hellinger  E_X[h(p_A(·|X), p_B(·|X))],  h² = ½∫(√p − √q)²   (h ≤ 1)
+ *   TV         E_X[V(p_A(·|X), p_B(·|X))],  V = ½∫|p − q|         (V ≤ 1)
+ *
+ * The expectation over X is a Monte Carlo average over draws from an input design (or over given
+ * points) with its standard error sd/√n. For each x the y-part is exact up to quadrature error:
+ * Gaussian experts (and regression models with Gaussian noise) are integrated by adaptive
+ * Gauss–Kronrod on panels whose breakpoints are every component's mean ± {1, 2, 4, 8, 38} sd (beyond
+ * 38 sd a Gaussian density is below 1e-313); multinomial experts are summed over the classes.
+ *
+ * `regressionDistance` is the L²(μ) distance ‖f_A − f_B‖ of two regression functions (math-spec §5.1).
+ */
+import { MixtureOfExperts } from '../model/model.js';
+import { sampleX, type XDesign } from '../model/data.js';
+import { Rng } from '../numeric/rng.js';
+import { ModelFormatError, OptionError } from '../errors.js';
+import { readNumber, readVector } from '../json-read.js';
+import { resolveModel, type ModelInput } from './atoms.js';
+import { AdaptiveGK15, type BatchIntegrand } from './quadrature.js';
+
+export type DensityMetric = 'hellinger' | 'tv';
+
+export interface DensityDistanceOptions {
+  metric?: DensityMetric;
+  /** Input design to draw x from (default uniform on [0,1]^d), or the points themselves (row-major n×d). */
+  x?: XDesign | Float64Array;
+  /** Number of x draws for a design (default 2000). */
+  samples?: number;
+  seed?: number;
+  /** Absolute tolerance of each y-integral (default 1e-12). */
+  tol?: number;
+}
+
+export interface DistanceResult {
+  /** Mean over x of the per-x distance. */
+  distance: number;
+  /** Monte Carlo standard error sd/√n (for a deterministic grid or given points: the same formula). */
+  stderr: number;
+  samples: number;
+  metric: string;
+}
+
+/**
+ * The conditional law of y given x for a model, at n inputs:
+ *  - `gaussian`: a mixture of m Gaussian components per x (weights w, means mu, variances v, each n×m);
+ *  - `discrete`: class probabilities n×C.
+ */
+export type ConditionalLaw =
+  | { kind: 'gaussian'; m: number; w: Float64Array; mu: Float64Array; v: Float64Array }
+  | { kind: 'discrete'; classes: number; p: Float64Array };
+
+/** Builds the conditional law of a model at the inputs X (n×d). */
+export type ConditionalProvider = (model: MixtureOfExperts, X: Float64Array, n: number) => ConditionalLaw;
+
+const providers = new Map<string, ConditionalProvider>();
+
+/** Register how an expert family's conditional law is evaluated, by its JSON `type`. */
+export function registerConditional(expertType: string, provider: ConditionalProvider): void {
+  providers.set(expertType, provider);
+}
+
+/** Gaussian mixture: weights π(x), means from `expert.mean`, per-expert variances from the JSON `variance` block. */
+const gaussianMixture: ConditionalProvider = (model, X, n) => {
+  const k = model.k;
+  const w = model.gateProbabilities(X, n);
+  const mu = new Float64Array(n * k);
+  model.expert.mean(model.expertTheta, X, n, mu);
+  const variance = readVector(model.expert.toJSON(model.expertTheta).variance, 'experts.variance', k, { positive: true });
+  const v = new Float64Array(n * k);
+  for (let t = 0; t < n; t++) for (let i = 0; i < k; i++) v[t * k + i] = variance[i];
+  return { kind: 'gaussian', m: k, w, mu, v };
+};
+
+/** Class probabilities Σᵢ πᵢ(x) f(c|x, θᵢ), from `logDensity` at y ≡ c (any class family). */
+const classMixture: ConditionalProvider = (model, X, n) => {
+  const k = model.k;
+  const json = model.expert.toJSON(model.expertTheta);
+  const C = readNumber(json.classes, 'experts.classes', { integer: true, min: 2 });
+  const w = model.gateProbabilities(X, n);
+  const lf = new Float64Array(n * k);
+  const y = new Float64Array(n);
+  const p = new Float64Array(n * C);
+  for (let c = 0; c < C; c++) {
+    y.fill(c);
+    model.expert.logDensity(model.expertTheta, X, y, n, lf);
+    for (let t = 0; t < n; t++) {
+      let s = 0;
+      for (let i = 0; i < k; i++) if (w[t * k + i] > 0) s += w[t * k + i] * Math.exp(lf[t * k + i]);
+      p[t * C + c] = s;
+    }
+  }
+  return { kind: 'discrete', classes: C, p };
+};
+
+/** Regression model y = f_G(x) + N(0, ν) (math-spec §5.1): one Gaussian component per x. */
+const regressionNoise: ConditionalProvider = (model, X, n) => {
+  const nu = model.expert.regressionNoiseVariance?.();
+  if (nu === undefined) throw new ModelFormatError(`experts: family ${model.expert.type} has no noise variance`);
+  const mu = model.predictMean(X, n);
+  return { kind: 'gaussian', m: 1, w: new Float64Array(n).fill(1), mu, v: new Float64Array(n).fill(nu) };
+};
+
+registerConditional('gaussianLinear', gaussianMixture);
+registerConditional('multinomialLogistic', classMixture);
+registerConditional('regression', regressionNoise);
+
+function conditionalProvider(model: MixtureOfExperts, which: string): ConditionalProvider {
+  const p = providers.get(model.expert.type);
+  if (p) return p;
+  if (model.expert.regressionNoiseVariance) return regressionNoise;
+  if (model.expert.blocks.some((b) => b.name === 'variance')) return gaussianMixture;
+  throw new ModelFormatError(`${which}: no density distance for expert family ${JSON.stringify(model.expert.type)} (register one with registerConditional)`);
+}
+
+/** The x points: given, or drawn from the design with the seed. */
+export function designPoints(x: XDesign | Float64Array | undefined, d: number, samples: number | undefined, seed: number | undefined, stream: string): { X: Float64Array; n: number } {
+  if (x instanceof Float64Array) {
+    if (x.length === 0 || x.length % d !== 0) throw new OptionError(`x: expected a non-empty row-major n×${d} array, got length ${x.length}`);
+    return { X: x, n: x.length / d };
+  }
+  const n = samples ?? 2000;
+  if (!Number.isInteger(n) || n < 1) throw new OptionError(`samples: expected a positive integer, got ${n}`);
+  return { X: sampleX(x ?? { type: 'uniform', low: 0, high: 1 }, n, d, new Rng(seed ?? 1).split(stream)), n };
+}
+
+function meanAndStderr(vals: Float64Array): { mean: number; stderr: number } {
+  const n = vals.length;
+  let s = 0;
+  for (let t = 0; t < n; t++) s += vals[t];
+  const mean = s / n;
+  if (n < 2) return { mean, stderr: NaN };
+  let ss = 0;
+  for (let t = 0; t < n; t++) ss += (vals[t] - mean) * (vals[t] - mean);
+  return { mean, stderr: Math.sqrt(ss / (n - 1) / n) };
+}
+
+const LOG_SQRT_2PI = 0.5 * Math.log(2 * Math.PI);
+const BREAK_SDS = [1, 2, 4, 8, 38];
+
+/** ½(√p − √q)² or ½|p − q| of two Gaussian mixtures at one x (the components are set per x). */
+class MixturePairIntegrand implements BatchIntegrand {
+  hellinger = true;
+  mA = 0;
+  mB = 0;
+  // per component: weight, mean, 1/(2v), log normaliser (log w − ½ log 2πv)
+  readonly muA: Float64Array;
+  readonly cA: Float64Array;
+  readonly lA: Float64Array;
+  readonly muB: Float64Array;
+  readonly cB: Float64Array;
+  readonly lB: Float64Array;
+
+  constructor(mA: number, mB: number) {
+    this.muA = new Float64Array(mA); this.cA = new Float64Array(mA); this.lA = new Float64Array(mA);
+    this.muB = new Float64Array(mB); this.cB = new Float64Array(mB); this.lB = new Float64Array(mB);
+  }
+
+  evaluate(ys: Float64Array, out: Float64Array, n: number): void {
+    for (let r = 0; r < n; r++) {
+      const y = ys[r];
+      let p = 0;
+      for (let i = 0; i < this.mA; i++) {
+        const e = y - this.muA[i];
+        p += Math.exp(this.lA[i] - e * e * this.cA[i]);
+      }
+      let q = 0;
+      for (let i = 0; i < this.mB; i++) {
+        const e = y - this.muB[i];
+        q += Math.exp(this.lB[i] - e * e * this.cB[i]);
+      }
+      if (this.hellinger) {
+        const s = Math.sqrt(p) - Math.sqrt(q);
+        out[r] = 0.5 * s * s;
+      } else {
+        out[r] = 0.5 * Math.abs(p - q);
+      }
+    }
+  }
+}
+
+/**
+ * E_X of the Hellinger (default) or total-variation distance between the conditional densities of
+ * two models with the same input dimension and the same kind of response.
+ */
+export function densityDistance(a: ModelInput, b: ModelInput, options: DensityDistanceOptions = {}): DistanceResult {
+  const metric = options.metric ?? 'hellinger';
+  if (metric !== 'hellinger' && metric !== 'tv') throw new OptionError(`metric: expected hellinger or tv, got ${JSON.stringify(metric)}`);
+  const A = resolveModel(a, 'a').model;
+  const B = resolveModel(b, 'b').model;
+  if (A.d !== B.d) throw new ModelFormatError(`models have input dimensions ${A.d} and ${B.d}`);
+  const { X, n } = designPoints(options.x, A.d, options.samples, options.seed, 'density-distance');
+  const la = conditionalProvider(A, 'a')(A, X, n);
+  const lb = conditionalProvider(B, 'b')(B, X, n);
+  const vals = new Float64Array(n);
+  if (la.kind === 'discrete' && lb.kind === 'discrete') {
+    if (la.classes !== lb.classes) throw new ModelFormatError(`models have ${la.classes} and ${lb.classes} classes`);
+    const C = la.classes;
+    for (let t = 0; t < n; t++) {
+      let s = 0;
+      for (let c = 0; c < C; c++) {
+        const p = la.p[t * C + c];
+        const q = lb.p[t * C + c];
+        if (metric === 'hellinger') {
+          const r = Math.sqrt(p) - Math.sqrt(q);
+          s += 0.5 * r * r;
+        } else s += 0.5 * Math.abs(p - q);
+      }
+      vals[t] = metric === 'hellinger' ? Math.sqrt(Math.min(1, s)) : Math.min(1, s);
+    }
+  } else if (la.kind === 'gaussian' && lb.kind === 'gaussian') {
+    const f = new MixturePairIntegrand(la.m, lb.m);
+    f.hellinger = metric === 'hellinger';
+    const quad = new AdaptiveGK15();
+    const breaks = new Float64Array((la.m + lb.m) * (2 * BREAK_SDS.length + 1));
+    const tol = options.tol ?? 1e-12;
+    for (let t = 0; t < n; t++) {
+      let nb = 0;
+      f.mA = 0;
+      f.mB = 0;
+      for (let side = 0; side < 2; side++) {
+        const law = side === 0 ? la : lb;
+        const mu = side === 0 ? f.muA : f.muB;
+        const c = side === 0 ? f.cA : f.cB;
+        const l = side === 0 ? f.lA : f.lB;
+        let used = 0;
+        for (let i = 0; i < law.m; i++) {
+          const w = law.w[t * law.m + i];
+          if (!(w > 0)) continue;
+          const m = law.mu[t * law.m + i];
+          const v = law.v[t * law.m + i];
+          const sd = Math.sqrt(v);
+          mu[used] = m;
+          c[used] = 0.5 / v;
+          l[used] = Math.log(w) - LOG_SQRT_2PI - 0.5 * Math.log(v);
+          used++;
+          breaks[nb++] = m;
+          for (const k of BREAK_SDS) {
+            breaks[nb++] = m - k * sd;
+            breaks[nb++] = m + k * sd;
+          }
+        }
+        if (side === 0) f.mA = used;
+        else f.mB = used;
+      }
+      const sorted = breaks.subarray(0, nb).sort();
+      const r = quad.integrate(f, sorted, nb, { absTol: tol });
+      const s = Math.min(1, Math.max(0, r.value));
+      vals[t] = metric === 'hellinger' ? Math.sqrt(s) : s;
+    }
+  } else {
+    throw new ModelFormatError(`models have different kinds of response (${la.kind} and ${lb.kind}): no density distance between them`);
+  }
+  const { mean, stderr } = meanAndStderr(vals);
+  return { distance: mean, stderr, samples: n, metric };
+}
+
+export interface RegressionDistanceOptions {
+  x?: XDesign | Float64Array;
+  samples?: number;
+  seed?: number;
+}
+
+/**
+ * ‖f_A − f_B‖_{L²(μ)} = √E_X[(f_A(X) − f_B(X))²] of the regression functions f = Σᵢ πᵢ(x) meanᵢ(x)
+ * (math-spec §5.1), by Monte Carlo over x; the standard error is the delta-method one,
+ * se(mean of squares) / (2·distance).
+ */
+export function regressionDistance(a: ModelInput, b: ModelInput, options: RegressionDistanceOptions = {}): DistanceResult {
+  const A = resolveModel(a, 'a').model;
+  const B = resolveModel(b, 'b').model;
+  if (A.d !== B.d) throw new ModelFormatError(`models have input dimensions ${A.d} and ${B.d}`);
+  for (const [m, w] of [[A, 'a'], [B, 'b']] as const) {
+    if (m.expert.type === 'multinomialLogistic') throw new ModelFormatError(`${w}: classification models have no regression function; use metric hellinger or tv`);
+  }
+  const { X, n } = designPoints(options.x, A.d, options.samples, options.seed, 'regression-distance');
+  const fa = A.predictMean(X, n);
+  const fb = B.predictMean(X, n);
+  const sq = new Float64Array(n);
+  for (let t = 0; t < n; t++) {
+    const e = fa[t] - fb[t];
+    sq[t] = e * e;
+  }
+  const { mean, stderr } = meanAndStderr(sq);
+  const dist = Math.sqrt(mean);
+  return { distance: dist, stderr: dist > 0 ? stderr / (2 * dist) : 0, samples: n, metric: 'l2' };
+}
