@@ -43,6 +43,12 @@ export interface BlockInfo {
    * (math-spec §8.3): gate coefficients, expert coefficients, or a positive scale.
    */
   kind: 'gate' | 'expert' | 'scale';
+  /**
+   * Per-expert blocks only: the last (reference) expert's entry is fixed by the model rather than
+   * removable by a translation (e.g. β₁ₖ = 0 of a non-linear activation gate), so initialisations
+   * must copy it unperturbed.
+   */
+  fixedReference?: boolean;
 }
 
 export interface Gate {
