@@ -213,7 +213,13 @@ function nearTruth(model: MixtureOfExperts, init: NearTruthInit, nData: number, 
     expert: (init.expertSd ?? 0.05) * Math.pow(n, -0.083),
     scale: (init.scaleSd ?? 0.005) * Math.pow(n, -0.25),
   };
-  const s = surjectiveAssignment(model.k, truth.k, rng);
+  // Gates whose parameter blocks are indexed by level rather than by expert (hierarchical) cannot
+  // follow a reassignment of the experts: keep the experts in order, which needs k = k*.
+  const inOrder = model.gate.blocks.some((b) => b.kind === 'gate' && !b.perExpert);
+  if (inOrder && model.k !== truth.k) {
+    throw new OptionError(`nearTruth init for the ${model.gate.type} gate needs as many fitted experts as true experts (fit k=${model.k}, truth k=${truth.k}); its blocks are not indexed by expert`);
+  }
+  const s = inOrder ? Int32Array.from({ length: model.k }, (_, i) => i) : surjectiveAssignment(model.k, truth.k, rng);
   const counts = new Int32Array(truth.k);
   for (const j of s) counts[j]++;
   const tj = truth.toJSON();
@@ -222,7 +228,9 @@ function nearTruth(model: MixtureOfExperts, init: NearTruthInit, nData: number, 
     for (const b of blocks) {
       const v = src[b.name];
       if (b.perExpert && Array.isArray(v)) {
-        out[b.name] = Array.from(s, (j) => {
+        out[b.name] = Array.from(s, (j, i) => {
+          // a reference entry fixed by the model (BlockInfo.fixedReference) is copied unperturbed
+          if (b.fixedReference && i === s.length - 1) return v[j];
           let val = perturbBlock(v[j], b.kind, sd, rng);
           if (b.name === 'beta0' && (init.splitMass ?? true) && typeof val === 'number') val -= Math.log(counts[j]);
           return val;

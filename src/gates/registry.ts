@@ -4,6 +4,11 @@
  */
 import type { Gate, GateJSON } from './gate.js';
 import { SoftmaxGate } from './softmax.js';
+import { topKGateFactory } from './top-k.js';
+import { temperatureGateFactory } from './temperature.js';
+import { activationGateFactory } from './activation.js';
+import { modifiedGateFactory } from './modified.js';
+import { hierarchicalGateFactory } from './hierarchical.js';
 import { ModelFormatError, OptionError } from '../errors.js';
 import { lengthOf, widthOf } from '../json-read.js';
 
@@ -66,3 +71,10 @@ registerGate({
     return { type: 'softmax' };
   },
 });
+
+// the gate family of the papers (issue 3): one factory per file
+registerGate(topKGateFactory);
+registerGate(temperatureGateFactory);
+registerGate(activationGateFactory);
+registerGate(modifiedGateFactory);
+registerGate(hierarchicalGateFactory);

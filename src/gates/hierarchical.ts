@@ -1,0 +1,280 @@
+/**
+ * Two-level (hierarchical) softmax gate (P3 journal version, math-spec §5.4):
+ *   π_{i₁i₂}(x) = Softmax(ω₁ᵀx + ω₀)_{i₁} · Softmax(β₁_{i₁·}ᵀx + β₀_{i₁·})_{i₂},
+ * with K1 outer groups of K2 experts each, k = K1·K2, expert index i = i₁·K2 + i₂.
+ *
+ * Canonical form: a reference at each level (math-spec §5.4): the last group has ω₁ = 0, ω₀ = 0,
+ * and within every group the last expert has β₁ = 0, β₀ = 0 (each softmax is translation-invariant
+ * on its own). θ = [outer (K1−1) rows (ω₀, ω₁) | group 0: (K2−1) rows (β₀, β₁) | … | group K1−1].
+ *
+ * JSON: { "type": "hierarchical", "K1": K1, "K2": K2, "omega0": [K1], "omega1": [[d] × K1],
+ *         "beta0": [[K2] × K1], "beta1": [[[d] × K2] × K1] }
+ * (beta0[i₁][i₂], beta1[i₁][i₂][u]). These blocks are indexed by level, not by expert, so they are
+ * declared perExpert: false; the nearTruth initialisation then keeps the experts in order and needs
+ * the same K1×K2 as the truth.
+ *
+ * M-step: log π = log π^outer_{i₁} + log π^inner_{i₂|i₁}, so Σ R log π separates into the outer
+ * softmax with weights Σ_{i₂} R_{t,i₁i₂} and K1 inner softmaxes with weights R_{t,i₁·}; each is
+ * maximised exactly by `LinearSoftmaxCore` (Newton/IRLS), so Q never decreases.
+ */
+import type { BlockInfo, Gate, GateJSON, GateMStepInfo, GateMStepOptions } from './gate.js';
+import type { GateFactory } from './registry.js';
+import { LinearSoftmaxCore } from './softmax.js';
+import { parseCliOptions } from './common.js';
+import { ModelFormatError, OptionError } from '../errors.js';
+import { describe, lengthOf, readMatrix, readNumber, readVector } from '../json-read.js';
+
+export class HierarchicalGate implements Gate {
+  readonly type = 'hierarchical';
+  readonly k: number;
+  readonly d: number;
+  readonly K1: number;
+  readonly K2: number;
+  readonly nParams: number;
+  readonly blocks: readonly BlockInfo[] = [
+    { name: 'omega0', perExpert: false, kind: 'gate' },
+    { name: 'omega1', perExpert: false, kind: 'gate' },
+    { name: 'beta0', perExpert: false, kind: 'gate' },
+    { name: 'beta1', perExpert: false, kind: 'gate' },
+  ];
+  private readonly outer: LinearSoftmaxCore;
+  private readonly inner: LinearSoftmaxCore;
+  /** Offset of group i₁'s inner parameters in θ: pOuter + i₁·pInner. */
+  private readonly pOuter: number;
+  private readonly pInner: number;
+  private Wo = new Float64Array(0); // n×K1
+  private Wi = new Float64Array(0); // n×K2
+  private Lo = new Float64Array(0); // n×K1 outer log-weights
+  private Li = new Float64Array(0); // n×K2 inner log-weights
+  private G = new Float64Array(0); // n×max(pOuter, pInner) per-row scores
+
+  constructor(K1: number, K2: number, d: number) {
+    if (!Number.isInteger(K1) || K1 < 1 || !Number.isInteger(K2) || K2 < 1) throw new OptionError(`hierarchical gate: K1 and K2 must be integers ≥ 1, got ${K1}×${K2}`);
+    this.K1 = K1;
+    this.K2 = K2;
+    this.k = K1 * K2;
+    this.d = d;
+    this.outer = new LinearSoftmaxCore(K1, d);
+    this.inner = new LinearSoftmaxCore(K2, d);
+    this.pOuter = this.outer.nParams;
+    this.pInner = this.inner.nParams;
+    this.nParams = this.pOuter + K1 * this.pInner;
+  }
+
+  private ensure(n: number): void {
+    const { K1, K2 } = this;
+    if (this.Wo.length < n * K1) { this.Wo = new Float64Array(n * K1); this.Lo = new Float64Array(n * K1); }
+    if (this.Wi.length < n * K2) { this.Wi = new Float64Array(n * K2); this.Li = new Float64Array(n * K2); }
+  }
+
+  private outerTheta(theta: Float64Array): Float64Array {
+    return theta.subarray(0, this.pOuter);
+  }
+  private innerTheta(theta: Float64Array, i1: number): Float64Array {
+    const o = this.pOuter + i1 * this.pInner;
+    return theta.subarray(o, o + this.pInner);
+  }
+
+  /** Outer weights W_o[t,i₁] = Σ_{i₂} W[t, i₁K2+i₂]. */
+  private sumGroups(W: Float64Array, n: number): Float64Array {
+    const { K1, K2, k } = this;
+    const Wo = this.Wo;
+    for (let t = 0; t < n; t++) {
+      for (let i1 = 0; i1 < K1; i1++) {
+        let s = 0;
+        for (let i2 = 0; i2 < K2; i2++) s += W[t * k + i1 * K2 + i2];
+        Wo[t * K1 + i1] = s;
+      }
+    }
+    return Wo;
+  }
+
+  /** Inner weights of group i₁: W_i[t,i₂] = W[t, i₁K2+i₂]. */
+  private groupSlice(W: Float64Array, n: number, i1: number): Float64Array {
+    const { K2, k } = this;
+    const Wi = this.Wi;
+    for (let t = 0; t < n; t++) for (let i2 = 0; i2 < K2; i2++) Wi[t * K2 + i2] = W[t * k + i1 * K2 + i2];
+    return Wi;
+  }
+
+  logWeights(theta: Float64Array, X: Float64Array, n: number, out: Float64Array): void {
+    const { K1, K2, k } = this;
+    this.ensure(n);
+    const Lo = this.Lo;
+    const Li = this.Li;
+    this.outer.logWeights(this.outerTheta(theta), X, n, Lo);
+    for (let i1 = 0; i1 < K1; i1++) {
+      this.inner.logWeights(this.innerTheta(theta, i1), X, n, Li);
+      // P3 (math-spec §5.4): π_{i₁i₂} = π^outer_{i₁} · π^inner_{i₂|i₁}
+      for (let t = 0; t < n; t++) {
+        const lo = Lo[t * K1 + i1];
+        for (let i2 = 0; i2 < K2; i2++) out[t * k + i1 * K2 + i2] = lo + Li[t * K2 + i2];
+      }
+    }
+  }
+
+  gradQ(theta: Float64Array, X: Float64Array, n: number, W: Float64Array, grad: Float64Array): void {
+    this.ensure(n);
+    this.outer.gradQ(this.outerTheta(theta), X, n, this.sumGroups(W, n), grad.subarray(0, this.pOuter));
+    for (let i1 = 0; i1 < this.K1; i1++) {
+      const o = this.pOuter + i1 * this.pInner;
+      this.inner.gradQ(this.innerTheta(theta, i1), X, n, this.groupSlice(W, n, i1), grad.subarray(o, o + this.pInner));
+    }
+  }
+
+  rowGradQ(theta: Float64Array, X: Float64Array, n: number, W: Float64Array, out: Float64Array): void {
+    this.ensure(n);
+    const p = this.nParams;
+    const width = Math.max(this.pOuter, this.pInner);
+    if (this.G.length < n * width) this.G = new Float64Array(n * width);
+    const G = this.G;
+    const copy = (m: number, off: number): void => {
+      for (let t = 0; t < n; t++) for (let j = 0; j < m; j++) out[t * p + off + j] = G[t * m + j];
+    };
+    if (this.pOuter > 0) {
+      this.outer.rowGradQ(this.outerTheta(theta), X, n, this.sumGroups(W, n), G);
+      copy(this.pOuter, 0);
+    }
+    if (this.pInner > 0) {
+      for (let i1 = 0; i1 < this.K1; i1++) {
+        this.inner.rowGradQ(this.innerTheta(theta, i1), X, n, this.groupSlice(W, n, i1), G);
+        copy(this.pInner, this.pOuter + i1 * this.pInner);
+      }
+    }
+  }
+
+  mStep(theta: Float64Array, X: Float64Array, n: number, R: Float64Array, options: GateMStepOptions): GateMStepInfo {
+    this.ensure(n);
+    // the objective separates: outer softmax on group sums + one inner softmax per group
+    const info = this.outer.mStep(this.outerTheta(theta), X, n, this.sumGroups(R, n), options);
+    let { iterations, objective, converged } = info;
+    for (let i1 = 0; i1 < this.K1; i1++) {
+      const r = this.inner.mStep(this.innerTheta(theta, i1), X, n, this.groupSlice(R, n, i1), options);
+      iterations += r.iterations;
+      objective += r.objective;
+      converged &&= r.converged;
+    }
+    return { iterations, objective, converged };
+  }
+
+  canonicalize(_theta: Float64Array): void {
+    // θ excludes the reference group and each group's reference expert: already canonical.
+  }
+
+  toJSON(theta: Float64Array): GateJSON {
+    const { K1, K2, d } = this;
+    const q = d + 1;
+    const omega0: number[] = [];
+    const omega1: number[][] = [];
+    for (let i1 = 0; i1 < K1; i1++) {
+      if (i1 < K1 - 1) {
+        omega0.push(theta[i1 * q]);
+        omega1.push(Array.from(theta.subarray(i1 * q + 1, i1 * q + 1 + d)));
+      } else {
+        omega0.push(0);
+        omega1.push(new Array<number>(d).fill(0));
+      }
+    }
+    const beta0: number[][] = [];
+    const beta1: number[][][] = [];
+    for (let i1 = 0; i1 < K1; i1++) {
+      const th = this.innerTheta(theta, i1);
+      const b0: number[] = [];
+      const b1: number[][] = [];
+      for (let i2 = 0; i2 < K2; i2++) {
+        if (i2 < K2 - 1) {
+          b0.push(th[i2 * q]);
+          b1.push(Array.from(th.subarray(i2 * q + 1, i2 * q + 1 + d)));
+        } else {
+          b0.push(0);
+          b1.push(new Array<number>(d).fill(0));
+        }
+      }
+      beta0.push(b0);
+      beta1.push(b1);
+    }
+    return { type: this.type, K1, K2, omega0, omega1, beta0, beta1 };
+  }
+
+  paramsFromJSON(json: GateJSON): Float64Array {
+    const { K1, K2, d } = this;
+    const q = d + 1;
+    checkLevels(json, 'gate', K1, K2);
+    const omega0 = readVector(json.omega0, 'gate.omega0', K1);
+    const omega1 = readMatrix(json.omega1, 'gate.omega1', K1, d);
+    const beta0 = readMatrix(json.beta0, 'gate.beta0', K1, K2);
+    if (!Array.isArray(json.beta1) || json.beta1.length !== K1) throw new ModelFormatError(`gate.beta1: expected an array of ${K1} groups of ${K2}×${d} matrices, got ${describe(json.beta1)}`);
+    const beta1 = (json.beta1 as unknown[]).map((g, i1) => readMatrix(g, `gate.beta1[${i1}]`, K2, d));
+    const theta = new Float64Array(this.nParams);
+    // translate each level to its reference (math-spec §5.4)
+    for (let i1 = 0; i1 < K1 - 1; i1++) {
+      theta[i1 * q] = omega0[i1] - omega0[K1 - 1];
+      for (let u = 0; u < d; u++) theta[i1 * q + 1 + u] = omega1[i1][u] - omega1[K1 - 1][u];
+    }
+    for (let i1 = 0; i1 < K1; i1++) {
+      const o = this.pOuter + i1 * this.pInner;
+      for (let i2 = 0; i2 < K2 - 1; i2++) {
+        theta[o + i2 * q] = beta0[i1][i2] - beta0[i1][K2 - 1];
+        for (let u = 0; u < d; u++) theta[o + i2 * q + 1 + u] = beta1[i1][i2][u] - beta1[i1][K2 - 1][u];
+      }
+    }
+    return theta;
+  }
+
+  spec(): GateJSON {
+    return { type: this.type, K1: this.K1, K2: this.K2 };
+  }
+}
+
+/** Validate optional K1/K2 fields of a JSON gate against the block shapes. */
+function checkLevels(json: GateJSON, path: string, K1: number, K2: number): void {
+  if (json.K1 !== undefined && readNumber(json.K1, `${path}.K1`, { integer: true, min: 1 }) !== K1) {
+    throw new ModelFormatError(`${path}.K1: ${String(json.K1)} does not match the ${K1} groups of this gate`);
+  }
+  if (json.K2 !== undefined && readNumber(json.K2, `${path}.K2`, { integer: true, min: 1 }) !== K2) {
+    throw new ModelFormatError(`${path}.K2: ${String(json.K2)} does not match the ${K2} experts per group of this gate`);
+  }
+}
+
+/** (K1, K2, d) from the blocks of a JSON hierarchical gate. */
+function levelDims(json: GateJSON, path: string): { K1: number; K2: number; d: number } {
+  const K1 = lengthOf(json.beta0, `${path}.beta0`);
+  if (K1 === 0) throw new ModelFormatError(`${path}.beta0: expected ${'K1'} ≥ 1 groups, got an empty array`);
+  const K2 = lengthOf((json.beta0 as unknown[])[0], `${path}.beta0[0]`);
+  const o1 = json.omega1;
+  if (!Array.isArray(o1) || o1.length === 0 || !Array.isArray(o1[0])) throw new ModelFormatError(`${path}.omega1: expected a non-empty array of rows, got ${describe(o1)}`);
+  const d = (o1[0] as unknown[]).length;
+  return { K1, K2, d };
+}
+
+export const hierarchicalGateFactory: GateFactory = {
+  type: 'hierarchical',
+  cliNames: ['hierarchical'],
+  help: 'hierarchical:K1xK2 — two-level softmax, K1 groups of K2 experts (k = K1·K2, expert i₁·K2+i₂), reference at each level (P3)',
+  create: (spec, k, d) => {
+    let K1: number;
+    let K2: number;
+    if (spec.K1 !== undefined || spec.K2 !== undefined) {
+      K1 = readNumber(spec.K1, 'gate.K1', { integer: true, min: 1 });
+      K2 = readNumber(spec.K2, 'gate.K2', { integer: true, min: 1 });
+    } else {
+      ({ K1, K2 } = levelDims(spec, 'gate'));
+    }
+    if (K1 * K2 !== k) throw new OptionError(`hierarchical gate ${K1}x${K2} has ${K1 * K2} experts, but k=${k} (use --k ${K1 * K2})`);
+    return new HierarchicalGate(K1, K2, d);
+  },
+  dims: (json, path) => {
+    const { K1, K2, d } = levelDims(json, path);
+    checkLevels(json, path, K1, K2);
+    return { k: K1 * K2, d };
+  },
+  parseCli: (rest, spec) => {
+    const { words } = parseCliOptions(rest, spec, []);
+    const m = words.length === 1 ? /^(\d+)\s*[xX×*]\s*(\d+)$/.exec(words[0]) : null;
+    if (!m) throw new OptionError(`--gate ${spec}: expected hierarchical:K1xK2, e.g. hierarchical:2x2`);
+    const K1 = Number(m[1]);
+    const K2 = Number(m[2]);
+    if (K1 < 1 || K2 < 1) throw new OptionError(`--gate ${spec}: K1 and K2 must be ≥ 1`);
+    return { type: 'hierarchical', K1, K2 };
+  },
+};
