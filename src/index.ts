@@ -19,3 +19,17 @@ export { sampleX, parseXDesign, type Dataset, type XDesign } from './model/data.
 export { AUTHORS_TRUTH } from './model/presets.js';
 export { fitEM, runEM, eStep, logLikelihoodGradient, EMWorkspace, type EMOptions, type FitResult } from './estimate/em.js';
 export { initialise, surjectiveAssignment, type InitSpec, type NearTruthInit } from './estimate/init.js';
+export {
+  voronoiLoss, voronoiCells, assignCells, rbar, resolveExponents, parseExponentExpr, LOSS_PRESETS, NORMALISATION_DOC,
+  type VoronoiOptions, type VoronoiResult, type VoronoiRegion, type VoronoiMetric, type LossSpec, type ExplicitExponents, type ExponentFunction,
+} from './measure/voronoi.js';
+export {
+  atomsOf, resolveModel, registerVoronoiGate, registerVoronoiExpert, voronoiGateHook, voronoiExpertHook,
+  type Atoms, type AtomBlockInfo, type RawBlock, type ExponentRule, type VoronoiGateHook, type VoronoiExpertHook, type ModelInput,
+} from './measure/atoms.js';
+export {
+  densityDistance, regressionDistance, registerConditional,
+  type DensityMetric, type DensityDistanceOptions, type DistanceResult, type ConditionalLaw, type ConditionalProvider,
+} from './measure/distance.js';
+export { fitRate, ols, type RateFit, type RateOptions } from './measure/rate.js';
+export { AdaptiveGK15, type BatchIntegrand, type QuadratureOptions, type QuadratureResult } from './measure/quadrature.js';

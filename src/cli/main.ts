@@ -10,6 +10,8 @@ import { register as registerSimulate } from './commands/simulate.js';
 import { register as registerFit } from './commands/fit.js';
 import { register as registerDemo } from './commands/demo.js';
 import { register as registerStudy } from './commands/study.js';
+import { register as registerLoss } from './commands/loss.js';
+import { register as registerDistance } from './commands/distance.js';
 
 export function buildProgram(): Command {
   const program = new Command();
@@ -23,6 +25,8 @@ export function buildProgram(): Command {
   registerSimulate(program);
   registerFit(program);
   registerStudy(program);
+  registerLoss(program);
+  registerDistance(program);
   return program;
 }
 
