@@ -8,9 +8,14 @@
  *     package) on the working-parameter vector θ, with a monotonicity safeguard: an extrapolated
  *     point is kept only if its log-likelihood is ≥ that of the last EM iterate, so the sequence of
  *     log-likelihoods never decreases.
- *  3. An L-BFGS finish on −ℓ(θ)/n with the analytic gradient from Fisher's identity
- *     (∇ℓ(θ) = ∇_θ Q(θ | θ), see `Gate.gradQ`), which removes the slow tail of EM in
- *     over-specified fits. It only ever accepts points with a higher likelihood.
+ *  3. A finish that makes the fit reach the maximum, not just a small relative change: the
+ *     relative-change rule stops far from the maximum in over-specified fits, where EM crawls.
+ *     The accelerated iterations continue until ‖∇(ℓ/n)‖∞ ≤ gtol, the gradient coming from
+ *     Fisher's identity (∇ℓ(θ) = ∇_θ Q(θ | θ), see `Gate.gradQ`) at no extra E-step. If EM
+ *     stalls above gtol, an L-BFGS in the BHHH metric with a trust radius finishes; it only ever
+ *     accepts points with a higher likelihood. Over-specified likelihoods are flat ridges that
+ *     end in degenerate solutions (a component collapsing onto a few points); an unconstrained
+ *     quasi-Newton step runs along the ridge, so the finish stays local by design.
  *
  * Restarts keep the best log-likelihood (as scikit-learn's mixture base class does).
  */
@@ -18,6 +23,7 @@ import type { Dataset } from '../model/data.js';
 import { MixtureOfExperts, type ModelSpec } from '../model/model.js';
 import { Rng } from '../numeric/rng.js';
 import { lbfgs } from '../numeric/lbfgs.js';
+import { choleskyInPlace } from '../numeric/linalg.js';
 import { initialise, type InitSpec } from './init.js';
 import { OptionError } from '../errors.js';
 
@@ -34,12 +40,29 @@ export interface EMOptions {
   seed?: number | bigint;
   /** 'squarem' (default) or 'none' (plain EM). */
   accelerate?: 'squarem' | 'none';
-  /** Run the L-BFGS finish (default true). */
+  /**
+   * Finish (default true): after the relative-change stop, keep iterating until ‖∇(ℓ/n)‖∞ ≤ gtol
+   * (or EM stalls), then, if still above gtol, a trust-limited L-BFGS in the BHHH metric.
+   */
   polish?: boolean;
-  /** Gradient tolerance of the finish: ‖∇(ℓ/n)‖∞ ≤ gtol. Default 1e-9. */
+  /** Gradient tolerance of the finish: ‖∇(ℓ/n)‖∞ ≤ gtol. Default 1e-7. */
   gtol?: number;
-  /** Maximum L-BFGS iterations of the finish. Default 500. */
+  /**
+   * Budget of the finish in EM map evaluations beyond the relative-change stop. Default 100. On a
+   * flat ridge (over-specified fits) the likelihood can keep rising very slowly towards a
+   * degenerate solution; the fit then stops here, unconverged, with a warning.
+   */
+  finishMaxIter?: number;
+  /** Maximum L-BFGS iterations of the fallback finish. Default 50. */
   polishMaxIter?: number;
+  /**
+   * Trust radius of the finish, in log-likelihood units: each L-BFGS step is capped so that the
+   * quadratic model in the BHHH metric predicts a change of at most this much. It keeps the finish
+   * in the basin EM was converging to; over-specified likelihoods have degenerate directions
+   * (a component collapsing onto a few points) that an unconstrained quasi-Newton step can jump
+   * into. Default 1.
+   */
+  polishTrust?: number;
   /** Inner iterations / tolerance of the gate M-step (Newton). Defaults 50 / 1e-12. */
   gateMaxIter?: number;
   gateTol?: number;
@@ -106,6 +129,21 @@ export function eStep(model: MixtureOfExperts, theta: Float64Array, data: Datase
   gate.logWeights(theta.subarray(0, gate.nParams), X, n, R);
   expert.logDensity(theta.subarray(gate.nParams), X, y, n, S);
   let ll = 0;
+  if (k === 2) {
+    // two experts: R_t0 = 1/(1 + e^{l1−l0}) with one exp and one log per row
+    for (let t = 0; t < n; t++) {
+      const l0 = R[2 * t] + S[2 * t];
+      const l1 = R[2 * t + 1] + S[2 * t + 1];
+      const m = l0 > l1 ? l0 : l1;
+      if (!(m > -Infinity)) return -Infinity;
+      const e = Math.exp(-Math.abs(l0 - l1)); // in (0, 1]; NaN propagates
+      const r0 = l0 >= l1 ? 1 / (1 + e) : e / (1 + e);
+      R[2 * t] = r0;
+      R[2 * t + 1] = 1 - r0;
+      ll += m + Math.log1p(e);
+    }
+    return ll === ll ? ll : -Infinity;
+  }
   for (let t = 0; t < n; t++) {
     const o = t * k;
     let m = -Infinity;
@@ -114,7 +152,7 @@ export function eStep(model: MixtureOfExperts, theta: Float64Array, data: Datase
       R[o + i] = v;
       if (v > m) m = v;
     }
-    if (!(m > -Infinity) || m !== m) return -Infinity;
+    if (!(m > -Infinity)) return -Infinity;
     let s = 0;
     for (let i = 0; i < k; i++) {
       const e = Math.exp(R[o + i] - m);
@@ -146,12 +184,62 @@ function mStep(model: MixtureOfExperts, theta: Float64Array, data: Dataset, ws: 
 export function logLikelihoodGradient(model: MixtureOfExperts, theta: Float64Array, data: Dataset, ws: EMWorkspace, grad: Float64Array): number {
   const ll = eStep(model, theta, data, ws);
   if (!Number.isFinite(ll)) return ll;
+  gradientFromPosteriors(model, theta, data, ws, grad);
+  return ll;
+}
+
+/** ∇ℓ(θ) into grad given that ws.R already holds the posteriors at θ (no E-step). */
+function gradientFromPosteriors(model: MixtureOfExperts, theta: Float64Array, data: Dataset, ws: EMWorkspace, grad: Float64Array): void {
   const { gate, expert } = model;
   gate.gradQ(theta.subarray(0, gate.nParams), data.X, data.n, ws.R, ws.gradG);
   expert.gradQ(theta.subarray(gate.nParams), data.X, data.y, data.n, ws.R, ws.gradE);
   grad.set(ws.gradG, 0);
   grad.set(ws.gradE, gate.nParams);
-  return ll;
+}
+
+/**
+ * Cholesky factor L of the BHHH matrix B = (1/n) Σ_t g_t g_tᵀ (g_t the per-row scores at θ, from
+ * ws.R), or undefined when a family has no `rowGradQ`. B estimates the Fisher information per
+ * observation, the Hessian of −ℓ/n at the maximum; L-BFGS in z = Lᵀ(θ − θ₀) then starts from a
+ * Fisher-scoring step and sees a well-scaled problem. A small ridge keeps B positive definite in
+ * the flat directions of over-specified fits.
+ */
+function bhhhFactor(model: MixtureOfExperts, theta: Float64Array, data: Dataset, ws: EMWorkspace): Float64Array | undefined {
+  const { gate, expert } = model;
+  if (!gate.rowGradQ || !expert.rowGradQ) return undefined;
+  const n = data.n;
+  const pg = gate.nParams;
+  const pe = expert.nParams;
+  const p = pg + pe;
+  const G = new Float64Array(n * pg);
+  const E = new Float64Array(n * pe);
+  gate.rowGradQ(theta.subarray(0, pg), data.X, n, ws.R, G);
+  expert.rowGradQ(theta.subarray(pg), data.X, data.y, n, ws.R, E);
+  const B = new Float64Array(p * p);
+  const row = new Float64Array(p);
+  for (let t = 0; t < n; t++) {
+    for (let i = 0; i < pg; i++) row[i] = G[t * pg + i];
+    for (let i = 0; i < pe; i++) row[pg + i] = E[t * pe + i];
+    for (let i = 0; i < p; i++) {
+      const ri = row[i];
+      if (ri === 0) continue;
+      for (let j = 0; j <= i; j++) B[i * p + j] += ri * row[j];
+    }
+  }
+  let tr = 0;
+  for (let i = 0; i < p; i++) tr += B[i * p + i];
+  for (let i = 0; i < p; i++) for (let j = 0; j <= i; j++) B[i * p + j] /= n;
+  tr /= n * p;
+  if (!(tr > 0)) return undefined;
+  for (let ridge = 1e-10; ridge <= 1e-2; ridge *= 100) {
+    const L = new Float64Array(p * p);
+    for (let i = 0; i < p; i++) for (let j = 0; j <= i; j++) L[i * p + j] = B[i * p + j] + (i === j ? ridge * tr : 0);
+    if (choleskyInPlace(L, p)) {
+      for (let i = 0; i < p; i++) for (let j = i + 1; j < p; j++) L[i * p + j] = 0;
+      return L;
+    }
+  }
+  return undefined;
 }
 
 interface RunResult {
@@ -162,6 +250,14 @@ interface RunResult {
   emConverged: boolean;
   gradientNorm: number;
   gradConverged: boolean;
+  /** The finish ran out of budget while the likelihood was still rising (a flat ridge). */
+  ridge: boolean;
+}
+
+function infNorm(a: Float64Array): number {
+  let m = 0;
+  for (let i = 0; i < a.length; i++) m = Math.max(m, Math.abs(a[i]));
+  return m;
 }
 
 function norm2(a: Float64Array): number {
@@ -191,6 +287,14 @@ export function runEM(model: MixtureOfExperts, theta0: Float64Array, data: Datas
   if (!Number.isFinite(ll0)) throw new OptionError('initial model gives zero likelihood to some rows (log-likelihood −∞); choose another initialisation');
   trace.push(ll0);
   let emConverged = false;
+  const finish = options.polish ?? true;
+  const gtol = options.gtol ?? 1e-7;
+  const n = data.n;
+  const grad = new Float64Array(p);
+  let stalled = 0;
+  let convergedAt = 0;
+  let ridge = false;
+  const finishMaxIter = options.finishMaxIter ?? 100;
   let stepMax = 1; // SQUAREM step.max0 = 1, mstep = 4
   const stepMin = 1;
   while (iterations < maxIter) {
@@ -248,42 +352,89 @@ export function runEM(model: MixtureOfExperts, theta0: Float64Array, data: Datas
     ll0 = llNew;
     trace.push(llNew);
     options.onProgress?.(iterations, llNew);
-    if (Math.abs(change) <= tol * Math.abs(llNew)) {
+    if (!emConverged && Math.abs(change) <= tol * Math.abs(llNew)) {
       emConverged = true;
-      break;
+      convergedAt = iterations;
+      if (!finish) break;
+    }
+    if (emConverged) {
+      // finish: keep cycling until the gradient vanishes (ws.R holds the posteriors at th0)
+      gradientFromPosteriors(model, th0, data, ws, grad);
+      if (infNorm(grad) / n <= gtol) break;
+      stalled = change <= 1e-15 * Math.abs(llNew) ? stalled + 1 : 0;
+      if (stalled >= 3) break;
+      if (iterations - convergedAt >= finishMaxIter) { ridge = true; break; }
     }
   }
-  // gradient at the EM result
-  const grad = new Float64Array(p);
-  let ll = logLikelihoodGradient(model, th0, data, ws, grad);
-  const n = data.n;
-  const gtol = options.gtol ?? 1e-9;
-  let gradInf = 0;
-  for (let i = 0; i < p; i++) gradInf = Math.max(gradInf, Math.abs(grad[i] / n));
+  // gradient at the EM result (ws.R holds the posteriors at th0)
+  gradientFromPosteriors(model, th0, data, ws, grad);
+  let ll = ll0;
+  const gradInf = infNorm(grad) / n;
   let theta: Float64Array = th0;
-  if ((options.polish ?? true) && gradInf > gtol) {
-    // L-BFGS finish on f = −ℓ/n
-    const fg = (x: Float64Array, g: Float64Array): number => {
-      const v = logLikelihoodGradient(model, x, data, ws, g);
-      if (!Number.isFinite(v)) return Infinity;
-      for (let i = 0; i < p; i++) g[i] = -g[i] / n;
-      return -v / n;
-    };
-    const res = lbfgs(fg, th0, { maxIter: options.polishMaxIter ?? 500, gtol, ftol: 1e-15 });
-    if (-res.f * n >= ll) {
-      theta = res.x;
-      iterations += res.iterations;
+  if (finish && emConverged && !ridge && gradInf > gtol) {
+    // EM stalled above gtol: a trust-limited quasi-Newton finish (only kept if ℓ increases)
+    const polished = polish(model, th0, ll0, data, ws, { gtol, maxIter: options.polishMaxIter ?? 50, trust: options.polishTrust ?? 1 });
+    iterations += polished.iterations;
+    if (polished.ll > ll) {
+      theta = polished.theta;
       ll = logLikelihoodGradient(model, theta, data, ws, grad);
       trace.push(ll);
+    } else {
+      eStep(model, th0, data, ws);
     }
-  } else {
-    ll = logLikelihoodGradient(model, theta, data, ws, grad);
   }
   for (let i = 0; i < p; i++) grad[i] /= n;
   const gradientNorm = norm2(grad);
   let gInf = 0;
   for (let i = 0; i < p; i++) gInf = Math.max(gInf, Math.abs(grad[i]));
-  return { theta, ll, trace, iterations, emConverged, gradientNorm, gradConverged: gInf <= gtol * 10 };
+  return { theta, ll, trace, iterations, emConverged, gradientNorm, gradConverged: gInf <= gtol, ridge };
+}
+
+/**
+ * L-BFGS on f(θ) = −ℓ(θ)/n from θ₀, in the BHHH metric when the families provide per-row scores
+ * (θ = θ₀ + L⁻ᵀz, ∇_z f = L⁻¹∇_θ f), else in θ directly. Returns the best point (ℓ never below ℓ(θ₀)).
+ */
+function polish(model: MixtureOfExperts, theta0: Float64Array, ll0: number, data: Dataset, ws: EMWorkspace, opts: { gtol: number; maxIter: number; trust: number }): { theta: Float64Array; ll: number; iterations: number } {
+  const p = theta0.length;
+  const n = data.n;
+  const L = bhhhFactor(model, theta0, data, ws);
+  const theta = new Float64Array(p);
+  const gth = new Float64Array(p);
+  const toTheta = (z: Float64Array): void => {
+    // θ = θ₀ + L⁻ᵀ z: back substitution with Lᵀ (upper triangular)
+    if (!L) {
+      for (let i = 0; i < p; i++) theta[i] = theta0[i] + z[i];
+      return;
+    }
+    for (let i = p - 1; i >= 0; i--) {
+      let s = z[i];
+      for (let j = i + 1; j < p; j++) s -= L[j * p + i] * theta[j];
+      theta[i] = s / L[i * p + i];
+    }
+    for (let i = 0; i < p; i++) theta[i] += theta0[i];
+  };
+  const fg = (z: Float64Array, g: Float64Array): number => {
+    toTheta(z);
+    const v = logLikelihoodGradient(model, theta, data, ws, gth);
+    if (!Number.isFinite(v)) return Infinity;
+    if (!L) {
+      for (let i = 0; i < p; i++) g[i] = -gth[i] / n;
+    } else {
+      // ∇_z f = L⁻¹ ∇_θ f: forward substitution
+      for (let i = 0; i < p; i++) {
+        let s = -gth[i] / n;
+        for (let j = 0; j < i; j++) s -= L[i * p + j] * g[j];
+        g[i] = s / L[i * p + i];
+      }
+    }
+    return -v / n;
+  };
+  // ½‖Δz‖²·n ≈ change of ℓ in the BHHH metric ⇒ ‖Δz‖ ≤ √(2·trust/n)
+  const maxStep = L ? Math.sqrt((2 * opts.trust) / n) : Infinity;
+  const res = lbfgs(fg, new Float64Array(p), { maxIter: opts.maxIter, gtol: opts.gtol, ftol: 0, maxStep });
+  toTheta(res.x);
+  const ll = -res.f * n;
+  return { theta: theta.slice(), ll: Number.isFinite(ll) && ll >= ll0 ? ll : ll0, iterations: res.iterations };
 }
 
 /** Validate a dataset against a model structure (throws DataError / OptionError). */
@@ -333,7 +484,8 @@ export function fitEM(spec: ModelSpec, data: Dataset, options: EMOptions = {}): 
   fitted.canonicalize();
   const converged = best.emConverged && (options.polish === false || best.gradConverged);
   if (!best.emConverged) warnings.push(`EM reached maxIter=${options.maxIter ?? 2000} before the relative change fell below tol`);
-  else if (!converged) warnings.push(`gradient norm ${best.gradientNorm.toExponential(2)} is above gtol after the L-BFGS finish`);
+  else if (best.ridge) warnings.push(`the log-likelihood was still rising slowly after ${options.finishMaxIter ?? 100} finishing iterations (gradient norm ${best.gradientNorm.toExponential(2)}): a flat ridge, typical of over-specified fits`);
+  else if (!converged) warnings.push(`gradient norm ${best.gradientNorm.toExponential(2)} is above gtol after the finish`);
   return {
     model: fitted,
     logLikelihood: best.ll,

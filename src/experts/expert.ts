@@ -39,6 +39,9 @@ export interface ExpertFamily {
   /** ∇_θ Σ_t Σ_i W_ti log f(y_t | x_t, θ_i) for arbitrary real W (n×k), written to grad. */
   gradQ(theta: Float64Array, X: Float64Array, y: Float64Array, n: number, W: Float64Array, grad: Float64Array): void;
 
+  /** Optional per-row terms of `gradQ` into out (n×nParams); see `Gate.rowGradQ`. */
+  rowGradQ?(theta: Float64Array, X: Float64Array, y: Float64Array, n: number, W: Float64Array, out: Float64Array): void;
+
   /** E[y | x_t, expert i] written to out (n×k) (class families: the expected class code is not
    *  meaningful; they implement `classProbabilities` and may write NaN here). */
   mean(theta: Float64Array, X: Float64Array, n: number, out: Float64Array): void;

@@ -130,6 +130,25 @@ export class GaussianLinearExperts implements ExpertFamily {
       const iv = Math.exp(-theta[o + d + 1]);
       let gb = 0;
       let gv = 0;
+      if (d === 1) {
+        const b = theta[o];
+        const a = theta[o + 1];
+        let ga = 0;
+        for (let t = 0; t < n; t++) {
+          const w = W[t * k + i];
+          const r = y[t] - b - a * X[t];
+          const wr = w * r;
+          gb += wr;
+          ga += wr * X[t];
+          gv += wr * r;
+        }
+        grad[o] = gb * iv;
+        grad[o + 1] = ga * iv;
+        let sw = 0;
+        for (let t = 0; t < n; t++) sw += W[t * k + i];
+        grad[o + 2] = 0.5 * gv * iv - 0.5 * sw; // ∂/∂logν of −½logν − r²/(2ν)
+        continue;
+      }
       for (let t = 0; t < n; t++) {
         const w = W[t * k + i];
         if (w === 0) continue;
@@ -144,6 +163,29 @@ export class GaussianLinearExperts implements ExpertFamily {
       }
       grad[o] = gb;
       grad[o + d + 1] = gv;
+    }
+  }
+
+  /** Per-row gradQ terms into out (n×nParams). */
+  rowGradQ(theta: Float64Array, X: Float64Array, y: Float64Array, n: number, W: Float64Array, out: Float64Array): void {
+    const { k, d } = this;
+    const q = d + 2;
+    const p = this.nParams;
+    for (let i = 0; i < k; i++) {
+      const o = i * q;
+      const iv = Math.exp(-theta[o + d + 1]);
+      for (let t = 0; t < n; t++) {
+        const w = W[t * k + i];
+        let mu = theta[o];
+        const xo = t * d;
+        for (let u = 0; u < d; u++) mu += theta[o + 1 + u] * X[xo + u];
+        const r = y[t] - mu;
+        const wr = w * r * iv;
+        const ro = t * p + o;
+        out[ro] = wr;
+        for (let u = 0; u < d; u++) out[ro + 1 + u] = wr * X[xo + u];
+        out[ro + d + 1] = w * (0.5 * r * r * iv - 0.5);
+      }
     }
   }
 

@@ -78,6 +78,14 @@ export interface Gate {
   gradQ(theta: Float64Array, X: Float64Array, n: number, W: Float64Array, grad: Float64Array): void;
 
   /**
+   * Optional: the per-row terms of `gradQ`: row t of out (n×nParams) is ∇θ Σ_i W_ti log π_i(x_t; θ).
+   * With posterior weights these are the per-observation scores; the EM finish uses their outer
+   * product (BHHH / empirical Fisher information) to precondition L-BFGS, and they give
+   * sandwich standard errors.
+   */
+  rowGradQ?(theta: Float64Array, X: Float64Array, n: number, W: Float64Array, out: Float64Array): void;
+
+  /**
    * Weighted M-step: maximise Q(θ) = Σ_t Σ_i R_ti log π_i(x_t; θ) over θ, warm-started from θ,
    * updating θ in place. R has non-negative entries (rows usually sum to one). Must never return a
    * θ with a lower Q than the starting one.

@@ -21,10 +21,12 @@ export class LinearSoftmaxCore {
   readonly m: number;
   /** Parameters: (k−1) rows of [β₀ⱼ, β₁ⱼ(1..m)]. */
   readonly nParams: number;
-  private P = new Float64Array(0); // n×k probabilities at the current iterate
-  private Ptrial = new Float64Array(0);
-  private readonly H: Float64Array;
-  private readonly g: Float64Array;
+  private P = new Float64Array(0); // n×k probabilities
+  private S = new Float64Array(0); // row sums of the weights
+  private H: Float64Array;
+  private H2: Float64Array;
+  private g: Float64Array;
+  private g2: Float64Array;
   private readonly step: Float64Array;
   private readonly work: Float64Array;
   private readonly trial: Float64Array;
@@ -36,8 +38,10 @@ export class LinearSoftmaxCore {
     this.nParams = (k - 1) * (m + 1);
     const p = this.nParams;
     this.H = new Float64Array(p * p);
+    this.H2 = new Float64Array(p * p);
     this.work = new Float64Array(p * p);
     this.g = new Float64Array(p);
+    this.g2 = new Float64Array(p);
     this.step = new Float64Array(p);
     this.trial = new Float64Array(p);
     this.z = new Float64Array(k);
@@ -47,17 +51,22 @@ export class LinearSoftmaxCore {
   logWeights(theta: Float64Array, F: Float64Array, n: number, out: Float64Array): void {
     const { k, m } = this;
     const q = m + 1;
+    if (k === 2 && m === 1) {
+      const c0 = theta[0];
+      const c1 = theta[1];
+      for (let t = 0; t < n; t++) {
+        const z = c0 + c1 * F[t];
+        const lse = (z > 0 ? z : 0) + Math.log1p(Math.exp(-Math.abs(z)));
+        out[2 * t] = z - lse;
+        out[2 * t + 1] = -lse;
+      }
+      return;
+    }
+    this.logits(theta, F, n, out);
     for (let t = 0; t < n; t++) {
-      const fo = t * m;
       const oo = t * k;
       let mx = 0; // the reference logit is 0
-      for (let j = 0; j < k - 1; j++) {
-        let zj = theta[j * q];
-        for (let u = 0; u < m; u++) zj += theta[j * q + 1 + u] * F[fo + u];
-        out[oo + j] = zj;
-        if (zj > mx) mx = zj;
-      }
-      out[oo + k - 1] = 0;
+      for (let i = 0; i < k - 1; i++) if (out[oo + i] > mx) mx = out[oo + i];
       let s = 0;
       for (let i = 0; i < k; i++) s += Math.exp(out[oo + i] - mx);
       const lse = mx + Math.log(s);
@@ -65,139 +74,247 @@ export class LinearSoftmaxCore {
     }
   }
 
-  /**
-   * Probabilities into P (n×k) and Q = Σ_t Σ_i R_ti log π_ti. Entries with R_ti = 0 contribute 0
-   * even when π_ti underflows.
-   */
-  private probsAndQ(theta: Float64Array, F: Float64Array, n: number, R: Float64Array, P: Float64Array): number {
-    const { k, m, z } = this;
-    const q = m + 1;
-    let Q = 0;
-    for (let t = 0; t < n; t++) {
-      const fo = t * m;
-      const oo = t * k;
-      let mx = 0;
-      for (let j = 0; j < k - 1; j++) {
-        let zj = theta[j * q];
-        for (let u = 0; u < m; u++) zj += theta[j * q + 1 + u] * F[fo + u];
-        z[j] = zj;
-        if (zj > mx) mx = zj;
-      }
-      z[k - 1] = 0;
-      let s = 0;
-      for (let i = 0; i < k; i++) {
-        const e = Math.exp(z[i] - mx);
-        P[oo + i] = e;
-        s += e;
-      }
-      const lse = mx + Math.log(s);
-      const inv = 1 / s;
-      for (let i = 0; i < k; i++) {
-        P[oo + i] *= inv;
-        const r = R[oo + i];
-        if (r !== 0) Q += r * (z[i] - lse);
-      }
-    }
-    return Q;
-  }
-
-  /** ∇θ Σ W log π for arbitrary real W (rows need not sum to 1). */
+  /** ∇θ Σ_t Σ_i W_ti log π_ti for arbitrary real W (rows need not sum to 1): Σ_t (W_tj − π_tj Σ_i W_ti) v_t. */
   gradQ(theta: Float64Array, F: Float64Array, n: number, W: Float64Array, grad: Float64Array): void {
     const { k, m } = this;
     const q = m + 1;
     if (this.P.length < n * k) this.P = new Float64Array(n * k);
-    this.probsAndQ(theta, F, n, W, this.P);
+    if (this.S.length < n) this.S = new Float64Array(n);
+    this.probs(theta, F, n, W);
     const P = this.P;
+    const S = this.S;
     grad.fill(0, 0, this.nParams);
+    for (let j = 0; j < k - 1; j++) {
+      const bj = j * q;
+      let g0 = 0;
+      for (let t = 0; t < n; t++) {
+        const c = W[t * k + j] - S[t] * P[t * k + j];
+        g0 += c;
+        for (let u = 0; u < m; u++) grad[bj + 1 + u] += c * F[t * m + u];
+      }
+      grad[bj] = g0;
+    }
+  }
+
+  /** Per-row gradQ terms: row t of out (n×nParams) is Σ_i W_ti ∇θ log π_ti. */
+  rowGradQ(theta: Float64Array, F: Float64Array, n: number, W: Float64Array, out: Float64Array): void {
+    const { k, m } = this;
+    const q = m + 1;
+    const p = this.nParams;
+    if (this.P.length < n * k) this.P = new Float64Array(n * k);
+    if (this.S.length < n) this.S = new Float64Array(n);
+    this.probs(theta, F, n, W);
+    const P = this.P;
+    const S = this.S;
     for (let t = 0; t < n; t++) {
-      const oo = t * k;
-      let s = 0;
-      for (let i = 0; i < k; i++) s += W[oo + i];
-      const fo = t * m;
+      const o = t * p;
       for (let j = 0; j < k - 1; j++) {
-        const c = W[oo + j] - s * P[oo + j]; // ∂/∂z_j Σ_i W_i log π_i = W_j − π_j Σ_i W_i
-        if (c === 0) continue;
-        grad[j * q] += c;
-        for (let u = 0; u < m; u++) grad[j * q + 1 + u] += c * F[fo + u];
+        const c = W[t * k + j] - S[t] * P[t * k + j];
+        out[o + j * q] = c;
+        for (let u = 0; u < m; u++) out[o + j * q + 1 + u] = c * F[t * m + u];
       }
     }
   }
 
-  /** Exact Newton/IRLS maximisation of Σ R log π with step-halving, warm-started (math-spec §8.1). */
-  mStep(theta: Float64Array, F: Float64Array, n: number, R: Float64Array, options: GateMStepOptions): GateMStepInfo {
-    const { k, m, H, g, step, trial, work } = this;
+  /**
+   * Probabilities π (into this.P, n×k), row weights s_t = Σ_i R_ti (into this.S) and
+   * Q = Σ_t Σ_i R_ti log π_ti at θ. Entries with R_ti = 0 contribute 0 even when π_ti underflows.
+   */
+  private probs(theta: Float64Array, F: Float64Array, n: number, R: Float64Array): number {
+    const { k, m } = this;
+    const q = m + 1;
+    const P = this.P;
+    const S = this.S;
+    let Q = 0;
+    if (k === 2 && m === 1) {
+      // the papers' setting (two experts, scalar x): one logit per row
+      const c0 = theta[0];
+      const c1 = theta[1];
+      for (let t = 0; t < n; t++) {
+        const z = c0 + c1 * F[t];
+        const r0 = R[2 * t];
+        const r1 = R[2 * t + 1];
+        // log π0 = z − lse, log π1 = −lse, lse = max(z,0) + log(1 + e^{−|z|})
+        const e = Math.exp(-Math.abs(z));
+        const lse = (z > 0 ? z : 0) + Math.log1p(e);
+        const p0 = z > 0 ? 1 / (1 + e) : e / (1 + e);
+        P[2 * t] = p0;
+        P[2 * t + 1] = 1 - p0;
+        S[t] = r0 + r1;
+        if (r0 !== 0) Q += r0 * (z - lse);
+        if (r1 !== 0) Q -= r1 * lse;
+      }
+      return Q;
+    }
+    // logits column by column (long loops), the reference column is 0
+    this.logits(theta, F, n, P);
+    for (let t = 0; t < n; t++) {
+      const oo = t * k;
+      let mx = 0;
+      let rz = 0;
+      let s = 0;
+      for (let i = 0; i < k; i++) {
+        const zi = P[oo + i];
+        if (zi > mx) mx = zi;
+        const r = R[oo + i];
+        rz += r * zi;
+        s += r;
+      }
+      let sum = 0;
+      for (let i = 0; i < k; i++) {
+        const e = Math.exp(P[oo + i] - mx);
+        P[oo + i] = e;
+        sum += e;
+      }
+      const inv = 1 / sum;
+      for (let i = 0; i < k; i++) P[oo + i] *= inv;
+      S[t] = s;
+      Q += rz - s * (mx + Math.log(sum)); // Σ_i R_ti (z_ti − lse_t)
+    }
+    return Q;
+  }
+
+  /** Linear logits z_tj = β₀ⱼ + β₁ⱼᵀf_t into out (n×k), reference column 0. */
+  private logits(theta: Float64Array, F: Float64Array, n: number, out: Float64Array): void {
+    const { k, m } = this;
+    const q = m + 1;
+    for (let j = 0; j < k - 1; j++) {
+      const c0 = theta[j * q];
+      if (m === 1) {
+        const c1 = theta[j * q + 1];
+        for (let t = 0; t < n; t++) out[t * k + j] = c0 + c1 * F[t];
+      } else if (m === 2) {
+        const c1 = theta[j * q + 1];
+        const c2 = theta[j * q + 2];
+        for (let t = 0; t < n; t++) out[t * k + j] = c0 + c1 * F[2 * t] + c2 * F[2 * t + 1];
+      } else {
+        for (let t = 0; t < n; t++) {
+          let z = c0;
+          for (let u = 0; u < m; u++) z += theta[j * q + 1 + u] * F[t * m + u];
+          out[t * k + j] = z;
+        }
+      }
+    }
+    for (let t = 0; t < n; t++) out[t * k + k - 1] = 0;
+  }
+
+  /**
+   * One pass at θ: Q, gradient g and negative Hessian H of Q = Σ R log π:
+   * −∇²Q = Σ_t s_t (diag π − π πᵀ) ⊗ v vᵀ, v = (1, f_t) (math-spec §8.1 IRLS). The accumulation
+   * runs column-wise (long loops over t per block) because tiny nested per-row loops cost 3–4× more
+   * in V8. An accepted Newton step already holds the next Newton system.
+   */
+  private fullPass(theta: Float64Array, F: Float64Array, n: number, R: Float64Array, g: Float64Array, H: Float64Array): number {
+    const { k, m } = this;
     const q = m + 1;
     const p = this.nParams;
-    if (p === 0) return { iterations: 0, objective: 0, converged: true };
     if (this.P.length < n * k) this.P = new Float64Array(n * k);
-    if (this.Ptrial.length < n * k) this.Ptrial = new Float64Array(n * k);
-    let Q = this.probsAndQ(theta, F, n, R, this.P);
-    let iterations = 0;
-    let converged = false;
-    while (iterations < options.maxIter) {
-      iterations++;
-      const P = this.P;
-      // gradient and negative Hessian: −H = Σ_t s_t (diag π − π πᵀ) ⊗ v vᵀ, v = (1, f_t)
-      g.fill(0);
-      H.fill(0);
-      for (let t = 0; t < n; t++) {
-        const oo = t * k;
-        const fo = t * m;
-        let s = 0;
-        for (let i = 0; i < k; i++) s += R[oo + i];
-        if (s === 0) continue;
-        for (let j = 0; j < k - 1; j++) {
-          const pj = P[oo + j];
-          const c = R[oo + j] - s * pj;
-          const bj = j * q;
+    if (this.S.length < n) this.S = new Float64Array(n);
+    const Q = this.probs(theta, F, n, R);
+    const P = this.P;
+    const S = this.S;
+    g.fill(0);
+    H.fill(0);
+    for (let j = 0; j < k - 1; j++) {
+      const bj = j * q;
+      // gradient block j: Σ_t (R_tj − s_t π_tj) v_t
+      if (m === 1) {
+        let g0 = 0, g1 = 0;
+        for (let t = 0; t < n; t++) {
+          const c = R[t * k + j] - S[t] * P[t * k + j];
+          g0 += c;
+          g1 += c * F[t];
+        }
+        g[bj] = g0;
+        g[bj + 1] = g1;
+      } else {
+        for (let t = 0; t < n; t++) {
+          const c = R[t * k + j] - S[t] * P[t * k + j];
+          if (c === 0) continue;
           g[bj] += c;
-          for (let u = 0; u < m; u++) g[bj + 1 + u] += c * F[fo + u];
-          for (let l = 0; l <= j; l++) {
-            const w = s * pj * ((j === l ? 1 : 0) - P[oo + l]);
+          for (let u = 0; u < m; u++) g[bj + 1 + u] += c * F[t * m + u];
+        }
+      }
+      for (let l = 0; l <= j; l++) {
+        const bl = l * q;
+        const diag = j === l;
+        if (m === 1) {
+          let h00 = 0, h01 = 0, h11 = 0;
+          for (let t = 0; t < n; t++) {
+            const pj = P[t * k + j];
+            const w = S[t] * pj * ((diag ? 1 : 0) - P[t * k + l]);
+            const x = F[t];
+            h00 += w;
+            h01 += w * x;
+            h11 += w * x * x;
+          }
+          H[bj * p + bl] = h00;
+          H[(bj + 1) * p + bl] = h01;
+          H[(bj + 1) * p + bl + 1] = h11;
+          if (!diag) H[bj * p + bl + 1] = h01;
+        } else {
+          for (let t = 0; t < n; t++) {
+            const w = S[t] * P[t * k + j] * ((diag ? 1 : 0) - P[t * k + l]);
             if (w === 0) continue;
-            const bl = l * q;
-            // block (j,l): w · v vᵀ, lower triangle of the full matrix (row index ≥ column index)
-            for (let a = 0; a < q; a++) {
-              const va = a === 0 ? 1 : F[fo + a - 1];
-              const row = (bj + a) * p + bl;
-              const bmax = j === l ? a : q - 1;
-              for (let b = 0; b <= bmax; b++) {
-                const vb = b === 0 ? 1 : F[fo + b - 1];
-                H[row + b] += w * va * vb;
-              }
+            const fo = t * m;
+            H[bj * p + bl] += w;
+            if (!diag) for (let b = 0; b < m; b++) H[bj * p + bl + 1 + b] += w * F[fo + b];
+            for (let a = 0; a < m; a++) {
+              const wa = w * F[fo + a];
+              const row = (bj + 1 + a) * p + bl;
+              H[row] += wa;
+              const bmax = diag ? a : m - 1;
+              for (let b = 0; b <= bmax; b++) H[row + 1 + b] += wa * F[fo + b];
             }
           }
         }
       }
-      for (let i = 0; i < p; i++) for (let j = i + 1; j < p; j++) H[i * p + j] = H[j * p + i];
+    }
+    for (let i = 0; i < p; i++) for (let j = i + 1; j < p; j++) H[i * p + j] = H[j * p + i];
+    return Q;
+  }
+
+  /**
+   * Exact Newton/IRLS maximisation of Σ R log π with step-halving, warm-started (math-spec §8.1).
+   * Stops when the Newton decrement ½ gᵀ(−∇²Q)⁻¹g (the predicted remaining gain) is ≤ tol·max(1,|Q|).
+   */
+  mStep(theta: Float64Array, F: Float64Array, n: number, R: Float64Array, options: GateMStepOptions): GateMStepInfo {
+    const { step, trial, work } = this;
+    const p = this.nParams;
+    if (p === 0) return { iterations: 0, objective: 0, converged: true };
+    let g = this.g;
+    let H = this.H;
+    let g2 = this.g2;
+    let H2 = this.H2;
+    let Q = this.fullPass(theta, F, n, R, g, H);
+    let iterations = 0;
+    let converged = false;
+    while (iterations < options.maxIter) {
       if (solveSPD(H, g, p, step, work) < 0) {
-        // Hessian unusable (no data weight at all): gradient ascent direction
-        for (let i = 0; i < p; i++) step[i] = g[i];
+        for (let i = 0; i < p; i++) step[i] = g[i]; // no curvature at all: gradient direction
       }
       let decrement = 0;
       for (let i = 0; i < p; i++) decrement += g[i] * step[i];
-      if (!(decrement > 0)) { converged = true; break; }
-      // step-halving line search: accept the first α with Q(θ + α Δ) ≥ Q(θ)
+      if (!(decrement > 2 * options.tol * Math.max(1, Math.abs(Q)))) { converged = true; break; }
+      iterations++;
       let alpha = 1;
-      let Qnew = -Infinity;
       let accepted = false;
       for (let h = 0; h < 40; h++) {
         for (let i = 0; i < p; i++) trial[i] = theta[i] + alpha * step[i];
-        Qnew = this.probsAndQ(trial, F, n, R, this.Ptrial);
-        if (Qnew >= Q) { accepted = true; break; }
+        const Qt = this.fullPass(trial, F, n, R, g2, H2);
+        if (Qt >= Q) {
+          Q = Qt;
+          accepted = true;
+          break;
+        }
         alpha *= 0.5;
       }
-      if (!accepted) { converged = true; break; }
-      theta.set(trial.subarray(0, p));
-      const tmp = this.P; this.P = this.Ptrial; this.Ptrial = tmp;
-      const gain = Qnew - Q;
-      Q = Qnew;
-      // Newton decrement: predicted remaining gain ≈ ½ gᵀΔ
-      if (gain <= options.tol * Math.max(1, Math.abs(Q)) && 0.5 * decrement <= options.tol * Math.max(1, Math.abs(Q))) {
-        converged = true;
-        break;
-      }
+      if (!accepted) { converged = true; break; } // no ascent possible at machine precision
+      theta.set(trial);
+      let tg = g; g = g2; g2 = tg;
+      tg = H; H = H2; H2 = tg;
     }
+    this.g = g; this.H = H; this.g2 = g2; this.H2 = H2;
     return { iterations, objective: Q, converged };
   }
 }
@@ -225,6 +342,9 @@ export class SoftmaxGate implements Gate {
   }
   gradQ(theta: Float64Array, X: Float64Array, n: number, W: Float64Array, grad: Float64Array): void {
     this.core.gradQ(theta, X, n, W, grad);
+  }
+  rowGradQ(theta: Float64Array, X: Float64Array, n: number, W: Float64Array, out: Float64Array): void {
+    this.core.rowGradQ(theta, X, n, W, out);
   }
   mStep(theta: Float64Array, X: Float64Array, n: number, R: Float64Array, options: GateMStepOptions): GateMStepInfo {
     return this.core.mStep(theta, X, n, R, options);

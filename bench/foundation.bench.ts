@@ -1,0 +1,55 @@
+/**
+ * Foundation benchmarks (issue 2): median fit time at n = 1e3, 1e4, 1e5 for
+ *  - d=1, k=2 exact (the authors' truth),
+ *  - d=1, k=3 fitted to the k*=2 truth (over-specified),
+ *  - d=2, k=3 exact,
+ * each from a fixed nearTruth start. The baseline of each group is plain EM (no acceleration, no
+ * finish, tol 1e-8) from the same start: the classic algorithm of the authors' code.
+ */
+import type { BenchCase } from './types.js';
+import { MixtureOfExperts, type ModelJSON } from '../src/model/model.js';
+import { AUTHORS_TRUTH } from '../src/model/presets.js';
+import { sampleX, type Dataset } from '../src/model/data.js';
+import { Rng } from '../src/numeric/rng.js';
+import { fitEM, type EMOptions } from '../src/estimate/em.js';
+
+const TRUTH_D2K3: ModelJSON = {
+  gate: { type: 'softmax', beta0: [0.5, -0.5, 0], beta1: [[4, -3], [-3, 4], [0, 0]] },
+  experts: { type: 'gaussianLinear', a: [[2, -1], [-2, 1], [0.5, 3]], b: [1, -1, 4], variance: [0.25, 0.16, 0.36] },
+};
+
+interface State { truth: MixtureOfExperts; data: Dataset; k: number }
+
+function setup(json: ModelJSON, n: number, k: number, low: number, high: number): () => State {
+  return () => {
+    const truth = MixtureOfExperts.fromJSON(json);
+    const rng = new Rng(2024);
+    const X = sampleX({ type: 'uniform', low, high }, n, truth.d, rng.split('x'));
+    const { y } = truth.sample(X, n, rng.split('y'));
+    return { truth, data: { X, y, n, d: truth.d }, k };
+  };
+}
+
+function fit(options: EMOptions) {
+  return (s: unknown) => {
+    const { truth, data, k } = s as State;
+    const r = fitEM({ ...truth.spec(), k }, data, { init: { type: 'nearTruth', truth }, seed: 5, ...options });
+    return { logLik: r.logLikelihood, gradNorm: r.gradientNorm, iterations: r.iterations, converged: r.converged };
+  };
+}
+
+const settings: [string, ModelJSON, number, number, number][] = [
+  ['d=1 k=2 exact', AUTHORS_TRUTH, 2, 0, 1],
+  ['d=1 k=3 over', AUTHORS_TRUTH, 3, 0, 1],
+  ['d=2 k=3 exact', TRUTH_D2K3, 3, -1, 1],
+];
+
+export const cases: BenchCase[] = [];
+for (const [label, json, k, low, high] of settings) {
+  for (const n of [1e3, 1e4, 1e5]) {
+    const group = `fit ${label} n=${n}`;
+    const s = setup(json, n, k, low, high);
+    cases.push({ group, name: 'plain EM (baseline)', setup: s, run: fit({ accelerate: 'none', polish: false }), baseline: true, iterations: n >= 1e5 && k === 3 && label.includes('over') ? 3 : undefined });
+    cases.push({ group, name: 'moelab (SQUAREM + finish)', setup: s, run: fit({}) });
+  }
+}
