@@ -11,7 +11,9 @@ function fmt(v: unknown): string {
 export function modelTable(model: ModelJSON): string {
   const cols: { name: string; values: unknown[] }[] = [];
   const shared: string[] = [];
-  let k = 0;
+  // a hierarchical gate's blocks are indexed by level, not by expert: k = K1·K2
+  const { K1, K2 } = model.gate;
+  let k = typeof K1 === 'number' && typeof K2 === 'number' ? K1 * K2 : 0;
   for (const [part, obj] of [['gate', model.gate], ['experts', model.experts]] as const) {
     for (const [key, val] of Object.entries(obj)) {
       if (key === 'type') continue;
