@@ -23,7 +23,7 @@ import { MixtureOfExperts, type ModelJSON } from '../model/model.js';
 import { AUTHORS_TRUTH } from '../model/presets.js';
 import type { XDesign } from '../model/data.js';
 import { parseXDesign } from '../model/data.js';
-import { measureNames } from './measures.js';
+import { MEASURES, measureNames } from './measures.js';
 import { ESTIMATORS, estimatorNames } from './estimators.js';
 
 /** A config file that fails validation; the message lists every issue as `path (line L): message`. */
@@ -422,6 +422,11 @@ function resolveStudy(c: StudyConfig, profileName: string | undefined, fail: (is
       if (!known.includes(base)) issues.push({ path: ['settings', i, 'losses', j, 'name'], message: `unknown loss ${JSON.stringify(base)} (known: ${known.join(', ')})` });
       if (seen.has(l.name)) issues.push({ path: ['settings', i, 'losses', j, 'name'], message: `loss ${JSON.stringify(l.name)} is listed twice` });
       seen.add(l.name);
+      const m = MEASURES[base];
+      if (m && l.options) {
+        const po = m.options.safeParse(l.options);
+        if (!po.success) for (const iss of po.error.issues) issues.push({ path: ['settings', i, 'losses', j, 'options', ...iss.path], message: iss.message });
+      }
       losses.push({ name: l.name, base, ...(block ? { block } : {}), ...(l.theory !== undefined ? { theory: l.theory } : {}), options: l.options ?? {} });
     });
     if (gate && experts) {

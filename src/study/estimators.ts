@@ -1,14 +1,14 @@
 /**
  * The "fit" step of a study job: estimator name (config `estimator:`) → fitting function.
  * `em` is maximum likelihood by accelerated EM (`fitEM`, math-spec §9.1); `lse` is least squares
- * (`fitLSE`, math-spec §9.3) once it lands.
+ * (`fitLSE`, math-spec §9.3).
  */
 import { z } from 'zod';
 import { fitEM, type EMOptions } from '../estimate/em.js';
+import { fitLSE, type LSEOptions } from '../estimate/lse.js';
 import type { InitSpec } from '../estimate/init.js';
 import type { Dataset } from '../model/data.js';
 import type { MixtureOfExperts, ModelSpec } from '../model/model.js';
-import { OptionError } from '../errors.js';
 import type { InitConfig } from './config.js';
 
 export interface EstimatorInput {
@@ -37,7 +37,6 @@ export interface EstimatorEntry {
   help: string;
   /** Validates `settings[].options` for this estimator. */
   options: z.ZodType<Record<string, unknown>>;
-  pending?: string;
   run(input: EstimatorInput): EstimatorOutput;
 }
 
@@ -75,11 +74,24 @@ export const ESTIMATORS: Record<string, EstimatorEntry> = {
     },
   },
   lse: {
-    help: 'least squares (fitLSE)',
-    options: z.record(z.string(), z.unknown()),
-    pending: 'src/estimate/lse.ts',
-    run: () => {
-      throw new OptionError('estimator not available yet: fitLSE (src/estimate/lse.ts)');
+    help: 'least squares by L-BFGS (fitLSE, math-spec §9.3); `tol` is unused (L-BFGS stops on its gradient, option gtol)',
+    options: z.strictObject({
+      gtol: z.number().positive().optional(),
+      ftol: z.number().positive().optional(),
+      memory: z.number().int().min(1).optional(),
+      gateMaxIter: z.number().int().min(1).optional(),
+      expertMaxIter: z.number().int().min(1).optional(),
+    }),
+    run: (inp) => {
+      const opts: LSEOptions = {
+        ...(inp.options as Partial<LSEOptions>),
+        init: initSpec(inp.init, inp.truth),
+        restarts: inp.restarts,
+        maxIter: inp.maxIter,
+        seed: inp.seed,
+      };
+      const r = fitLSE(inp.spec, inp.data, opts);
+      return { model: r.model, objective: -r.sse, iterations: r.iterations, converged: r.converged, warnings: r.warnings };
     },
   },
 };

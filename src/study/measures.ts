@@ -9,8 +9,10 @@
 import type { MixtureOfExperts } from '../model/model.js';
 import type { Dataset, XDesign } from '../model/data.js';
 import type { Rng } from '../numeric/rng.js';
+import { z } from 'zod';
 import { OptionError } from '../errors.js';
 import { voronoiLoss, type VoronoiOptions } from '../measure/voronoi.js';
+import { densityDistance, regressionDistance } from '../measure/distance.js';
 
 export interface MeasureContext {
   fit: MixtureOfExperts;
@@ -33,15 +35,9 @@ export interface MeasureValue {
 
 export interface MeasureEntry {
   help: string;
-  /** Set while the instrument has not landed yet: jobs asking for it fail with this reason. */
-  pending?: string;
+  /** Validates `losses[].options` in a config. */
+  options: z.ZodType<Record<string, unknown>>;
   fn: (ctx: MeasureContext) => MeasureValue;
-}
-
-function pending(what: string): (ctx: MeasureContext) => MeasureValue {
-  return () => {
-    throw new OptionError(`measure not available yet: ${what}`);
-  };
 }
 
 /** A Voronoi loss preset as a measure: value = the loss, blocks = each block's contribution (they add up to the loss, with `mass`). */
@@ -52,19 +48,77 @@ function voronoi(preset: string): (ctx: MeasureContext) => MeasureValue {
   };
 }
 
+/**
+ * The x points of a Monte-Carlo distance. For a uniform (or grid) design in d = 1, stratified draws
+ * (one uniform point in each of m equal strata): unbiased for E_X and far less noisy than i.i.d.
+ * draws for the smooth per-x distances here. Otherwise i.i.d. draws from the design.
+ */
+function xPoints(ctx: MeasureContext, samples: number, stratify: boolean): XDesign | Float64Array {
+  const des = ctx.design;
+  if (!stratify || ctx.fit.d !== 1 || des.type === 'normal') return des;
+  const X = new Float64Array(samples);
+  const w = (des.high - des.low) / samples;
+  for (let i = 0; i < samples; i++) X[i] = des.low + w * (i + ctx.rng.uniform());
+  return X;
+}
+
+interface DistanceMeasureOptions {
+  /** Number of x points (default 256). */
+  samples?: number;
+  /** Stratified x points for 1-d uniform/grid designs (default true). */
+  stratify?: boolean;
+  tol?: number;
+}
+
+function density(metric: 'hellinger' | 'tv'): (ctx: MeasureContext) => MeasureValue {
+  return (ctx) => {
+    const o = ctx.options as DistanceMeasureOptions;
+    const samples = o.samples ?? 256;
+    const x = xPoints(ctx, samples, o.stratify ?? true);
+    return { value: densityDistance(ctx.fit, ctx.truth, { metric, x, samples, seed: ctx.rng.uint32(), ...(o.tol !== undefined ? { tol: o.tol } : {}) }).distance };
+  };
+}
+
+const VoronoiOptionsSchema = z.strictObject({
+  metric: z.enum(['l2', 'l1']).optional(),
+  raw: z.boolean().optional(),
+  translation: z.enum(['reference', 'none']).optional(),
+  scale: z.boolean().optional(),
+  r: z.number().positive().optional(),
+  rbar: z.record(z.string(), z.number().positive()).optional(),
+  samples: z.number().int().min(1).optional(),
+  maxIter: z.number().int().min(1).optional(),
+});
+
+const DistanceOptionsSchema = z.strictObject({
+  samples: z.number().int().min(1).optional(),
+  stratify: z.boolean().optional(),
+  tol: z.number().positive().optional(),
+});
+
 export const MEASURES: Record<string, MeasureEntry> = {
-  D1: { help: 'Voronoi loss D1, exponent 1 on every block (exact-specified, math-spec §2.3); D1:BLOCK = that block\'s term', fn: voronoi('D1') },
-  D2: { help: 'Voronoi loss D2 (over-specified: r̄ exponents for Gaussian linear experts, math-spec §2.3); D2:BLOCK = that block\'s term', fn: voronoi('D2') },
-  D2strong: { help: 'Voronoi loss with exponent 2 in multi-atom cells (strongly identifiable, math-spec §5.3)', fn: voronoi('D2strong') },
+  D1: { options: VoronoiOptionsSchema, help: 'Voronoi loss D1, exponent 1 on every block (exact-specified, math-spec §2.3); D1:BLOCK = that block\'s term', fn: voronoi('D1') },
+  D2: { options: VoronoiOptionsSchema, help: 'Voronoi loss D2 (over-specified: r̄ exponents for Gaussian linear experts, math-spec §2.3); D2:BLOCK = that block\'s term', fn: voronoi('D2') },
+  D2strong: { options: VoronoiOptionsSchema, help: 'Voronoi loss with exponent 2 in multi-atom cells (strongly identifiable, math-spec §5.3)', fn: voronoi('D2strong') },
   param: {
+    options: VoronoiOptionsSchema,
     help: 'parameter error: param:BLOCK = max over fitted atoms of ‖θᵢ[BLOCK] − θ*_{j(i)}[BLOCK]‖ (normalised, Voronoi-assigned); value = the max over blocks',
     fn: (ctx) => {
       const r = voronoiLoss(ctx.fit, ctx.truth, { loss: 'D1', x: ctx.design, seed: ctx.rng.uint32(), ...(ctx.options as VoronoiOptions) });
       return { value: Math.max(...Object.values(r.blockMax)), blocks: r.blockMax };
     },
   },
-  hellinger: { help: 'E_X Hellinger distance between fitted and true conditional densities', pending: 'src/measure/distance.ts', fn: pending('densityDistance (src/measure/distance.ts)') },
-  tv: { help: 'E_X total-variation distance between fitted and true conditional densities', pending: 'src/measure/distance.ts', fn: pending('densityDistance (src/measure/distance.ts)') },
+  hellinger: { options: DistanceOptionsSchema, help: 'E_X Hellinger distance between the fitted and true conditional densities (Monte Carlo over x, exact in y)', fn: density('hellinger') },
+  tv: { options: DistanceOptionsSchema, help: 'E_X total-variation distance between the fitted and true conditional densities', fn: density('tv') },
+  l2: {
+    options: DistanceOptionsSchema.omit({ tol: true }),
+    help: 'L²(μ) distance ‖f̂ − f*‖ between the fitted and true regression functions (math-spec §5.1)',
+    fn: (ctx) => {
+      const o = ctx.options as DistanceMeasureOptions;
+      const samples = o.samples ?? 1024;
+      return { value: regressionDistance(ctx.fit, ctx.truth, { x: xPoints(ctx, samples, o.stratify ?? true), samples, seed: ctx.rng.uint32() }).distance };
+    },
+  },
 };
 
 export function measureNames(): string[] {
