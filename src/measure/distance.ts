@@ -137,7 +137,10 @@ function meanAndStderr(vals: Float64Array): { mean: number; stderr: number } {
 }
 
 const LOG_SQRT_2PI = 0.5 * Math.log(2 * Math.PI);
-const BREAK_SDS = [1, 2, 4, 8, 38];
+/** Panel breakpoints at each component's mean ± these multiples of its sd (beyond 38 sd: < 1e-313). */
+const BREAK_SDS = [2, 6, 38];
+/** Components lighter than this get no breakpoints of their own (they are still integrated). */
+const MIN_BREAK_WEIGHT = 1e-14;
 
 /** ½(√p − √q)² or ½|p − q| of two Gaussian mixtures at one x (the components are set per x). */
 class MixturePairIntegrand implements BatchIntegrand {
@@ -155,6 +158,21 @@ class MixturePairIntegrand implements BatchIntegrand {
   constructor(mA: number, mB: number) {
     this.muA = new Float64Array(mA); this.cA = new Float64Array(mA); this.lA = new Float64Array(mA);
     this.muB = new Float64Array(mB); this.cB = new Float64Array(mB); this.lB = new Float64Array(mB);
+  }
+
+  /** p(y) − q(y). */
+  diff(y: number): number {
+    let p = 0;
+    for (let i = 0; i < this.mA; i++) {
+      const e = y - this.muA[i];
+      p += Math.exp(this.lA[i] - e * e * this.cA[i]);
+    }
+    let q = 0;
+    for (let i = 0; i < this.mB; i++) {
+      const e = y - this.muB[i];
+      q += Math.exp(this.lB[i] - e * e * this.cB[i]);
+    }
+    return p - q;
   }
 
   evaluate(ys: Float64Array, out: Float64Array, n: number): void {
@@ -178,6 +196,60 @@ class MixturePairIntegrand implements BatchIntegrand {
       }
     }
   }
+}
+
+/**
+ * TV integrand |p − q| has kinks where p = q: probe p − q at the panel ends and at the two interior
+ * points of every panel, locate each sign change by bisection, and return the breakpoints with
+ * these crossings added (sorted), so that every panel is smooth. Crossings missed by the probes
+ * are left to the adaptive quadrature.
+ */
+function addCrossings(f: MixturePairIntegrand, pts: Float64Array, m: number): number {
+  const orig = pts.slice(0, m);
+  let nm = 0;
+  let prevY = orig[0];
+  let prevD = f.diff(prevY);
+  pts[nm++] = prevY;
+  for (let i = 1; i < m; i++) {
+    const a = orig[i - 1];
+    const b = orig[i];
+    for (let s = 1; s <= 3; s++) {
+      const y = s === 3 ? b : a + ((b - a) * s) / 3;
+      const dy = f.diff(y);
+      if ((prevD < 0 && dy > 0) || (prevD > 0 && dy < 0)) {
+        // Illinois false position on [lo, hi] (sign change of p − q)
+        let lo = prevY;
+        let hi = y;
+        let dlo = prevD;
+        let dhi = dy;
+        let side = 0;
+        let root = 0.5 * (lo + hi);
+        for (let it = 0; it < 100; it++) {
+          root = (lo * dhi - hi * dlo) / (dhi - dlo);
+          if (!(root > lo && root < hi)) root = 0.5 * (lo + hi);
+          if (hi - lo <= 1e-13 * Math.max(1, Math.abs(root))) break;
+          const dm = f.diff(root);
+          if (dm === 0) break;
+          if ((dm < 0) === (dlo < 0)) {
+            lo = root;
+            dlo = dm;
+            if (side === -1) dhi *= 0.5;
+            side = -1;
+          } else {
+            hi = root;
+            dhi = dm;
+            if (side === 1) dlo *= 0.5;
+            side = 1;
+          }
+        }
+        if (root > pts[nm - 1] && nm < pts.length - 1) pts[nm++] = root;
+      }
+      if (s === 3 && b > pts[nm - 1] && nm < pts.length) pts[nm++] = b;
+      prevY = y;
+      prevD = dy;
+    }
+  }
+  return nm;
 }
 
 /**
@@ -213,10 +285,14 @@ export function densityDistance(a: ModelInput, b: ModelInput, options: DensityDi
     const f = new MixturePairIntegrand(la.m, lb.m);
     f.hellinger = metric === 'hellinger';
     const quad = new AdaptiveGK15();
-    const breaks = new Float64Array((la.m + lb.m) * (2 * BREAK_SDS.length + 1));
+    const nPts = (la.m + lb.m) * (2 * BREAK_SDS.length + 1);
+    const breaks = new Float64Array(nPts);
+    // TV: room for the crossings of p and q found between consecutive probe points (≤ 3 probes per panel)
+    const merged = new Float64Array(4 * nPts);
     const tol = options.tol ?? 1e-12;
     for (let t = 0; t < n; t++) {
       let nb = 0;
+      let minSd = Infinity;
       f.mA = 0;
       f.mB = 0;
       for (let side = 0; side < 2; side++) {
@@ -235,6 +311,8 @@ export function densityDistance(a: ModelInput, b: ModelInput, options: DensityDi
           c[used] = 0.5 / v;
           l[used] = Math.log(w) - LOG_SQRT_2PI - 0.5 * Math.log(v);
           used++;
+          if (w < MIN_BREAK_WEIGHT) continue;
+          if (sd < minSd) minSd = sd;
           breaks[nb++] = m;
           for (const k of BREAK_SDS) {
             breaks[nb++] = m - k * sd;
@@ -244,8 +322,14 @@ export function densityDistance(a: ModelInput, b: ModelInput, options: DensityDi
         if (side === 0) f.mA = used;
         else f.mB = used;
       }
-      const sorted = breaks.subarray(0, nb).sort();
-      const r = quad.integrate(f, sorted, nb, { absTol: tol });
+      breaks.subarray(0, nb).sort();
+      // merge breakpoints closer than a tenth of the narrowest sd (near-duplicate components)
+      let nm = 0;
+      for (let i = 0; i < nb; i++) {
+        if (nm === 0 || breaks[i] - merged[nm - 1] > 0.1 * minSd || i === nb - 1) merged[nm++] = breaks[i];
+      }
+      if (!f.hellinger) nm = addCrossings(f, merged, nm);
+      const r = quad.integrate(f, merged, nm, { absTol: tol });
       const s = Math.min(1, Math.max(0, r.value));
       vals[t] = metric === 'hellinger' ? Math.sqrt(s) : s;
     }

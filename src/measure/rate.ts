@@ -65,10 +65,42 @@ export function ols(x: ArrayLike<number>, y: ArrayLike<number>): { slope: number
   return { slope, intercept: my - slope * mx, r2: syy > 0 ? (sxy * sxy) / (sxx * syy) : 1 };
 }
 
+/** k-th smallest of a[0..m) by quickselect, reordering a in place. */
+function select(a: Float64Array, m: number, k: number): number {
+  let lo = 0;
+  let hi = m - 1;
+  while (hi > lo) {
+    const pivot = a[(lo + hi) >> 1];
+    let i = lo;
+    let j = hi;
+    while (i <= j) {
+      while (a[i] < pivot) i++;
+      while (a[j] > pivot) j--;
+      if (i <= j) {
+        const t = a[i]; a[i] = a[j]; a[j] = t;
+        i++;
+        j--;
+      }
+    }
+    if (k <= j) hi = j;
+    else if (k >= i) lo = i;
+    else return a[k];
+  }
+  return a[k];
+}
+
+/** Median of v (v is reordered in place). */
+function medianInPlace(v: Float64Array): number {
+  const m = v.length;
+  if (m % 2 === 1) return select(v, m, (m - 1) / 2);
+  const hi = select(v, m, m / 2);
+  let lo = -Infinity;
+  for (let i = 0; i < m / 2; i++) if (v[i] > lo) lo = v[i]; // after selecting m/2, v[0..m/2) ≤ v[m/2]
+  return 0.5 * (lo + hi);
+}
+
 function median(v: Float64Array): number {
-  const s = v.slice().sort();
-  const m = s.length;
-  return m % 2 === 1 ? s[(m - 1) / 2] : 0.5 * (s[m / 2 - 1] + s[m / 2]);
+  return medianInPlace(v.slice());
 }
 
 function mean(v: Float64Array): number {
@@ -76,6 +108,8 @@ function mean(v: Float64Array): number {
   for (let i = 0; i < v.length; i++) s += v[i];
   return s / v.length;
 }
+
+const TWO_POW_M32 = 1 / 4294967296;
 
 /** Percentile (linear interpolation between order statistics) of sorted values. */
 function quantile(sorted: Float64Array, q: number): number {
@@ -142,9 +176,14 @@ export function fitRate(ns: readonly number[], lossesByN: readonly (readonly num
       const v = data[i];
       const R = v.length;
       const s = buf.subarray(0, R);
-      for (let r = 0; r < R; r++) s[r] = v[rng.int(R)];
-      const a = mean(s);
-      const md = median(s);
+      let sum = 0;
+      for (let r = 0; r < R; r++) {
+        const x = v[Math.floor(rng.uint32() * R * TWO_POW_M32)]; // one 32-bit draw per index
+        s[r] = x;
+        sum += x;
+      }
+      const a = sum / R;
+      const md = medianInPlace(s);
       if (!(a > 0)) okMean = false;
       if (!(md > 0)) okMed = false;
       bm[i] = Math.log(a);

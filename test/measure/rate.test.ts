@@ -59,6 +59,14 @@ describe('fitRate', () => {
     expect(r0.ci[1]).toBeGreaterThanOrEqual(-alpha);
   });
 
+  it('median of an even number of replicates is the mean of the middle two', () => {
+    const r = fitRate([1, Math.E], [[10, 1, 3, 2], [5, 1, 2, 4, 3]], { bootstrap: 10 });
+    expect(r.medianIntercept).toBeCloseTo(Math.log(2.5), 14);
+    expect(r.medianSlope).toBeCloseTo(Math.log(3) - Math.log(2.5), 14);
+    expect(r.intercept).toBeCloseTo(Math.log(4), 14);
+    expect(r.reps).toBe(4);
+  });
+
   it('is seeded: the same seed gives the same interval', () => {
     const ns = grid(100, 1e4, 8);
     const losses = synthetic(new Rng(5), ns, 1, 0.25, 0.5, 10);
