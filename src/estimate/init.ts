@@ -32,6 +32,12 @@ export interface NearTruthInit {
    * copies β₀* unchanged (set false for parity).
    */
   splitMass?: boolean;
+  /**
+   * Fixed assignment of fitted atoms to true atoms (0-based true index per fitted expert), instead of
+   * the random surjective draw of math-spec §8.3: lets a study pin the Voronoi cell structure (e.g.
+   * cells (2, 2) for k = 4, k* = 2). Must cover every true atom and end on the reference (k*−1).
+   */
+  assignment?: readonly number[];
 }
 
 export type InitSpec =
@@ -200,6 +206,19 @@ function perturbBlock(value: unknown, kind: BlockInfo['kind'], sd: { gate: numbe
   return value;
 }
 
+/** Validate a user-given nearTruth assignment (fitted atom → true atom). */
+function checkedAssignment(a: readonly number[], k: number, kTrue: number): Int32Array {
+  if (a.length !== k) throw new OptionError(`nearTruth assignment: needs one true index per fitted expert (k=${k}), got ${a.length}`);
+  const seen = new Uint8Array(kTrue);
+  a.forEach((j, i) => {
+    if (!Number.isInteger(j) || j < 0 || j >= kTrue) throw new OptionError(`nearTruth assignment[${i}]: expected a true expert index 0…${kTrue - 1}, got ${j}`);
+    seen[j] = 1;
+  });
+  if (!seen.every((v) => v === 1)) throw new OptionError(`nearTruth assignment: every true expert 0…${kTrue - 1} needs at least one fitted expert, got [${a.join(', ')}]`);
+  if (a[k - 1] !== kTrue - 1) throw new OptionError(`nearTruth assignment: the last fitted expert must sit on the true reference (${kTrue - 1}), got ${a[k - 1]}`);
+  return Int32Array.from(a);
+}
+
 /** nearTruth start (math-spec §8.3), in the fitted model's structure. */
 function nearTruth(model: MixtureOfExperts, init: NearTruthInit, nData: number, rng: Rng): Float64Array {
   const truth = init.truth;
@@ -219,7 +238,7 @@ function nearTruth(model: MixtureOfExperts, init: NearTruthInit, nData: number, 
   if (inOrder && model.k !== truth.k) {
     throw new OptionError(`nearTruth init for the ${model.gate.type} gate needs as many fitted experts as true experts (fit k=${model.k}, truth k=${truth.k}); its blocks are not indexed by expert`);
   }
-  const s = inOrder ? Int32Array.from({ length: model.k }, (_, i) => i) : surjectiveAssignment(model.k, truth.k, rng);
+  const s = inOrder ? Int32Array.from({ length: model.k }, (_, i) => i) : init.assignment ? checkedAssignment(init.assignment, model.k, truth.k) : surjectiveAssignment(model.k, truth.k, rng);
   const counts = new Int32Array(truth.k);
   for (const j of s) counts[j]++;
   const tj = truth.toJSON();

@@ -107,6 +107,8 @@ const InitSchema = z.preprocess(
       expertSd: finite.optional(),
       scaleSd: finite.optional(),
       splitMass: z.boolean().optional(),
+      /** Fitted atom → true atom (0-based), instead of the random surjective draw. */
+      assignment: z.array(z.number().int().min(0)).min(1).optional(),
     }),
     z.strictObject({ type: z.literal('kmeans++') }),
     z.strictObject({ type: z.literal('random') }),
@@ -186,7 +188,7 @@ export interface LossSpec {
 }
 
 export type InitConfig =
-  | { type: 'nearTruth'; gateSd?: number; expertSd?: number; scaleSd?: number; splitMass?: boolean }
+  | { type: 'nearTruth'; gateSd?: number; expertSd?: number; scaleSd?: number; splitMass?: boolean; assignment?: number[] }
   | { type: 'kmeans++' }
   | { type: 'random' };
 
@@ -415,6 +417,13 @@ function resolveStudy(c: StudyConfig, profileName: string | undefined, fail: (is
     }
     const k = o.k ?? s.k;
     if (truthK > 0 && k < truthK) issues.push({ path: ['settings', i, 'k'], message: `k=${k} is below the truth's ${truthK} experts (the studies need k ≥ k*)` });
+    const asg = s.init.type === 'nearTruth' ? s.init.assignment : undefined;
+    if (asg && truthK > 0) {
+      if (asg.length !== k) issues.push({ path: ['settings', i, 'init', 'assignment'], message: `needs one true index per fitted expert (k=${k}), got ${asg.length}` });
+      else if (asg.some((j) => j >= truthK) || new Set(asg).size !== truthK || asg[k - 1] !== truthK - 1) {
+        issues.push({ path: ['settings', i, 'init', 'assignment'], message: `must use every true index 0…${truthK - 1} and end on the reference ${truthK - 1}, got [${asg.join(', ')}]` });
+      }
+    }
     const losses: LossSpec[] = [];
     const seen = new Set<string>();
     s.losses.forEach((l, j) => {
