@@ -72,6 +72,54 @@ export function activationDerivatives(code: number, u: number, out: Float64Array
   }
 }
 
+/**
+ * σ applied in place to U[0..m) (U becomes σ(U)), with σ′ into S1 and σ″ into S2 when given: one
+ * long loop per activation (the switch sits outside the loop).
+ */
+function activateArray(code: number, U: Float64Array, m: number, S1: Float64Array | null, S2: Float64Array | null): void {
+  switch (code) {
+    case TANH:
+      for (let i = 0; i < m; i++) {
+        const s = Math.tanh(U[i]);
+        U[i] = s;
+        if (S1 !== null) {
+          const s1 = 1 - s * s;
+          S1[i] = s1;
+          if (S2 !== null) S2[i] = -2 * s * s1;
+        }
+      }
+      return;
+    case SIGMOID:
+      for (let i = 0; i < m; i++) {
+        const u = U[i];
+        const e = Math.exp(-Math.abs(u));
+        const s = u >= 0 ? 1 / (1 + e) : e / (1 + e);
+        U[i] = s;
+        if (S1 !== null) {
+          const s1 = s * (1 - s);
+          S1[i] = s1;
+          if (S2 !== null) S2[i] = s1 * (1 - 2 * s);
+        }
+      }
+      return;
+    case GELU:
+      for (let i = 0; i < m; i++) {
+        const u = U[i];
+        const P = normalCdf(u);
+        U[i] = u * P;
+        if (S1 !== null) {
+          const p = normalPdf(u);
+          S1[i] = P + u * p;
+          if (S2 !== null) S2[i] = p * (2 - u * u);
+        }
+      }
+      return;
+    default:
+      if (S1 !== null) S1.fill(1, 0, m);
+      if (S2 !== null) S2.fill(0, 0, m);
+  }
+}
+
 /** Bound on |log τ|: points outside are infeasible (τ would under/overflow the logits). */
 const LOG_TAU_MAX = 30;
 
@@ -91,13 +139,12 @@ export class ActivationGate implements Gate, NewtonProblem {
   private readonly gauged: boolean;
   private readonly sigma0: number;
   private readonly newton: NewtonMaximizer;
-  // per-row scratch
-  private readonly z: Float64Array;
-  private readonly pi: Float64Array;
-  private readonly s0: Float64Array;
-  private readonly s1: Float64Array;
-  private readonly s2: Float64Array;
-  private readonly der = new Float64Array(3);
+  // n×(k−1) buffers: σ(u), σ′(u), σ″(u) of the non-reference experts; n×k weights; n row sums
+  private S0 = new Float64Array(0);
+  private S1 = new Float64Array(0);
+  private S2 = new Float64Array(0);
+  private P = new Float64Array(0);
+  private Sr = new Float64Array(0);
   // M-step state for the NewtonProblem view
   private X: Float64Array = new Float64Array(0);
   private R: Float64Array = new Float64Array(0);
@@ -120,14 +167,10 @@ export class ActivationGate implements Gate, NewtonProblem {
     this.hasLogTau = fixedTau === undefined && !linear;
     this.gauged = fixedTau === undefined && linear;
     this.nParams = (k - 1) * (d + 1) + (this.hasLogTau ? 1 : 0);
-    activationDerivatives(this.code, 0, this.der);
-    this.sigma0 = this.der[0];
+    const der = new Float64Array(3);
+    activationDerivatives(this.code, 0, der);
+    this.sigma0 = der[0];
     this.newton = new NewtonMaximizer(this.nParams);
-    this.z = new Float64Array(k);
-    this.pi = new Float64Array(k);
-    this.s0 = new Float64Array(k);
-    this.s1 = new Float64Array(k);
-    this.s2 = new Float64Array(k);
     const fixedRef = !linear;
     this.blocks = [
       { name: 'beta0', perExpert: true, kind: 'gate', ...(fixedRef && bias === 'inside' ? { fixedReference: true } : {}) },
@@ -148,186 +191,269 @@ export class ActivationGate implements Gate, NewtonProblem {
     return l >= -LOG_TAU_MAX && l <= LOG_TAU_MAX;
   }
 
+  private ensure(n: number): void {
+    const m = n * (this.k - 1);
+    if (this.S0.length < m) {
+      this.S0 = new Float64Array(m);
+      this.S1 = new Float64Array(m);
+      this.S2 = new Float64Array(m);
+    }
+    if (this.P.length < n * this.k) this.P = new Float64Array(n * this.k);
+    if (this.Sr.length < n) this.Sr = new Float64Array(n);
+  }
+
   /**
-   * Logits of row t into this.z, σ, σ′, σ″ of the non-reference experts into s0/s1/s2 and the
-   * weights into this.pi; returns the log-sum-exp.
+   * Column-wise evaluation at θ: σ (and σ′ for level ≥ 1, σ″ for level 2) of u = β₁ᵀx (+ β₀ when
+   * the bias is inside) into S0/S1/S2, then per row the weights into P and, when W is given, the row
+   * sums into Sr; log π into L (n×k) when given. Returns Σ_t Σ_i W_ti log π_ti (0 without W).
    */
-  private row(theta: Float64Array, X: Float64Array, t: number, invTau: number): number {
-    const { k, d, z, pi, s0, s1, s2, der, code } = this;
+  private evaluate(theta: Float64Array, X: Float64Array, n: number, level: 0 | 1 | 2, W: Float64Array | null, L: Float64Array | null): number {
+    const { k, d } = this;
     const q = d + 1;
-    const xo = t * d;
+    const km = k - 1;
+    this.ensure(n);
+    const { S0, S1, S2, P, Sr } = this;
     const inside = this.bias === 'inside';
-    let mx = this.sigma0 * invTau; // reference logit σ(0)/τ
-    z[k - 1] = mx;
-    for (let j = 0; j < k - 1; j++) {
-      let u = inside ? theta[j * q] : 0;
-      for (let a = 0; a < d; a++) u += theta[j * q + 1 + a] * X[xo + a];
-      activationDerivatives(code, u, der);
-      s0[j] = der[0]; s1[j] = der[1]; s2[j] = der[2];
-      // P4 (math-spec §6.2): A: σ(β₁ᵀx)/τ + β₀;  B: σ(β₁ᵀx + β₀)/τ
-      const zj = inside ? der[0] * invTau : der[0] * invTau + theta[j * q];
-      z[j] = zj;
-      if (zj > mx) mx = zj;
+    const invTau = 1 / this.tauOf(theta);
+    for (let j = 0; j < km; j++) {
+      const bj = j * q;
+      const b0 = inside ? theta[bj] : 0;
+      if (d === 1) {
+        const c1 = theta[bj + 1];
+        for (let t = 0; t < n; t++) S0[t * km + j] = b0 + c1 * X[t];
+      } else {
+        for (let t = 0; t < n; t++) {
+          let u = b0;
+          for (let a = 0; a < d; a++) u += theta[bj + 1 + a] * X[t * d + a];
+          S0[t * km + j] = u;
+        }
+      }
     }
-    let s = 0;
-    for (let i = 0; i < k; i++) {
-      const e = Math.exp(z[i] - mx);
-      pi[i] = e;
-      s += e;
+    activateArray(this.code, S0, n * km, level >= 1 ? S1 : null, level === 2 ? S2 : null);
+    const zRef = this.sigma0 * invTau; // reference logit σ(0)/τ
+    let Q = 0;
+    if (k === 2) {
+      // two experts: one logit difference δ per row, log π = (δ, 0) − lse with one exp and one log1p
+      const b0 = inside ? 0 : theta[0];
+      for (let t = 0; t < n; t++) {
+        const delta = S0[t] * invTau + b0 - zRef;
+        const e = Math.exp(-Math.abs(delta));
+        const lse = (delta > 0 ? delta : 0) + Math.log1p(e); // relative to zRef
+        const p0 = delta > 0 ? 1 / (1 + e) : e / (1 + e);
+        P[2 * t] = p0;
+        P[2 * t + 1] = 1 - p0;
+        const l0 = delta - lse;
+        const l1 = -lse;
+        if (L !== null) {
+          L[2 * t] = l0;
+          L[2 * t + 1] = l1;
+        }
+        if (W !== null) {
+          const w0 = W[2 * t];
+          const w1 = W[2 * t + 1];
+          if (w0 !== 0) Q += w0 * l0;
+          if (w1 !== 0) Q += w1 * l1;
+          Sr[t] = w0 + w1;
+        }
+      }
+      return Q;
     }
-    const inv = 1 / s;
-    for (let i = 0; i < k; i++) pi[i] *= inv;
-    return mx + Math.log(s);
+    for (let t = 0; t < n; t++) {
+      const o = t * k;
+      const os = t * km;
+      let mx = zRef;
+      for (let j = 0; j < km; j++) {
+        // P4 (math-spec §6.2): A: σ(β₁ᵀx)/τ + β₀;  B: σ(β₁ᵀx + β₀)/τ
+        const zj = inside ? S0[os + j] * invTau : S0[os + j] * invTau + theta[j * q];
+        P[o + j] = zj;
+        if (zj > mx) mx = zj;
+      }
+      P[o + km] = zRef;
+      let sum = 0;
+      for (let i = 0; i < k; i++) sum += Math.exp(P[o + i] - mx);
+      const lse = mx + Math.log(sum);
+      let s = 0;
+      for (let i = 0; i < k; i++) {
+        const l = P[o + i] - lse;
+        if (L !== null) L[o + i] = l;
+        if (W !== null) {
+          const w = W[o + i];
+          if (w !== 0) {
+            Q += w * l;
+            s += w;
+          }
+        }
+        P[o + i] = Math.exp(l);
+      }
+      if (W !== null) Sr[t] = s;
+    }
+    return Q;
   }
 
   logWeights(theta: Float64Array, X: Float64Array, n: number, out: Float64Array): void {
-    const { k, z } = this;
-    const invTau = 1 / this.tauOf(theta);
-    for (let t = 0; t < n; t++) {
-      const lse = this.row(theta, X, t, invTau);
-      for (let i = 0; i < k; i++) out[t * k + i] = z[i] - lse;
-    }
+    this.evaluate(theta, X, n, 0, null, out);
   }
 
   /**
-   * Per-row gradient of Σ_i W_ti log π_ti written to g at offset go (length nParams), i.e.
-   * Σ_i c_i ∇z_i with c_i = W_ti − π_i Σ_j W_tj. Requires row() to have been called for t.
+   * Gradient Σ_t Σ_i c_ti ∇z_ti, c_ti = W_ti − π_ti Σ_j W_tj, from the buffers of evaluate(level ≥ 1,
+   * W): into grad (length nParams) when rows is null, else per row into rows (n×nParams).
    */
-  private rowGrad(X: Float64Array, t: number, W: Float64Array, invTau: number, g: Float64Array, go: number, accumulate: boolean): void {
-    const { k, d, pi, s0, s1 } = this;
+  private gradient(theta: Float64Array, X: Float64Array, n: number, W: Float64Array, grad: Float64Array | null, rows: Float64Array | null): void {
+    const { k, d, S0, S1, P, Sr } = this;
     const q = d + 1;
-    const xo = t * d;
-    const o = t * k;
+    const km = k - 1;
+    const p = this.nParams;
     const inside = this.bias === 'inside';
-    let S = 0;
-    for (let i = 0; i < k; i++) S += W[o + i];
-    let gl = 0;
-    for (let j = 0; j < k - 1; j++) {
-      const c = W[o + j] - S * pi[j];
-      const a1 = c * s1[j] * invTau;
-      const b = go + j * q;
-      if (accumulate) {
-        g[b] += inside ? a1 : c;
-        for (let a = 0; a < d; a++) g[b + 1 + a] += a1 * X[xo + a];
-      } else {
-        g[b] = inside ? a1 : c;
-        for (let a = 0; a < d; a++) g[b + 1 + a] = a1 * X[xo + a];
+    const invTau = 1 / this.tauOf(theta);
+    if (grad !== null) grad.fill(0, 0, p);
+    for (let j = 0; j < km; j++) {
+      const bj = j * q;
+      for (let t = 0; t < n; t++) {
+        const c = W[t * k + j] - Sr[t] * P[t * k + j];
+        const a1 = c * S1[t * km + j] * invTau; // c σ′/τ
+        const g0 = inside ? a1 : c;
+        if (rows !== null) {
+          const o = t * p + bj;
+          rows[o] = g0;
+          for (let a = 0; a < d; a++) rows[o + 1 + a] = a1 * X[t * d + a];
+        } else if (grad !== null) {
+          grad[bj] += g0;
+          for (let a = 0; a < d; a++) grad[bj + 1 + a] += a1 * X[t * d + a];
+        }
       }
-      gl -= c * s0[j] * invTau; // ∂z/∂log τ = −σ/τ
     }
     if (this.hasLogTau) {
-      const c = W[o + k - 1] - S * pi[k - 1];
-      gl -= c * this.sigma0 * invTau;
-      if (accumulate) g[go + this.nParams - 1] += gl;
-      else g[go + this.nParams - 1] = gl;
+      // ∂z_i/∂log τ = −σ_i/τ (the reference: −σ(0)/τ)
+      const L = p - 1;
+      let gl = 0;
+      for (let t = 0; t < n; t++) {
+        let ch = -(W[t * k + km] - Sr[t] * P[t * k + km]) * this.sigma0 * invTau;
+        for (let j = 0; j < km; j++) ch -= (W[t * k + j] - Sr[t] * P[t * k + j]) * S0[t * km + j] * invTau;
+        if (rows !== null) rows[t * p + L] = ch;
+        gl += ch;
+      }
+      if (grad !== null) grad[L] = gl;
     }
   }
 
   gradQ(theta: Float64Array, X: Float64Array, n: number, W: Float64Array, grad: Float64Array): void {
-    const invTau = 1 / this.tauOf(theta);
-    grad.fill(0, 0, this.nParams);
-    for (let t = 0; t < n; t++) {
-      this.row(theta, X, t, invTau);
-      this.rowGrad(X, t, W, invTau, grad, 0, true);
-    }
+    this.evaluate(theta, X, n, 1, W, null);
+    this.gradient(theta, X, n, W, grad, null);
   }
 
   rowGradQ(theta: Float64Array, X: Float64Array, n: number, W: Float64Array, out: Float64Array): void {
-    const invTau = 1 / this.tauOf(theta);
-    const p = this.nParams;
-    for (let t = 0; t < n; t++) {
-      this.row(theta, X, t, invTau);
-      this.rowGrad(X, t, W, invTau, out, t * p, false);
-    }
+    this.evaluate(theta, X, n, 1, W, null);
+    this.gradient(theta, X, n, W, null, out);
   }
 
-  /** Q(θ) = Σ R log π, gradient and −∇²Q (NewtonProblem; the exact Hessian, see the header). */
+  /**
+   * Q(θ) = Σ R log π, its gradient and the exact −∇²Q (NewtonProblem):
+   *   −∇²Q = Σ_t [ S_t (Σ_i π_i ∇z_i ∇z_iᵀ − m mᵀ) − Σ_i c_i ∇²z_i ],  m = Σ_i π_i ∇z_i,
+   * with ∇z_j = (g_j on row j, h_j on log τ), g_j = A: (1, σ′x/τ), B: σ′/τ (1, x), h_j = −σ_j/τ;
+   * ∇²z_j = σ″/τ ṽṽᵀ on row j (ṽ = (0, x) for A, (1, x) for B), −σ′/τ ṽ across row j and log τ,
+   * σ/τ on (log τ, log τ). Accumulated block by block over long loops in t.
+   */
   pass(theta: Float64Array, g: Float64Array, NH: Float64Array): number {
     if (!this.feasible(theta)) return -Infinity;
-    const { k, d, z, pi, s0, s1, s2, X, R, n } = this;
+    const { k, d, X, R, n } = this;
     const q = d + 1;
+    const km = k - 1;
     const p = this.nParams;
-    const L = p - 1; // index of log τ when present
-    const hasL = this.hasLogTau;
+    const Q = this.evaluate(theta, X, n, 2, R, null);
+    this.gradient(theta, X, n, R, g, null);
+    const { S0, S1, S2, P, Sr } = this;
     const inside = this.bias === 'inside';
     const invTau = 1 / this.tauOf(theta);
-    const off0 = inside ? 1 : 0; // ṽ = (inside ? 1 : 0, x): the part of the row scaled by σ′/τ
-    g.fill(0);
     NH.fill(0);
-    let Q = 0;
-    for (let t = 0; t < n; t++) {
-      const lse = this.row(theta, X, t, invTau);
-      const o = t * k;
-      const xo = t * d;
-      let S = 0;
-      for (let i = 0; i < k; i++) {
-        const r = R[o + i];
-        if (r !== 0) {
-          Q += r * (z[i] - lse);
-          S += r;
-        }
-      }
-      if (S === 0) continue;
-      // h_i = ∂z_i/∂log τ = −σ_i/τ ; hbar = Σ π_i h_i
-      let hbar = -pi[k - 1] * this.sigma0 * invTau;
-      for (let j = 0; j < k - 1; j++) hbar -= pi[j] * s0[j] * invTau;
-      let hh = 0; // Σ π h²
-      let ch = 0; // Σ c h = the row's ∂Q/∂log τ;  Σ c ∂²z/∂ℓ² = Σ c σ/τ = −ch
-      {
-        const hr = -this.sigma0 * invTau;
-        hh += pi[k - 1] * hr * hr;
-        ch += (R[o + k - 1] - S * pi[k - 1]) * hr;
-      }
-      for (let j = 0; j < k - 1; j++) {
-        const pj = pi[j];
-        const c = R[o + j] - S * pj;
-        const a1 = s1[j] * invTau; // σ′/τ
-        const bj = j * q;
-        // gradient: c · g_j, g_j = A: (1, σ′x/τ), B: σ′/τ (1, x)
-        const g0 = inside ? a1 : 1;
-        g[bj] += c * g0;
-        for (let a = 0; a < d; a++) g[bj + 1 + a] += c * a1 * X[xo + a];
-        const hj = -s0[j] * invTau;
-        hh += pj * hj * hj;
-        ch += c * hj;
-        // Fisher blocks S(δ π_j − π_j π_l) g_j g_lᵀ, l ≤ j
-        for (let l = 0; l <= j; l++) {
-          const w = S * pj * ((j === l ? 1 : 0) - pi[l]);
-          const al = s1[l] * invTau;
-          const gl0 = inside ? al : 1;
-          const bl = l * q;
-          for (let a = 0; a < q; a++) {
-            const ga = a === 0 ? g0 : a1 * X[xo + a - 1];
-            const rowOff = (bj + a) * p + bl;
-            const bmax = j === l ? a : q - 1;
-            const wa = w * ga;
-            NH[rowOff] += wa * gl0;
-            for (let b = 1; b <= bmax; b++) NH[rowOff + b] += wa * al * X[xo + b - 1];
+    // Fisher blocks (j, l), l ≤ j: Σ_t S π_j (δ_jl − π_l) g_j g_lᵀ
+    for (let j = 0; j < km; j++) {
+      const bj = j * q;
+      for (let l = 0; l <= j; l++) {
+        const bl = l * q;
+        const diag = j === l ? 1 : 0;
+        if (d === 1) {
+          let h00 = 0, h01 = 0, h10 = 0, h11 = 0;
+          for (let t = 0; t < n; t++) {
+            const w = Sr[t] * P[t * k + j] * (diag - P[t * k + l]);
+            const aj = S1[t * km + j] * invTau;
+            const al = S1[t * km + l] * invTau;
+            const gj0 = inside ? aj : 1;
+            const gl0 = inside ? al : 1;
+            const x = X[t];
+            h00 += w * gj0 * gl0;
+            h10 += w * aj * x * gl0;
+            h01 += w * gj0 * al * x;
+            h11 += w * aj * al * x * x;
           }
-        }
-        // curvature of the logit: −c ∇²z_j = −c σ″/τ ṽ ṽᵀ
-        const w2 = -c * s2[j] * invTau;
-        if (w2 !== 0) {
-          for (let a = off0 === 1 ? 0 : 1; a < q; a++) {
-            const va = a === 0 ? 1 : X[xo + a - 1];
-            const rowOff = (bj + a) * p + bj;
-            for (let b = off0 === 1 ? 0 : 1; b <= a; b++) NH[rowOff + b] += w2 * va * (b === 0 ? 1 : X[xo + b - 1]);
-          }
-        }
-        if (hasL) {
-          // (row j, log τ): S π_j g_j (h_j − hbar) − c ∂²z_j/∂row∂ℓ, ∂²z_j/∂row∂ℓ = −σ′/τ ṽ
-          const wf = S * pj * (hj - hbar);
-          for (let a = 0; a < q; a++) {
-            const ga = a === 0 ? g0 : a1 * X[xo + a - 1];
-            const va = a === 0 ? off0 : X[xo + a - 1];
-            NH[L * p + bj + a] += wf * ga + c * a1 * va;
+          NH[bj * p + bl] += h00;
+          NH[(bj + 1) * p + bl] += h10;
+          NH[(bj + 1) * p + bl + 1] += h11;
+          if (!diag) NH[bj * p + bl + 1] += h01;
+        } else {
+          for (let t = 0; t < n; t++) {
+            const w = Sr[t] * P[t * k + j] * (diag - P[t * k + l]);
+            if (w === 0) continue;
+            const aj = S1[t * km + j] * invTau;
+            const al = S1[t * km + l] * invTau;
+            const gj0 = inside ? aj : 1;
+            const gl0 = inside ? al : 1;
+            const xo = t * d;
+            for (let a = 0; a < q; a++) {
+              const ga = w * (a === 0 ? gj0 : aj * X[xo + a - 1]);
+              const row = (bj + a) * p + bl;
+              const bmax = diag ? a : q - 1;
+              NH[row] += ga * gl0;
+              for (let b = 1; b <= bmax; b++) NH[row + b] += ga * al * X[xo + b - 1];
+            }
           }
         }
       }
-      if (hasL) {
-        g[L] += ch;
-        NH[L * p + L] += S * (hh - hbar * hbar) + ch;
+      // curvature of logit j: −Σ_t c_j σ″_j/τ ṽ ṽᵀ (lower triangle of block (j, j))
+      const a0 = inside ? 0 : 1;
+      for (let t = 0; t < n; t++) {
+        const c = R[t * k + j] - Sr[t] * P[t * k + j];
+        const w2 = -c * S2[t * km + j] * invTau;
+        if (w2 === 0) continue;
+        const xo = t * d;
+        for (let a = a0; a < q; a++) {
+          const va = w2 * (a === 0 ? 1 : X[xo + a - 1]);
+          const row = (bj + a) * p + bj;
+          for (let b = a0; b <= a; b++) NH[row + b] += va * (b === 0 ? 1 : X[xo + b - 1]);
+        }
       }
+    }
+    if (this.hasLogTau) {
+      const L = p - 1;
+      const hr = -this.sigma0 * invTau;
+      let ll = 0;
+      for (let t = 0; t < n; t++) {
+        const o = t * k;
+        const os = t * km;
+        const S = Sr[t];
+        // h̄ = Σ π h, Σ π h², Σ c h over all experts including the reference
+        let hbar = P[o + km] * hr;
+        let hh = P[o + km] * hr * hr;
+        let ch = (R[o + km] - S * P[o + km]) * hr;
+        for (let j = 0; j < km; j++) {
+          const hj = -S0[os + j] * invTau;
+          hbar += P[o + j] * hj;
+          hh += P[o + j] * hj * hj;
+          ch += (R[o + j] - S * P[o + j]) * hj;
+        }
+        // (log τ, log τ): S(Σ π h² − h̄²) − Σ c ∂²z/∂ℓ², ∂²z/∂ℓ² = σ/τ = −h
+        ll += S * (hh - hbar * hbar) + ch;
+        // (row j, log τ): S π_j (h_j − h̄) g_j + c_j σ′_j/τ ṽ
+        for (let j = 0; j < km; j++) {
+          const pj = P[o + j];
+          const c = R[o + j] - S * pj;
+          const aj = S1[os + j] * invTau;
+          const wf = S * pj * (-S0[os + j] * invTau - hbar);
+          const bj = j * q;
+          NH[L * p + bj] += wf * (inside ? aj : 1) + (inside ? c * aj : 0);
+          for (let a = 0; a < d; a++) NH[L * p + bj + 1 + a] += (wf + c) * aj * X[t * d + a];
+        }
+      }
+      NH[L * p + L] = ll;
     }
     for (let i = 0; i < p; i++) for (let j = i + 1; j < p; j++) NH[i * p + j] = NH[j * p + i];
     return Q;
@@ -347,14 +473,7 @@ export class ActivationGate implements Gate, NewtonProblem {
 
   /** Q(θ) = Σ_t Σ_i R_ti log π_i(x_t; θ). */
   objective(theta: Float64Array, X: Float64Array, n: number, R: Float64Array): number {
-    const { k, z } = this;
-    const invTau = 1 / this.tauOf(theta);
-    let Q = 0;
-    for (let t = 0; t < n; t++) {
-      const lse = this.row(theta, X, t, invTau);
-      for (let i = 0; i < k; i++) if (R[t * k + i] !== 0) Q += R[t * k + i] * (z[i] - lse);
-    }
-    return Q;
+    return this.evaluate(theta, X, n, 0, R, null);
   }
 
   canonicalize(_theta: Float64Array): void {

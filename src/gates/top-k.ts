@@ -39,11 +39,13 @@ export class TopKGate implements Gate, NewtonProblem {
     { name: 'beta0', perExpert: true, kind: 'gate' },
     { name: 'beta1', perExpert: true, kind: 'gate' },
   ];
-  private readonly v: Float64Array;
-  private readonly z: Float64Array;
-  private readonly pi: Float64Array;
-  private readonly act: Uint8Array;
   private readonly newton: NewtonMaximizer;
+  /** n×k: logits z (−Infinity when not selected), then log-weights. */
+  private Lz = new Float64Array(0);
+  /** n×k weights (0 when not selected). */
+  private P = new Float64Array(0);
+  /** Row sums of the weights over the selected experts. */
+  private S = new Float64Array(0);
   // M-step state for the NewtonProblem view
   private X: Float64Array = new Float64Array(0);
   private R: Float64Array = new Float64Array(0);
@@ -56,96 +58,149 @@ export class TopKGate implements Gate, NewtonProblem {
     this.d = d;
     this.K = K;
     this.nParams = (k - 1) * (d + 1);
-    this.v = new Float64Array(k);
-    this.z = new Float64Array(k);
-    this.pi = new Float64Array(k);
-    this.act = new Uint8Array(k);
     this.newton = new NewtonMaximizer(this.nParams);
   }
 
-  /**
-   * Logits vᵢ = β₁ᵢᵀx_t, the selection (this.act) and z = v + β₀ on the selected; returns the
-   * log-sum-exp over the selected. this.pi receives the weights (0 for the non-selected).
-   */
-  private row(theta: Float64Array, X: Float64Array, t: number): number {
-    const { k, d, K, v, z, pi, act } = this;
-    const q = d + 1;
-    const xo = t * d;
-    for (let j = 0; j < k - 1; j++) {
-      let s = 0;
-      for (let u = 0; u < d; u++) s += theta[j * q + 1 + u] * X[xo + u];
-      v[j] = s;
+  private ensure(n: number): void {
+    const nk = n * this.k;
+    if (this.P.length < nk) {
+      this.P = new Float64Array(nk);
+      this.Lz = new Float64Array(nk);
     }
-    v[k - 1] = 0;
-    // P1 (math-spec §3.1): select on β₁ᵀx only; ties → lower index
-    let mx = -Infinity;
-    for (let i = 0; i < k; i++) {
-      let rank = 0;
-      const vi = v[i];
-      for (let j = 0; j < k; j++) if (v[j] > vi || (v[j] === vi && j < i)) rank++;
-      if (rank < K) {
-        act[i] = 1;
-        // bias added after selection
-        const zi = vi + (i < k - 1 ? theta[i * q] : 0);
-        z[i] = zi;
-        if (zi > mx) mx = zi;
+    if (this.S.length < n) this.S = new Float64Array(n);
+  }
+
+  /**
+   * For every row: the selection, the logits into Lz (−Infinity when not selected), the weights into
+   * P and, when W is given, S_t = Σ_{selected} W_ti and Q = Σ_t Σ_i W_ti log π_ti. Strict mode
+   * returns −Infinity as soon as some W_ti ≠ 0 sits on a non-selected expert; otherwise those entries
+   * are skipped. Lz finally holds log π (log-weights).
+   */
+  private probs(theta: Float64Array, X: Float64Array, n: number, W: Float64Array | null, strict: boolean): number {
+    const { k, d, K } = this;
+    const q = d + 1;
+    this.ensure(n);
+    const Lz = this.Lz;
+    const P = this.P;
+    const S = this.S;
+    // selection logits v = β₁ᵀx column by column (reference column 0)
+    for (let j = 0; j < k - 1; j++) {
+      const bj = j * q;
+      if (d === 1) {
+        const c1 = theta[bj + 1];
+        for (let t = 0; t < n; t++) Lz[t * k + j] = c1 * X[t];
       } else {
-        act[i] = 0;
+        for (let t = 0; t < n; t++) {
+          let s = 0;
+          for (let u = 0; u < d; u++) s += theta[bj + 1 + u] * X[t * d + u];
+          Lz[t * k + j] = s;
+        }
       }
     }
-    let s = 0;
-    for (let i = 0; i < k; i++) {
-      if (act[i]) {
-        const e = Math.exp(z[i] - mx);
-        pi[i] = e;
-        s += e;
-      } else pi[i] = 0;
+    for (let t = 0; t < n; t++) Lz[t * k + k - 1] = 0;
+    let Q = 0;
+    for (let t = 0; t < n; t++) {
+      const o = t * k;
+      // P1 (math-spec §3.1): select the K largest v on β₁ᵀx only (ties → lower index), then add β₀
+      if (K === k - 1) {
+        // drop the lowest-ranked expert: the smallest v, the highest index among ties
+        let lo = 0;
+        for (let i = 1; i < k; i++) if (Lz[o + i] <= Lz[o + lo]) lo = i;
+        for (let i = 0; i < k; i++) P[o + i] = i === lo ? 0 : 1;
+      } else if (K === 1) {
+        // keep the top-ranked expert: the largest v, the lowest index among ties
+        let hi = 0;
+        for (let i = 1; i < k; i++) if (Lz[o + i] > Lz[o + hi]) hi = i;
+        for (let i = 0; i < k; i++) P[o + i] = i === hi ? 1 : 0;
+      } else if (K < k) {
+        for (let i = 0; i < k; i++) {
+          const vi = Lz[o + i];
+          let rank = 0;
+          for (let j = 0; j < k; j++) {
+            const vj = Lz[o + j];
+            if (vj > vi || (vj === vi && j < i)) rank++;
+          }
+          P[o + i] = rank < K ? 1 : 0; // selection flag, overwritten below
+        }
+      } else {
+        for (let i = 0; i < k; i++) P[o + i] = 1;
+      }
+      let mx = -Infinity;
+      for (let i = 0; i < k; i++) {
+        if (P[o + i] === 1) {
+          const zi = Lz[o + i] + (i < k - 1 ? theta[i * q] : 0); // bias added after selection
+          Lz[o + i] = zi;
+          if (zi > mx) mx = zi;
+        } else Lz[o + i] = -Infinity;
+      }
+      let sum = 0;
+      for (let i = 0; i < k; i++) {
+        const e = Math.exp(Lz[o + i] - mx); // exp(−∞) = 0 for the non-selected
+        P[o + i] = e;
+        sum += e;
+      }
+      const lse = mx + Math.log(sum);
+      const inv = 1 / sum;
+      let s = 0;
+      for (let i = 0; i < k; i++) {
+        P[o + i] *= inv;
+        const l = Lz[o + i] - lse;
+        Lz[o + i] = l;
+        if (W !== null) {
+          const w = W[o + i];
+          if (w === 0) continue;
+          if (l === -Infinity) {
+            if (strict) return -Infinity;
+            continue;
+          }
+          Q += w * l;
+          s += w;
+        }
+      }
+      S[t] = s;
     }
-    const inv = 1 / s;
-    for (let i = 0; i < k; i++) pi[i] *= inv;
-    return mx + Math.log(s);
+    return Q;
   }
 
   logWeights(theta: Float64Array, X: Float64Array, n: number, out: Float64Array): void {
-    const { k, z, act } = this;
-    for (let t = 0; t < n; t++) {
-      const lse = this.row(theta, X, t);
-      const o = t * k;
-      for (let i = 0; i < k; i++) out[o + i] = act[i] ? z[i] - lse : -Infinity;
-    }
+    this.probs(theta, X, n, null, false);
+    out.set(this.Lz.subarray(0, n * this.k));
+  }
+
+  /** c_tj = W_tj − S_t π_tj on the selected experts, 0 elsewhere (W on non-selected ignored). */
+  private coef(W: Float64Array, t: number, j: number): number {
+    const o = t * this.k + j;
+    return this.Lz[o] === -Infinity ? 0 : W[o] - this.S[t] * this.P[o];
   }
 
   gradQ(theta: Float64Array, X: Float64Array, n: number, W: Float64Array, grad: Float64Array): void {
-    const { k, d, pi, act } = this;
+    const { k, d } = this;
     const q = d + 1;
+    this.probs(theta, X, n, W, false);
+    const { P, S, Lz } = this;
     grad.fill(0, 0, this.nParams);
-    for (let t = 0; t < n; t++) {
-      this.row(theta, X, t);
-      const o = t * k;
-      let s = 0;
-      for (let i = 0; i < k; i++) if (act[i]) s += W[o + i];
-      for (let j = 0; j < k - 1; j++) {
-        if (!act[j]) continue;
-        const c = W[o + j] - s * pi[j];
-        grad[j * q] += c;
-        for (let u = 0; u < d; u++) grad[j * q + 1 + u] += c * X[t * d + u];
+    for (let j = 0; j < k - 1; j++) {
+      const bj = j * q;
+      let g0 = 0;
+      for (let t = 0; t < n; t++) {
+        const o = t * k + j;
+        if (Lz[o] === -Infinity) continue;
+        const c = W[o] - S[t] * P[o];
+        g0 += c;
+        for (let u = 0; u < d; u++) grad[bj + 1 + u] += c * X[t * d + u];
       }
+      grad[bj] = g0;
     }
   }
 
   rowGradQ(theta: Float64Array, X: Float64Array, n: number, W: Float64Array, out: Float64Array): void {
-    const { k, d, pi, act } = this;
+    const { k, d } = this;
     const q = d + 1;
     const p = this.nParams;
-    out.fill(0, 0, n * p);
+    this.probs(theta, X, n, W, false);
     for (let t = 0; t < n; t++) {
-      this.row(theta, X, t);
-      const o = t * k;
-      let s = 0;
-      for (let i = 0; i < k; i++) if (act[i]) s += W[o + i];
       for (let j = 0; j < k - 1; j++) {
-        if (!act[j]) continue;
-        const c = W[o + j] - s * pi[j];
+        const c = this.coef(W, t, j);
         out[t * p + j * q] = c;
         for (let u = 0; u < d; u++) out[t * p + j * q + 1 + u] = c * X[t * d + u];
       }
@@ -153,51 +208,61 @@ export class TopKGate implements Gate, NewtonProblem {
   }
 
   /**
-   * Q(θ) = Σ_t Σ_i R_ti log π_ti with the selection recomputed at θ, its gradient and −∇²Q on the
-   * selection at θ (NewtonProblem). Strict mode: −Infinity if some R_ti > 0 sits on a non-selected
-   * expert; otherwise such entries are skipped.
+   * Q(θ) = Σ_t Σ_i R_ti log π_ti with the selection recomputed at θ, its gradient and
+   * −∇²Q = Σ_t S_t (diag π − π πᵀ) ⊗ v vᵀ (v = (1, x_t)) on the selection at θ (NewtonProblem;
+   * π = 0 off the selection, so the non-selected blocks vanish). Accumulated block by block over
+   * long loops in t.
    */
   pass(theta: Float64Array, g: Float64Array, NH: Float64Array): number {
-    const { k, d, z, pi, act, X, R, n, strict } = this;
+    const { k, d, X, R, n } = this;
     const q = d + 1;
     const p = this.nParams;
+    const Q = this.probs(theta, X, n, R, this.strict);
+    if (Q === -Infinity) return Q;
+    const { P, S, Lz } = this;
     g.fill(0);
     NH.fill(0);
-    let Q = 0;
-    for (let t = 0; t < n; t++) {
-      const lse = this.row(theta, X, t);
-      const o = t * k;
-      let s = 0;
-      for (let i = 0; i < k; i++) {
-        const r = R[o + i];
-        if (r === 0) continue;
-        if (!act[i]) {
-          if (strict) return -Infinity;
-          continue;
-        }
-        Q += r * (z[i] - lse);
-        s += r;
+    for (let j = 0; j < k - 1; j++) {
+      const bj = j * q;
+      let g0 = 0;
+      for (let t = 0; t < n; t++) {
+        const o = t * k + j;
+        if (Lz[o] === -Infinity) continue;
+        const c = R[o] - S[t] * P[o];
+        g0 += c;
+        for (let u = 0; u < d; u++) g[bj + 1 + u] += c * X[t * d + u];
       }
-      if (s === 0) continue;
-      const xo = t * d;
-      for (let j = 0; j < k - 1; j++) {
-        if (!act[j]) continue;
-        const pj = pi[j];
-        const c = R[o + j] - s * pj;
-        const bj = j * q;
-        g[bj] += c;
-        for (let u = 0; u < d; u++) g[bj + 1 + u] += c * X[xo + u];
-        for (let l = 0; l <= j; l++) {
-          if (!act[l]) continue;
-          const w = s * pj * ((j === l ? 1 : 0) - pi[l]);
-          const bl = l * q;
-          // block (j, l) += w · v vᵀ with v = (1, x_t), lower triangle
-          for (let a = 0; a < q; a++) {
-            const va = a === 0 ? w : w * X[xo + a - 1];
-            const rowOff = (bj + a) * p + bl;
-            const bmax = j === l ? a : q - 1;
-            NH[rowOff] += va;
-            for (let b = 1; b <= bmax; b++) NH[rowOff + b] += va * X[xo + b - 1];
+      g[bj] = g0;
+      for (let l = 0; l <= j; l++) {
+        const bl = l * q;
+        const diag = j === l ? 1 : 0;
+        if (d === 1) {
+          let h00 = 0, h01 = 0, h11 = 0;
+          for (let t = 0; t < n; t++) {
+            const w = S[t] * P[t * k + j] * (diag - P[t * k + l]);
+            const x = X[t];
+            h00 += w;
+            h01 += w * x;
+            h11 += w * x * x;
+          }
+          NH[bj * p + bl] = h00;
+          NH[(bj + 1) * p + bl] = h01;
+          NH[(bj + 1) * p + bl + 1] = h11;
+          if (!diag) NH[bj * p + bl + 1] = h01;
+        } else {
+          for (let t = 0; t < n; t++) {
+            const w = S[t] * P[t * k + j] * (diag - P[t * k + l]);
+            if (w === 0) continue;
+            const xo = t * d;
+            NH[bj * p + bl] += w;
+            if (!diag) for (let b = 0; b < d; b++) NH[bj * p + bl + 1 + b] += w * X[xo + b];
+            for (let a = 0; a < d; a++) {
+              const wa = w * X[xo + a];
+              const row = (bj + 1 + a) * p + bl;
+              NH[row] += wa;
+              const bmax = diag ? a : d - 1;
+              for (let b = 0; b <= bmax; b++) NH[row + 1 + b] += wa * X[xo + b];
+            }
           }
         }
       }
@@ -223,18 +288,7 @@ export class TopKGate implements Gate, NewtonProblem {
 
   /** Q(θ) = Σ_t Σ_i R_ti log π_i(x_t; θ) (−Infinity if weight sits on a non-selected expert). */
   objective(theta: Float64Array, X: Float64Array, n: number, R: Float64Array): number {
-    const { k, z, act } = this;
-    let Q = 0;
-    for (let t = 0; t < n; t++) {
-      const lse = this.row(theta, X, t);
-      for (let i = 0; i < k; i++) {
-        const r = R[t * k + i];
-        if (r === 0) continue;
-        if (!act[i]) return -Infinity;
-        Q += r * (z[i] - lse);
-      }
-    }
-    return Q;
+    return this.probs(theta, X, n, R, true);
   }
 
   canonicalize(_theta: Float64Array): void {

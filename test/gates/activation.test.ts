@@ -104,7 +104,7 @@ describe('activation gate', () => {
   it('canonical form: translating the biases (bias outside) leaves θ and the density unchanged; the reference slope is part of the model', () => {
     const { truth, data } = simulateData(TRUTH, 400, 21, DESIGN);
     const ll = truth.logLikelihood(data.X, data.y, data.n);
-    const g = TRUTH.gate as { beta0: number[] };
+    const g = TRUTH.gate as unknown as { beta0: number[] };
     const shifted: ModelJSON = { gate: { ...TRUTH.gate, beta0: g.beta0.map((v) => v + 2.2) }, experts: EXPERTS };
     const m = MixtureOfExperts.fromJSON(shifted);
     expect(relErr(m.theta, truth.theta)).toBeLessThan(1e-15);

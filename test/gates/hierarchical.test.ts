@@ -65,7 +65,7 @@ describe('hierarchical gate', () => {
   it('canonical form: translating each level (outer, and each group separately) leaves θ and the density unchanged', () => {
     const { truth, data } = simulateData(TRUTH, 400, 4, DESIGN);
     const ll = truth.logLikelihood(data.X, data.y, data.n);
-    const g = TRUTH.gate as { omega0: number[]; omega1: number[][]; beta0: number[][]; beta1: number[][][] };
+    const g = TRUTH.gate as unknown as { omega0: number[]; omega1: number[][]; beta0: number[][]; beta1: number[][][] };
     const shift = [0.7, -1.9];
     const slope = [-2, 3.5];
     const json: ModelJSON = {
@@ -95,7 +95,7 @@ describe('hierarchical gate', () => {
     expect(f.dims(TRUTH.gate, 'gate')).toEqual({ k: 4, d: 1 });
     expect(() => f.create({ type: 'hierarchical', K1: 2, K2: 3 }, 4, 1)).toThrow(/--k 6/);
     expect(() => MixtureOfExperts.fromJSON({ ...TRUTH, gate: { ...TRUTH.gate, K2: 3 } })).toThrow(ModelFormatError);
-    const g = TRUTH.gate as { beta1: number[][][] };
+    const g = TRUTH.gate as unknown as { beta1: number[][][] };
     expect(() => MixtureOfExperts.fromJSON({ ...TRUTH, gate: { ...TRUTH.gate, beta1: [g.beta1[0], [[1]]] } })).toThrow(/gate\.beta1\[1\]/);
     expect(MixtureOfExperts.fromJSON(TRUTH).gate.blocks.every((b) => !b.perExpert)).toBe(true);
   });

@@ -85,7 +85,7 @@ describe('modified gate', () => {
   it('canonical form: translation leaves θ and the density unchanged; JSON round trip', () => {
     const { truth, data } = simulateData(TRUTH, 400, 3, DESIGN);
     const ll = truth.logLikelihood(data.X, data.y, data.n);
-    const g = TRUTH.gate as { beta0: number[]; beta1: number[][] };
+    const g = TRUTH.gate as unknown as { beta0: number[]; beta1: number[][] };
     const m = MixtureOfExperts.fromJSON({ gate: { ...TRUTH.gate, beta0: g.beta0.map((v) => v - 4), beta1: g.beta1.map((r) => [r[0] + 1.5]) }, experts: EXPERTS });
     expect(relErr(m.theta, truth.theta)).toBeLessThan(1e-15);
     expect(Math.abs(m.logLikelihood(data.X, data.y, data.n) - ll)).toBeLessThan(1e-12 * Math.abs(ll));

@@ -61,7 +61,7 @@ describe('temperature (dense-to-sparse) gate', () => {
     const ll = truth.logLikelihood(data.X, data.y, data.n);
     for (const c of [0.1, 3, 40]) {
       for (const shift of [0, 1.3]) {
-        const g = TRUTH.gate as { tau: number; beta0: number[]; beta1: number[][] };
+        const g = TRUTH.gate as unknown as { tau: number; beta0: number[]; beta1: number[][] };
         const json: ModelJSON = {
           gate: { type: 'denseToSparse', tau: c * g.tau, beta0: g.beta0.map((v) => c * v + shift), beta1: g.beta1.map((r) => [c * r[0] - shift]) },
           experts: EXPERTS,
@@ -72,7 +72,7 @@ describe('temperature (dense-to-sparse) gate', () => {
       }
     }
     // the canonical JSON: unit slope norm, τ = 1/‖β₁/τ‖ = 1/25, and the same gate
-    const canon = truth.toJSON().gate as { tau: number; beta0: number[]; beta1: number[][] };
+    const canon = truth.toJSON().gate as unknown as { tau: number; beta0: number[]; beta1: number[][] };
     expect(canon.tau).toBeCloseTo(0.04, 14);
     expect(canon.beta1[0][0]).toBeCloseTo(1, 14);
     expect(canon.beta0[0]).toBeCloseTo(-0.32, 14);

@@ -140,7 +140,7 @@ describe('top-K gate', () => {
     const { truth, data } = simulateData(TRUTH, 500, 5, DESIGN);
     const json = truth.toJSON();
     const shifted = JSON.parse(JSON.stringify(json)) as ModelJSON;
-    const g = shifted.gate as { beta0: number[]; beta1: number[][] };
+    const g = shifted.gate as unknown as { beta0: number[]; beta1: number[][] };
     g.beta0 = g.beta0.map((v) => v + 1.7);
     g.beta1 = g.beta1.map((r) => [r[0] - 2.3]);
     const m2 = MixtureOfExperts.fromJSON(shifted);

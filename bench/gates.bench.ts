@@ -1,0 +1,61 @@
+/**
+ * Gate family benchmarks (issue 3): one exact fit per gate at n = 1e4 and 1e5 (default EM: SQUAREM
+ * + L-BFGS finish, nearTruth start, exact number of experts), against the softmax fit of the same
+ * size as the baseline (target: every gate ≤ 5× the softmax fit).
+ *
+ * Truth shape: d = 1, x ~ U[0, 1], the authors' experts (a = (−20, 20), b = (15, −5),
+ * ν = (0.09, 0.16)) with a gate whose boundary sits at x ≈ 0.32 like the authors' softmax gate
+ * (β₀ = −8, β₁ = 25). The top-K gate needs k ≥ 3 and inputs of both signs (selection by the sign of
+ * β₁ᵀx in d = 1), and the hierarchical gate k = K1·K2 = 4, so for those two the softmax fit with the
+ * same k, design and experts is listed as well ("softmax k=3" / "softmax k=4"), for a like-for-like
+ * comparison.
+ */
+import type { BenchCase } from './types.js';
+import { MixtureOfExperts, type ModelJSON } from '../src/model/model.js';
+import { AUTHORS_TRUTH } from '../src/model/presets.js';
+import { sampleX, type Dataset } from '../src/model/data.js';
+import { Rng } from '../src/numeric/rng.js';
+import { fitEM } from '../src/estimate/em.js';
+
+const EXPERTS = AUTHORS_TRUTH.experts;
+const EXPERTS3 = { type: 'gaussianLinear', a: [[-20], [20], [5]], b: [15, -5, 2], variance: [0.09, 0.16, 0.09] };
+const EXPERTS4 = { type: 'gaussianLinear', a: [[-4], [4], [-4], [4]], b: [8, -4, 6, 0], variance: [0.09, 0.16, 0.09, 0.16] };
+
+interface Setting { name: string; truth: ModelJSON; low: number; high: number; baseline?: boolean }
+
+const SETTINGS: Setting[] = [
+  { name: 'softmax (baseline)', truth: AUTHORS_TRUTH, low: 0, high: 1, baseline: true },
+  { name: 'temperature (τ estimated)', truth: { gate: { type: 'denseToSparse', tau: 0.5, beta0: [-4, 0], beta1: [[12.5], [0]] }, experts: EXPERTS }, low: 0, high: 1 },
+  { name: 'temperature:fixed=0.5', truth: { gate: { type: 'denseToSparse', fixedTau: true, tau: 0.5, beta0: [-4, 0], beta1: [[12.5], [0]] }, experts: EXPERTS }, low: 0, high: 1 },
+  { name: 'activation:tanh (τ estimated)', truth: { gate: { type: 'activation', sigma: 'tanh', bias: 'outside', tau: 0.1, beta0: [-10 * Math.tanh(0.96), 0], beta1: [[3], [0]] }, experts: EXPERTS }, low: 0, high: 1 },
+  { name: 'activation:sigmoid,bias=inside', truth: { gate: { type: 'activation', sigma: 'sigmoid', bias: 'inside', tau: 0.1, beta0: [-0.96, 0], beta1: [[3], [0]] }, experts: EXPERTS }, low: 0, high: 1 },
+  { name: 'modified:sin', truth: { gate: { type: 'modified', map: 'sin', beta0: [-25 * Math.sin(0.32), 0], beta1: [[25], [0]] }, experts: EXPERTS }, low: 0, high: 1 },
+  { name: 'topk:2 (k=3, x∈[−1,1])', truth: { gate: { type: 'topK', K: 2, beta0: [-0.5, 0.5, 0], beta1: [[5], [-5], [0]] }, experts: EXPERTS3 }, low: -1, high: 1 },
+  { name: 'softmax k=3 (same design as topk)', truth: { gate: { type: 'softmax', beta0: [-0.5, 0.5, 0], beta1: [[5], [-5], [0]] }, experts: EXPERTS3 }, low: -1, high: 1 },
+  { name: 'hierarchical:2x2 (k=4)', truth: { gate: { type: 'hierarchical', K1: 2, K2: 2, omega0: [-5, 0], omega1: [[10], [0]], beta0: [[-7.5, 0], [-2.5, 0]], beta1: [[[10], [0]], [[10], [0]]] }, experts: EXPERTS4 }, low: 0, high: 1 },
+  { name: 'softmax k=4 (same design as hierarchical)', truth: { gate: { type: 'softmax', beta0: [-12.5, -5, -2.5, 0], beta1: [[20], [10], [10], [0]] }, experts: EXPERTS4 }, low: 0, high: 1 },
+];
+
+interface State { truth: MixtureOfExperts; data: Dataset }
+
+function setup(json: ModelJSON, n: number, low: number, high: number): () => State {
+  return () => {
+    const truth = MixtureOfExperts.fromJSON(json);
+    const rng = new Rng(2024);
+    const X = sampleX({ type: 'uniform', low, high }, n, truth.d, rng.split('x'));
+    const { y } = truth.sample(X, n, rng.split('y'));
+    return { truth, data: { X, y, n, d: truth.d } };
+  };
+}
+
+function run(s: unknown): unknown {
+  const { truth, data } = s as State;
+  const r = fitEM(truth.spec(), data, { init: { type: 'nearTruth', truth }, seed: 5 });
+  return { logLik: r.logLikelihood, gradNorm: r.gradientNorm, iterations: r.iterations, converged: r.converged };
+}
+
+export const cases: BenchCase[] = [];
+for (const n of [1e4, 1e5]) {
+  const group = `gates n=${n}`;
+  for (const s of SETTINGS) cases.push({ group, name: s.name, setup: setup(s.truth, n, s.low, s.high), run, baseline: s.baseline });
+}
