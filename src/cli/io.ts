@@ -113,7 +113,7 @@ export function readModelFile(path: string, what = 'model file'): MixtureOfExper
     throw new ModelFormatError(`${path}: not valid JSON (${(e as Error).message})`);
   }
   try {
-    return MixtureOfExperts.fromJSON(json, 'model');
+    return MixtureOfExperts.fromJSON(json);
   } catch (e) {
     if (e instanceof ModelFormatError) throw new ModelFormatError(`${path}: ${e.message}`);
     throw e;

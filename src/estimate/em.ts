@@ -48,7 +48,7 @@ export interface EMOptions {
   /** Gradient tolerance of the finish: ‖∇(ℓ/n)‖∞ ≤ gtol. Default 1e-7. */
   gtol?: number;
   /**
-   * Budget of the finish in EM map evaluations beyond the relative-change stop. Default 100. On a
+   * Budget of the finish in EM map evaluations beyond the relative-change stop. Default 500. On a
    * flat ridge (over-specified fits) the likelihood can keep rising very slowly towards a
    * degenerate solution; the fit then stops here, unconverged, with a warning.
    */
@@ -294,7 +294,7 @@ export function runEM(model: MixtureOfExperts, theta0: Float64Array, data: Datas
   let stalled = 0;
   let convergedAt = 0;
   let ridge = false;
-  const finishMaxIter = options.finishMaxIter ?? 100;
+  const finishMaxIter = options.finishMaxIter ?? 500;
   let stepMax = 1; // SQUAREM step.max0 = 1, mstep = 4
   const stepMin = 1;
   while (iterations < maxIter) {
@@ -484,7 +484,7 @@ export function fitEM(spec: ModelSpec, data: Dataset, options: EMOptions = {}): 
   fitted.canonicalize();
   const converged = best.emConverged && (options.polish === false || best.gradConverged);
   if (!best.emConverged) warnings.push(`EM reached maxIter=${options.maxIter ?? 2000} before the relative change fell below tol`);
-  else if (best.ridge) warnings.push(`the log-likelihood was still rising slowly after ${options.finishMaxIter ?? 100} finishing iterations (gradient norm ${best.gradientNorm.toExponential(2)}): a flat ridge, typical of over-specified fits`);
+  else if (best.ridge) warnings.push(`the log-likelihood was still rising slowly after ${options.finishMaxIter ?? 500} finishing iterations (gradient norm ${best.gradientNorm.toExponential(2)}): a flat ridge, typical of over-specified fits`);
   else if (!converged) warnings.push(`gradient norm ${best.gradientNorm.toExponential(2)} is above gtol after the finish`);
   return {
     model: fitted,

@@ -50,7 +50,6 @@ export class LinearSoftmaxCore {
   /** log π written to out (n×k); returns nothing. */
   logWeights(theta: Float64Array, F: Float64Array, n: number, out: Float64Array): void {
     const { k, m } = this;
-    const q = m + 1;
     if (k === 2 && m === 1) {
       const c0 = theta[0];
       const c1 = theta[1];
@@ -122,7 +121,6 @@ export class LinearSoftmaxCore {
    */
   private probs(theta: Float64Array, F: Float64Array, n: number, R: Float64Array): number {
     const { k, m } = this;
-    const q = m + 1;
     const P = this.P;
     const S = this.S;
     let Q = 0;

@@ -73,24 +73,26 @@ export class MixtureOfExperts {
    * Read and validate a model JSON object. A `fit --json` result ({ model: … }) is accepted too.
    * Errors name the field path.
    */
-  static fromJSON(input: unknown, path = 'model'): MixtureOfExperts {
-    let obj = readObject(input, path);
+  static fromJSON(input: unknown, path = ''): MixtureOfExperts {
+    const at = (p: string, field: string): string => (p ? `${p}.${field}` : field);
+    let obj = readObject(input, path || 'model');
     if (obj.gate === undefined && obj.model !== undefined) {
-      obj = readObject(obj.model, `${path}.model`);
-      path = `${path}.model`;
+      path = at(path, 'model');
+      obj = readObject(obj.model, path);
     }
-    const gj = readObject(obj.gate, `${path}.gate`) as GateJSON;
-    const ej = readObject(obj.experts, `${path}.experts`) as ExpertJSON;
-    const gType = readString(gj.type, `${path}.gate.type`);
-    const eType = readString(ej.type, `${path}.experts.type`);
-    const gf = gateFactory(gType, `${path}.gate.type`);
-    const ef = expertFactory(eType, `${path}.experts.type`);
-    const gd = gf.dims(gj, `${path}.gate`);
-    const ed = ef.dims(ej, `${path}.experts`);
-    if (gd.k !== ed.k) throw new ModelFormatError(`${path}: the gate has ${gd.k} experts but experts has ${ed.k}`);
-    if (gd.d !== ed.d) throw new ModelFormatError(`${path}: the gate has input dimension ${gd.d} but experts has ${ed.d}`);
-    if (gd.k < 1) throw new ModelFormatError(`${path}: needs at least one expert`);
-    if (gd.d < 1) throw new ModelFormatError(`${path}: input dimension must be ≥ 1`);
+    const gj = readObject(obj.gate, at(path, 'gate')) as GateJSON;
+    const ej = readObject(obj.experts, at(path, 'experts')) as ExpertJSON;
+    const gType = readString(gj.type, at(path, 'gate.type'));
+    const eType = readString(ej.type, at(path, 'experts.type'));
+    const gf = gateFactory(gType, at(path, 'gate.type'));
+    const ef = expertFactory(eType, at(path, 'experts.type'));
+    const gd = gf.dims(gj, at(path, 'gate'));
+    const ed = ef.dims(ej, at(path, 'experts'));
+    const where = path || 'model';
+    if (gd.k !== ed.k) throw new ModelFormatError(`${where}: the gate has ${gd.k} experts but experts has ${ed.k}`);
+    if (gd.d !== ed.d) throw new ModelFormatError(`${where}: the gate has input dimension ${gd.d} but experts has ${ed.d}`);
+    if (gd.k < 1) throw new ModelFormatError(`${where}: needs at least one expert`);
+    if (gd.d < 1) throw new ModelFormatError(`${where}: input dimension must be ≥ 1`);
     const gate = gf.create(gj, gd.k, gd.d);
     const expert = ef.create(ej, ed.k, ed.d);
     const m = new MixtureOfExperts(gate, expert);
@@ -115,6 +117,34 @@ export class MixtureOfExperts {
   /** A model with the same structure and the given working parameters (copied). */
   withTheta(theta: Float64Array): MixtureOfExperts {
     return new MixtureOfExperts(this.gate, this.expert, theta.slice());
+  }
+
+  /**
+   * The same model with experts relabelled: new expert j is old expert perm[j]. Per-expert blocks
+   * of the JSON form are permuted and the result re-canonicalised (for gates with a reference
+   * expert the gate parameters are re-expressed relative to the new last expert). Gates whose
+   * blocks are not simple per-expert arrays (hierarchical) do not support it.
+   */
+  permuteExperts(perm: readonly number[]): MixtureOfExperts {
+    const k = this.k;
+    if (perm.length !== k || new Set(perm).size !== k || perm.some((p) => !Number.isInteger(p) || p < 0 || p >= k)) {
+      throw new ModelFormatError(`permutation must list each expert 0..${k - 1} once, got [${perm.join(', ')}]`);
+    }
+    const json = this.toJSON();
+    const permute = (obj: Record<string, unknown>, blocks: readonly { name: string; perExpert: boolean }[]): Record<string, unknown> => {
+      const out = { ...obj };
+      for (const b of blocks) {
+        const v = obj[b.name];
+        if (!b.perExpert) continue;
+        if (!Array.isArray(v) || v.length !== k) throw new ModelFormatError(`cannot permute block ${b.name}: not an array over the ${k} experts`);
+        out[b.name] = perm.map((p) => v[p]);
+      }
+      return out;
+    };
+    return MixtureOfExperts.fromJSON({
+      gate: permute(json.gate, this.gate.blocks),
+      experts: permute(json.experts, this.expert.blocks),
+    });
   }
 
   canonicalize(): void {
