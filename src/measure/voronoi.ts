@@ -37,7 +37,8 @@ export const NORMALISATION_DOC = [
   'inside its Voronoi cell A_ref: β₀ is shifted so that Σ_{i∈A_ref} exp(β₀ᵢ) = exp(β*₀,ref), and β₁ so that',
   'the exp(β₀)-weighted mean of β₁ over A_ref equals β*₁,ref (math-spec §8.2). Cells depend on β₁, so the',
   'shift and the cells are iterated to a fixed point, started from every fitted expert taken as the',
-  'reference; the fixed point with the smallest loss is reported (it is not an infimum over all shifts).',
+  'reference; the fixed point with the smallest loss is reported (it is not an infimum over all shifts;',
+  'fixed points whose loss is undefined, e.g. a cell of 4+ atoms without r̄(4), are skipped).',
   'Gates whose only invariance is a β₀ shift (activation) shift β₀ only; temperature gates are first',
   'rescaled so that the fitted τ equals the true τ (β₁ and β₀ scale with it: only β₁/τ and β₀/τ are',
   'identifiable). Gates without a registered invariance are measured as given. `raw` mode skips all of',
@@ -245,7 +246,10 @@ export interface VoronoiOptions {
   rbar?: Record<number, number> | ((m: number) => number);
   /** Reproduce the authors' `discrepancies.loss_SGaME_exact` exactly (math-spec §8.1). */
   raw?: boolean;
-  /** 'reference' (default): translation-normalise as documented; 'none': measure the representative as given. */
+  /**
+   * 'reference' (default): translation-normalise as documented (`NORMALISATION_DOC`); 'none': measure
+   * the representative as given (a JSON object as written; a `MixtureOfExperts` in its canonical form).
+   */
   translation?: 'reference' | 'none';
   /** Scale-normalise temperature-type gates (default true). */
   scale?: boolean;
@@ -286,7 +290,11 @@ export interface VoronoiResult {
   exponents: Record<string, number[]>;
   /** Input regions of a sparse true gate (top-K); absent otherwise. */
   regions?: VoronoiRegion[];
-  /** The normalisation applied to the fitted atoms (null in raw mode or with translation 'none'). */
+  /**
+   * The normalisation applied to the fitted atoms, relative to their canonical form (last expert as the
+   * reference): log-weight shift, shift of each translated block, and the temperature scale factor
+   * τ* / τ̂ (null in raw mode, with translation 'none', or for gates without invariances).
+   */
   normalisation: { logWeightShift: number; translation: Record<string, number[]>; scale: number | null } | null;
   warnings: string[];
 }
@@ -505,6 +513,7 @@ export function voronoiLoss(fit: ModelInput, truth: ModelInput, options: Voronoi
     warnings.push(`gate type ${JSON.stringify(fa.gateType)} has no registered Voronoi hook: measured without translation normalisation`);
   }
 
+  let firstError: OptionError | undefined;
   if (translation === 'reference' && gateHook.translation) {
     // Fixed points of (cells → reference shift), started from each fitted atom as the reference.
     for (let c = 0; c < fa.k; c++) {
@@ -533,9 +542,18 @@ export function voronoiLoss(fit: ModelInput, truth: ModelInput, options: Voronoi
         if (same) break;
       }
       const sizes = sizesOf(assign, kStar);
-      const parts = evaluateLoss(rep, ta, assign, exponent, sizes, regions);
+      let parts: LossParts;
+      try {
+        parts = evaluateLoss(rep, ta, assign, exponent, sizes, regions);
+      } catch (e) {
+        // e.g. r̄ unknown for a cell of 4+ atoms in this start's fixed point: skip the start
+        if (!(e instanceof OptionError)) throw e;
+        firstError ??= e;
+        continue;
+      }
       if (!best || parts.loss < best.parts.loss) best = { atoms: rep, assign, parts, sizes, s: sTot, t: tTot };
     }
+    if (!best && firstError) throw firstError;
   }
   if (!best) {
     const assign = assignCells(fa, ta, metric);

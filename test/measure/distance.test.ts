@@ -7,6 +7,9 @@ import type { ModelJSON } from '../../src/model/model.js';
 import { normalCdf } from '../../src/numeric/special.js';
 import { ModelFormatError, OptionError } from '../../src/errors.js';
 
+/** Property-test runs; FC_RUNS_SCALE=10 (say) for a stress run. */
+const runs = (n: number): number => Math.round(n * Number(process.env.FC_RUNS_SCALE ?? 1));
+
 class Poly implements BatchIntegrand {
   constructor(readonly p: number) {}
   evaluate(ys: Float64Array, out: Float64Array, n: number): void {
@@ -104,7 +107,7 @@ describe('density distances', () => {
       expect(Math.abs(tab.distance - tba.distance)).toBeLessThan(1e-9);
       expect(tab.distance).toBeLessThanOrEqual(1 + 1e-12);
       expect(densityDistance(A, A, { ...opts, metric: 'tv' }).distance).toBeLessThan(1e-9);
-    }), { numRuns: 25 });
+    }), { numRuns: runs(25) });
   });
 
   it('far-apart models approach distance 1; the authors\' truth against itself is 0', () => {

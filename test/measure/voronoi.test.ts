@@ -8,6 +8,9 @@ import { gateTypes } from '../../src/gates/registry.js';
 import { Rng } from '../../src/numeric/rng.js';
 import { OptionError, ModelFormatError } from '../../src/errors.js';
 
+/** Property-test runs; FC_RUNS_SCALE=10 (say) for a stress run. */
+const runs = (n: number): number => Math.round(n * Number(process.env.FC_RUNS_SCALE ?? 1));
+
 // math-spec §8.1 Oracle 1 (exact, K = 2) and Oracle 2 (over-specified, K = 3, cells (2,1), r̄ = 4)
 const ORACLE1: ModelJSON = {
   gate: { type: 'softmax', beta0: [-8.1, 0], beta1: [[25.2], [0]] },
@@ -243,7 +246,7 @@ describe('Voronoi properties (fast-check)', () => {
         expect(voronoiLoss(toJSON(truth), toJSON(truth), { loss }).loss).toBeLessThan(1e-12);
         expect(voronoiLoss(toJSON(perm), toJSON(truth), { loss }).loss).toBeLessThan(1e-12);
       }
-    }), { numRuns: 40 });
+    }), { numRuns: runs(40) });
   });
 
   it('invariant under permutation of the fitted atoms (loss and cells)', () => {
@@ -258,7 +261,7 @@ describe('Voronoi properties (fast-check)', () => {
       // cells map through the permutation: fitted atom q of the permuted model is atom perm[q]
       const mapped = b.cells.map((c) => c.map((q) => perm[q]).sort((x, y) => x - y));
       expect(mapped).toEqual(a.cells);
-    }), { numRuns: 60 });
+    }), { numRuns: runs(60) });
   });
 
   it('normalised loss invariant under gate translation; the raw one is not', () => {
@@ -275,7 +278,7 @@ describe('Voronoi properties (fast-check)', () => {
       const ra = voronoiLoss(toJSON(fit), toJSON(truth), { raw: true }).loss;
       const rb = voronoiLoss(toJSON(shifted), toJSON(truth), { raw: true }).loss;
       expect(Math.abs(ra - rb)).toBeGreaterThan(1e-6);
-    }), { numRuns: 40 });
+    }), { numRuns: runs(40) });
   });
 
   it('cells partition the fitted atoms (any parameters, both metrics)', () => {
@@ -287,7 +290,7 @@ describe('Voronoi properties (fast-check)', () => {
       expect(cells.length).toBe(kStar);
       const all = cells.flat().sort((x, y) => x - y);
       expect(all).toEqual(Array.from({ length: fit.b.length }, (_, i) => i));
-    }), { numRuns: 60 });
+    }), { numRuns: runs(60) });
   });
 
   it('loss grows monotonically as one block of one fitted atom is perturbed', () => {
@@ -311,7 +314,7 @@ describe('Voronoi properties (fast-check)', () => {
         if (s > 0 && !(block === 'beta1' && base.b.length === 1)) expect(l).toBeGreaterThan(0); // one expert: β₁ is not identifiable
         prev = l;
       }
-    }), { numRuns: 60 });
+    }), { numRuns: runs(60) });
   });
 });
 
