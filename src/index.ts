@@ -18,6 +18,7 @@ export { MixtureOfExperts, type ModelJSON, type ModelSpec } from './model/model.
 export { sampleX, parseXDesign, type Dataset, type XDesign } from './model/data.js';
 export { AUTHORS_TRUTH } from './model/presets.js';
 export { fitEM, runEM, eStep, logLikelihoodGradient, EMWorkspace, type EMOptions, type FitResult } from './estimate/em.js';
+export { standardErrors, covarianceBHHH } from './estimate/inference.js';
 export { initialise, surjectiveAssignment, type InitSpec, type NearTruthInit } from './estimate/init.js';
 export {
   voronoiLoss, voronoiCells, assignCells, rbar, resolveExponents, parseExponentExpr, LOSS_PRESETS, NORMALISATION_DOC,
