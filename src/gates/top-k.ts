@@ -18,12 +18,20 @@
  * sets, did not decrease (step-halving otherwise). With E-step weights R_ti = 0 for experts inactive
  * at the current θ, so a trial that deactivates an expert with R_ti > 0 has Q = −∞ and is halved.
  * If Q is already −∞ at the start (weights on experts inactive there, e.g. the soft labels of an
- * initialisation), the M-step maximises Q restricted to the active experts of each row instead.
+ * initialisation), the M-step first fits the dense softmax gate (K = k) to the weights, then
+ * maximises Q restricted to the experts selected in each row.
+ *
+ * Consequence for fitting: EM never changes the selection of any data row (that would put −∞ in Q),
+ * so it maximises the likelihood within the selection pattern of its start. In d = 1 the pattern is
+ * the ordering of the β₁ᵢ (and the sign of x), so a nearTruth start is in the right cell, while
+ * data-driven starts (kmeans++, random) need restarts to visit the orderings. In d ≥ 2 the
+ * selection boundaries are hyperplanes through the origin that EM cannot move across data points.
+ * The likelihood is discontinuous across selection changes; the L-BFGS finish only accepts gains.
  */
 import type { BlockInfo, Gate, GateJSON, GateMStepInfo, GateMStepOptions } from './gate.js';
 import type { GateFactory } from './registry.js';
 import { NewtonMaximizer, type NewtonProblem } from './newton.js';
-import { linearBlocksFromJSON, linearBlocksToJSON } from './softmax.js';
+import { LinearSoftmaxCore, linearBlocksFromJSON, linearBlocksToJSON } from './softmax.js';
 import { linearGateDims, parseCliOptions } from './common.js';
 import { ModelFormatError, OptionError } from '../errors.js';
 import { readNumber } from '../json-read.js';
@@ -51,6 +59,7 @@ export class TopKGate implements Gate, NewtonProblem {
   private R: Float64Array = new Float64Array(0);
   private n = 0;
   private strict = true;
+  private dense: LinearSoftmaxCore | undefined;
 
   constructor(k: number, d: number, K: number) {
     if (!Number.isInteger(K) || K < 1 || K > k) throw new OptionError(`topK gate: K must be an integer in 1..k=${k}, got ${K}`);
@@ -277,7 +286,16 @@ export class TopKGate implements Gate, NewtonProblem {
     this.n = n;
     this.strict = true;
     try {
-      if (this.objective(theta, X, n, R) === -Infinity) this.strict = false;
+      if (this.objective(theta, X, n, R) === -Infinity) {
+        // weights on experts that are not selected at θ (soft labels of an initialisation): no
+        // selection can carry them, so fit the dense softmax gate to them first (its β₁ ordering
+        // gives the selection), then ascend the objective restricted to the selected experts
+        this.dense ??= new LinearSoftmaxCore(this.k, this.d);
+        const info = this.dense.mStep(theta, X, n, R, options);
+        this.strict = false;
+        const sparse = this.newton.run(this, theta, options);
+        return { iterations: info.iterations + sparse.iterations, objective: this.objective(theta, X, n, R), converged: sparse.converged };
+      }
       return this.newton.run(this, theta, options);
     } finally {
       this.X = new Float64Array(0);
