@@ -93,7 +93,7 @@ describe('density distances', () => {
     } as ModelJSON;
   });
 
-  it('properties: 0 for identical models, symmetric, within [0, 1], TV ≥ H² (h² ≤ V)', () => {
+  it('properties: 0 for identical models, symmetric, within [0, 1], (E h)² ≤ E V', () => {
     fc.assert(fc.property(gaussModel, gaussModel, (A, B) => {
       const opts = { x: X.subarray(0, 12) };
       expect(densityDistance(A, A, opts).distance).toBeLessThan(1e-6);
@@ -106,6 +106,8 @@ describe('density distances', () => {
       const tba = densityDistance(B, A, { ...opts, metric: 'tv' });
       expect(Math.abs(tab.distance - tba.distance)).toBeLessThan(1e-9);
       expect(tab.distance).toBeLessThanOrEqual(1 + 1e-12);
+      // h² ≤ V pointwise, and (E h)² ≤ E h² by Jensen
+      expect(hab.distance ** 2).toBeLessThanOrEqual(tab.distance + 1e-12);
       expect(densityDistance(A, A, { ...opts, metric: 'tv' }).distance).toBeLessThan(1e-9);
     }), { numRuns: runs(25) });
   });
