@@ -12,6 +12,7 @@ import { register as registerDemo } from './commands/demo.js';
 import { register as registerStudy } from './commands/study.js';
 import { register as registerLoss } from './commands/loss.js';
 import { register as registerDistance } from './commands/distance.js';
+import { register as registerIdentifiability } from './commands/identifiability.js';
 
 export function buildProgram(): Command {
   const program = new Command();
@@ -27,6 +28,7 @@ export function buildProgram(): Command {
   registerStudy(program);
   registerLoss(program);
   registerDistance(program);
+  registerIdentifiability(program);
   return program;
 }
 

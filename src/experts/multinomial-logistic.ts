@@ -59,6 +59,10 @@ export class MultinomialLogisticExperts implements ExpertFamily {
   private readonly work: Float64Array;
   private readonly base: Float64Array;
   private readonly v: Float64Array; // (1, x_t)
+  private readonly vv: Float64Array; // distinct products v_u1·v_u2, u2 ≤ u1
+  private readonly vvU1: Int32Array;
+  private readonly vvU2: Int32Array;
+  private readonly Hc: Float64Array; // compact Hessian: class pairs × distinct products
 
   constructor(k: number, d: number, options: MultinomialLogisticOptions) {
     const C = options.classes;
@@ -80,6 +84,12 @@ export class MultinomialLogisticExperts implements ExpertFamily {
     this.step = new Float64Array(p);
     this.base = new Float64Array(p);
     this.v = new Float64Array(d + 1);
+    const nvv = ((d + 1) * (d + 2)) / 2;
+    this.vv = new Float64Array(nvv);
+    this.vvU1 = new Int32Array(nvv);
+    this.vvU2 = new Int32Array(nvv);
+    for (let u1 = 0, m = 0; u1 <= d; u1++) for (let u2 = 0; u2 <= u1; u2++, m++) { this.vvU1[m] = u1; this.vvU2[m] = u2; }
+    this.Hc = new Float64Array((((C - 1) * C) / 2) * nvv);
   }
 
   /**
@@ -152,6 +162,37 @@ export class MultinomialLogisticExperts implements ExpertFamily {
           const co = o + c * r;
           grad[co] += e;
           for (let u = 0; u < d; u++) grad[co + 1 + u] += e * X[xo + u];
+        }
+      }
+    }
+  }
+
+  /**
+   * Per-row terms of `gradQ` (the per-observation scores with posterior W): row t of out
+   * (n×nParams) holds W_ti (1[y_t=c] − p_tic)(1, x_t) in expert i's class-c slot. Used by the EM
+   * finish (BHHH metric).
+   */
+  rowGradQ(theta: Float64Array, X: Float64Array, y: Float64Array, n: number, W: Float64Array, out: Float64Array): void {
+    const { k, d, q, z, classes: C } = this;
+    const r = d + 1;
+    const p = this.nParams;
+    for (let i = 0; i < k; i++) {
+      const o = i * q;
+      for (let t = 0; t < n; t++) {
+        const w = W[t * k + i];
+        const ro = t * p + o;
+        if (w === 0) {
+          out.fill(0, ro, ro + q);
+          continue;
+        }
+        this.probs(theta, o, X, t, z);
+        const yt = y[t] | 0;
+        const xo = t * d;
+        for (let c = 0; c < C - 1; c++) {
+          const e = w * ((yt === c ? 1 : 0) - z[c]);
+          const co = ro + c * r;
+          out[co] = e;
+          for (let u = 0; u < d; u++) out[co + 1 + u] = e * X[xo + u];
         }
       }
     }
@@ -234,13 +275,16 @@ export class MultinomialLogisticExperts implements ExpertFamily {
   /**
    * At θ-block o: objective Σ_t w_t log f(y_t|x_t), gradient into g and negative Hessian
    * Σ_t w_t (diag p − p pᵀ) ⊗ v vᵀ (v = (1, x_t)) into H (full symmetric). Returns the objective.
+   * The Hessian is accumulated compactly — for each class pair c2 ≤ c the (d+1)(d+2)/2 distinct
+   * entries of h_cc2·v vᵀ — and expanded once at the end.
    */
   private newtonPass(theta: Float64Array, o: number, X: Float64Array, y: Float64Array, n: number, R: Float64Array, i: number): number {
-    const { k, d, z, H, g, v, classes: C } = this;
+    const { k, d, z, H, g, v, vv, vvU1, vvU2, Hc, classes: C } = this;
     const r = d + 1;
     const p = this.q;
+    const nvv = vv.length;
     g.fill(0);
-    H.fill(0);
+    Hc.fill(0);
     v[0] = 1;
     let L = 0;
     for (let t = 0; t < n; t++) {
@@ -248,6 +292,7 @@ export class MultinomialLogisticExperts implements ExpertFamily {
       if (w === 0) continue;
       const xo = t * d;
       for (let u = 0; u < d; u++) v[u + 1] = X[xo + u];
+      for (let m = 0; m < nvv; m++) vv[m] = v[vvU1[m]] * v[vvU2[m]];
       // logits → probabilities
       let mx = 0;
       for (let c = 0; c < C - 1; c++) {
@@ -268,22 +313,29 @@ export class MultinomialLogisticExperts implements ExpertFamily {
       }
       L += w * (zy - mx - Math.log(sum));
       const inv = 1 / sum;
-      for (let c = 0; c < C; c++) z[c] *= inv;
+      let pair = 0;
       for (let c = 0; c < C - 1; c++) {
-        const pc = z[c];
+        const pc = z[c] * inv;
         const e = w * ((yt === c ? 1 : 0) - pc);
         const rc = c * r;
         for (let u = 0; u < r; u++) g[rc + u] += e * v[u];
-        // lower triangle of block (c, c2), c2 ≤ c: += w (δ_cc2 p_c − p_c p_c2) v vᵀ
-        for (let c2 = 0; c2 <= c; c2++) {
-          const hcc = w * ((c === c2 ? pc : 0) - pc * z[c2]);
-          const rc2 = c2 * r;
-          for (let u1 = 0; u1 < r; u1++) {
-            const hv = hcc * v[u1];
-            const row = (rc + u1) * p + rc2;
-            const lim = c === c2 ? u1 : d;
-            for (let u2 = 0; u2 <= lim; u2++) H[row + u2] += hv * v[u2];
-          }
+        const wpc = w * pc;
+        for (let c2 = 0; c2 <= c; c2++, pair += nvv) {
+          const hcc = c === c2 ? wpc - wpc * pc : -wpc * z[c2] * inv;
+          for (let m = 0; m < nvv; m++) Hc[pair + m] += hcc * vv[m];
+        }
+      }
+    }
+    // expand: block (c, c2), c2 ≤ c, entry (u1, u2) and (u2, u1) = Hc[pair][m]; then mirror the blocks
+    let pair = 0;
+    for (let c = 0; c < C - 1; c++) {
+      for (let c2 = 0; c2 <= c; c2++, pair += nvv) {
+        for (let m = 0; m < nvv; m++) {
+          const val = Hc[pair + m];
+          const u1 = vvU1[m];
+          const u2 = vvU2[m];
+          H[(c * r + u1) * p + c2 * r + u2] = val;
+          H[(c * r + u2) * p + c2 * r + u1] = val;
         }
       }
     }

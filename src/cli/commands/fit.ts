@@ -7,6 +7,7 @@ import { parseExpertSpec, expertFactory } from '../../experts/registry.js';
 import { OptionError } from '../../errors.js';
 import { readCsvDataset, readModelFile, parseNumberOption } from '../io.js';
 import { modelTable } from '../format.js';
+import { completeClassSpec, resolveEstimator, runLseFit } from '../fit-lse.js';
 
 export interface FitCliOptions {
   data: string;
@@ -23,6 +24,7 @@ export interface FitCliOptions {
   tol: string;
   maxIter: string;
   json?: boolean;
+  estimator?: string;
 }
 
 export function register(program: Command): void {
@@ -42,12 +44,15 @@ export function register(program: Command): void {
     .option('--seed <seed>', 'random seed of the initialisations', '1')
     .option('--tol <tol>', 'relative log-likelihood change to stop EM', '1e-8')
     .option('--max-iter <n>', 'maximum EM iterations per start', '2000')
+    .option('--estimator <name>', 'mle (EM) | lse (least squares, regression experts); default by the expert family')
     .option('--json', 'print one JSON object instead of a summary')
     .action((opts: FitCliOptions) => {
       const gate = parseGateSpec(opts.gate);
       const experts = parseExpertSpec(opts.expert);
       const classes = expertFactory(experts.type).cliNames.includes('multinomial');
       const data = readCsvDataset(opts.data, { y: opts.y, x: opts.x?.split(',').map((s) => s.trim()), classes });
+      if (classes) completeClassSpec(experts, data, opts.expert);
+      const estimator = resolveEstimator(opts.estimator, experts, opts.expert);
       const k = parseNumberOption(opts.k, '--k', { integer: true, min: 1 });
       const options: EMOptions = {
         restarts: parseNumberOption(opts.restarts, '--restarts', { integer: true, min: 1 }),
@@ -56,6 +61,10 @@ export function register(program: Command): void {
         maxIter: parseNumberOption(opts.maxIter, '--max-iter', { integer: true, min: 1 }),
         init: initFromCli(opts),
       };
+      if (estimator === 'lse') {
+        runLseFit({ spec: { gate, experts, k, d: data.d }, data, dataPath: opts.data, restarts: options.restarts ?? 1, seed: Number(options.seed), maxIter: options.maxIter ?? 2000, init: options.init ?? { type: 'kmeans++' }, json: opts.json ?? false });
+        return;
+      }
       const result = fitEM({ gate, experts, k, d: data.d }, data, options);
       const model = result.model.toJSON();
       if (opts.json) {

@@ -3,6 +3,7 @@ import type { Command } from 'commander';
 import { parseXDesign, sampleX } from '../../model/data.js';
 import { Rng } from '../../numeric/rng.js';
 import { readModelFile, writeCsvDataset, parseNumberOption } from '../io.js';
+import { MultinomialLogisticExperts } from '../../experts/multinomial-logistic.js';
 
 export function register(program: Command): void {
   program
@@ -21,7 +22,8 @@ export function register(program: Command): void {
       const rng = new Rng(seed);
       const X = sampleX(design, n, model.d, rng.split('x'));
       const { y } = model.sample(X, n, rng.split('y'));
-      writeCsvDataset(opts.out, { X, y, n, d: model.d });
+      // class responses are written with the model's labels when it has them (multinomial experts)
+      writeCsvDataset(opts.out, { X, y, n, d: model.d }, model.expert instanceof MultinomialLogisticExperts ? model.expert.labels : undefined);
       process.stderr.write(`wrote ${n} rows to ${opts.out}\n`);
     });
 }

@@ -1,0 +1,89 @@
+/**
+ * Helpers of `moelab fit` for the issue-4 families: the estimator choice (`--estimator mle|lse`),
+ * the number of classes of a multinomial expert taken from the data, and the LSE run + output.
+ *
+ * `fit --json` with `--estimator lse` keeps the foundation's contract with `"sse"` and `"mse"` in
+ * place of `"logLikelihood"`: { model, sse, mse, iterations, converged, gradientNorm, restarts, seconds }.
+ */
+import type { ExpertJSON } from '../experts/expert.js';
+import { expertFactory } from '../experts/registry.js';
+import type { Dataset } from '../model/data.js';
+import type { ModelSpec } from '../model/model.js';
+import type { InitSpec } from '../estimate/init.js';
+import { fitLSE } from '../estimate/lse.js';
+import { DataError, OptionError } from '../errors.js';
+import { modelTable } from './format.js';
+
+export type Estimator = 'mle' | 'lse';
+
+/** `--estimator` value, defaulting by the expert family's kind (regression → lse, density → mle). */
+export function resolveEstimator(value: string | undefined, experts: ExpertJSON, expertOption: string): Estimator {
+  const kind = expertFactory(experts.type).kind;
+  const est = value === undefined ? (kind === 'regression' ? 'lse' : 'mle') : value.trim().toLowerCase();
+  if (est !== 'mle' && est !== 'lse') throw new OptionError(`--estimator: expected mle or lse, got ${JSON.stringify(value)}`);
+  if (est === 'mle' && kind === 'regression') {
+    throw new OptionError(`--estimator mle: --expert ${expertOption} is a regression function, not a density; use --estimator lse`);
+  }
+  if (est === 'lse' && kind !== 'regression') {
+    throw new OptionError(`--estimator lse: --expert ${expertOption} is a density family; least squares needs regression experts (e.g. regression:gelu)`);
+  }
+  return est;
+}
+
+/**
+ * Multinomial experts read from a CSV: C = the number of distinct labels unless `multinomial:C` gave
+ * it, and the labels are kept in the model JSON (code c ↔ labels[c]; numeric labels in numeric order,
+ * others in order of first appearance; the last class is the reference).
+ */
+export function completeClassSpec(experts: ExpertJSON, data: Dataset, expertOption: string): void {
+  const labels = data.classLabels ?? [];
+  if (experts.classes === undefined) {
+    if (labels.length < 2) {
+      throw new DataError(`--expert ${expertOption}: the response column ${data.yName ?? 'y'} has ${labels.length} distinct label(s) (${labels.join(', ')}); a classifier needs at least 2 classes`);
+    }
+    experts.classes = labels.length;
+  } else if (typeof experts.classes === 'number' && labels.length > experts.classes) {
+    throw new DataError(`--expert ${expertOption}: the response column ${data.yName ?? 'y'} has ${labels.length} distinct labels (${labels.join(', ')}) but the model has C=${experts.classes} classes`);
+  }
+  if (experts.labels === undefined && labels.length === experts.classes) experts.labels = [...labels];
+}
+
+export interface LseCliRun {
+  spec: ModelSpec;
+  data: Dataset;
+  dataPath: string;
+  restarts: number;
+  seed: number;
+  maxIter: number;
+  init: InitSpec;
+  json: boolean;
+}
+
+/** Run `fitLSE` and print the result (JSON contract above, or a summary). */
+export function runLseFit(run: LseCliRun): void {
+  const result = fitLSE(run.spec, run.data, { restarts: run.restarts, seed: run.seed, maxIter: run.maxIter, init: run.init });
+  const model = result.model.toJSON();
+  if (run.json) {
+    process.stdout.write(JSON.stringify({
+      model,
+      sse: result.sse,
+      mse: result.mse,
+      iterations: result.iterations,
+      converged: result.converged,
+      gradientNorm: result.gradientNorm,
+      restarts: result.restarts,
+      seconds: result.seconds,
+    }) + '\n');
+    return;
+  }
+  const { k, gate, experts } = run.spec;
+  const lines = [
+    `fitted k=${k} ${gate.type}/${experts.type}:${String(experts.activation)} by least squares to ${run.data.n} rows × ${run.data.d} inputs (${run.dataPath})`,
+    `SSE ${result.sse.toPrecision(8)}   MSE ${result.mse.toPrecision(6)}   iterations ${result.iterations}   converged ${result.converged ? 'yes' : 'no'}   gradient norm ${result.gradientNorm.toExponential(2)}`,
+    `restarts ${result.restarts}${result.restarts > 1 ? ` (SSEs ${result.restartSSE.map((v) => v.toPrecision(6)).join(', ')})` : ''}   time ${(result.seconds * 1000).toFixed(1)} ms`,
+    '',
+    modelTable(model),
+    ...result.warnings.map((w) => `warning: ${w}`),
+  ];
+  process.stdout.write(lines.join('\n') + '\n');
+}
