@@ -33,7 +33,7 @@ const SETTINGS: Setting[] = [
   { name: 'topk:2 (k=3, x∈[−1,1])', truth: { gate: { type: 'topK', K: 2, beta0: [-0.5, 0.5, 0], beta1: [[5], [-5], [0]] }, experts: EXPERTS3 }, low: -1, high: 1 },
   { name: 'softmax k=3 (same design as topk)', truth: { gate: { type: 'softmax', beta0: [-0.5, 0.5, 0], beta1: [[5], [-5], [0]] }, experts: EXPERTS3 }, low: -1, high: 1 },
   { name: 'hierarchical:2x2 (k=4)', truth: { gate: { type: 'hierarchical', K1: 2, K2: 2, omega0: [-5, 0], omega1: [[10], [0]], beta0: [[-7.5, 0], [-2.5, 0]], beta1: [[[10], [0]], [[10], [0]]] }, experts: EXPERTS4 }, low: 0, high: 1 },
-  { name: 'softmax k=4 (same design as hierarchical)', truth: { gate: { type: 'softmax', beta0: [-12.5, -5, -2.5, 0], beta1: [[20], [10], [10], [0]] }, experts: EXPERTS4 }, low: 0, high: 1 },
+  { name: 'softmax k=4 (same design as hierarchical)', truth: { gate: { type: 'softmax', beta0: [-15, -7.5, -2.5, 0], beta1: [[30], [20], [10], [0]] }, experts: EXPERTS4 }, low: 0, high: 1 },
 ];
 
 interface State { truth: MixtureOfExperts; data: Dataset }

@@ -85,11 +85,11 @@ export class TopKGate implements Gate, NewtonProblem {
    * returns −Infinity as soon as some W_ti ≠ 0 sits on a non-selected expert; otherwise those entries
    * are skipped. Lz finally holds log π (log-weights).
    */
-  private probs(theta: Float64Array, X: Float64Array, n: number, W: Float64Array | null, strict: boolean): number {
+  private probs(theta: Float64Array, X: Float64Array, n: number, W: Float64Array | null, strict: boolean, out?: Float64Array): number {
     const { k, d, K } = this;
     const q = d + 1;
     this.ensure(n);
-    const Lz = this.Lz;
+    const Lz = out ?? this.Lz;
     const P = this.P;
     const S = this.S;
     // selection logits v = β₁ᵀx column by column (reference column 0)
@@ -172,8 +172,7 @@ export class TopKGate implements Gate, NewtonProblem {
   }
 
   logWeights(theta: Float64Array, X: Float64Array, n: number, out: Float64Array): void {
-    this.probs(theta, X, n, null, false);
-    out.set(this.Lz.subarray(0, n * this.k));
+    this.probs(theta, X, n, null, false, out);
   }
 
   /** c_tj = W_tj − S_t π_tj on the selected experts, 0 elsewhere (W on non-selected ignored). */
@@ -286,17 +285,18 @@ export class TopKGate implements Gate, NewtonProblem {
     this.n = n;
     this.strict = true;
     try {
-      if (this.objective(theta, X, n, R) === -Infinity) {
+      const info = this.newton.run(this, theta, options);
+      if (info.objective === -Infinity) {
         // weights on experts that are not selected at θ (soft labels of an initialisation): no
         // selection can carry them, so fit the dense softmax gate to them first (its β₁ ordering
         // gives the selection), then ascend the objective restricted to the selected experts
         this.dense ??= new LinearSoftmaxCore(this.k, this.d);
-        const info = this.dense.mStep(theta, X, n, R, options);
+        const dense = this.dense.mStep(theta, X, n, R, options);
         this.strict = false;
         const sparse = this.newton.run(this, theta, options);
-        return { iterations: info.iterations + sparse.iterations, objective: this.objective(theta, X, n, R), converged: sparse.converged };
+        return { iterations: dense.iterations + sparse.iterations, objective: this.objective(theta, X, n, R), converged: sparse.converged };
       }
-      return this.newton.run(this, theta, options);
+      return info;
     } finally {
       this.X = new Float64Array(0);
       this.R = new Float64Array(0);
