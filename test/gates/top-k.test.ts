@@ -5,6 +5,7 @@ import { Rng } from '../../src/numeric/rng.js';
 import { MixtureOfExperts, type ModelJSON } from '../../src/model/model.js';
 import { ModelFormatError, OptionError } from '../../src/errors.js';
 import { fitEM } from '../../src/estimate/em.js';
+import { sampleExperts } from '../../src/gates/common.js';
 import {
   checkEMMonotone, checkGradQ, checkMStep, checkNewtonHessian, checkNormalised, checkRecovery,
   checkSampling, relErr, simulateData, softTargets, uniformX,
@@ -203,6 +204,20 @@ describe('top-K gate', () => {
     checkSampling(m, [0.3], 41);
     checkSampling(m, [-0.6], 42);
     checkSampling(oracleModel(2), [1], 43);
+  });
+
+  it('sampleExperts draws from the gate weights (χ² on 1e5 draws, never a non-selected expert)', () => {
+    const m = MixtureOfExperts.fromJSON(TRUTH);
+    const n = 100_000;
+    const X = new Float64Array(n).fill(-0.4);
+    const z = sampleExperts(m.gate, m.gateTheta, X, n, new Rng(44));
+    const counts = [0, 0, 0];
+    for (const i of z) counts[i]++;
+    const p = m.gateProbabilities(Float64Array.of(-0.4), 1);
+    expect(p[0]).toBe(0);
+    expect(counts[0]).toBe(0);
+    const chi2 = ((counts[1] - n * p[1]) ** 2) / (n * p[1]) + ((counts[2] - n * p[2]) ** 2) / (n * p[2]);
+    expect(chi2).toBeLessThan(15.137); // χ²₁ quantile 1 − 1e-4
   });
 
   it('plain EM never decreases the log-likelihood', () => {
