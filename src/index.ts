@@ -13,6 +13,14 @@ export { sampleExperts } from './gates/common.js';
 export { registerGate, gateFactory, gateTypes, parseGateSpec, type GateFactory } from './gates/registry.js';
 export type { ExpertFamily, ExpertJSON, ExpertMStepOptions } from './experts/expert.js';
 export { GaussianLinearExperts } from './experts/gaussian-linear.js';
+export {
+  MultinomialLogisticExperts, predictClassProbabilities, multinomialOptionsFromJSON, multinomialLogisticFactory, type MultinomialLogisticOptions,
+} from './experts/multinomial-logistic.js';
+export {
+  RegressionExperts, isRegressionFamily, regressionOptionsFromJSON, regressionFactory,
+  activation as regressionActivation, ACTIVATIONS as REGRESSION_ACTIVATIONS,
+  type Activation, type RegressionExpertFamily, type RegressionExpertOptions,
+} from './experts/regression.js';
 export { registerExpert, expertFactory, expertTypes, parseExpertSpec, type ExpertFactory } from './experts/registry.js';
 export { MixtureOfExperts, type ModelJSON, type ModelSpec } from './model/model.js';
 export { sampleX, parseXDesign, type Dataset, type XDesign } from './model/data.js';
@@ -20,6 +28,10 @@ export { AUTHORS_TRUTH } from './model/presets.js';
 export { fitEM, runEM, eStep, logLikelihoodGradient, EMWorkspace, type EMOptions, type FitResult } from './estimate/em.js';
 export { standardErrors, covarianceBHHH } from './estimate/inference.js';
 export { initialise, surjectiveAssignment, type InitSpec, type NearTruthInit } from './estimate/init.js';
+export { fitLSE, lseObjective, LSEWorkspace, type LSEOptions, type LSEResult } from './estimate/lse.js';
+export { checkStrongIdentifiability, type IdentifiabilityOptions, type IdentifiabilityReport } from './measure/identifiability.js';
+export { jacobiSVD, type SVDResult } from './numeric/svd.js';
+export { erf, erfc, normalCdf, normalPdf } from './numeric/special.js';
 export {
   voronoiLoss, voronoiCells, assignCells, rbar, resolveExponents, parseExponentExpr, LOSS_PRESETS, NORMALISATION_DOC,
   type VoronoiOptions, type VoronoiResult, type VoronoiRegion, type VoronoiMetric, type LossSpec, type ExplicitExponents, type ExponentFunction,

@@ -12,7 +12,9 @@ import type { ModelSpec } from '../model/model.js';
 import type { InitSpec } from '../estimate/init.js';
 import { fitLSE } from '../estimate/lse.js';
 import { DataError, OptionError } from '../errors.js';
+import { MultinomialLogisticExperts } from '../experts/multinomial-logistic.js';
 import { modelTable } from './format.js';
+import { readModelFile } from './io.js';
 
 export type Estimator = 'mle' | 'lse';
 
@@ -32,18 +34,42 @@ export function resolveEstimator(value: string | undefined, experts: ExpertJSON,
 
 /**
  * Multinomial experts read from a CSV: C = the number of distinct labels unless `multinomial:C` gave
- * it, and the labels are kept in the model JSON (code c ↔ labels[c]; numeric labels in numeric order,
- * others in order of first appearance; the last class is the reference).
+ * it, and the labels are kept in the model JSON (code c ↔ labels[c]; the last class is the
+ * reference). The class order is that of a reference model's `labels` when `--truth` or
+ * `--init-model` has them (the data's codes are remapped, and a label the model does not know is an
+ * error naming the row); otherwise numeric labels in numeric order, others in order of first
+ * appearance (`readCsvDataset`).
  */
-export function completeClassSpec(experts: ExpertJSON, data: Dataset, expertOption: string): void {
-  const labels = data.classLabels ?? [];
+export function completeClassSpec(experts: ExpertJSON, data: Dataset, expertOption: string, models: { truth?: string; initModel?: string } = {}): void {
+  let ref: string[] | undefined;
+  for (const [path, what] of [[models.truth, 'truth file'], [models.initModel, 'init model file']] as const) {
+    if (!path) continue;
+    const m = readModelFile(path, what);
+    if (m.expert instanceof MultinomialLogisticExperts && m.expert.labels) {
+      ref = m.expert.labels;
+      break;
+    }
+  }
+  const yName = data.yName ?? 'y';
+  let labels = data.classLabels ?? [];
+  if (ref) {
+    const code = new Map(ref.map((l, c) => [l, c]));
+    const remap = labels.map((l) => code.get(l) ?? -1);
+    for (let t = 0; t < data.n; t++) {
+      const c = remap[data.y[t]];
+      if (c < 0) throw new DataError(`row ${t + 2}, column ${yName}: class label ${JSON.stringify(labels[data.y[t]])} is not one of the model's classes (${ref.join(', ')})`);
+      data.y[t] = c;
+    }
+    labels = [...ref];
+    data.classLabels = labels;
+  }
   if (experts.classes === undefined) {
     if (labels.length < 2) {
-      throw new DataError(`--expert ${expertOption}: the response column ${data.yName ?? 'y'} has ${labels.length} distinct label(s) (${labels.join(', ')}); a classifier needs at least 2 classes`);
+      throw new DataError(`--expert ${expertOption}: the response column ${yName} has ${labels.length} distinct label(s) (${labels.join(', ')}); a classifier needs at least 2 classes`);
     }
     experts.classes = labels.length;
   } else if (typeof experts.classes === 'number' && labels.length > experts.classes) {
-    throw new DataError(`--expert ${expertOption}: the response column ${data.yName ?? 'y'} has ${labels.length} distinct labels (${labels.join(', ')}) but the model has C=${experts.classes} classes`);
+    throw new DataError(`--expert ${expertOption}: the response column ${yName} has ${labels.length} distinct labels (${labels.join(', ')}) but the model has C=${experts.classes} classes`);
   }
   if (experts.labels === undefined && labels.length === experts.classes) experts.labels = [...labels];
 }

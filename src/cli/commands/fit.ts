@@ -51,7 +51,7 @@ export function register(program: Command): void {
       const experts = parseExpertSpec(opts.expert);
       const classes = expertFactory(experts.type).cliNames.includes('multinomial');
       const data = readCsvDataset(opts.data, { y: opts.y, x: opts.x?.split(',').map((s) => s.trim()), classes });
-      if (classes) completeClassSpec(experts, data, opts.expert);
+      if (classes) completeClassSpec(experts, data, opts.expert, opts);
       const estimator = resolveEstimator(opts.estimator, experts, opts.expert);
       const k = parseNumberOption(opts.k, '--k', { integer: true, min: 1 });
       const options: EMOptions = {
