@@ -107,7 +107,10 @@ export function lseObjective(model: MixtureOfExperts, theta: Float64Array, data:
   const { P, H, W, V } = ws;
   gate.logWeights(thG, X, n, P);
   expert.predict(thE, X, n, H);
+  // compensated (Kahan) summation: near the optimum L-BFGS compares SSEs that differ by less than
+  // the n·ε rounding of a plain sum, and its line search would stop early on the noise
   let sse = 0;
+  let comp = 0;
   for (let t = 0; t < n; t++) {
     const o = t * k;
     let f = 0;
@@ -117,7 +120,10 @@ export function lseObjective(model: MixtureOfExperts, theta: Float64Array, data:
       if (p > 0) f += p * H[o + i];
     }
     const e = y[t] - f;
-    sse += e * e;
+    const term = e * e - comp;
+    const next = sse + term;
+    comp = next - sse - term;
+    sse = next;
     if (grad) {
       const m2e = -2 * e;
       for (let i = 0; i < k; i++) {

@@ -1,0 +1,75 @@
+/**
+ * Issue-4 benchmarks at n = 1e4 and 1e5, from a fixed nearTruth start:
+ *  - multinomial-logistic MoE by MLE (k = 2, C = 3, d = 2, softmax gate): plain EM (baseline),
+ *    SQUAREM stopped on the relative change (polish: false), and — at n = 1e4 only, it is slow — the
+ *    default fit (SQUAREM continued to the gradient tolerance, see the note in the report);
+ *  - GELU experts by LSE (k = 2, d = 1, softmax gate): one SSE + gradient evaluation (baseline, so
+ *    the ratio reads as "cost of the fit in objective evaluations"), and the L-BFGS fit.
+ */
+import type { BenchCase } from './types.js';
+import { MixtureOfExperts, type ModelJSON } from '../src/model/model.js';
+import { sampleX, type Dataset } from '../src/model/data.js';
+import { Rng } from '../src/numeric/rng.js';
+import { fitEM, type EMOptions } from '../src/estimate/em.js';
+import { fitLSE, lseObjective, LSEWorkspace } from '../src/estimate/lse.js';
+
+const MULTINOMIAL_TRUTH: ModelJSON = {
+  gate: { type: 'softmax', beta0: [0.3, 0], beta1: [[2, -1.5], [0, 0]] },
+  experts: {
+    type: 'multinomialLogistic', classes: 3,
+    a: [[1, -0.5, 0], [-1, 0.5, 0]],
+    b: [[[2, 1], [-1, 2], [0, 0]], [[-2, 0.5], [1.5, -2], [0, 0]]],
+  },
+};
+
+const GELU_TRUTH: ModelJSON = {
+  gate: { type: 'softmax', beta0: [0.5, 0], beta1: [[2.5], [0]] },
+  experts: { type: 'regression', activation: 'gelu', a: [[1.5], [-2]], b: [0.5, 1], noiseVariance: 0.04 },
+};
+
+interface State { truth: MixtureOfExperts; data: Dataset }
+
+function setup(json: ModelJSON, n: number, low: number, high: number): () => State {
+  return () => {
+    const truth = MixtureOfExperts.fromJSON(json);
+    const rng = new Rng(2024);
+    const X = sampleX({ type: 'uniform', low, high }, n, truth.d, rng.split('x'));
+    const { y } = truth.sample(X, n, rng.split('y'));
+    return { truth, data: { X, y, n, d: truth.d } };
+  };
+}
+
+function mle(options: EMOptions) {
+  return (s: unknown) => {
+    const { truth, data } = s as State;
+    const r = fitEM(truth.spec(), data, { init: { type: 'nearTruth', truth }, seed: 5, ...options });
+    return { logLik: r.logLikelihood, gradNorm: r.gradientNorm, iterations: r.iterations, converged: r.converged };
+  };
+}
+
+function lse(s: unknown) {
+  const { truth, data } = s as State;
+  const r = fitLSE(truth.spec(), data, { init: { type: 'nearTruth', truth }, seed: 5 });
+  return { mse: r.mse, gradNorm: r.gradientNorm, iterations: r.iterations, converged: r.converged };
+}
+
+function lseEvaluation(s: unknown) {
+  const { truth, data } = s as State;
+  const ws = new LSEWorkspace(truth, data.n);
+  const g = new Float64Array(truth.nParams);
+  return { sse: lseObjective(truth, truth.theta, data, ws, g) };
+}
+
+export const cases: BenchCase[] = [];
+for (const n of [1e4, 1e5]) {
+  const big = n >= 1e5;
+  const group = `multinomial MLE k=2 C=3 d=2 n=${n}`;
+  const s = setup(MULTINOMIAL_TRUTH, n, -1, 1);
+  cases.push({ group, name: 'plain EM, tol 1e-8 (baseline)', setup: s, run: mle({ accelerate: 'none', polish: false }), baseline: true, iterations: big ? 2 : 3 });
+  cases.push({ group, name: 'SQUAREM, tol 1e-8 (no finish)', setup: s, run: mle({ polish: false }), iterations: big ? 3 : 5 });
+  if (!big) cases.push({ group, name: 'default (SQUAREM + finish to gtol)', setup: s, run: mle({}), iterations: 2 });
+  const gl = `LSE gelu k=2 d=1 n=${n}`;
+  const sl = setup(GELU_TRUTH, n, -3, 3);
+  cases.push({ group: gl, name: 'one SSE + gradient evaluation (baseline)', setup: sl, run: lseEvaluation, baseline: true, iterations: 20 });
+  cases.push({ group: gl, name: 'fitLSE (L-BFGS, near-truth start)', setup: sl, run: lse, iterations: big ? 3 : 5 });
+}
