@@ -170,6 +170,8 @@ export function panelSpec(c: CurveDetail, study: ResolvedStudy): Record<string, 
     return { n: p.n, mean: p.mean, lo, hi: p.mean + 2 * p.sd, count: p.count };
   });
   const cst = Math.exp(c.intercept);
+  // many sample sizes: lighter, thinner bars so the means and the lines stay visible
+  const dense = c.points.length > 40;
   const fitLabel = `fit ${fmtCoef(cst)}·n^${signed(c.slope, 3)}  [${signed(c.ci[0], 2)}, ${signed(c.ci[1], 2)}]`;
   const dataLabel = `mean ± 2 sd (${c.reps}${c.points.some((p) => p.count !== c.reps) ? '+' : ''} reps)`;
   const labels = [dataLabel, fitLabel];
@@ -189,11 +191,11 @@ export function panelSpec(c: CurveDetail, study: ResolvedStudy): Record<string, 
     datum: label,
     type: 'nominal',
     scale: { domain: labels, range: ranges },
-    legend: { orient: 'bottom', direction: 'vertical', title: null, labelLimit: 400, symbolType: 'stroke' },
+    legend: { orient: 'bottom', direction: 'vertical', title: null, labelLimit: 400, symbolType: 'stroke', symbolOpacity: 1, symbolStrokeWidth: 2.5 },
   });
   const layers: Record<string, unknown>[] = [
-    { data: { values: pts }, mark: { type: 'rule', opacity: 0.75, strokeWidth: 1.3 }, encoding: { x, y: { field: 'lo', type: 'quantitative', scale: yScale, title: `${c.loss} (mean over replicates)` }, y2: { field: 'hi' }, color: color(dataLabel) } },
-    { data: { values: pts }, mark: { type: 'point', filled: true, size: 18, opacity: 1 }, encoding: { x, y: { field: 'mean', type: 'quantitative', scale: yScale }, color: color(dataLabel), tooltip: [{ field: 'n', type: 'quantitative' }, { field: 'mean', type: 'quantitative', format: '.3g' }, { field: 'count', type: 'quantitative' }] } },
+    { data: { values: pts }, mark: { type: 'rule', opacity: dense ? 0.3 : 0.75, strokeWidth: dense ? 0.7 : 1.3 }, encoding: { x, y: { field: 'lo', type: 'quantitative', scale: yScale, title: `${c.loss} (mean over replicates)` }, y2: { field: 'hi' }, color: color(dataLabel) } },
+    { data: { values: pts }, mark: { type: 'point', filled: true, size: dense ? 12 : 18, opacity: 1, stroke: '#1b3a5c', strokeWidth: 0.6 }, encoding: { x, y: { field: 'mean', type: 'quantitative', scale: yScale }, color: color(dataLabel), tooltip: [{ field: 'n', type: 'quantitative' }, { field: 'mean', type: 'quantitative', format: '.3g' }, { field: 'count', type: 'quantitative' }] } },
     { data: { values: lineAt((n) => cst * Math.pow(n, c.slope)) }, mark: { type: 'line', strokeWidth: 2 }, encoding: { x, y: { field: 'v', type: 'quantitative', scale: yScale }, color: color(fitLabel) } },
   ];
   if (c.theory !== undefined) {
