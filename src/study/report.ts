@@ -6,9 +6,7 @@
  */
 import { mkdirSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
-import * as vega from 'vega';
-import { compile, type TopLevelSpec } from 'vega-lite';
-import { Resvg } from '@resvg/resvg-js';
+import type { TopLevelSpec } from 'vega-lite';
 import type { StudyStore } from './store.js';
 import type { ResolvedStudy } from './config.js';
 import { fitRate } from './rates.js';
@@ -230,7 +228,10 @@ export function figureSpec(curves: readonly CurveDetail[], study: ResolvedStudy,
   } as unknown as TopLevelSpec;
 }
 
+/** Render a vega-lite spec to SVG (vega's `none` renderer: no canvas). vega is loaded on first use (≈ 0.3 s). */
 export async function renderSVG(spec: TopLevelSpec): Promise<string> {
+  const vega = await import('vega');
+  const { compile } = await import('vega-lite');
   const vg = compile(spec).spec;
   const view = new vega.View(vega.parse(vg), { renderer: 'none' });
   try {
@@ -240,7 +241,9 @@ export async function renderSVG(spec: TopLevelSpec): Promise<string> {
   }
 }
 
-export function svgToPNG(svg: string, zoom = 2): Buffer {
+/** Rasterise an SVG with resvg (system fonts, DejaVu Sans by default). */
+export async function svgToPNG(svg: string, zoom = 2): Promise<Buffer> {
+  const { Resvg } = await import('@resvg/resvg-js');
   return new Resvg(svg, { fitTo: { mode: 'zoom', value: zoom }, font: { loadSystemFonts: true, defaultFontFamily: 'DejaVu Sans' }, background: 'white' }).render().asPng();
 }
 
@@ -272,7 +275,7 @@ export async function writeReport(store: StudyStore, outDir: string, notes: Curv
     files.svg.push(svgPath);
     if (options.png ?? true) {
       const pngPath = join(outDir, `${s.name}.png`);
-      writeFileSync(pngPath, svgToPNG(svg));
+      writeFileSync(pngPath, await svgToPNG(svg));
       files.png.push(pngPath);
     }
     sections.push(`<section><h2>${escapeHtml(s.name)}</h2><p class="meta">k = ${s.k}, gate ${escapeHtml(s.gate.type)}, experts ${escapeHtml(s.experts.type)}, estimator ${escapeHtml(s.estimator)}, init ${escapeHtml(s.init.type)}, restarts ${s.restarts}</p><div class="fig">${svg.replace(/^<\?xml[^>]*>\s*/, '')}</div></section>`);

@@ -6,8 +6,10 @@
 import type { ResolvedStudy } from './config.js';
 import type { Job } from './plan.js';
 import { runJob, type ResultRow } from './job.js';
-// side effect: make sure every gate and expert family is registered in this thread
-import '../index.js';
+// side effects: every gate and expert family registers itself in this thread (the measure modules,
+// imported through job.ts, register their Voronoi and distance hooks)
+import '../gates/registry.js';
+import '../experts/registry.js';
 
 export interface WorkerTask {
   study: ResolvedStudy;
