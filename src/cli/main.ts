@@ -36,7 +36,8 @@ export async function main(argv: string[]): Promise<number> {
   const program = buildProgram();
   try {
     await program.parseAsync(argv, { from: 'user' });
-    return 0;
+    // a command may set a non-zero exit code without failing (e.g. `study run` stopped by Ctrl-C: 130)
+    return typeof process.exitCode === 'number' ? process.exitCode : 0;
   } catch (e) {
     if (e instanceof CommanderError) {
       // help / version exit with code 0; usage errors were already printed by commander
