@@ -91,6 +91,10 @@ describe('study config', () => {
     expect(e.message).toMatch(/settings\[0\]\.k \(line 8\): k=1 is below the truth's 2 experts/);
     e = errorOf(BASE + '    options: { polish: maybe }\n');
     expect(e.message).toMatch(/settings\[0\]\.options\.polish \(line 12\): Invalid input: expected boolean/);
+    e = errorOf(BASE.replace('    k: 2\n', '    k: 3\n    init: { type: nearTruth, assignment: [0, 1, 0] }\n'));
+    expect(e.message).toMatch(/settings\[0\]\.init\.assignment \(line 9\): must use every true index 0…1 and end on the reference 1, got \[0, 1, 0\]/);
+    e = errorOf(BASE.replace('losses: [D1]', 'losses: [{ name: hellinger, options: { sample: 10 } }]'));
+    expect(e.message).toMatch(/settings\[0\]\.losses\[0\]\.options \(line 11\): Unrecognized key: "sample"/);
     // several issues are all reported
     e = errorOf(BASE.replace('seed: 7', 'seed: 7.5').replace('replicates: 3', 'replicates: -1'));
     expect(e.message).toMatch(/seed \(line 2\).*; replicates \(line 5\)/);
