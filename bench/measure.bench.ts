@@ -9,14 +9,7 @@ import { AUTHORS_TRUTH } from '../src/model/presets.js';
 import { MixtureOfExperts, type ModelJSON } from '../src/model/model.js';
 import { Rng } from '../src/numeric/rng.js';
 
-/** Local copy of the shared benchmark case shape (bench/types.ts may not exist yet). */
-export interface BenchCase {
-  group: string;
-  name: string;
-  setup?: () => unknown;
-  run: (state: unknown) => unknown;
-  baseline?: boolean;
-}
+import type { BenchCase } from './types.js';
 
 const FIT3: ModelJSON = {
   gate: { type: 'softmax', beta0: [-8.7, -8.8, 0], beta1: [[25.1], [24.9], [0]] },

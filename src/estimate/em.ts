@@ -20,6 +20,7 @@
  *
  * Restarts keep the best log-likelihood (as scikit-learn's mixture base class does).
  */
+import { validateDataset } from './validate.js';
 import type { Dataset } from '../model/data.js';
 import { MixtureOfExperts, type ModelSpec } from '../model/model.js';
 import { Rng } from '../numeric/rng.js';
@@ -457,26 +458,12 @@ function polish(model: MixtureOfExperts, theta0: Float64Array, ll0: number, data
   return { theta: bestTheta, ll: best, iterations };
 }
 
-/** Validate a dataset against a model structure (throws DataError / OptionError). */
-function checkData(spec: ModelSpec, model: MixtureOfExperts, data: Dataset): void {
-  if (data.d !== spec.d) throw new OptionError(`data has ${data.d} input columns but the model expects d=${spec.d}`);
-  if (data.X.length < data.n * data.d || data.y.length < data.n) throw new OptionError('data arrays are shorter than n×d / n');
-  for (let i = 0; i < data.n * data.d; i++) {
-    if (!Number.isFinite(data.X[i])) {
-      throw new OptionError(`row ${Math.floor(i / data.d) + 1}, column x${(i % data.d) + 1}: value ${data.X[i]} is not a finite number`);
-    }
-  }
-  model.expert.validateResponse(data.y, data.n);
-  if (data.n < model.nParams) {
-    throw new OptionError(`${data.n} rows are fewer than the ${model.nParams} free parameters of a k=${spec.k} model`);
-  }
-}
 
 /** Fit a mixture of experts of the given structure by maximum likelihood. */
 export function fitEM(spec: ModelSpec, data: Dataset, options: EMOptions = {}): FitResult {
   const start = performance.now();
   const model = MixtureOfExperts.fromSpec(spec);
-  checkData(spec, model, data);
+  validateDataset(spec, model, data);
   model.expert.prepare?.(data.X, data.y, data.n);
   const restarts = options.restarts ?? 1;
   if (!Number.isInteger(restarts) || restarts < 1) throw new OptionError(`restarts: must be an integer ≥ 1, got ${restarts}`);

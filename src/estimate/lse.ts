@@ -12,6 +12,7 @@
  * Restarts keep the lowest SSE. Initialisations are those of init.ts (random, kmeans++, nearTruth,
  * model); the data-driven ones use the regression family's weighted least-squares M-step.
  */
+import { validateDataset } from './validate.js';
 import type { Dataset } from '../model/data.js';
 import { MixtureOfExperts, type ModelSpec } from '../model/model.js';
 import { isRegressionFamily, RegressionExperts, type RegressionExpertFamily } from '../experts/regression.js';
@@ -144,17 +145,6 @@ export function lseObjective(model: MixtureOfExperts, theta: Float64Array, data:
   return sse;
 }
 
-function checkData(spec: ModelSpec, model: MixtureOfExperts, data: Dataset): void {
-  if (data.d !== spec.d) throw new OptionError(`data has ${data.d} input columns but the model expects d=${spec.d}`);
-  if (data.X.length < data.n * data.d || data.y.length < data.n) throw new OptionError('data arrays are shorter than n×d / n');
-  for (let i = 0; i < data.n * data.d; i++) {
-    if (!Number.isFinite(data.X[i])) {
-      throw new OptionError(`row ${Math.floor(i / data.d) + 1}, column x${(i % data.d) + 1}: value ${data.X[i]} is not a finite number`);
-    }
-  }
-  model.expert.validateResponse(data.y, data.n);
-  if (data.n < model.nParams) throw new OptionError(`${data.n} rows are fewer than the ${model.nParams} free parameters of a k=${spec.k} model`);
-}
 
 interface RunResult {
   theta: Float64Array;
@@ -191,7 +181,7 @@ export function fitLSE(spec: ModelSpec, data: Dataset, options: LSEOptions = {})
   const start = performance.now();
   const model = MixtureOfExperts.fromSpec(spec);
   regressionExperts(model);
-  checkData(spec, model, data);
+  validateDataset(spec, model, data);
   model.expert.prepare?.(data.X, data.y, data.n);
   const restarts = options.restarts ?? 1;
   if (!Number.isInteger(restarts) || restarts < 1) throw new OptionError(`restarts: must be an integer ≥ 1, got ${restarts}`);

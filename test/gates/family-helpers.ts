@@ -19,32 +19,9 @@ export function uniformX(n: number, d: number, rng: Rng, low = -1, high = 1): Fl
   return X;
 }
 
-/** Central differences of f at x with step h·max(1, |x_i|). */
-export function fdGrad(f: (x: Float64Array) => number, x: Float64Array, h = 1e-6): Float64Array {
-  const g = new Float64Array(x.length);
-  const xp = x.slice();
-  for (let i = 0; i < x.length; i++) {
-    const s = h * Math.max(1, Math.abs(x[i]));
-    xp[i] = x[i] + s;
-    const fp = f(xp);
-    xp[i] = x[i] - s;
-    const fm = f(xp);
-    xp[i] = x[i];
-    g[i] = (fp - fm) / (2 * s);
-  }
-  return g;
-}
+import { fdGradient as fdGrad, relMaxDiff as relErr } from '../helpers.js';
 
-/** max |a − b| / max(1, max |b|). */
-export function relErr(a: ArrayLike<number>, b: ArrayLike<number>): number {
-  let m = 0;
-  let s = 1;
-  for (let i = 0; i < a.length; i++) {
-    m = Math.max(m, Math.abs(a[i] - b[i]));
-    s = Math.max(s, Math.abs(b[i]));
-  }
-  return m / s;
-}
+export { fdGrad, relErr };
 
 /** Q_W(θ) = Σ_t Σ_i W_ti log π_i(x_t; θ) over the entries with finite log-weight (active experts). */
 export function weightedLogWeights(gate: Gate, theta: Float64Array, X: Float64Array, n: number, W: Float64Array): number {
