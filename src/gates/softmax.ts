@@ -23,6 +23,7 @@ export class LinearSoftmaxCore {
   readonly nParams: number;
   private P = new Float64Array(0); // n×k probabilities
   private S = new Float64Array(0); // row sums of the weights
+  private c = new Float64Array(0); // per-row scratch column
   private H: Float64Array;
   private H2: Float64Array;
   private g: Float64Array;
@@ -82,16 +83,18 @@ export class LinearSoftmaxCore {
     this.probs(theta, F, n, W);
     const P = this.P;
     const S = this.S;
-    grad.fill(0, 0, this.nParams);
+    if (this.c.length < n) this.c = new Float64Array(n);
+    const c = this.c;
     for (let j = 0; j < k - 1; j++) {
       const bj = j * q;
       let g0 = 0;
       for (let t = 0; t < n; t++) {
-        const c = W[t * k + j] - S[t] * P[t * k + j];
-        g0 += c;
-        for (let u = 0; u < m; u++) grad[bj + 1 + u] += c * F[t * m + u];
+        const ct = W[t * k + j] - S[t] * P[t * k + j];
+        c[t] = ct;
+        g0 += ct;
       }
       grad[bj] = g0;
+      for (let u = 0; u < m; u++) grad[bj + 1 + u] = dotStrided(c, F, n, m, u);
     }
   }
 
@@ -212,59 +215,40 @@ export class LinearSoftmaxCore {
     const Q = this.probs(theta, F, n, R);
     const P = this.P;
     const S = this.S;
+    if (this.c.length < n) this.c = new Float64Array(n);
+    const c = this.c;
     g.fill(0);
     H.fill(0);
     for (let j = 0; j < k - 1; j++) {
       const bj = j * q;
-      // gradient block j: Σ_t (R_tj − s_t π_tj) v_t
-      if (m === 1) {
-        let g0 = 0, g1 = 0;
-        for (let t = 0; t < n; t++) {
-          const c = R[t * k + j] - S[t] * P[t * k + j];
-          g0 += c;
-          g1 += c * F[t];
-        }
-        g[bj] = g0;
-        g[bj + 1] = g1;
-      } else {
-        for (let t = 0; t < n; t++) {
-          const c = R[t * k + j] - S[t] * P[t * k + j];
-          if (c === 0) continue;
-          g[bj] += c;
-          for (let u = 0; u < m; u++) g[bj + 1 + u] += c * F[t * m + u];
-        }
+      // gradient block j: Σ_t c_t v_t with c_t = R_tj − s_t π_tj
+      let g0 = 0;
+      for (let t = 0; t < n; t++) {
+        const ct = R[t * k + j] - S[t] * P[t * k + j];
+        c[t] = ct;
+        g0 += ct;
       }
+      g[bj] = g0;
+      for (let u = 0; u < m; u++) g[bj + 1 + u] = dotStrided(c, F, n, m, u);
       for (let l = 0; l <= j; l++) {
         const bl = l * q;
         const diag = j === l;
-        if (m === 1) {
-          let h00 = 0, h01 = 0, h11 = 0;
-          for (let t = 0; t < n; t++) {
-            const pj = P[t * k + j];
-            const w = S[t] * pj * ((diag ? 1 : 0) - P[t * k + l]);
-            const x = F[t];
-            h00 += w;
-            h01 += w * x;
-            h11 += w * x * x;
-          }
-          H[bj * p + bl] = h00;
-          H[(bj + 1) * p + bl] = h01;
-          H[(bj + 1) * p + bl + 1] = h11;
-          if (!diag) H[bj * p + bl + 1] = h01;
-        } else {
-          for (let t = 0; t < n; t++) {
-            const w = S[t] * P[t * k + j] * ((diag ? 1 : 0) - P[t * k + l]);
-            if (w === 0) continue;
-            const fo = t * m;
-            H[bj * p + bl] += w;
-            if (!diag) for (let b = 0; b < m; b++) H[bj * p + bl + 1 + b] += w * F[fo + b];
-            for (let a = 0; a < m; a++) {
-              const wa = w * F[fo + a];
-              const row = (bj + 1 + a) * p + bl;
-              H[row] += wa;
-              const bmax = diag ? a : m - 1;
-              for (let b = 0; b <= bmax; b++) H[row + 1 + b] += wa * F[fo + b];
-            }
+        // weights w_t = s_t π_tj (δ_jl − π_tl); block (j,l) = Σ_t w_t v_t v_tᵀ, one long loop per entry
+        let h00 = 0;
+        for (let t = 0; t < n; t++) {
+          const w = S[t] * P[t * k + j] * ((diag ? 1 : 0) - P[t * k + l]);
+          c[t] = w;
+          h00 += w;
+        }
+        H[bj * p + bl] = h00;
+        for (let a = 0; a < m; a++) {
+          const h0a = dotStrided(c, F, n, m, a);
+          H[(bj + 1 + a) * p + bl] = h0a; // (row a+1, col 0) of the block
+          if (!diag) H[bj * p + bl + 1 + a] = h0a; // (row 0, col a+1)
+          for (let b = 0; b <= a; b++) {
+            const hab = dot2Strided(c, F, n, m, a, b);
+            H[(bj + 1 + a) * p + bl + 1 + b] = hab;
+            if (!diag && b !== a) H[(bj + 1 + b) * p + bl + 1 + a] = hab;
           }
         }
       }
@@ -344,6 +328,20 @@ export class LinearSoftmaxCore {
     this.g = g; this.H = H; this.g2 = g2; this.H2 = H2;
     return { iterations, objective: Q, converged };
   }
+}
+
+/** Σ_t a_t F[t·m + u] (one long loop). */
+function dotStrided(a: Float64Array, F: Float64Array, n: number, m: number, u: number): number {
+  let s = 0;
+  for (let t = 0; t < n; t++) s += a[t] * F[t * m + u];
+  return s;
+}
+
+/** Σ_t a_t F[t·m + u] F[t·m + v]. */
+function dot2Strided(a: Float64Array, F: Float64Array, n: number, m: number, u: number, v: number): number {
+  let s = 0;
+  for (let t = 0; t < n; t++) s += a[t] * F[t * m + u] * F[t * m + v];
+  return s;
 }
 
 export class SoftmaxGate implements Gate {
