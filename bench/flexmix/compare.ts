@@ -3,13 +3,13 @@
  * log-likelihood should be ≥ flexmix's.
  *
  *   npx tsx bench/flexmix/compare.ts [--only LABEL_SUBSTRING] [--n N] [--reps 3] [--tol 1e-8]
- *                                    [--workdir DIR] [--json bench/flexmix/results.json]
+ *                                    [--ml-sigma] [--workdir DIR] [--json bench/flexmix/results.json]
  *
  * Per setting: simulate (seeded), build a nearTruth start θ0 (math-spec §8.3) for the fitted
  * structure, give flexmix its posterior matrix R0 = posterior(θ0) as `cluster` (flexmix begins
  * with an M-step from R0; moelab's EM from θ0 begins with the E-step giving R0, then the M-step:
  * the same first iterate), run `bench/flexmix/fit.R` through Rscript, then moelab's default fit
- * (SQUAREM + finish) and plain EM (no acceleration, no finish, tol 1e-8) from θ0. flexmix's
+ * (SQUAREM + finish) and plain EM (no acceleration, no finish, same tol as flexmix) from θ0. flexmix's
  * estimate is converted to a moelab model (variance = σ², gate re-expressed with the last
  * component as reference) and its exact log-likelihood evaluated by moelab.
  *
@@ -77,6 +77,7 @@ interface MoelabRow {
   converged: boolean;
   seconds: number;
   warnings: string[];
+  model: ModelJSON;
 }
 
 const argv = process.argv.slice(2);
@@ -89,10 +90,22 @@ const only = arg('--only');
 const onlyN = arg('--n') === undefined ? undefined : Number(arg('--n'));
 const reps = Number(arg('--reps') ?? 3);
 const tol = Number(arg('--tol') ?? 1e-8);
+/** Diagnostic: flexmix with the weighted ML σ in its M-step instead of its n/(n−p)-inflated one. */
+const mlSigma = argv.includes('--ml-sigma');
 const jsonOut = arg('--json') ?? join(here, 'results.json');
-const workdir = arg('--workdir') ?? mkdtempSync(join(tmpdir(), 'moelab-flexmix-'));
-mkdirSync(workdir, { recursive: true });
+let workdir = '';
 
+/** The source tree the moelab numbers come from: HEAD and uncommitted changes under src/. */
+function provenance(): { head: string; uncommittedSrc: string[] } {
+  const head = spawnSync('git', ['rev-parse', 'HEAD'], { encoding: 'utf8' });
+  const st = spawnSync('git', ['status', '--porcelain', '--', 'src'], { encoding: 'utf8' });
+  return {
+    head: head.status === 0 ? head.stdout.trim() : 'unknown',
+    uncommittedSrc: st.status === 0 ? st.stdout.split('\n').filter((l) => l.trim() !== '').map((l) => l.trim()) : [],
+  };
+}
+
+/** Checks R + flexmix (exits 0 with a message if missing), then creates the work directory. */
 function checkR(): void {
   const r = spawnSync('Rscript', ['-e', 'suppressPackageStartupMessages(library(flexmix)); cat(as.character(packageVersion("flexmix")))'], { encoding: 'utf8' });
   if (r.error && (r.error as NodeJS.ErrnoException).code === 'ENOENT') {
@@ -103,6 +116,8 @@ function checkR(): void {
     console.error(`bench/flexmix: R is installed but library(flexmix) failed (install r-cran-flexmix or install.packages("flexmix")). Skipped.\n${r.stderr.trim()}`);
     process.exit(0);
   }
+  workdir = arg('--workdir') ?? mkdtempSync(join(tmpdir(), 'moelab-flexmix-'));
+  mkdirSync(workdir, { recursive: true });
   console.error(`bench/flexmix: using flexmix ${r.stdout.trim()}; work files in ${workdir}`);
 }
 
@@ -129,7 +144,7 @@ function csvMatrix(M: Float64Array, n: number, k: number): string {
 }
 
 function runFlexmix(dataFile: string, postFile: string, outFile: string): FlexmixOut {
-  const r = spawnSync('Rscript', [join(here, 'fit.R'), dataFile, postFile, String(tol), outFile], { encoding: 'utf8', stdio: ['ignore', 'inherit', 'pipe'] });
+  const r = spawnSync('Rscript', [join(here, 'fit.R'), dataFile, postFile, String(tol), outFile, ...(mlSigma ? ['ml-sigma'] : [])], { encoding: 'utf8', stdio: ['ignore', 'inherit', 'pipe'] });
   if (r.status !== 0) throw new Error(`Rscript fit.R failed (status ${r.status}):\n${r.stderr}`);
   return JSON.parse(readFileSync(outFile, 'utf8')) as FlexmixOut;
 }
@@ -166,7 +181,7 @@ function moelabFit(spec: ReturnType<MixtureOfExperts['spec']>, data: Dataset, st
     secs.push(r.seconds);
   }
   const f = r as FitResult;
-  return { logLikelihood: f.logLikelihood, iterations: f.iterations, gradientNorm: f.gradientNorm, converged: f.converged, seconds: median(secs), warnings: f.warnings };
+  return { logLikelihood: f.logLikelihood, iterations: f.iterations, gradientNorm: f.gradientNorm, converged: f.converged, seconds: median(secs), warnings: f.warnings, model: f.model.toJSON() };
 }
 
 const fmtLL = (v: number): string => v.toFixed(4);
@@ -176,6 +191,7 @@ const fmtD = (v: number): string => (v >= 0 ? '+' : '') + (Math.abs(v) < 1e-3 ? 
 
 function main(): void {
   checkR();
+  const source = provenance();
   const results: unknown[] = [];
   const table: string[] = [
     '| setting | n | k | flexmix ℓ (exact) | flexmix ℓ (reported) | flexmix iter | flexmix s | moelab ℓ | moelab iter | ‖∇ℓ/n‖ | moelab s | moelab − flexmix |',
@@ -212,7 +228,7 @@ function main(): void {
     const fxDebiased = MixtureOfExperts.fromJSON(flexmixModel(fx, (data.n - p) / data.n)).logLikelihood(data.X, data.y, data.n);
     console.error(`${s.label} n=${s.n}: moelab …`);
     const def = moelabFit(spec, data, start, {});
-    const plain = moelabFit(spec, data, start, { accelerate: 'none', polish: false, tol: 1e-8 });
+    const plain = moelabFit(spec, data, start, { accelerate: 'none', polish: false, tol });
     const diff = def.logLikelihood - fxEval.ll;
     const row = {
       setting: s.label, n: s.n, k: s.k, seed: s.seed, x: `uniform:${s.low},${s.high}`,
@@ -228,11 +244,16 @@ function main(): void {
     table2.push(`| ${s.label} | ${s.n} | ${s.k} | ${fmtLL(ll0)} | ${fx.converged ? 'yes' : 'no'} | ${fmtE(fxEval.gradientNorm)} | ${fmtLL(fxDebiased)} | ${fmtE(fx.gateMStepGap)} | ${fmtE(fx.logLikExactR - fxEval.ll)} | ${fmtLL(plain.logLikelihood)} | ${plain.iterations} | ${fmtE(plain.gradientNorm)} | ${fmtS(plain.seconds)} | ${fmtD(plain.logLikelihood - fxEval.ll)} |`);
     console.error(`  flexmix ℓ=${fxEval.ll} (reported ${fx.logLik}), moelab ℓ=${def.logLikelihood}, plain EM ℓ=${plain.logLikelihood}, moelab − flexmix = ${diff}`);
     if (diff < 0) console.error(`  WARNING: moelab's log-likelihood is below flexmix's (data/start in ${workdir}/${name}.*)`);
-    writeFileSync(jsonOut, JSON.stringify({ tolerance: tol, reps, results }, null, 1) + '\n');
+    writeFileSync(jsonOut, JSON.stringify({ tolerance: tol, mlSigma, reps, source, results }, null, 1) + '\n');
   }
   console.log(table.join('\n'));
   console.log();
   console.log(table2.join('\n'));
 }
 
-main();
+try {
+  main();
+} catch (e) {
+  console.error(`bench/flexmix: ${e instanceof Error ? e.message : String(e)}`);
+  process.exit(1);
+}

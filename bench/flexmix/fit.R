@@ -1,10 +1,12 @@
 # Fit a softmax-gated mixture of Gaussian linear experts with R flexmix, from a given posterior
 # matrix, and write the estimate as JSON (base R only: no jsonlite).
 #
-#   Rscript bench/flexmix/fit.R DATA.csv POSTERIOR.csv TOL OUT.json
+#   Rscript bench/flexmix/fit.R DATA.csv POSTERIOR.csv TOL OUT.json [ml-sigma]
 #
 # DATA.csv:      header x1,...,xd,y (one row per observation)
 # POSTERIOR.csv: n x k initial posterior (membership-probability) matrix, with a header line
+# ml-sigma:      diagnostic only: replace FLXMRglm's gaussian sigma, sqrt(n/(n-p) * sum(w r^2)/sum(w)),
+#                by the weighted ML value sqrt(sum(w r^2)/sum(w)) in every M-step
 # TOL:           flexmix tolerance: EM stops when |ll - ll_old| / (|ll| + 0.1) < TOL
 #                (FLXcontrol: "the (relative) change of log-likelihood"; see FLXfit's source)
 #
@@ -19,9 +21,10 @@
 suppressPackageStartupMessages(library(flexmix))
 
 args <- commandArgs(trailingOnly = TRUE)
-if (length(args) != 4) {
-  stop("usage: Rscript fit.R DATA.csv POSTERIOR.csv TOL OUT.json", call. = FALSE)
+if (!(length(args) == 4 || (length(args) == 5 && args[5] == "ml-sigma"))) {
+  stop("usage: Rscript fit.R DATA.csv POSTERIOR.csv TOL OUT.json [ml-sigma]", call. = FALSE)
 }
+mlSigma <- length(args) == 5
 dataFile <- args[1]
 postFile <- args[2]
 tol <- as.numeric(args[3])
@@ -40,10 +43,20 @@ rhs <- paste(xcols, collapse = " + ")
 fml <- as.formula(paste("y ~", rhs))
 cfml <- as.formula(paste("~", rhs))
 
+expertModel <- FLXMRglm(family = "gaussian")
+if (mlSigma) {
+  # FLXMRglm's gaussian M-step with the weighted maximum-likelihood sigma (no n/(n-p) factor)
+  expertModel@fit <- function(x, y, w, component) {
+    fit <- lm.wfit(x, y, w = w)
+    expertModel@defineComponent(para = list(coef = coef(fit), df = ncol(x) + 1,
+      sigma = sqrt(sum(fit$weights * fit$residuals^2) / sum(fit$weights))))
+  }
+}
+
 set.seed(1) # flexmix draws nothing when `cluster` is a posterior matrix; kept for safety
 timing <- system.time(
   fit <- flexmix(fml, data = df, k = K,
-                 model = FLXMRglm(family = "gaussian"),
+                 model = expertModel,
                  concomitant = FLXPmultinom(cfml),
                  cluster = post,
                  control = list(iter.max = 2000, tolerance = tol, minprior = 0))
@@ -100,6 +113,7 @@ json <- paste0(
   "  \"kRequested\": ", K, ",\n",
   "  \"k\": ", kFit, ",\n",
   "  \"tolerance\": ", num(tol), ",\n",
+  "  \"mlSigma\": ", if (mlSigma) "true" else "false", ",\n",
   "  \"intercept\": ", vec(vapply(coefs, function(cf) cf[1], numeric(1))), ",\n",
   "  \"slopes\": ", mat(lapply(coefs, function(cf) cf[-1])), ",\n",
   "  \"sigma\": ", vec(sigmas), ",\n",
