@@ -30,6 +30,7 @@
 import type { BlockInfo, Gate, GateJSON, GateMStepInfo, GateMStepOptions } from './gate.js';
 import type { GateFactory } from './registry.js';
 import { NewtonMaximizer, type NewtonProblem } from './newton.js';
+import { linearBlocksToJSON } from './softmax.js';
 import { checkFixedTau, cliPositive, linearGateDims, parseCliOptions, readFixedTau, slopeNorm } from './common.js';
 import { ModelFormatError, OptionError } from '../errors.js';
 import { readMatrix, readNumber, readString, readVector } from '../json-read.js';
@@ -484,7 +485,6 @@ export class ActivationGate implements Gate, NewtonProblem {
   /** Canonical natural parameters of θ (see the header for the conventions). */
   natural(theta: Float64Array): { tau: number; beta0: number[]; beta1: number[][] } {
     const { k, d } = this;
-    const q = d + 1;
     let tau = this.tauOf(theta);
     let s0 = 1; // β₀ = s0 · θ₀
     let s1 = 1; // β₁ = s1 · θ₁
@@ -494,17 +494,7 @@ export class ActivationGate implements Gate, NewtonProblem {
       s1 = tau;
       s0 = this.bias === 'inside' ? tau : 1;
     }
-    const beta0: number[] = [];
-    const beta1: number[][] = [];
-    for (let j = 0; j < k - 1; j++) {
-      beta0.push(theta[j * q] * s0);
-      const row: number[] = [];
-      for (let a = 0; a < d; a++) row.push(theta[j * q + 1 + a] * s1);
-      beta1.push(row);
-    }
-    beta0.push(0);
-    beta1.push(new Array<number>(d).fill(0));
-    return { tau, beta0, beta1 };
+    return { tau, ...linearBlocksToJSON(theta, k, d, s0, s1) };
   }
 
   toJSON(theta: Float64Array): GateJSON {

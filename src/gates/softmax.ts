@@ -388,15 +388,18 @@ export class SoftmaxGate implements Gate {
   }
 }
 
-/** beta0 (k) and beta1 (k×d) with the reference (last) expert at zero. */
-export function linearBlocksToJSON(theta: Float64Array, k: number, d: number): { beta0: number[]; beta1: number[][] } {
+/**
+ * beta0 (k) and beta1 (k×d) with the reference (last) expert at zero, from θ rows [β₀ⱼ, β₁ⱼ];
+ * `s0` and `s1` scale the two blocks (β₀ = s0·θ₀, β₁ = s1·θ₁) for gates whose θ is a rescaled form.
+ */
+export function linearBlocksToJSON(theta: Float64Array, k: number, d: number, s0 = 1, s1 = 1): { beta0: number[]; beta1: number[][] } {
   const q = d + 1;
   const beta0: number[] = [];
   const beta1: number[][] = [];
   for (let j = 0; j < k; j++) {
     if (j < k - 1) {
-      beta0.push(theta[j * q]);
-      beta1.push(Array.from(theta.subarray(j * q + 1, j * q + 1 + d)));
+      beta0.push(theta[j * q] * s0);
+      beta1.push(Array.from(theta.subarray(j * q + 1, j * q + 1 + d), (v) => v * s1));
     } else {
       beta0.push(0);
       beta1.push(new Array<number>(d).fill(0));

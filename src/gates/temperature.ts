@@ -25,7 +25,7 @@
  */
 import type { BlockInfo, Gate, GateJSON, GateMStepInfo, GateMStepOptions } from './gate.js';
 import type { GateFactory } from './registry.js';
-import { LinearSoftmaxCore } from './softmax.js';
+import { LinearSoftmaxCore, linearBlocksToJSON } from './softmax.js';
 import { checkFixedTau, cliPositive, linearGateDims, parseCliOptions, readFixedTau, slopeNorm } from './common.js';
 import { ModelFormatError, OptionError } from '../errors.js';
 import { readMatrix, readNumber, readVector } from '../json-read.js';
@@ -97,7 +97,6 @@ export class TemperatureGate implements Gate {
   /** The canonical (β, τ) of θ: see the file header for the scale convention. */
   natural(theta: Float64Array): { tau: number; beta0: number[]; beta1: number[][] } {
     const { k, d } = this;
-    const q = d + 1;
     let tau: number;
     let scale: number; // β = scale · θ
     if (this.fixedTau !== undefined) {
@@ -108,17 +107,7 @@ export class TemperatureGate implements Gate {
       tau = norm > 0 ? 1 / norm : 1;
       scale = tau;
     }
-    const beta0: number[] = [];
-    const beta1: number[][] = [];
-    for (let j = 0; j < k - 1; j++) {
-      beta0.push(theta[j * q] * scale);
-      const row: number[] = [];
-      for (let u = 0; u < d; u++) row.push(theta[j * q + 1 + u] * scale);
-      beta1.push(row);
-    }
-    beta0.push(0);
-    beta1.push(new Array<number>(d).fill(0));
-    return { tau, beta0, beta1 };
+    return { tau, ...linearBlocksToJSON(theta, k, d, scale, scale) };
   }
 
   toJSON(theta: Float64Array): GateJSON {
