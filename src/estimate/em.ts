@@ -296,6 +296,7 @@ export function runEM(model: MixtureOfExperts, theta0: Float64Array, data: Datas
   const grad = new Float64Array(p);
   let stalled = 0;
   let convergedAt = 0;
+  let gradFresh = false;
   const finishMaxIter = options.finishMaxIter ?? 10;
   let stepMax = 1; // SQUAREM step.max0 = 1, mstep = 4
   const stepMin = 1;
@@ -354,22 +355,30 @@ export function runEM(model: MixtureOfExperts, theta0: Float64Array, data: Datas
     ll0 = llNew;
     trace.push(llNew);
     options.onProgress?.(iterations, llNew);
+    gradFresh = false;
     if (!emConverged && Math.abs(change) <= tol * Math.abs(llNew)) {
       emConverged = true;
       convergedAt = iterations;
       if (!finish) break;
     }
-    if (emConverged) {
-      // finish: keep cycling until the gradient vanishes (ws.R holds the posteriors at th0)
+    // Near convergence (or in the finish) test the gradient (ws.R holds the posteriors at th0, so it
+    // costs no E-step): a stationary point is the goal, whatever the relative change says.
+    if (emConverged || (finish && Math.abs(change) <= 1e-6 * Math.abs(llNew))) {
       gradientFromPosteriors(model, th0, data, ws, grad);
-      if (infNorm(grad) / n <= gtol) break;
-      stalled = change <= 1e-15 * Math.abs(llNew) ? stalled + 1 : 0;
-      if (stalled >= 3) break;
-      if (iterations - convergedAt >= finishMaxIter) break;
+      gradFresh = true;
+      if (infNorm(grad) / n <= gtol) {
+        emConverged = true;
+        break;
+      }
+      if (emConverged) {
+        stalled = change <= 1e-15 * Math.abs(llNew) ? stalled + 1 : 0;
+        if (stalled >= 3) break;
+        if (iterations - convergedAt >= finishMaxIter) break;
+      }
     }
   }
   // gradient at the EM result (ws.R holds the posteriors at th0)
-  gradientFromPosteriors(model, th0, data, ws, grad);
+  if (!gradFresh) gradientFromPosteriors(model, th0, data, ws, grad);
   let ll = ll0;
   const gradInf = infNorm(grad) / n;
   let theta: Float64Array = th0;
