@@ -7,9 +7,8 @@
  *    the ratio reads as "cost of the fit in objective evaluations"), and the L-BFGS fit.
  */
 import type { BenchCase } from './types.js';
-import { MixtureOfExperts, type ModelJSON } from '../src/model/model.js';
-import { sampleX, type Dataset } from '../src/model/data.js';
-import { Rng } from '../src/numeric/rng.js';
+import { simulated, type SimulatedState } from './simulated.js';
+import type { ModelJSON } from '../src/model/model.js';
 import { fitEM, type EMOptions } from '../src/estimate/em.js';
 import { fitLSE, lseObjective, LSEWorkspace } from '../src/estimate/lse.js';
 
@@ -27,17 +26,8 @@ const GELU_TRUTH: ModelJSON = {
   experts: { type: 'regression', activation: 'gelu', a: [[1.5], [-2]], b: [0.5, 1], noiseVariance: 0.04 },
 };
 
-interface State { truth: MixtureOfExperts; data: Dataset }
-
-function setup(json: ModelJSON, n: number, low: number, high: number): () => State {
-  return () => {
-    const truth = MixtureOfExperts.fromJSON(json);
-    const rng = new Rng(2024);
-    const X = sampleX({ type: 'uniform', low, high }, n, truth.d, rng.split('x'));
-    const { y } = truth.sample(X, n, rng.split('y'));
-    return { truth, data: { X, y, n, d: truth.d } };
-  };
-}
+type State = SimulatedState;
+const setup = simulated;
 
 function mle(options: EMOptions) {
   return (s: unknown) => {

@@ -7,10 +7,9 @@
  * finish, tol 1e-8) from the same start: the classic algorithm of the authors' code.
  */
 import type { BenchCase } from './types.js';
-import { MixtureOfExperts, type ModelJSON } from '../src/model/model.js';
+import { simulated, type SimulatedState } from './simulated.js';
+import type { ModelJSON } from '../src/model/model.js';
 import { AUTHORS_TRUTH } from '../src/model/presets.js';
-import { sampleX, type Dataset } from '../src/model/data.js';
-import { Rng } from '../src/numeric/rng.js';
 import { fitEM, type EMOptions } from '../src/estimate/em.js';
 
 const TRUTH_D2K3: ModelJSON = {
@@ -18,16 +17,11 @@ const TRUTH_D2K3: ModelJSON = {
   experts: { type: 'gaussianLinear', a: [[2, -1], [-2, 1], [0.5, 3]], b: [1, -1, 4], variance: [0.25, 0.16, 0.36] },
 };
 
-interface State { truth: MixtureOfExperts; data: Dataset; k: number }
+interface State extends SimulatedState { k: number }
 
 function setup(json: ModelJSON, n: number, k: number, low: number, high: number): () => State {
-  return () => {
-    const truth = MixtureOfExperts.fromJSON(json);
-    const rng = new Rng(2024);
-    const X = sampleX({ type: 'uniform', low, high }, n, truth.d, rng.split('x'));
-    const { y } = truth.sample(X, n, rng.split('y'));
-    return { truth, data: { X, y, n, d: truth.d }, k };
-  };
+  const base = simulated(json, n, low, high);
+  return () => ({ ...base(), k });
 }
 
 function fit(options: EMOptions) {

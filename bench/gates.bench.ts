@@ -11,10 +11,9 @@
  * comparison.
  */
 import type { BenchCase } from './types.js';
-import { MixtureOfExperts, type ModelJSON } from '../src/model/model.js';
+import { simulated, type SimulatedState } from './simulated.js';
+import type { ModelJSON } from '../src/model/model.js';
 import { AUTHORS_TRUTH } from '../src/model/presets.js';
-import { sampleX, type Dataset } from '../src/model/data.js';
-import { Rng } from '../src/numeric/rng.js';
 import { fitEM } from '../src/estimate/em.js';
 
 const EXPERTS = AUTHORS_TRUTH.experts;
@@ -36,17 +35,8 @@ const SETTINGS: Setting[] = [
   { name: 'softmax k=4 (same design as hierarchical)', truth: { gate: { type: 'softmax', beta0: [-15, -7.5, -2.5, 0], beta1: [[30], [20], [10], [0]] }, experts: EXPERTS4 }, low: 0, high: 1 },
 ];
 
-interface State { truth: MixtureOfExperts; data: Dataset }
-
-function setup(json: ModelJSON, n: number, low: number, high: number): () => State {
-  return () => {
-    const truth = MixtureOfExperts.fromJSON(json);
-    const rng = new Rng(2024);
-    const X = sampleX({ type: 'uniform', low, high }, n, truth.d, rng.split('x'));
-    const { y } = truth.sample(X, n, rng.split('y'));
-    return { truth, data: { X, y, n, d: truth.d } };
-  };
-}
+type State = SimulatedState;
+const setup = simulated;
 
 function run(s: unknown): unknown {
   const { truth, data } = s as State;

@@ -31,9 +31,9 @@ import type { BlockInfo, Gate, GateJSON, GateMStepInfo, GateMStepOptions } from 
 import type { GateFactory } from './registry.js';
 import { NewtonMaximizer, type NewtonProblem } from './newton.js';
 import { linearBlocksToJSON } from './softmax.js';
-import { checkFixedTau, cliPositive, linearGateDims, parseCliOptions, readFixedTau, slopeNorm } from './common.js';
+import { readTau, cliPositive, linearGateDims, parseCliOptions, readFixedTau, slopeNorm } from './common.js';
 import { ModelFormatError, OptionError } from '../errors.js';
-import { readMatrix, readNumber, readString, readVector } from '../json-read.js';
+import { readMatrix, readString, readVector } from '../json-read.js';
 import { normalCdf, normalPdf } from '../numeric/special.js';
 
 export const ACTIVATIONS = ['tanh', 'sigmoid', 'gelu', 'identity'] as const;
@@ -506,13 +506,7 @@ export class ActivationGate implements Gate, NewtonProblem {
     const { k, d } = this;
     const path = 'gate';
     const q = d + 1;
-    let tau: number;
-    if (this.fixedTau !== undefined) {
-      checkFixedTau(json, path, this.fixedTau);
-      tau = this.fixedTau;
-    } else {
-      tau = readNumber(json.tau, `${path}.tau`, { positive: true });
-    }
+    const tau = readTau(json, path, this.fixedTau);
     const beta0 = readVector(json.beta0, `${path}.beta0`, k);
     const beta1 = readMatrix(json.beta1, `${path}.beta1`, k, d);
     if (k < 1) throw new ModelFormatError(`${path}: needs at least one expert`);

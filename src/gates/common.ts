@@ -83,3 +83,12 @@ export function slopeNorm(theta: Float64Array, rows: number, d: number): number 
   for (let j = 0; j < rows; j++) for (let u = 0; u < d; u++) s += theta[j * q + 1 + u] * theta[j * q + 1 + u];
   return Math.sqrt(s);
 }
+
+/** τ of a gate JSON: the fixed value (checked against the JSON) or a positive `tau` field. */
+export function readTau(json: GateJSON, path: string, fixedTau: number | undefined): number {
+  if (fixedTau !== undefined) {
+    checkFixedTau(json, path, fixedTau);
+    return fixedTau;
+  }
+  return readNumber(json.tau, `${path}.tau`, { positive: true });
+}

@@ -26,9 +26,9 @@
 import type { BlockInfo, Gate, GateJSON, GateMStepInfo, GateMStepOptions } from './gate.js';
 import type { GateFactory } from './registry.js';
 import { LinearSoftmaxCore, linearBlocksToJSON } from './softmax.js';
-import { checkFixedTau, cliPositive, linearGateDims, parseCliOptions, readFixedTau, slopeNorm } from './common.js';
+import { readTau, cliPositive, linearGateDims, parseCliOptions, readFixedTau, slopeNorm } from './common.js';
 import { ModelFormatError, OptionError } from '../errors.js';
-import { readMatrix, readNumber, readVector } from '../json-read.js';
+import { readMatrix, readVector } from '../json-read.js';
 
 export class TemperatureGate implements Gate {
   readonly type = 'denseToSparse';
@@ -118,13 +118,7 @@ export class TemperatureGate implements Gate {
   paramsFromJSON(json: GateJSON): Float64Array {
     const { k, d } = this;
     const path = 'gate';
-    let tau: number;
-    if (this.fixedTau !== undefined) {
-      checkFixedTau(json, path, this.fixedTau);
-      tau = this.fixedTau;
-    } else {
-      tau = readNumber(json.tau, `${path}.tau`, { positive: true });
-    }
+    const tau = readTau(json, path, this.fixedTau);
     const beta0 = readVector(json.beta0, `${path}.beta0`, k);
     const beta1 = readMatrix(json.beta1, `${path}.beta1`, k, d);
     if (k < 1) throw new ModelFormatError(`${path}: needs at least one expert`);

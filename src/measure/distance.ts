@@ -162,32 +162,14 @@ class MixturePairIntegrand implements BatchIntegrand {
 
   /** p(y) − q(y). */
   diff(y: number): number {
-    let p = 0;
-    for (let i = 0; i < this.mA; i++) {
-      const e = y - this.muA[i];
-      p += Math.exp(this.lA[i] - e * e * this.cA[i]);
-    }
-    let q = 0;
-    for (let i = 0; i < this.mB; i++) {
-      const e = y - this.muB[i];
-      q += Math.exp(this.lB[i] - e * e * this.cB[i]);
-    }
-    return p - q;
+    return mixtureDensity(y, this.mA, this.muA, this.cA, this.lA) - mixtureDensity(y, this.mB, this.muB, this.cB, this.lB);
   }
 
   evaluate(ys: Float64Array, out: Float64Array, n: number): void {
     for (let r = 0; r < n; r++) {
       const y = ys[r];
-      let p = 0;
-      for (let i = 0; i < this.mA; i++) {
-        const e = y - this.muA[i];
-        p += Math.exp(this.lA[i] - e * e * this.cA[i]);
-      }
-      let q = 0;
-      for (let i = 0; i < this.mB; i++) {
-        const e = y - this.muB[i];
-        q += Math.exp(this.lB[i] - e * e * this.cB[i]);
-      }
+      const p = mixtureDensity(y, this.mA, this.muA, this.cA, this.lA);
+      const q = mixtureDensity(y, this.mB, this.muB, this.cB, this.lB);
       if (this.hellinger) {
         const s = Math.sqrt(p) - Math.sqrt(q);
         out[r] = 0.5 * s * s;
@@ -369,4 +351,14 @@ export function regressionDistance(a: ModelInput, b: ModelInput, options: Regres
   const { mean, stderr } = meanAndStderr(sq);
   const dist = Math.sqrt(mean);
   return { distance: dist, stderr: dist > 0 ? stderr / (2 * dist) : 0, samples: n, metric: 'l2' };
+}
+
+/** Σ_i exp(l_i − (y − μ_i)² c_i): a Gaussian mixture density at y with precomputed log-weights l and 1/(2ν) in c. */
+function mixtureDensity(y: number, m: number, mu: Float64Array, c: Float64Array, l: Float64Array): number {
+  let p = 0;
+  for (let i = 0; i < m; i++) {
+    const e = y - mu[i];
+    p += Math.exp(l[i] - e * e * c[i]);
+  }
+  return p;
 }
