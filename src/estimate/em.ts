@@ -28,6 +28,8 @@ import { lbfgs } from '../numeric/lbfgs.js';
 import { choleskyInPlace } from '../numeric/linalg.js';
 import { initialise, type InitSpec } from './init.js';
 import { OptionError } from '../errors.js';
+import { expFast, LOG_BLOCK } from '../numeric/fastmath.js';
+import { combineKernel } from './e-step-kernel.js';
 
 export interface EMOptions {
   /** Stop when |ℓ_new − ℓ_old| ≤ tol·|ℓ_old| between successive accelerated cycles. Default 1e-8. */
@@ -122,6 +124,11 @@ function feasible(model: MixtureOfExperts, theta: Float64Array): boolean {
 /**
  * E-step at θ: responsibilities into ws.R, returns ℓ(θ). Non-finite (−Infinity) if some row has
  * zero likelihood or θ is infeasible.
+ *
+ * With a gate that supplies logits z (log π = z − lse z) and a_ti = z_ti + log f_ti, the row's
+ * log-likelihood is lse(a) − lse(z) and its posteriors are softmax(a). The logs of the row sums
+ * are taken once per LOG_BLOCK rows as the log of their product (each ratio lies in [1/k, k]),
+ * and exps use `expFast`: the E-step runs in every EM map and every finish evaluation.
  */
 export function eStep(model: MixtureOfExperts, theta: Float64Array, data: Dataset, ws: EMWorkspace): number {
   const { gate, expert, k } = model;
@@ -129,44 +136,46 @@ export function eStep(model: MixtureOfExperts, theta: Float64Array, data: Datase
   if (!feasible(model, theta)) return -Infinity;
   const R = ws.R;
   const S = ws.S;
-  gate.logWeights(theta.subarray(0, gate.nParams), X, n, R);
+  const thetaGate = theta.subarray(0, gate.nParams);
+  const normalised = gate.logits === undefined;
+  if (gate.logits) gate.logits(thetaGate, X, n, R);
+  else gate.logWeights(thetaGate, X, n, R);
   expert.logDensity(theta.subarray(gate.nParams), X, y, n, S);
   let ll = 0;
+  let prod = 1;
+  let count = 0;
   if (k === 2) {
-    // two experts: R_t0 = 1/(1 + e^{l1−l0}) with one exp and one log per row
+    // two experts: R_t0 = 1/(1 + e^{a1−a0}) with one exp per row (two with logits)
     for (let t = 0; t < n; t++) {
-      const l0 = R[2 * t] + S[2 * t];
-      const l1 = R[2 * t + 1] + S[2 * t + 1];
-      const m = l0 > l1 ? l0 : l1;
-      if (!(m > -Infinity)) return -Infinity;
-      const e = Math.exp(-Math.abs(l0 - l1)); // in (0, 1]; NaN propagates
-      const r0 = l0 >= l1 ? 1 / (1 + e) : e / (1 + e);
+      const z0 = R[2 * t];
+      const z1 = R[2 * t + 1];
+      const a0 = z0 + S[2 * t];
+      const a1 = z1 + S[2 * t + 1];
+      const ma = a0 > a1 ? a0 : a1;
+      if (!(ma > -Infinity)) return -Infinity;
+      const e = expFast(-Math.abs(a0 - a1)); // in [0, 1]; NaN propagates
+      const r0 = a0 >= a1 ? 1 / (1 + e) : e / (1 + e);
       R[2 * t] = r0;
       R[2 * t + 1] = 1 - r0;
-      ll += m + Math.log1p(e);
+      if (normalised) {
+        ll += ma;
+        prod *= 1 + e;
+      } else {
+        const mz = z0 > z1 ? z0 : z1;
+        ll += ma - mz;
+        prod *= (1 + e) / (1 + expFast(-Math.abs(z0 - z1)));
+      }
+      if (++count === LOG_BLOCK) {
+        ll += Math.log(prod);
+        prod = 1;
+        count = 0;
+      }
     }
+    ll += Math.log(prod);
     return ll === ll ? ll : -Infinity;
   }
-  for (let t = 0; t < n; t++) {
-    const o = t * k;
-    let m = -Infinity;
-    for (let i = 0; i < k; i++) {
-      const v = R[o + i] + S[o + i]; // −∞ + finite stays −∞ (inactive experts)
-      R[o + i] = v;
-      if (v > m) m = v;
-    }
-    if (!(m > -Infinity)) return -Infinity;
-    let s = 0;
-    for (let i = 0; i < k; i++) {
-      const e = Math.exp(R[o + i] - m);
-      R[o + i] = e;
-      s += e;
-    }
-    const inv = 1 / s;
-    for (let i = 0; i < k; i++) R[o + i] *= inv;
-    ll += m + Math.log(s);
-  }
-  return ll === ll ? ll : -Infinity;
+  const combined = combineKernel(k, normalised)(R, S, n);
+  return combined === combined ? combined : -Infinity;
 }
 
 interface MStepSettings {

@@ -70,6 +70,13 @@ export interface Gate {
   logWeights(theta: Float64Array, X: Float64Array, n: number, out: Float64Array): void;
 
   /**
+   * Optional: unnormalised log-weights ("logits") z, written to out (n×k), with
+   * log π_ti = z_ti − log Σ_j exp(z_tj); −Infinity marks an inactive expert. The E-step uses it
+   * when present: it needs no per-row normaliser of its own (one log-sum-exp less per row).
+   */
+  logits?(theta: Float64Array, X: Float64Array, n: number, out: Float64Array): void;
+
+  /**
    * Gradient with respect to θ of Q(θ) = Σ_t Σ_i W_ti log π_i(x_t; θ), written to grad (length nParams).
    * W is an arbitrary real n×k matrix (rows need NOT sum to one: LSE passes signed weights).
    * Entries of W for inactive experts are ignored. By Fisher's identity, with W = posterior

@@ -107,6 +107,9 @@ export class ModifiedGate implements Gate {
   logWeights(theta: Float64Array, X: Float64Array, n: number, out: Float64Array): void {
     this.core.logWeights(theta, this.features(X, n), n, out);
   }
+  logits(theta: Float64Array, X: Float64Array, n: number, out: Float64Array): void {
+    this.core.logits(theta, this.features(X, n), n, out);
+  }
   gradQ(theta: Float64Array, X: Float64Array, n: number, W: Float64Array, grad: Float64Array): void {
     this.core.gradQ(theta, this.features(X, n), n, W, grad);
   }

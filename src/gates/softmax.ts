@@ -12,6 +12,8 @@
  */
 import type { BlockInfo, Gate, GateJSON, GateMStepInfo, GateMStepOptions } from './gate.js';
 import { solveSPD } from '../numeric/linalg.js';
+import { expFast, LOG_BLOCK } from '../numeric/fastmath.js';
+import { newtonSystemKernel, probabilitiesKernel, type NewtonSystemKernel, type ProbabilitiesKernel } from './softmax-kernels.js';
 import { ModelFormatError } from '../errors.js';
 import { readMatrix, readVector } from '../json-read.js';
 
@@ -32,6 +34,8 @@ export class LinearSoftmaxCore {
   private readonly work: Float64Array;
   private readonly trial: Float64Array;
   private readonly z: Float64Array;
+  private readonly kernel: NewtonSystemKernel | null;
+  private readonly probsKernel: ProbabilitiesKernel | null;
 
   constructor(k: number, m: number) {
     this.k = k;
@@ -46,6 +50,8 @@ export class LinearSoftmaxCore {
     this.step = new Float64Array(p);
     this.trial = new Float64Array(p);
     this.z = new Float64Array(k);
+    this.kernel = k > 2 || m > 1 ? newtonSystemKernel(k, m) : null;
+    this.probsKernel = k > 2 || m > 1 ? probabilitiesKernel(k, m, weightCorrection) : null;
   }
 
   /** log π written to out (n×k); returns nothing. */
@@ -56,7 +62,7 @@ export class LinearSoftmaxCore {
       const c1 = theta[1];
       for (let t = 0; t < n; t++) {
         const z = c0 + c1 * F[t];
-        const lse = (z > 0 ? z : 0) + Math.log1p(Math.exp(-Math.abs(z)));
+        const lse = (z > 0 ? z : 0) + Math.log1p(expFast(-Math.abs(z)));
         out[2 * t] = z - lse;
         out[2 * t + 1] = -lse;
       }
@@ -68,7 +74,7 @@ export class LinearSoftmaxCore {
       let mx = 0; // the reference logit is 0
       for (let i = 0; i < k - 1; i++) if (out[oo + i] > mx) mx = out[oo + i];
       let s = 0;
-      for (let i = 0; i < k; i++) s += Math.exp(out[oo + i] - mx);
+      for (let i = 0; i < k; i++) s += expFast(out[oo + i] - mx);
       const lse = mx + Math.log(s);
       for (let i = 0; i < k; i++) out[oo + i] -= lse;
     }
@@ -121,12 +127,17 @@ export class LinearSoftmaxCore {
   /**
    * Probabilities π (into this.P, n×k), row weights s_t = Σ_i R_ti (into this.S) and
    * Q = Σ_t Σ_i R_ti log π_ti at θ. Entries with R_ti = 0 contribute 0 even when π_ti underflows.
+   * Σ_t s_t·log(row sum) is taken as Σ_blocks log Π(row sums) (`LOG_BLOCK`) plus a correction
+   * for the rows with s_t ≠ 1 (see `weightCorrection`).
    */
   private probs(theta: Float64Array, F: Float64Array, n: number, R: Float64Array): number {
     const { k, m } = this;
     const P = this.P;
     const S = this.S;
     let Q = 0;
+    let prod = 1;
+    let count = 0;
+    let corr = 0;
     if (k === 2 && m === 1) {
       // the papers' setting (two experts, scalar x): one logit per row
       const c0 = theta[0];
@@ -136,17 +147,24 @@ export class LinearSoftmaxCore {
         const r0 = R[2 * t];
         const r1 = R[2 * t + 1];
         // log π0 = z − lse, log π1 = −lse, lse = max(z,0) + log(1 + e^{−|z|})
-        const e = Math.exp(-Math.abs(z));
-        const lse = (z > 0 ? z : 0) + Math.log1p(e);
+        const e = expFast(-Math.abs(z));
         const p0 = z > 0 ? 1 / (1 + e) : e / (1 + e);
         P[2 * t] = p0;
         P[2 * t + 1] = 1 - p0;
-        S[t] = r0 + r1;
-        if (r0 !== 0) Q += r0 * (z - lse);
-        if (r1 !== 0) Q -= r1 * lse;
+        const s = r0 + r1;
+        S[t] = s;
+        Q += r0 * z - s * (z > 0 ? z : 0);
+        prod *= 1 + e;
+        if (s !== 1) corr += weightCorrection(s, 1 + e);
+        if (++count === LOG_BLOCK) {
+          Q -= Math.log(prod);
+          prod = 1;
+          count = 0;
+        }
       }
-      return Q;
+      return Q - Math.log(prod) - corr;
     }
+    if (this.probsKernel) return this.probsKernel(theta, F, R, n, P, S);
     // logits column by column (long loops), the reference column is 0
     this.logits(theta, F, n, P);
     for (let t = 0; t < n; t++) {
@@ -163,20 +181,27 @@ export class LinearSoftmaxCore {
       }
       let sum = 0;
       for (let i = 0; i < k; i++) {
-        const e = Math.exp(P[oo + i] - mx);
+        const e = expFast(P[oo + i] - mx);
         P[oo + i] = e;
         sum += e;
       }
       const inv = 1 / sum;
       for (let i = 0; i < k; i++) P[oo + i] *= inv;
       S[t] = s;
-      Q += rz - s * (mx + Math.log(sum)); // Σ_i R_ti (z_ti − lse_t)
+      Q += rz - s * mx; // Σ_i R_ti (z_ti − lse_t), lse_t = mx + log(sum)
+      prod *= sum;
+      if (s !== 1) corr += weightCorrection(s, sum);
+      if (++count === LOG_BLOCK) {
+        Q -= Math.log(prod);
+        prod = 1;
+        count = 0;
+      }
     }
-    return Q;
+    return Q - Math.log(prod) - corr;
   }
 
-  /** Linear logits z_tj = β₀ⱼ + β₁ⱼᵀf_t into out (n×k), reference column 0. */
-  private logits(theta: Float64Array, F: Float64Array, n: number, out: Float64Array): void {
+  /** Linear logits z_tj = β₀ⱼ + β₁ⱼᵀf_t into out (n×k), reference column 0 (unnormalised log π). */
+  logits(theta: Float64Array, F: Float64Array, n: number, out: Float64Array): void {
     const { k, m } = this;
     const q = m + 1;
     for (let j = 0; j < k - 1; j++) {
@@ -215,6 +240,11 @@ export class LinearSoftmaxCore {
     const Q = this.probs(theta, F, n, R);
     const P = this.P;
     const S = this.S;
+    if (this.kernel) {
+      this.kernel(P, S, R, F, n, g, H);
+      return Q;
+    }
+    // shapes too large for an unrolled kernel: column-wise accumulation
     if (this.c.length < n) this.c = new Float64Array(n);
     const c = this.c;
     g.fill(0);
@@ -262,16 +292,25 @@ export class LinearSoftmaxCore {
     const c0 = theta[0];
     const c1 = theta[1];
     let Q = 0, g0 = 0, g1 = 0, h00 = 0, h01 = 0, h11 = 0;
+    let prod = 1;
+    let count = 0;
+    let corr = 0;
     for (let t = 0; t < n; t++) {
       const x = F[t];
       const z = c0 + c1 * x;
       const r0 = R[2 * t];
       const r1 = R[2 * t + 1];
-      const e = Math.exp(-Math.abs(z));
-      const lse = (z > 0 ? z : 0) + Math.log1p(e);
+      const e = expFast(-Math.abs(z));
       const p0 = z > 0 ? 1 / (1 + e) : e / (1 + e);
       const s = r0 + r1;
-      Q += r0 * z - s * lse;
+      Q += r0 * z - s * (z > 0 ? z : 0); // Σ R log π = Σ r0·z − s·lse, lse = max(z,0) + log(1+e)
+      prod *= 1 + e;
+      if (s !== 1) corr += weightCorrection(s, 1 + e);
+      if (++count === LOG_BLOCK) {
+        Q -= Math.log(prod);
+        prod = 1;
+        count = 0;
+      }
       const c = r0 - s * p0;
       g0 += c;
       g1 += c * x;
@@ -282,7 +321,7 @@ export class LinearSoftmaxCore {
     }
     g[0] = g0; g[1] = g1;
     H[0] = h00; H[1] = h01; H[2] = h01; H[3] = h11;
-    return Q;
+    return Q - Math.log(prod) - corr;
   }
 
   /**
@@ -330,6 +369,17 @@ export class LinearSoftmaxCore {
   }
 }
 
+/**
+ * (s − 1)·log(sum), the correction of a row whose weight s is not 1 when Σ_t s_t·log(sum_t) is
+ * computed as Σ_t log(sum_t) (sum_t ∈ [1, k]). Posterior rows sum to 1 up to an ulp or two; for
+ * |s − 1| < 1e-14 the log is replaced by 2(sum − 1)/(sum + 1) (relative error < 1/3 for
+ * sum ≤ 10), an error below 1e-14·log k per row, at the rounding level of Q itself. Other rows get the exact log.
+ */
+function weightCorrection(s: number, sum: number): number {
+  const d = s - 1;
+  return d > -1e-14 && d < 1e-14 ? (2 * d * (sum - 1)) / (sum + 1) : d * Math.log(sum);
+}
+
 /** Σ_t a_t F[t·m + u] (one long loop). */
 function dotStrided(a: Float64Array, F: Float64Array, n: number, m: number, u: number): number {
   let s = 0;
@@ -364,6 +414,9 @@ export class SoftmaxGate implements Gate {
 
   logWeights(theta: Float64Array, X: Float64Array, n: number, out: Float64Array): void {
     this.core.logWeights(theta, X, n, out);
+  }
+  logits(theta: Float64Array, X: Float64Array, n: number, out: Float64Array): void {
+    this.core.logits(theta, X, n, out);
   }
   gradQ(theta: Float64Array, X: Float64Array, n: number, W: Float64Array, grad: Float64Array): void {
     this.core.gradQ(theta, X, n, W, grad);

@@ -69,6 +69,10 @@ export class TemperatureGate implements Gate {
     this.core.logWeights(this.toGamma(theta), X, n, out);
   }
 
+  logits(theta: Float64Array, X: Float64Array, n: number, out: Float64Array): void {
+    this.core.logits(this.toGamma(theta), X, n, out);
+  }
+
   gradQ(theta: Float64Array, X: Float64Array, n: number, W: Float64Array, grad: Float64Array): void {
     this.core.gradQ(this.toGamma(theta), X, n, W, grad);
     if (this.fixedTau !== undefined) for (let i = 0; i < this.nParams; i++) grad[i] /= this.fixedTau; // ∂z/∂β = (1, x)/τ

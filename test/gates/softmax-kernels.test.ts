@@ -1,0 +1,86 @@
+import { describe, expect, it } from 'vitest';
+import { newtonSystemKernel, probabilitiesKernel, accumulatorCount, MAX_ACCUMULATORS } from '../../src/gates/softmax-kernels.js';
+import { Rng } from '../../src/numeric/rng.js';
+
+/** Naive reference: π, s, Q, g, −H of Σ R log π for linear logits with the last class as reference. */
+function reference(theta: Float64Array, F: Float64Array, R: Float64Array, n: number, k: number, m: number) {
+  const q = m + 1;
+  const p = (k - 1) * q;
+  const P = new Float64Array(n * k);
+  const S = new Float64Array(n);
+  const g = new Float64Array(p);
+  const H = new Float64Array(p * p);
+  let Q = 0;
+  for (let t = 0; t < n; t++) {
+    const v = [1, ...Array.from(F.subarray(t * m, t * m + m))];
+    const z = Array.from({ length: k }, (_, j) => (j < k - 1 ? v.reduce((acc, vi, a) => acc + theta[j * q + a] * vi, 0) : 0));
+    const mx = Math.max(...z);
+    const lse = mx + Math.log(z.reduce((acc, zi) => acc + Math.exp(zi - mx), 0));
+    let s = 0;
+    for (let i = 0; i < k; i++) {
+      P[t * k + i] = Math.exp(z[i] - lse);
+      s += R[t * k + i];
+      Q += R[t * k + i] * (z[i] - lse);
+    }
+    S[t] = s;
+    for (let j = 0; j < k - 1; j++) {
+      const c = R[t * k + j] - s * P[t * k + j];
+      for (let a = 0; a < q; a++) g[j * q + a] += c * v[a];
+      for (let l = 0; l < k - 1; l++) {
+        const w = s * P[t * k + j] * ((j === l ? 1 : 0) - P[t * k + l]);
+        for (let a = 0; a < q; a++) for (let b = 0; b < q; b++) H[(j * q + a) * p + l * q + b] += w * v[a] * v[b];
+      }
+    }
+  }
+  return { P, S, Q, g, H };
+}
+
+function correction(s: number, sum: number): number {
+  return (s - 1) * Math.log(sum);
+}
+
+describe('generated softmax kernels', () => {
+  const shapes: [number, number][] = [[2, 2], [3, 1], [3, 2], [4, 2], [5, 1], [2, 5]];
+  for (const [k, m] of shapes) {
+    it(`k=${k}, m=${m}: probabilities, Q and the Newton system match a naive computation`, () => {
+      const rng = new Rng(k * 10 + m);
+      const n = 257;
+      const q = m + 1;
+      const F = new Float64Array(n * m).map(() => 4 * rng.uniform() - 2);
+      // weights: rows summing to 1 (posteriors), some rows scaled (general weights), zeros included
+      const R = new Float64Array(n * k);
+      for (let t = 0; t < n; t++) {
+        let s = 0;
+        for (let i = 0; i < k; i++) {
+          R[t * k + i] = i === t % k ? 0 : rng.uniform();
+          s += R[t * k + i];
+        }
+        const scale = t % 7 === 0 ? 2.5 : 1;
+        for (let i = 0; i < k; i++) R[t * k + i] *= scale / s;
+      }
+      const theta = new Float64Array((k - 1) * q).map(() => 3 * rng.uniform() - 1.5);
+      const ref = reference(theta, F, R, n, k, m);
+      const probs = probabilitiesKernel(k, m, correction);
+      expect(probs).not.toBeNull();
+      const P = new Float64Array(n * k);
+      const S = new Float64Array(n);
+      const Q = probs!(theta, F, R, n, P, S);
+      expect(Q).toBeCloseTo(ref.Q, 9);
+      for (let i = 0; i < n * k; i++) expect(P[i]).toBeCloseTo(ref.P[i], 14);
+      for (let t = 0; t < n; t++) expect(S[t]).toBeCloseTo(ref.S[t], 14);
+      const kernel = newtonSystemKernel(k, m);
+      expect(kernel).not.toBeNull();
+      const p = (k - 1) * q;
+      const g = new Float64Array(p);
+      const H = new Float64Array(p * p);
+      kernel!(P, S, R, F, n, g, H);
+      for (let i = 0; i < p; i++) expect(g[i]).toBeCloseTo(ref.g[i], 9);
+      for (let i = 0; i < p * p; i++) expect(H[i]).toBeCloseTo(ref.H[i], 9);
+    });
+  }
+
+  it('declines shapes too large to unroll', () => {
+    expect(accumulatorCount(6, 6)).toBeGreaterThan(MAX_ACCUMULATORS);
+    expect(newtonSystemKernel(6, 6)).toBeNull();
+  });
+});
