@@ -11,17 +11,23 @@
 import { compileKernel, maxOf, names, type KernelSource } from '../numeric/codegen.js';
 import { expFast, expSource, LOG_BLOCK, POW2 } from '../numeric/fastmath.js';
 
-export type CombineKernel = (R: Float64Array, S: Float64Array, n: number) => number;
+/**
+ * With gate outputs (logits only), also π_t = softmax(z_t) into G (n×k) and the gate objective
+ * Σ_t Σ_i R_ti log π_ti at the new posteriors into info[0] (rows weighted 1: posteriors sum to 1
+ * up to an ulp) — the `GateState` the gate's M-step and gradient start from.
+ */
+export type CombineKernel = (R: Float64Array, S: Float64Array, n: number, G: Float64Array, info: Float64Array) => number;
 
 /** Largest k with an unrolled combine; beyond it `combineLoop` runs. */
 const MAX_UNROLLED_K = 24;
 
-export function combineKernel(k: number, normalised: boolean): CombineKernel {
-  if (k > MAX_UNROLLED_K) return (R, S, n) => combineLoop(R, S, n, k, normalised);
-  return compileKernel<CombineKernel>(`combine:${k}:${normalised}`, () => combineSource(k, normalised));
+export function combineKernel(k: number, normalised: boolean, gateOut = false): CombineKernel {
+  const withGate = gateOut && !normalised;
+  if (k > MAX_UNROLLED_K) return (R, S, n, G, info) => combineLoop(R, S, n, k, normalised, withGate ? G : undefined, info);
+  return compileKernel<CombineKernel>(`combine:${k}:${normalised}:${withGate}`, () => combineSource(k, normalised, withGate));
 }
 
-function combineSource(k: number, normalised: boolean): KernelSource {
+function combineSource(k: number, normalised: boolean, withGate: boolean): KernelSource {
   const z = names('z', k);
   const a = names('a', k);
   const e = names('e', k);
@@ -40,26 +46,47 @@ function combineSource(k: number, normalised: boolean): KernelSource {
   row.push('const inv = 1 / s;');
   e.forEach((v, i) => row.push(`R[o + ${i}] = ${v} * inv;`));
   row.push(normalised ? 'll += m; prod *= s;' : 'll += m - mz; prod *= s / sz;');
-  row.push(`if (++count === ${LOG_BLOCK}) { ll += Math.log(prod); prod = 1; count = 0; }`);
-  const body = ['let ll = 0, prod = 1, count = 0;', 'for (let t = 0; t < n; t++) {', ...row.map((l) => `  ${l}`), '}', 'return ll + Math.log(prod);'];
-  return { name: 'combine', params: ['R', 'S', 'n'], body, scope: { POW2 } };
+  if (withGate) {
+    // π = softmax(z) and Σ_i r_i log π_i = Σ_i r_i (z_i − mz) − log sz (r_i here: the posteriors)
+    row.push('const iz = 1 / sz;');
+    z.forEach((_, i) => row.push(`G[o + ${i}] = ez${i} * iz;`));
+    row.push(`qg += (${e.map((v, i) => `${v} * (${z[i]} - mz)`).join(' + ')}) * inv;`);
+    row.push('prodz *= sz;');
+  }
+  row.push(`if (++count === ${LOG_BLOCK}) { ll += Math.log(prod); prod = 1; count = 0;${withGate ? ' qg -= Math.log(prodz); prodz = 1;' : ''} }`);
+  const body = [
+    'let ll = 0, prod = 1, count = 0, qg = 0, prodz = 1;',
+    'for (let t = 0; t < n; t++) {',
+    ...row.map((l) => `  ${l}`),
+    '}',
+    ...(withGate ? ['info[0] = qg - Math.log(prodz);'] : []),
+    'return ll + Math.log(prod);',
+  ];
+  return { name: 'combine', params: ['R', 'S', 'n', 'G', 'info'], body, scope: { POW2 } };
 }
 
 /** The same computation with loops over experts, for large k. */
-export function combineLoop(R: Float64Array, S: Float64Array, n: number, k: number, normalised: boolean): number {
+export function combineLoop(R: Float64Array, S: Float64Array, n: number, k: number, normalised: boolean, G?: Float64Array, info?: Float64Array): number {
   let ll = 0;
   let prod = 1;
   let count = 0;
+  let qg = 0;
   for (let t = 0; t < n; t++) {
     const o = t * k;
     let ratio = 1;
+    let mz = 0;
     if (!normalised) {
-      let mz = -Infinity;
+      mz = -Infinity;
       for (let i = 0; i < k; i++) if (R[o + i] > mz) mz = R[o + i];
       let sz = 0;
       for (let i = 0; i < k; i++) sz += expFast(R[o + i] - mz);
       ll -= mz;
       ratio = 1 / sz;
+      if (G) {
+        // log π = z − mz − log sz for now (large k: per-row logs are fine here)
+        const l = mz + Math.log(sz);
+        for (let i = 0; i < k; i++) G[o + i] = R[o + i] - l;
+      }
     }
     let m = -Infinity;
     for (let i = 0; i < k; i++) {
@@ -76,6 +103,12 @@ export function combineLoop(R: Float64Array, S: Float64Array, n: number, k: numb
     }
     const inv = 1 / s;
     for (let i = 0; i < k; i++) R[o + i] *= inv;
+    if (G) {
+      for (let i = 0; i < k; i++) {
+        if (R[o + i] !== 0) qg += R[o + i] * G[o + i]; // Σ r log π
+        G[o + i] = expFast(G[o + i]);
+      }
+    }
     ll += m;
     prod *= s * ratio;
     if (++count === LOG_BLOCK) {
@@ -84,5 +117,6 @@ export function combineLoop(R: Float64Array, S: Float64Array, n: number, k: numb
       count = 0;
     }
   }
+  if (G && info) info[0] = qg;
   return ll + Math.log(prod);
 }

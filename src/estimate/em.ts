@@ -23,6 +23,7 @@
 import { validateDataset } from './validate.js';
 import type { Dataset } from '../model/data.js';
 import { MixtureOfExperts, type ModelSpec } from '../model/model.js';
+import type { GateState } from '../gates/gate.js';
 import { Rng } from '../numeric/rng.js';
 import { lbfgs } from '../numeric/lbfgs.js';
 import { choleskyInPlace } from '../numeric/linalg.js';
@@ -104,11 +105,26 @@ export class EMWorkspace {
   readonly S: Float64Array;
   readonly gradG: Float64Array;
   readonly gradE: Float64Array;
+  /** Gate weights π at the θ of the last E-step (logit gates only), and its gate objective. */
+  readonly G: Float64Array;
+  readonly gateInfo = new Float64Array(1);
+  /** Gate part of the θ of the last E-step, and whether G / gateInfo describe it. */
+  readonly gateTheta: Float64Array;
+  gateValid = false;
   constructor(readonly model: MixtureOfExperts, readonly n: number) {
     this.R = new Float64Array(n * model.k);
     this.S = new Float64Array(n * model.k);
     this.gradG = new Float64Array(model.gate.nParams);
     this.gradE = new Float64Array(model.expert.nParams);
+    this.G = new Float64Array(model.gate.logits ? n * model.k : 0);
+    this.gateTheta = new Float64Array(model.gate.nParams);
+  }
+
+  /** The E-step's `GateState` if it was computed at this gate θ, else undefined. */
+  gateState(thetaGate: Float64Array): GateState | undefined {
+    if (!this.gateValid) return undefined;
+    for (let i = 0; i < thetaGate.length; i++) if (thetaGate[i] !== this.gateTheta[i]) return undefined;
+    return { weights: this.G, objective: this.gateInfo[0] };
   }
 }
 
@@ -133,9 +149,11 @@ function feasible(model: MixtureOfExperts, theta: Float64Array): boolean {
 export function eStep(model: MixtureOfExperts, theta: Float64Array, data: Dataset, ws: EMWorkspace): number {
   const { gate, expert, k } = model;
   const { X, y, n } = data;
+  ws.gateValid = false;
   if (!feasible(model, theta)) return -Infinity;
   const R = ws.R;
   const S = ws.S;
+  const G = ws.G;
   const thetaGate = theta.subarray(0, gate.nParams);
   const normalised = gate.logits === undefined;
   if (gate.logits) gate.logits(thetaGate, X, n, R);
@@ -145,7 +163,10 @@ export function eStep(model: MixtureOfExperts, theta: Float64Array, data: Datase
   let prod = 1;
   let count = 0;
   if (k === 2) {
-    // two experts: R_t0 = 1/(1 + e^{a1−a0}) with one exp per row (two with logits)
+    // two experts: R_t0 = 1/(1 + e^{a1−a0}) with one exp per row (two with logits, and then the
+    // gate state too: π and Σ R log π = Σ r0(z0 − mz) + r1(z1 − mz) − log(1 + e^{−|z0−z1|}))
+    let qg = 0;
+    let prodz = 1;
     for (let t = 0; t < n; t++) {
       const z0 = R[2 * t];
       const z1 = R[2 * t + 1];
@@ -162,20 +183,38 @@ export function eStep(model: MixtureOfExperts, theta: Float64Array, data: Datase
         prod *= 1 + e;
       } else {
         const mz = z0 > z1 ? z0 : z1;
+        const ez = expFast(-Math.abs(z0 - z1));
         ll += ma - mz;
-        prod *= (1 + e) / (1 + expFast(-Math.abs(z0 - z1)));
+        prod *= (1 + e) / (1 + ez);
+        const pz0 = z0 >= z1 ? 1 / (1 + ez) : ez / (1 + ez);
+        G[2 * t] = pz0;
+        G[2 * t + 1] = 1 - pz0;
+        qg += r0 * (z0 - mz) + (1 - r0) * (z1 - mz);
+        prodz *= 1 + ez;
       }
       if (++count === LOG_BLOCK) {
         ll += Math.log(prod);
         prod = 1;
+        if (!normalised) {
+          qg -= Math.log(prodz);
+          prodz = 1;
+        }
         count = 0;
       }
     }
     ll += Math.log(prod);
+    if (!normalised) setGateState(ws, thetaGate, qg - Math.log(prodz));
     return ll === ll ? ll : -Infinity;
   }
-  const combined = combineKernel(k, normalised)(R, S, n);
+  const combined = combineKernel(k, normalised, !normalised)(R, S, n, G, ws.gateInfo);
+  if (!normalised) setGateState(ws, thetaGate, ws.gateInfo[0]);
   return combined === combined ? combined : -Infinity;
+}
+
+function setGateState(ws: EMWorkspace, thetaGate: Float64Array, objective: number): void {
+  ws.gateInfo[0] = objective;
+  ws.gateTheta.set(thetaGate);
+  ws.gateValid = Number.isFinite(objective);
 }
 
 interface MStepSettings {
@@ -187,7 +226,8 @@ interface MStepSettings {
 function mStep(model: MixtureOfExperts, theta: Float64Array, data: Dataset, ws: EMWorkspace, s: MStepSettings): void {
   const { gate, expert } = model;
   expert.mStep(theta.subarray(gate.nParams), data.X, data.y, data.n, ws.R, s.expert);
-  gate.mStep(theta.subarray(0, gate.nParams), data.X, data.n, ws.R, s.gate);
+  const thetaGate = theta.subarray(0, gate.nParams);
+  gate.mStep(thetaGate, data.X, data.n, ws.R, s.gate, ws.gateState(thetaGate));
 }
 
 /**
@@ -203,7 +243,8 @@ export function logLikelihoodGradient(model: MixtureOfExperts, theta: Float64Arr
 /** ∇ℓ(θ) into grad given that ws.R already holds the posteriors at θ (no E-step). */
 function gradientFromPosteriors(model: MixtureOfExperts, theta: Float64Array, data: Dataset, ws: EMWorkspace, grad: Float64Array): void {
   const { gate, expert } = model;
-  gate.gradQ(theta.subarray(0, gate.nParams), data.X, data.n, ws.R, ws.gradG);
+  const thetaGate = theta.subarray(0, gate.nParams);
+  gate.gradQ(thetaGate, data.X, data.n, ws.R, ws.gradG, ws.gateState(thetaGate)?.weights);
   expert.gradQ(theta.subarray(gate.nParams), data.X, data.y, data.n, ws.R, ws.gradE);
   grad.set(ws.gradG, 0);
   grad.set(ws.gradE, gate.nParams);

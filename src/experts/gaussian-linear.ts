@@ -9,7 +9,8 @@
 import type { BlockInfo } from '../gates/gate.js';
 import type { ExpertFamily, ExpertJSON, ExpertMStepOptions } from './expert.js';
 import type { Rng } from '../numeric/rng.js';
-import { weightedLeastSquares } from '../numeric/linalg.js';
+import { solveSPD, weightedLeastSquares } from '../numeric/linalg.js';
+import { logDensityKernel, momentsKernel, residualKernel, type LogDensityKernel, type MomentsKernel, type ResidualKernel } from './gaussian-kernels.js';
 import { DataError } from '../errors.js';
 import { readMatrix, readNumber, readVector } from '../json-read.js';
 
@@ -39,6 +40,13 @@ export class GaussianLinearExperts implements ExpertFamily {
   private readonly gram: Float64Array;
   private readonly rhs: Float64Array;
   private readonly work: Float64Array;
+  /** Unrolled kernels (null for shapes too large to unroll: plain loops then). */
+  private readonly moments: MomentsKernel | null;
+  private readonly residuals: ResidualKernel | null;
+  private readonly logDensities: LogDensityKernel | null;
+  private readonly stats: Float64Array;
+  private readonly coefs: Float64Array;
+  private readonly ss: Float64Array;
 
   constructor(k: number, d: number, options: GaussianLinearOptions = {}) {
     this.k = k;
@@ -51,6 +59,13 @@ export class GaussianLinearExperts implements ExpertFamily {
     this.gram = new Float64Array(p * p);
     this.rhs = new Float64Array(p);
     this.work = new Float64Array(p * p);
+    const small = k * p <= 64;
+    this.moments = small ? momentsKernel(k, d) : null;
+    this.residuals = small ? residualKernel(k, d) : null;
+    this.logDensities = small ? logDensityKernel(k, d) : null;
+    this.stats = new Float64Array(k * (p * p + p));
+    this.coefs = new Float64Array(k * p);
+    this.ss = new Float64Array(k);
   }
 
   /** The variance floor in force. */
@@ -70,6 +85,10 @@ export class GaussianLinearExperts implements ExpertFamily {
   }
 
   logDensity(theta: Float64Array, X: Float64Array, y: Float64Array, n: number, out: Float64Array): void {
+    if (this.logDensities) {
+      this.logDensities(theta, X, y, n, out);
+      return;
+    }
     const { k, d } = this;
     const q = d + 2;
     for (let i = 0; i < k; i++) {
@@ -97,6 +116,10 @@ export class GaussianLinearExperts implements ExpertFamily {
   }
 
   mStep(theta: Float64Array, X: Float64Array, y: Float64Array, n: number, R: Float64Array, _options: ExpertMStepOptions): void {
+    if (this.moments && this.residuals) {
+      this.mStepUnrolled(theta, X, y, n, R);
+      return;
+    }
     const { k, d, coef } = this;
     const q = d + 2;
     for (let i = 0; i < k; i++) {
@@ -118,6 +141,36 @@ export class GaussianLinearExperts implements ExpertFamily {
         ss += w * r * r;
       }
       theta[o + d + 1] = Math.log(Math.max(ss / S, this.floor));
+    }
+  }
+
+  /**
+   * The same M-step with the sufficient statistics of all k experts from one unrolled pass, k
+   * weighted least-squares solves, and one more pass for the residual sums of squares (computed
+   * from the residuals, not from the moments, which would cancel catastrophically when ν ≪ Var y).
+   */
+  private mStepUnrolled(theta: Float64Array, X: Float64Array, y: Float64Array, n: number, R: Float64Array): void {
+    const { k, d, stats, coefs, coef } = this;
+    const p = d + 1;
+    const q = d + 2;
+    const size = p * p + p;
+    this.moments!(X, y, R, n, stats);
+    const fitted: boolean[] = [];
+    for (let i = 0; i < k; i++) {
+      const o = i * size;
+      const S = stats[o];
+      // empty component, or a singular system beyond the ridge fallback: keep its parameters
+      let ok = S > 1e-12 * n && solveSPD(stats.subarray(o, o + p * p), stats.subarray(o + p * p, o + size), p, coef, this.work) >= 0;
+      if (ok) for (let u = 0; u < p; u++) if (!Number.isFinite(coef[u])) ok = false;
+      fitted.push(ok);
+      for (let u = 0; u < p; u++) coefs[i * p + u] = ok ? coef[u] : theta[i * q + u];
+    }
+    this.residuals!(X, y, R, n, coefs, this.ss);
+    for (let i = 0; i < k; i++) {
+      if (!fitted[i]) continue;
+      for (let u = 0; u < p; u++) theta[i * q + u] = coefs[i * p + u];
+      // ν = weighted mean squared residual (math-spec §8.1 M-step)
+      theta[i * q + d + 1] = Math.log(Math.max(this.ss[i] / stats[i * size], this.floor));
     }
   }
 

@@ -26,6 +26,16 @@ export interface GateMStepInfo {
   converged: boolean;
 }
 
+/**
+ * What the E-step already knows about the gate at the θ it was run at: the weights π(x_t; θ)
+ * (n×k) and, for the posteriors R it produced, the objective Σ_t Σ_i R_ti log π_i(x_t; θ).
+ * Gates whose M-step or gradient starts from π use it instead of recomputing it.
+ */
+export interface GateState {
+  weights: Float64Array;
+  objective: number;
+}
+
 /** JSON form of a gate: its `type`, its options, and named parameter blocks. */
 export interface GateJSON {
   type: string;
@@ -80,9 +90,10 @@ export interface Gate {
    * Gradient with respect to θ of Q(θ) = Σ_t Σ_i W_ti log π_i(x_t; θ), written to grad (length nParams).
    * W is an arbitrary real n×k matrix (rows need NOT sum to one: LSE passes signed weights).
    * Entries of W for inactive experts are ignored. By Fisher's identity, with W = posterior
-   * responsibilities this is the gate part of ∇ log-likelihood.
+   * responsibilities this is the gate part of ∇ log-likelihood. `weights`, when given, are
+   * π(x_t; θ) (n×k) at this θ, already computed by the caller; gates may use or ignore them.
    */
-  gradQ(theta: Float64Array, X: Float64Array, n: number, W: Float64Array, grad: Float64Array): void;
+  gradQ(theta: Float64Array, X: Float64Array, n: number, W: Float64Array, grad: Float64Array, weights?: Float64Array): void;
 
   /**
    * Optional: the per-row terms of `gradQ`: row t of out (n×nParams) is ∇θ Σ_i W_ti log π_i(x_t; θ).
@@ -95,9 +106,10 @@ export interface Gate {
   /**
    * Weighted M-step: maximise Q(θ) = Σ_t Σ_i R_ti log π_i(x_t; θ) over θ, warm-started from θ,
    * updating θ in place. R has non-negative entries (rows usually sum to one). Must never return a
-   * θ with a lower Q than the starting one.
+   * θ with a lower Q than the starting one. `start`, when given, holds π and Q at the starting θ
+   * for these R (see `GateState`); gates may use it to skip their first evaluation.
    */
-  mStep(theta: Float64Array, X: Float64Array, n: number, R: Float64Array, options: GateMStepOptions): GateMStepInfo;
+  mStep(theta: Float64Array, X: Float64Array, n: number, R: Float64Array, options: GateMStepOptions, start?: GateState): GateMStepInfo;
 
   /**
    * Map θ to the canonical representative of its equivalence class (same gate function for every x),

@@ -16,7 +16,7 @@
  *
  * JSON: { "type": "modified", "map": "sin", "beta0": [k], "beta1": [[d] × k] }.
  */
-import type { BlockInfo, Gate, GateJSON, GateMStepInfo, GateMStepOptions } from './gate.js';
+import type { BlockInfo, Gate, GateJSON, GateMStepInfo, GateMStepOptions, GateState } from './gate.js';
 import type { GateFactory } from './registry.js';
 import { LinearSoftmaxCore, linearBlocksFromJSON, linearBlocksToJSON } from './softmax.js';
 import { linearGateDims, parseCliOptions } from './common.js';
@@ -110,14 +110,14 @@ export class ModifiedGate implements Gate {
   logits(theta: Float64Array, X: Float64Array, n: number, out: Float64Array): void {
     this.core.logits(theta, this.features(X, n), n, out);
   }
-  gradQ(theta: Float64Array, X: Float64Array, n: number, W: Float64Array, grad: Float64Array): void {
-    this.core.gradQ(theta, this.features(X, n), n, W, grad);
+  gradQ(theta: Float64Array, X: Float64Array, n: number, W: Float64Array, grad: Float64Array, weights?: Float64Array): void {
+    this.core.gradQ(theta, this.features(X, n), n, W, grad, weights);
   }
   rowGradQ(theta: Float64Array, X: Float64Array, n: number, W: Float64Array, out: Float64Array): void {
     this.core.rowGradQ(theta, this.features(X, n), n, W, out);
   }
-  mStep(theta: Float64Array, X: Float64Array, n: number, R: Float64Array, options: GateMStepOptions): GateMStepInfo {
-    return this.core.mStep(theta, this.features(X, n), n, R, options);
+  mStep(theta: Float64Array, X: Float64Array, n: number, R: Float64Array, options: GateMStepOptions, start?: GateState): GateMStepInfo {
+    return this.core.mStep(theta, this.features(X, n), n, R, options, start);
   }
   canonicalize(_theta: Float64Array): void {
     // θ excludes the reference expert: already canonical.

@@ -4,8 +4,8 @@
  *   g_(j,a)       = Σ_t c_tj v_ta,            c_tj = R_tj − s_t π_tj,
  *   −H_(j,a),(l,b) = Σ_t w_tjl v_ta v_tb,     w_tjl = s_t π_tj (δ_jl − π_tl),
  *
- * for the free classes j, l < k−1 and v_t = (1, f_t) ∈ R^{m+1}, given the probabilities π (n×k),
- * the row sums s_t = Σ_i R_ti and the weights R.
+ * for the free classes j, l < k−1 and v_t = (1, f_t) ∈ R^{m+1}, given the probabilities π (n×k)
+ * and the weights R (s_t = Σ_i R_ti).
  *
  * Why generated code: V8 keeps scalar accumulators in registers only when the loops over
  * classes and features are unrolled; with nested loops over tiny dimensions the same sums cost
@@ -17,7 +17,7 @@ import { compileKernel, maxOf, names, type KernelSource } from '../numeric/codeg
 import { expSource, LOG_BLOCK, POW2 } from '../numeric/fastmath.js';
 
 /** Kernel: fills g (length (k−1)(m+1)) and the full symmetric −H (p×p, row-major). */
-export type NewtonSystemKernel = (P: Float64Array, S: Float64Array, R: Float64Array, F: Float64Array, n: number, g: Float64Array, H: Float64Array) => void;
+export type NewtonSystemKernel = (P: Float64Array, R: Float64Array, F: Float64Array, n: number, g: Float64Array, H: Float64Array) => void;
 
 /** Beyond this many accumulators, register spills make the unrolled kernel lose its edge. */
 export const MAX_ACCUMULATORS = 64;
@@ -44,7 +44,7 @@ function newtonSource(k: number, m: number): KernelSource {
   // v_a: a = 0 is the intercept (1); vv(a, b) for a ≥ b
   const v = (a: number): string => (a === 0 ? '1' : `v${a}`);
   const vv = (a: number, b: number): string => (a === 0 && b === 0 ? '1' : b === 0 ? `v${a}` : `v${a}_${b}`);
-  body.push(`const s = S[t];`, `const o = t * ${k};`);
+  body.push(`const o = t * ${k};`, `const s = ${Array.from({ length: k }, (_, i) => `R[o + ${i}]`).join(' + ')};`);
   for (let j = 0; j < J; j++) body.push(`const p${j} = P[o + ${j}];`);
   for (let a = 1; a <= m; a++) body.push(`const v${a} = F[t * ${m} + ${a - 1}];`);
   for (let a = 1; a <= m; a++) for (let b = 1; b <= a; b++) body.push(`const v${a}_${b} = v${a} * v${b};`);
@@ -88,7 +88,7 @@ function newtonSource(k: number, m: number): KernelSource {
     `}`,
     ...out,
   ];
-  return { name: 'newtonSystem', params: ['P', 'S', 'R', 'F', 'n', 'g', 'H'], body: src };
+  return { name: 'newtonSystem', params: ['P', 'R', 'F', 'n', 'g', 'H'], body: src };
 }
 
 /**

@@ -10,7 +10,7 @@
  * `LinearSoftmaxCore` is the same computation on an arbitrary feature matrix F (n×m) with an
  * implicit intercept; the modified gate softmax(β₁ᵀM(x) + β₀) reuses it on F = M(X).
  */
-import type { BlockInfo, Gate, GateJSON, GateMStepInfo, GateMStepOptions } from './gate.js';
+import type { BlockInfo, Gate, GateJSON, GateMStepInfo, GateMStepOptions, GateState } from './gate.js';
 import { solveSPD } from '../numeric/linalg.js';
 import { expFast, LOG_BLOCK } from '../numeric/fastmath.js';
 import { newtonSystemKernel, probabilitiesKernel, type NewtonSystemKernel, type ProbabilitiesKernel } from './softmax-kernels.js';
@@ -50,7 +50,7 @@ export class LinearSoftmaxCore {
     this.step = new Float64Array(p);
     this.trial = new Float64Array(p);
     this.z = new Float64Array(k);
-    this.kernel = k > 2 || m > 1 ? newtonSystemKernel(k, m) : null;
+    this.kernel = newtonSystemKernel(k, m);
     this.probsKernel = k > 2 || m > 1 ? probabilitiesKernel(k, m, weightCorrection) : null;
   }
 
@@ -80,15 +80,27 @@ export class LinearSoftmaxCore {
     }
   }
 
-  /** ∇θ Σ_t Σ_i W_ti log π_ti for arbitrary real W (rows need not sum to 1): Σ_t (W_tj − π_tj Σ_i W_ti) v_t. */
-  gradQ(theta: Float64Array, F: Float64Array, n: number, W: Float64Array, grad: Float64Array): void {
+  /**
+   * ∇θ Σ_t Σ_i W_ti log π_ti for arbitrary real W (rows need not sum to 1): Σ_t (W_tj − π_tj Σ_i W_ti) v_t.
+   * `weights` = π at θ when the caller already has them (the E-step's gate state).
+   */
+  gradQ(theta: Float64Array, F: Float64Array, n: number, W: Float64Array, grad: Float64Array, weights?: Float64Array): void {
     const { k, m } = this;
     const q = m + 1;
     if (this.P.length < n * k) this.P = new Float64Array(n * k);
     if (this.S.length < n) this.S = new Float64Array(n);
-    this.probs(theta, F, n, W);
-    const P = this.P;
     const S = this.S;
+    let P: Float64Array = this.P;
+    if (weights) {
+      P = weights;
+      for (let t = 0; t < n; t++) {
+        let s = 0;
+        for (let i = 0; i < k; i++) s += W[t * k + i];
+        S[t] = s;
+      }
+    } else {
+      this.probs(theta, F, n, W);
+    }
     if (this.c.length < n) this.c = new Float64Array(n);
     const c = this.c;
     for (let j = 0; j < k - 1; j++) {
@@ -241,7 +253,7 @@ export class LinearSoftmaxCore {
     const P = this.P;
     const S = this.S;
     if (this.kernel) {
-      this.kernel(P, S, R, F, n, g, H);
+      this.kernel(P, R, F, n, g, H);
       return Q;
     }
     // shapes too large for an unrolled kernel: column-wise accumulation
@@ -328,7 +340,7 @@ export class LinearSoftmaxCore {
    * Exact Newton/IRLS maximisation of Σ R log π with step-halving, warm-started (math-spec §8.1).
    * Stops when the Newton decrement ½ gᵀ(−∇²Q)⁻¹g (the predicted remaining gain) is ≤ tol·max(1,|Q|).
    */
-  mStep(theta: Float64Array, F: Float64Array, n: number, R: Float64Array, options: GateMStepOptions): GateMStepInfo {
+  mStep(theta: Float64Array, F: Float64Array, n: number, R: Float64Array, options: GateMStepOptions, start?: GateState): GateMStepInfo {
     const { step, trial, work } = this;
     const p = this.nParams;
     if (p === 0) return { iterations: 0, objective: 0, converged: true };
@@ -336,7 +348,14 @@ export class LinearSoftmaxCore {
     let H = this.H;
     let g2 = this.g2;
     let H2 = this.H2;
-    let Q = this.fullPass(theta, F, n, R, g, H);
+    let Q: number;
+    if (start && this.kernel && Number.isFinite(start.objective)) {
+      // the E-step's π and Q at the warm start: the first Newton system needs no exps
+      Q = start.objective;
+      this.kernel(start.weights, R, F, n, g, H);
+    } else {
+      Q = this.fullPass(theta, F, n, R, g, H);
+    }
     let iterations = 0;
     let converged = false;
     while (iterations < options.maxIter) {
@@ -418,14 +437,14 @@ export class SoftmaxGate implements Gate {
   logits(theta: Float64Array, X: Float64Array, n: number, out: Float64Array): void {
     this.core.logits(theta, X, n, out);
   }
-  gradQ(theta: Float64Array, X: Float64Array, n: number, W: Float64Array, grad: Float64Array): void {
-    this.core.gradQ(theta, X, n, W, grad);
+  gradQ(theta: Float64Array, X: Float64Array, n: number, W: Float64Array, grad: Float64Array, weights?: Float64Array): void {
+    this.core.gradQ(theta, X, n, W, grad, weights);
   }
   rowGradQ(theta: Float64Array, X: Float64Array, n: number, W: Float64Array, out: Float64Array): void {
     this.core.rowGradQ(theta, X, n, W, out);
   }
-  mStep(theta: Float64Array, X: Float64Array, n: number, R: Float64Array, options: GateMStepOptions): GateMStepInfo {
-    return this.core.mStep(theta, X, n, R, options);
+  mStep(theta: Float64Array, X: Float64Array, n: number, R: Float64Array, options: GateMStepOptions, start?: GateState): GateMStepInfo {
+    return this.core.mStep(theta, X, n, R, options, start);
   }
   canonicalize(_theta: Float64Array): void {
     // θ excludes the reference expert: already canonical.

@@ -23,7 +23,7 @@
  * "fixedTau": true when τ is an option rather than a parameter. The atom weights of the mixing
  * measure are exp(β₀ᵢ/τ) (math-spec §6.1).
  */
-import type { BlockInfo, Gate, GateJSON, GateMStepInfo, GateMStepOptions } from './gate.js';
+import type { BlockInfo, Gate, GateJSON, GateMStepInfo, GateMStepOptions, GateState } from './gate.js';
 import type { GateFactory } from './registry.js';
 import { LinearSoftmaxCore, linearBlocksToJSON } from './softmax.js';
 import { readTau, cliPositive, linearGateDims, parseCliOptions, readFixedTau, slopeNorm } from './common.js';
@@ -73,8 +73,8 @@ export class TemperatureGate implements Gate {
     this.core.logits(this.toGamma(theta), X, n, out);
   }
 
-  gradQ(theta: Float64Array, X: Float64Array, n: number, W: Float64Array, grad: Float64Array): void {
-    this.core.gradQ(this.toGamma(theta), X, n, W, grad);
+  gradQ(theta: Float64Array, X: Float64Array, n: number, W: Float64Array, grad: Float64Array, weights?: Float64Array): void {
+    this.core.gradQ(this.toGamma(theta), X, n, W, grad, weights);
     if (this.fixedTau !== undefined) for (let i = 0; i < this.nParams; i++) grad[i] /= this.fixedTau; // ∂z/∂β = (1, x)/τ
   }
 
@@ -86,10 +86,10 @@ export class TemperatureGate implements Gate {
     }
   }
 
-  mStep(theta: Float64Array, X: Float64Array, n: number, R: Float64Array, options: GateMStepOptions): GateMStepInfo {
-    if (this.fixedTau === undefined) return this.core.mStep(theta, X, n, R, options);
+  mStep(theta: Float64Array, X: Float64Array, n: number, R: Float64Array, options: GateMStepOptions, start?: GateState): GateMStepInfo {
+    if (this.fixedTau === undefined) return this.core.mStep(theta, X, n, R, options, start);
     const g = this.toGamma(theta);
-    const info = this.core.mStep(g, X, n, R, options);
+    const info = this.core.mStep(g, X, n, R, options, start); // same π and Q: only θ is rescaled
     for (let i = 0; i < this.nParams; i++) theta[i] = g[i] * this.fixedTau;
     return info;
   }

@@ -1,5 +1,5 @@
 import { describe, it, expect } from 'vitest';
-import { fitEM, runEM, EMWorkspace, logLikelihoodGradient } from '../../src/estimate/em.js';
+import { fitEM, runEM, EMWorkspace, eStep, logLikelihoodGradient } from '../../src/estimate/em.js';
 import { initialise } from '../../src/estimate/init.js';
 import { standardErrors } from '../../src/estimate/inference.js';
 import { MixtureOfExperts } from '../../src/model/model.js';
@@ -112,6 +112,40 @@ describe('EM for the softmax-gated Gaussian MoE', () => {
     logLikelihoodGradient(m, m.theta, { X, y, n, d: 2 }, ws, g);
     const fd = fdGradient((th) => m.withTheta(th).logLikelihood(X, y, n), m.theta);
     expect(relMaxDiff(g, fd)).toBeLessThan(1e-6);
+  });
+
+  it("the E-step's gate state (π, Σ R log π) matches a fresh computation and the M-step from it matches a cold one", () => {
+    for (const [json, low] of [[AUTHORS_TRUTH, 0], [TRUTH_D2K3, -1]] as const) {
+      const { truth, X, y, n, d } = simulate(json, 400, 21, low, 1);
+      const m = truth.clone();
+      const rng = new Rng(8);
+      for (let i = 0; i < m.theta.length; i++) m.theta[i] += 0.2 * rng.normal();
+      const ws = new EMWorkspace(m, n);
+      const ll = eStep(m, m.theta, { X, y, n, d }, ws);
+      expect(ll).toBeCloseTo(m.logLikelihood(X, y, n), 8);
+      const pg = m.gate.nParams;
+      const thetaGate = m.theta.slice(0, pg);
+      const state = ws.gateState(thetaGate);
+      expect(state).toBeDefined();
+      const logPi = new Float64Array(n * m.k);
+      m.gate.logWeights(thetaGate, X, n, logPi);
+      let Q = 0;
+      for (let i = 0; i < n * m.k; i++) {
+        expect(state!.weights[i]).toBeCloseTo(Math.exp(logPi[i]), 14);
+        Q += ws.R[i] * logPi[i];
+      }
+      expect(state!.objective).toBeCloseTo(Q, 9);
+      const opts = { maxIter: 50, tol: 1e-12 };
+      const warm = thetaGate.slice();
+      const cold = thetaGate.slice();
+      const a = m.gate.mStep(warm, X, n, ws.R, opts, state);
+      const b = m.gate.mStep(cold, X, n, ws.R, opts);
+      expect(a.objective).toBeCloseTo(b.objective, 8);
+      expect(relMaxDiff(warm, cold)).toBeLessThan(1e-9);
+      // a different gate θ gets no state
+      thetaGate[0] += 1e-9;
+      expect(ws.gateState(thetaGate)).toBeUndefined();
+    }
   });
 
   it('is deterministic: same seed, same fitted bytes; different seeds, different starts', () => {
