@@ -49,19 +49,21 @@ describe('Gaussian linear experts', () => {
     expect(relMaxDiff(sum, g)).toBeLessThan(1e-12);
   });
 
-  it('the M-step is the weighted maximum: gradQ vanishes after it', () => {
-    const ex = new GaussianLinearExperts(3, 2);
+  // (2,1), (3,2): unrolled kernels; (5,12): k·(d+1) > 64, plain loops
+  it.each([[2, 1], [3, 2], [5, 12]])('the M-step is the weighted maximum: gradQ vanishes after it (k=%i, d=%i)', (k, d) => {
+    const ex = new GaussianLinearExperts(k, d);
     const rng = new Rng(3);
-    const n = 200;
-    const X = new Float64Array(n * 2).map(() => rng.normal());
-    const y = new Float64Array(n).map((_, t) => X[2 * t] - X[2 * t + 1] + 0.5 * rng.normal());
-    const R = randomWeights(n, 3, rng, false);
+    const n = 400;
+    const X = new Float64Array(n * d).map(() => rng.normal());
+    const y = new Float64Array(n).map((_, t) => 10 + X[t * d] - X[t * d + d - 1] + 0.5 * rng.normal());
+    const R = randomWeights(n, k, rng, false);
     const theta = new Float64Array(ex.nParams);
     ex.prepare(X, y, n);
     ex.mStep(theta, X, y, n, R, { maxIter: 1, tol: 0 });
     const g = new Float64Array(ex.nParams);
     ex.gradQ(theta, X, y, n, R, g);
     for (const v of g) expect(Math.abs(v)).toBeLessThan(1e-8);
+    for (let i = 0; i < k; i++) expect(Math.exp(theta[i * (d + 2) + d + 1])).toBeGreaterThan(0.1); // a real fit, not the start
   });
 
   it('JSON round-trips and rejects a non-positive variance naming the field', () => {
