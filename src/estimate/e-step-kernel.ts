@@ -9,7 +9,7 @@
  * lies in [1/k, k]).
  */
 import { compileKernel, maxOf, names, type KernelSource } from '../numeric/codegen.js';
-import { expFast, expSource, LOG_BLOCK, POW2 } from '../numeric/fastmath.js';
+import { EXP_SCOPE, expFast, expSource, LOG_BLOCK } from '../numeric/fastmath.js';
 
 /**
  * With gate outputs (logits only), also π_t = softmax(z_t) into G (n×k) and the gate objective
@@ -45,10 +45,10 @@ function combineSource(k: number, normalised: boolean, withGate: boolean): Kerne
   row.push(`const s = ${e.join(' + ')};`);
   row.push('const inv = 1 / s;');
   e.forEach((v, i) => row.push(`R[o + ${i}] = ${v} * inv;`));
-  row.push(normalised ? 'll += m; prod *= s;' : 'll += m - mz; prod *= s / sz;');
+  if (!normalised) row.push('const iz = 1 / sz;');
+  row.push(normalised ? 'll += m; prod *= s;' : 'll += m - mz; prod *= s * iz;');
   if (withGate) {
     // π = softmax(z) and Σ_i r_i log π_i = Σ_i r_i (z_i − mz) − log sz (r_i here: the posteriors)
-    row.push('const iz = 1 / sz;');
     z.forEach((_, i) => row.push(`G[o + ${i}] = ez${i} * iz;`));
     row.push(`qg += (${e.map((v, i) => `${v} * (${z[i]} - mz)`).join(' + ')}) * inv;`);
     row.push('prodz *= sz;');
@@ -62,7 +62,7 @@ function combineSource(k: number, normalised: boolean, withGate: boolean): Kerne
     ...(withGate ? ['info[0] = qg - Math.log(prodz);'] : []),
     'return ll + Math.log(prod);',
   ];
-  return { name: 'combine', params: ['R', 'S', 'n', 'G', 'info'], body, scope: { POW2 } };
+  return { name: 'combine', params: ['R', 'S', 'n', 'G', 'info'], body, scope: { ...EXP_SCOPE } };
 }
 
 /** The same computation with loops over experts, for large k. */

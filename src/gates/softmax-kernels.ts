@@ -14,7 +14,7 @@
  * once (numeric/codegen.ts). Larger shapes use the generic column-wise path of the caller.
  */
 import { compileKernel, maxOf, names, type KernelSource } from '../numeric/codegen.js';
-import { expSource, LOG_BLOCK, POW2 } from '../numeric/fastmath.js';
+import { EXP_SCOPE, expSource, LOG_BLOCK } from '../numeric/fastmath.js';
 
 /** Kernel: fills g (length (k−1)(m+1)) and the full symmetric −H (p×p, row-major). */
 export type NewtonSystemKernel = (P: Float64Array, R: Float64Array, F: Float64Array, n: number, g: Float64Array, H: Float64Array) => void;
@@ -148,5 +148,5 @@ function probsSource(k: number, m: number, correction: (s: number, sum: number) 
   lines.push(...body.map((l) => `  ${l}`));
   lines.push('}');
   lines.push('return Q - Math.log(prod) - corr;');
-  return { name: 'probabilities', params: ['theta', 'F', 'R', 'n', 'P', 'S'], body: lines, scope: { POW2, correction } };
+  return { name: 'probabilities', params: ['theta', 'F', 'R', 'n', 'P', 'S'], body: lines, scope: { ...EXP_SCOPE, correction } };
 }
