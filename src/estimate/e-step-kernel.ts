@@ -9,7 +9,7 @@
  * lies in [1/k, k]).
  */
 import { compileKernel, maxOf, names, type KernelSource } from '../numeric/codegen.js';
-import { EXP_SCOPE, expFast, expSource, LOG_BLOCK } from '../numeric/fastmath.js';
+import { EXP_SCOPE, expNonPositive, expSource, LOG_BLOCK } from '../numeric/fastmath.js';
 
 /**
  * With gate outputs (logits only), also π_t = softmax(z_t) into G (n×k) and the gate objective
@@ -79,7 +79,7 @@ export function combineLoop(R: Float64Array, S: Float64Array, n: number, k: numb
       mz = -Infinity;
       for (let i = 0; i < k; i++) if (R[o + i] > mz) mz = R[o + i];
       let sz = 0;
-      for (let i = 0; i < k; i++) sz += expFast(R[o + i] - mz);
+      for (let i = 0; i < k; i++) sz += expNonPositive(R[o + i] - mz);
       ll -= mz;
       ratio = 1 / sz;
       if (G) {
@@ -97,7 +97,7 @@ export function combineLoop(R: Float64Array, S: Float64Array, n: number, k: numb
     if (!(m > -Infinity)) return -Infinity;
     let s = 0;
     for (let i = 0; i < k; i++) {
-      const e = expFast(R[o + i] - m);
+      const e = expNonPositive(R[o + i] - m);
       R[o + i] = e;
       s += e;
     }
@@ -106,7 +106,7 @@ export function combineLoop(R: Float64Array, S: Float64Array, n: number, k: numb
     if (G) {
       for (let i = 0; i < k; i++) {
         if (R[o + i] !== 0) qg += R[o + i] * G[o + i]; // Σ r log π
-        G[o + i] = expFast(G[o + i]);
+        G[o + i] = expNonPositive(G[o + i]);
       }
     }
     ll += m;

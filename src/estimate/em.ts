@@ -29,7 +29,7 @@ import { lbfgs } from '../numeric/lbfgs.js';
 import { choleskyInPlace } from '../numeric/linalg.js';
 import { initialise, type InitSpec } from './init.js';
 import { OptionError } from '../errors.js';
-import { expFast, LOG_BLOCK } from '../numeric/fastmath.js';
+import { expNonPositive, LOG_BLOCK } from '../numeric/fastmath.js';
 import { combineKernel } from './e-step-kernel.js';
 
 export interface EMOptions {
@@ -174,7 +174,7 @@ export function eStep(model: MixtureOfExperts, theta: Float64Array, data: Datase
       const a1 = z1 + S[2 * t + 1];
       const ma = a0 > a1 ? a0 : a1;
       if (!(ma > -Infinity)) return -Infinity;
-      const e = expFast(-Math.abs(a0 - a1)); // in [0, 1]; NaN propagates
+      const e = expNonPositive(-Math.abs(a0 - a1)); // in [0, 1]; NaN propagates
       const r0 = a0 >= a1 ? 1 / (1 + e) : e / (1 + e);
       R[2 * t] = r0;
       R[2 * t + 1] = 1 - r0;
@@ -183,7 +183,7 @@ export function eStep(model: MixtureOfExperts, theta: Float64Array, data: Datase
         prod *= 1 + e;
       } else {
         const mz = z0 > z1 ? z0 : z1;
-        const ez = expFast(-Math.abs(z0 - z1));
+        const ez = expNonPositive(-Math.abs(z0 - z1));
         ll += ma - mz;
         prod *= (1 + e) / (1 + ez);
         const pz0 = z0 >= z1 ? 1 / (1 + ez) : ez / (1 + ez);

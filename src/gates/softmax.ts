@@ -12,7 +12,7 @@
  */
 import type { BlockInfo, Gate, GateJSON, GateMStepInfo, GateMStepOptions, GateState } from './gate.js';
 import { solveSPD } from '../numeric/linalg.js';
-import { expFast, LOG_BLOCK } from '../numeric/fastmath.js';
+import { expNonPositive, LOG_BLOCK } from '../numeric/fastmath.js';
 import { newtonSystemKernel, probabilitiesKernel, type NewtonSystemKernel, type ProbabilitiesKernel } from './softmax-kernels.js';
 import { ModelFormatError } from '../errors.js';
 import { readMatrix, readVector } from '../json-read.js';
@@ -62,7 +62,7 @@ export class LinearSoftmaxCore {
       const c1 = theta[1];
       for (let t = 0; t < n; t++) {
         const z = c0 + c1 * F[t];
-        const lse = (z > 0 ? z : 0) + Math.log1p(expFast(-Math.abs(z)));
+        const lse = (z > 0 ? z : 0) + Math.log1p(expNonPositive(-Math.abs(z)));
         out[2 * t] = z - lse;
         out[2 * t + 1] = -lse;
       }
@@ -74,7 +74,7 @@ export class LinearSoftmaxCore {
       let mx = 0; // the reference logit is 0
       for (let i = 0; i < k - 1; i++) if (out[oo + i] > mx) mx = out[oo + i];
       let s = 0;
-      for (let i = 0; i < k; i++) s += expFast(out[oo + i] - mx);
+      for (let i = 0; i < k; i++) s += expNonPositive(out[oo + i] - mx);
       const lse = mx + Math.log(s);
       for (let i = 0; i < k; i++) out[oo + i] -= lse;
     }
@@ -159,7 +159,7 @@ export class LinearSoftmaxCore {
         const r0 = R[2 * t];
         const r1 = R[2 * t + 1];
         // log π0 = z − lse, log π1 = −lse, lse = max(z,0) + log(1 + e^{−|z|})
-        const e = expFast(-Math.abs(z));
+        const e = expNonPositive(-Math.abs(z));
         const p0 = z > 0 ? 1 / (1 + e) : e / (1 + e);
         P[2 * t] = p0;
         P[2 * t + 1] = 1 - p0;
@@ -193,7 +193,7 @@ export class LinearSoftmaxCore {
       }
       let sum = 0;
       for (let i = 0; i < k; i++) {
-        const e = expFast(P[oo + i] - mx);
+        const e = expNonPositive(P[oo + i] - mx);
         P[oo + i] = e;
         sum += e;
       }
@@ -312,7 +312,7 @@ export class LinearSoftmaxCore {
       const z = c0 + c1 * x;
       const r0 = R[2 * t];
       const r1 = R[2 * t + 1];
-      const e = expFast(-Math.abs(z));
+      const e = expNonPositive(-Math.abs(z));
       const p0 = z > 0 ? 1 / (1 + e) : e / (1 + e);
       const s = r0 + r1;
       Q += r0 * z - s * (z > 0 ? z : 0); // Σ R log π = Σ r0·z − s·lse, lse = max(z,0) + log(1+e)
