@@ -269,14 +269,31 @@ function bhhhFactor(model: MixtureOfExperts, theta: Float64Array, data: Dataset,
   gate.rowGradQ(theta.subarray(0, pg), data.X, n, ws.R, G);
   expert.rowGradQ(theta.subarray(pg), data.X, data.y, n, ws.R, E);
   const B = new Float64Array(p * p);
-  const row = new Float64Array(p);
-  for (let t = 0; t < n; t++) {
-    for (let i = 0; i < pg; i++) row[i] = G[t * pg + i];
-    for (let i = 0; i < pe; i++) row[pg + i] = E[t * pe + i];
+  // Σ_t g_t g_tᵀ by blocks of rows: each block is transposed into contiguous columns, then every
+  // entry is a dot product of two columns (long inner loops; a per-row p×p update is 3× slower)
+  const BLOCK = 256;
+  const cols = new Float64Array(p * BLOCK);
+  for (let t0 = 0; t0 < n; t0 += BLOCK) {
+    const len = Math.min(BLOCK, n - t0);
+    for (let u = 0; u < len; u++) {
+      const t = t0 + u;
+      for (let i = 0; i < pg; i++) cols[i * BLOCK + u] = G[t * pg + i];
+      for (let i = 0; i < pe; i++) cols[(pg + i) * BLOCK + u] = E[t * pe + i];
+    }
     for (let i = 0; i < p; i++) {
-      const ri = row[i];
-      if (ri === 0) continue;
-      for (let j = 0; j <= i; j++) B[i * p + j] += ri * row[j];
+      const oi = i * BLOCK;
+      for (let j = 0; j <= i; j++) {
+        const oj = j * BLOCK;
+        let s0 = 0;
+        let s1 = 0;
+        let u = 0;
+        for (; u + 1 < len; u += 2) {
+          s0 += cols[oi + u] * cols[oj + u];
+          s1 += cols[oi + u + 1] * cols[oj + u + 1];
+        }
+        if (u < len) s0 += cols[oi + u] * cols[oj + u];
+        B[i * p + j] += s0 + s1;
+      }
     }
   }
   let tr = 0;

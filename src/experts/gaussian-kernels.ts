@@ -99,3 +99,35 @@ export function logDensityKernel(k: number, d: number): LogDensityKernel {
     };
   });
 }
+
+/**
+ * ∇θ Σ_t Σ_i W_ti log f_i(y_t) for arbitrary real W into grad (k×(d+2): b, a, log ν):
+ * ∂/∂(b, a) = Σ W r v / ν, ∂/∂log ν = Σ W (r²/(2ν) − ½), r = y − μ (math-spec §2.1).
+ */
+export type GradientKernel = (theta: Float64Array, X: Float64Array, y: Float64Array, n: number, W: Float64Array, grad: Float64Array) => void;
+
+export function gradientKernel(k: number, d: number): GradientKernel | null {
+  const q = d + 2;
+  if (k * q > MAX_MOMENT_ACCUMULATORS) return null;
+  return compileKernel<GradientKernel>(`gaussian-gradient:${k}:${d}`, (): KernelSource => {
+    const pre: string[] = [];
+    const decl: string[] = [];
+    const out: string[] = [];
+    const body = [`const o = t * ${k};`, ...rowInputs(d)];
+    for (let i = 0; i < k; i++) {
+      for (let a = 0; a <= d; a++) pre.push(`const c${i}_${a} = theta[${i * q + a}];`);
+      pre.push(`const iv${i} = Math.exp(-theta[${i * q + d + 1}]);`);
+      const mu = [`c${i}_0`, ...Array.from({ length: d }, (_, u) => `c${i}_${u + 1} * x${u + 1}`)].join(' + ');
+      body.push(`const w${i} = W[o + ${i}];`, `const e${i} = yt - (${mu});`, `const we${i} = w${i} * e${i};`);
+      for (let a = 0; a <= d; a++) {
+        decl.push(`g${i}_${a} = 0`);
+        body.push(a === 0 ? `g${i}_0 += we${i};` : `g${i}_${a} += we${i} * x${a};`);
+        out.push(`grad[${i * q + a}] = g${i}_${a} * iv${i};`);
+      }
+      decl.push(`gv${i} = 0`, `gw${i} = 0`);
+      body.push(`gv${i} += we${i} * e${i};`, `gw${i} += w${i};`);
+      out.push(`grad[${i * q + d + 1}] = 0.5 * gv${i} * iv${i} - 0.5 * gw${i};`);
+    }
+    return { name: 'gradient', params: ['theta', 'X', 'y', 'n', 'W', 'grad'], body: [...pre, `let ${decl.join(', ')};`, 'for (let t = 0; t < n; t++) {', ...body.map((l) => `  ${l}`), '}', ...out] };
+  });
+}

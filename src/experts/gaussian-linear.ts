@@ -10,7 +10,7 @@ import type { BlockInfo } from '../gates/gate.js';
 import type { ExpertFamily, ExpertJSON, ExpertMStepOptions } from './expert.js';
 import type { Rng } from '../numeric/rng.js';
 import { solveSPD, weightedLeastSquares } from '../numeric/linalg.js';
-import { logDensityKernel, momentsKernel, residualKernel, type LogDensityKernel, type MomentsKernel, type ResidualKernel } from './gaussian-kernels.js';
+import { gradientKernel, logDensityKernel, momentsKernel, residualKernel, type GradientKernel, type LogDensityKernel, type MomentsKernel, type ResidualKernel } from './gaussian-kernels.js';
 import { DataError } from '../errors.js';
 import { readMatrix, readNumber, readVector } from '../json-read.js';
 
@@ -44,6 +44,7 @@ export class GaussianLinearExperts implements ExpertFamily {
   private readonly moments: MomentsKernel | null;
   private readonly residuals: ResidualKernel | null;
   private readonly logDensities: LogDensityKernel | null;
+  private readonly gradient: GradientKernel | null;
   private readonly stats: Float64Array;
   private readonly coefs: Float64Array;
   private readonly ss: Float64Array;
@@ -63,6 +64,7 @@ export class GaussianLinearExperts implements ExpertFamily {
     this.moments = small ? momentsKernel(k, d) : null;
     this.residuals = small ? residualKernel(k, d) : null;
     this.logDensities = small ? logDensityKernel(k, d) : null;
+    this.gradient = small ? gradientKernel(k, d) : null;
     this.stats = new Float64Array(k * (p * p + p));
     this.coefs = new Float64Array(k * p);
     this.ss = new Float64Array(k);
@@ -175,6 +177,10 @@ export class GaussianLinearExperts implements ExpertFamily {
   }
 
   gradQ(theta: Float64Array, X: Float64Array, y: Float64Array, n: number, W: Float64Array, grad: Float64Array): void {
+    if (this.gradient) {
+      this.gradient(theta, X, y, n, W, grad);
+      return;
+    }
     const { k, d } = this;
     const q = d + 2;
     grad.fill(0, 0, this.nParams);

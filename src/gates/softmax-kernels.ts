@@ -150,3 +150,27 @@ function probsSource(k: number, m: number, correction: (s: number, sum: number) 
   lines.push('return Q - Math.log(prod) - corr;');
   return { name: 'probabilities', params: ['theta', 'F', 'R', 'n', 'P', 'S'], body: lines, scope: { ...EXP_SCOPE, correction } };
 }
+
+/** Kernel: g_(j,a) = Σ_t (W_tj − π_tj Σ_i W_ti) v_ta for arbitrary real W, given π (n×k). */
+export type GradientKernel = (P: Float64Array, W: Float64Array, F: Float64Array, n: number, g: Float64Array) => void;
+
+/** The unrolled gradient kernel for (k, m), or null when too large. */
+export function gradientKernel(k: number, m: number): GradientKernel | null {
+  const q = m + 1;
+  if (k < 2 || (k - 1) * q > MAX_ACCUMULATORS) return null;
+  return compileKernel<GradientKernel>(`softmax-gradient:${k}:${m}`, (): KernelSource => {
+    const decl: string[] = [];
+    const out: string[] = [];
+    const body = [`const o = t * ${k};`, `const s = ${Array.from({ length: k }, (_, i) => `W[o + ${i}]`).join(' + ')};`];
+    for (let a = 1; a <= m; a++) body.push(`const v${a} = F[t * ${m} + ${a - 1}];`);
+    for (let j = 0; j < k - 1; j++) {
+      body.push(`const c${j} = W[o + ${j}] - s * P[o + ${j}];`);
+      for (let a = 0; a < q; a++) {
+        decl.push(`g${j}_${a} = 0`);
+        body.push(a === 0 ? `g${j}_0 += c${j};` : `g${j}_${a} += c${j} * v${a};`);
+        out.push(`g[${j * q + a}] = g${j}_${a};`);
+      }
+    }
+    return { name: 'gradient', params: ['P', 'W', 'F', 'n', 'g'], body: [`let ${decl.join(', ')};`, 'for (let t = 0; t < n; t++) {', ...body.map((l) => `  ${l}`), '}', ...out] };
+  });
+}

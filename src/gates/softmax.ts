@@ -13,7 +13,7 @@
 import type { BlockInfo, Gate, GateJSON, GateMStepInfo, GateMStepOptions, GateState } from './gate.js';
 import { solveSPD } from '../numeric/linalg.js';
 import { expNonPositive, LOG_BLOCK } from '../numeric/fastmath.js';
-import { newtonSystemKernel, probabilitiesKernel, type NewtonSystemKernel, type ProbabilitiesKernel } from './softmax-kernels.js';
+import { gradientKernel, newtonSystemKernel, probabilitiesKernel, type GradientKernel, type NewtonSystemKernel, type ProbabilitiesKernel } from './softmax-kernels.js';
 import { ModelFormatError } from '../errors.js';
 import { readMatrix, readVector } from '../json-read.js';
 
@@ -36,6 +36,7 @@ export class LinearSoftmaxCore {
   private readonly z: Float64Array;
   private readonly kernel: NewtonSystemKernel | null;
   private readonly probsKernel: ProbabilitiesKernel | null;
+  private readonly gradKernel: GradientKernel | null;
 
   constructor(k: number, m: number) {
     this.k = k;
@@ -51,6 +52,7 @@ export class LinearSoftmaxCore {
     this.trial = new Float64Array(p);
     this.z = new Float64Array(k);
     this.kernel = newtonSystemKernel(k, m);
+    this.gradKernel = gradientKernel(k, m);
     this.probsKernel = k > 2 || m > 1 ? probabilitiesKernel(k, m, weightCorrection) : null;
   }
 
@@ -93,6 +95,10 @@ export class LinearSoftmaxCore {
     let P: Float64Array = this.P;
     if (weights) {
       P = weights;
+      if (this.gradKernel) {
+        this.gradKernel(P, W, F, n, grad);
+        return;
+      }
       for (let t = 0; t < n; t++) {
         let s = 0;
         for (let i = 0; i < k; i++) s += W[t * k + i];
@@ -100,6 +106,10 @@ export class LinearSoftmaxCore {
       }
     } else {
       this.probs(theta, F, n, W);
+      if (this.gradKernel) {
+        this.gradKernel(P, W, F, n, grad);
+        return;
+      }
     }
     if (this.c.length < n) this.c = new Float64Array(n);
     const c = this.c;

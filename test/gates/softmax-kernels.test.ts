@@ -1,5 +1,5 @@
 import { describe, expect, it } from 'vitest';
-import { newtonSystemKernel, probabilitiesKernel, accumulatorCount, MAX_ACCUMULATORS } from '../../src/gates/softmax-kernels.js';
+import { gradientKernel, newtonSystemKernel, probabilitiesKernel, accumulatorCount, MAX_ACCUMULATORS } from '../../src/gates/softmax-kernels.js';
 import { Rng } from '../../src/numeric/rng.js';
 
 /** Naive reference: π, s, Q, g, −H of Σ R log π for linear logits with the last class as reference. */
@@ -76,6 +76,9 @@ describe('generated softmax kernels', () => {
       kernel!(P, R, F, n, g, H);
       for (let i = 0; i < p; i++) expect(g[i]).toBeCloseTo(ref.g[i], 9);
       for (let i = 0; i < p * p; i++) expect(H[i]).toBeCloseTo(ref.H[i], 9);
+      const g2 = new Float64Array(p);
+      gradientKernel(k, m)!(P, R, F, n, g2);
+      for (let i = 0; i < p; i++) expect(g2[i]).toBeCloseTo(ref.g[i], 9);
     });
   }
 
