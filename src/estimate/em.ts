@@ -264,21 +264,28 @@ function bhhhFactor(model: MixtureOfExperts, theta: Float64Array, data: Dataset,
   const pg = gate.nParams;
   const pe = expert.nParams;
   const p = pg + pe;
-  const G = new Float64Array(n * pg);
-  const E = new Float64Array(n * pe);
-  gate.rowGradQ(theta.subarray(0, pg), data.X, n, ws.R, G);
-  expert.rowGradQ(theta.subarray(pg), data.X, data.y, n, ws.R, E);
   const B = new Float64Array(p * p);
-  // Σ_t g_t g_tᵀ by blocks of rows: each block is transposed into contiguous columns, then every
-  // entry is a dot product of two columns (long inner loops; a per-row p×p update is 3× slower)
-  const BLOCK = 256;
+  // Σ_t g_t g_tᵀ by blocks of rows: the families write a block's per-row scores, the block is
+  // transposed into contiguous columns and every entry is a dot product of two columns (long
+  // inner loops; a per-row p×p update is 3× slower), with no n×p arrays allocated.
+  const BLOCK = 512;
+  const { X, y } = data;
+  const d = data.d;
+  const k = model.k;
+  const G = new Float64Array(BLOCK * pg);
+  const E = new Float64Array(BLOCK * pe);
   const cols = new Float64Array(p * BLOCK);
+  const thetaGate = theta.subarray(0, pg);
+  const thetaExpert = theta.subarray(pg);
   for (let t0 = 0; t0 < n; t0 += BLOCK) {
     const len = Math.min(BLOCK, n - t0);
+    const Xb = X.subarray(t0 * d, (t0 + len) * d);
+    const Rb = ws.R.subarray(t0 * k, (t0 + len) * k);
+    gate.rowGradQ(thetaGate, Xb, len, Rb, G);
+    expert.rowGradQ(thetaExpert, Xb, y.subarray(t0, t0 + len), len, Rb, E);
     for (let u = 0; u < len; u++) {
-      const t = t0 + u;
-      for (let i = 0; i < pg; i++) cols[i * BLOCK + u] = G[t * pg + i];
-      for (let i = 0; i < pe; i++) cols[(pg + i) * BLOCK + u] = E[t * pe + i];
+      for (let i = 0; i < pg; i++) cols[i * BLOCK + u] = G[u * pg + i];
+      for (let i = 0; i < pe; i++) cols[(pg + i) * BLOCK + u] = E[u * pe + i];
     }
     for (let i = 0; i < p; i++) {
       const oi = i * BLOCK;
@@ -496,9 +503,20 @@ function polish(model: MixtureOfExperts, theta0: Float64Array, ll0: number, data
     }
     for (let i = 0; i < p; i++) theta[i] += base[i];
   };
+  // ℓ and ∇ℓ at the round's centre, computed with its BHHH matrix: L-BFGS starts by evaluating there
+  let centreLL = NaN;
+  const centreGrad = new Float64Array(p);
   const fg = (z: Float64Array, g: Float64Array): number => {
+    let atCentre = Number.isFinite(centreLL);
+    for (let i = 0; i < p && atCentre; i++) if (z[i] !== 0) atCentre = false;
     toTheta(z);
-    const v = logLikelihoodGradient(model, theta, data, ws, gth);
+    let v: number;
+    if (atCentre) {
+      v = centreLL;
+      gth.set(centreGrad);
+    } else {
+      v = logLikelihoodGradient(model, theta, data, ws, gth);
+    }
     if (!Number.isFinite(v)) return Infinity;
     if (v > best) {
       best = v;
@@ -522,7 +540,8 @@ function polish(model: MixtureOfExperts, theta0: Float64Array, ll0: number, data
   // metric close to the local curvature as the fit moves along flat directions).
   while (iterations < opts.maxIter && !signal.aborted) {
     base.set(bestTheta);
-    eStep(model, base, data, ws);
+    centreLL = eStep(model, base, data, ws);
+    if (Number.isFinite(centreLL)) gradientFromPosteriors(model, base, data, ws, centreGrad);
     L = bhhhFactor(model, base, data, ws);
     // ½‖Δz‖²·n ≈ change of ℓ in the BHHH metric ⇒ ‖Δz‖ ≤ √(2·trust/n)
     const maxStep = L ? Math.sqrt((2 * opts.trust) / n) : Infinity;
