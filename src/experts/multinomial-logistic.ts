@@ -20,14 +20,16 @@
  *
  * M-step (math-spec §9.2): for each expert, weighted multinomial-logistic regression of one-hot(y) on
  * (1, x) with observation weights R_ti — exact Newton (IRLS) with step-halving, warm-started, never
- * decreasing Σ_t R_ti log f(y_t | x_t; θᵢ).
+ * decreasing Σ_t R_ti log f(y_t | x_t; θᵢ). This is the softmax gate's M-step with class weights
+ * W_tc = R_ti·1[y_t = c], so every expert runs on the gate's `LinearSoftmaxCore` (its compiled
+ * kernels included); the same holds for the log-density and the gradients.
  */
 import type { BlockInfo } from '../gates/gate.js';
 import type { ExpertFamily, ExpertJSON, ExpertMStepOptions } from './expert.js';
 import type { ExpertFactory } from './registry.js';
 import type { MixtureOfExperts } from '../model/model.js';
 import type { Rng } from '../numeric/rng.js';
-import { solveSPD } from '../numeric/linalg.js';
+import { LinearSoftmaxCore } from '../gates/softmax.js';
 import { DataError, ModelFormatError, OptionError } from '../errors.js';
 import { describe, lengthOf, readMatrix, readNumber, widthOf } from '../json-read.js';
 
@@ -52,17 +54,12 @@ export class MultinomialLogisticExperts implements ExpertFamily {
   ];
   /** Parameters per expert: (C−1)(d+1). */
   private readonly q: number;
-  private readonly z: Float64Array; // C logits / probabilities of one sample
-  private readonly H: Float64Array;
+  /** Softmax over the C classes on features x (the gate's numerical core). */
+  private readonly core: LinearSoftmaxCore;
+  private readonly z: Float64Array; // C probabilities of one sample
+  private W = new Float64Array(0); // n×C class weights of one expert
+  private L = new Float64Array(0); // n×C log-probabilities / per-row scores of one expert
   private readonly g: Float64Array;
-  private readonly step: Float64Array;
-  private readonly work: Float64Array;
-  private readonly base: Float64Array;
-  private readonly v: Float64Array; // (1, x_t)
-  private readonly vv: Float64Array; // distinct products v_u1·v_u2, u2 ≤ u1
-  private readonly vvU1: Int32Array;
-  private readonly vvU2: Int32Array;
-  private readonly Hc: Float64Array; // compact Hessian: class pairs × distinct products
 
   constructor(k: number, d: number, options: MultinomialLogisticOptions) {
     const C = options.classes;
@@ -76,27 +73,27 @@ export class MultinomialLogisticExperts implements ExpertFamily {
     this.labels = options.labels;
     this.q = (C - 1) * (d + 1);
     this.nParams = k * this.q;
-    const p = this.q;
+    this.core = new LinearSoftmaxCore(C, d);
     this.z = new Float64Array(C);
-    this.H = new Float64Array(p * p);
-    this.work = new Float64Array(p * p);
-    this.g = new Float64Array(p);
-    this.step = new Float64Array(p);
-    this.base = new Float64Array(p);
-    this.v = new Float64Array(d + 1);
-    const nvv = ((d + 1) * (d + 2)) / 2;
-    this.vv = new Float64Array(nvv);
-    this.vvU1 = new Int32Array(nvv);
-    this.vvU2 = new Int32Array(nvv);
-    for (let u1 = 0, m = 0; u1 <= d; u1++) for (let u2 = 0; u2 <= u1; u2++, m++) { this.vvU1[m] = u1; this.vvU2[m] = u2; }
-    this.Hc = new Float64Array((((C - 1) * C) / 2) * nvv);
+    this.g = new Float64Array(this.q);
   }
 
-  /**
-   * Logits of expert block θ[o..o+q) at row t of X into z (reference 0), replaced by probabilities;
-   * returns log Σ exp(logits).
-   */
-  private probs(theta: Float64Array, o: number, X: Float64Array, t: number, z: Float64Array): number {
+  private buffers(n: number, width: number): void {
+    if (this.W.length < n * this.classes) this.W = new Float64Array(n * this.classes);
+    if (this.L.length < n * width) this.L = new Float64Array(n * width);
+  }
+
+  /** W_tc = weights_ti·1[y_t = c] (n×C) for expert i. */
+  private classWeights(weights: Float64Array, i: number, y: Float64Array, n: number): Float64Array {
+    const { k, classes: C } = this;
+    const W = this.W;
+    W.fill(0, 0, n * C);
+    for (let t = 0; t < n; t++) W[t * C + (y[t] | 0)] = weights[t * k + i];
+    return W;
+  }
+
+  /** Probabilities of expert block θ[o..o+q) at row t of X into z (reference class last, logit 0). */
+  private probs(theta: Float64Array, o: number, X: Float64Array, t: number, z: Float64Array): void {
     const { d, classes: C } = this;
     const r = d + 1;
     const xo = t * d;
@@ -115,55 +112,27 @@ export class MultinomialLogisticExperts implements ExpertFamily {
       z[c] = e;
       s += e;
     }
-    const inv = 1 / s;
-    for (let c = 0; c < C; c++) z[c] *= inv;
-    return mx + Math.log(s);
+    for (let c = 0; c < C; c++) z[c] /= s;
   }
 
   /** log f(y_t | x_t, θᵢ) = (logit of y_t) − log Σ exp(logits)  (P2, math-spec §4.1). */
   logDensity(theta: Float64Array, X: Float64Array, y: Float64Array, n: number, out: Float64Array): void {
-    const { k, d, q, z, classes: C } = this;
-    const r = d + 1;
+    const { k, q, classes: C } = this;
+    this.buffers(n, C);
+    const L = this.L;
     for (let i = 0; i < k; i++) {
-      const o = i * q;
-      for (let t = 0; t < n; t++) {
-        const xo = t * d;
-        let mx = 0;
-        for (let c = 0; c < C - 1; c++) {
-          const co = o + c * r;
-          let v = theta[co];
-          for (let u = 0; u < d; u++) v += theta[co + 1 + u] * X[xo + u];
-          z[c] = v;
-          if (v > mx) mx = v;
-        }
-        z[C - 1] = 0;
-        let s = 0;
-        for (let c = 0; c < C; c++) s += Math.exp(z[c] - mx);
-        out[t * k + i] = z[y[t] | 0] - mx - Math.log(s);
-      }
+      this.core.logWeights(theta.subarray(i * q, (i + 1) * q), X, n, L);
+      for (let t = 0; t < n; t++) out[t * k + i] = L[t * C + (y[t] | 0)];
     }
   }
 
   /** ∇θ Σ_t Σ_i W_ti log f(y_t|x_t,θᵢ): class c < C−1 of expert i gets Σ_t W_ti (1[y_t=c] − p_tic)(1, x_t). */
   gradQ(theta: Float64Array, X: Float64Array, y: Float64Array, n: number, W: Float64Array, grad: Float64Array): void {
-    const { k, d, q, z, classes: C } = this;
-    const r = d + 1;
-    grad.fill(0, 0, this.nParams);
+    const { k, q } = this;
+    this.buffers(n, 0);
     for (let i = 0; i < k; i++) {
-      const o = i * q;
-      for (let t = 0; t < n; t++) {
-        const w = W[t * k + i];
-        if (w === 0) continue;
-        this.probs(theta, o, X, t, z);
-        const yt = y[t] | 0;
-        const xo = t * d;
-        for (let c = 0; c < C - 1; c++) {
-          const e = w * ((yt === c ? 1 : 0) - z[c]);
-          const co = o + c * r;
-          grad[co] += e;
-          for (let u = 0; u < d; u++) grad[co + 1 + u] += e * X[xo + u];
-        }
-      }
+      this.core.gradQ(theta.subarray(i * q, (i + 1) * q), X, n, this.classWeights(W, i, y, n), this.g);
+      grad.set(this.g, i * q);
     }
   }
 
@@ -173,59 +142,14 @@ export class MultinomialLogisticExperts implements ExpertFamily {
    * finish (BHHH metric).
    */
   rowGradQ(theta: Float64Array, X: Float64Array, y: Float64Array, n: number, W: Float64Array, out: Float64Array): void {
-    const { k, d, q, z, classes: C } = this;
-    const r = d + 1;
+    const { k, q } = this;
     const p = this.nParams;
+    this.buffers(n, q);
+    const L = this.L;
     for (let i = 0; i < k; i++) {
-      const o = i * q;
-      for (let t = 0; t < n; t++) {
-        const w = W[t * k + i];
-        const ro = t * p + o;
-        if (w === 0) {
-          out.fill(0, ro, ro + q);
-          continue;
-        }
-        this.probs(theta, o, X, t, z);
-        const yt = y[t] | 0;
-        const xo = t * d;
-        for (let c = 0; c < C - 1; c++) {
-          const e = w * ((yt === c ? 1 : 0) - z[c]);
-          const co = ro + c * r;
-          out[co] = e;
-          for (let u = 0; u < d; u++) out[co + 1 + u] = e * X[xo + u];
-        }
-      }
+      this.core.rowGradQ(theta.subarray(i * q, (i + 1) * q), X, n, this.classWeights(W, i, y, n), L);
+      for (let t = 0; t < n; t++) for (let j = 0; j < q; j++) out[t * p + i * q + j] = L[t * q + j];
     }
-  }
-
-  /** log f(y_t = c | x_t; θ-block at o); z is used as scratch for the logits. */
-  private logProb(theta: Float64Array, o: number, X: Float64Array, t: number, c: number): number {
-    const { d, z, classes: C } = this;
-    const r = d + 1;
-    const xo = t * d;
-    let mx = 0;
-    for (let j = 0; j < C - 1; j++) {
-      const co = o + j * r;
-      let v = theta[co];
-      for (let u = 0; u < d; u++) v += theta[co + 1 + u] * X[xo + u];
-      z[j] = v;
-      if (v > mx) mx = v;
-    }
-    z[C - 1] = 0;
-    let s = 0;
-    for (let j = 0; j < C; j++) s += Math.exp(z[j] - mx);
-    return z[c] - mx - Math.log(s);
-  }
-
-  /** Σ_t R_ti log f(y_t | x_t; θ-block at o), the objective of expert i's M-step. */
-  private weightedLogLik(theta: Float64Array, o: number, X: Float64Array, y: Float64Array, n: number, R: Float64Array, i: number): number {
-    const k = this.k;
-    let L = 0;
-    for (let t = 0; t < n; t++) {
-      const w = R[t * k + i];
-      if (w !== 0) L += w * this.logProb(theta, o, X, t, y[t] | 0);
-    }
-    return L;
   }
 
   /**
@@ -233,114 +157,14 @@ export class MultinomialLogisticExperts implements ExpertFamily {
    * step-halving, warm-started; the objective never decreases.
    */
   mStep(theta: Float64Array, X: Float64Array, y: Float64Array, n: number, R: Float64Array, options: ExpertMStepOptions): void {
-    const { k, q, g, H, step, base, work } = this;
-    const p = q;
+    const { k, q } = this;
+    this.buffers(n, 0);
     for (let i = 0; i < k; i++) {
       let S = 0;
       for (let t = 0; t < n; t++) S += R[t * k + i];
       if (!(S > 1e-12 * n)) continue; // empty component: keep its parameters
-      const o = i * q;
-      const th = theta.subarray(o, o + q);
-      // One data pass per Newton iteration: the pass at the new point gives its objective (for the
-      // acceptance test) together with the next gradient and Hessian. A rejected full step is
-      // halved with objective-only passes.
-      let L = this.newtonPass(theta, o, X, y, n, R, i);
-      for (let it = 0; it < options.maxIter; it++) {
-        if (solveSPD(H, g, p, step, work) < 0) break;
-        base.set(th);
-        for (let j = 0; j < p; j++) th[j] = base[j] + step[j];
-        let Lt = this.newtonPass(theta, o, X, y, n, R, i);
-        if (!(Lt >= L)) {
-          // step-halving on the objective alone, then one pass for the derivatives
-          let scale = 0.5;
-          let accepted = false;
-          for (let half = 1; half < 30 && !accepted; half++, scale *= 0.5) {
-            for (let j = 0; j < p; j++) th[j] = base[j] + scale * step[j];
-            const Lh = this.weightedLogLik(theta, o, X, y, n, R, i);
-            if (Lh >= L) accepted = true;
-          }
-          if (!accepted) {
-            th.set(base);
-            break;
-          }
-          Lt = this.newtonPass(theta, o, X, y, n, R, i);
-        }
-        const change = Lt - L;
-        L = Lt;
-        if (change <= options.tol * Math.max(1, Math.abs(L))) break;
-      }
+      this.core.mStep(theta.subarray(i * q, (i + 1) * q), X, n, this.classWeights(R, i, y, n), options);
     }
-  }
-
-  /**
-   * At θ-block o: objective Σ_t w_t log f(y_t|x_t), gradient into g and negative Hessian
-   * Σ_t w_t (diag p − p pᵀ) ⊗ v vᵀ (v = (1, x_t)) into H (full symmetric). Returns the objective.
-   * The Hessian is accumulated compactly — for each class pair c2 ≤ c the (d+1)(d+2)/2 distinct
-   * entries of h_cc2·v vᵀ — and expanded once at the end.
-   */
-  private newtonPass(theta: Float64Array, o: number, X: Float64Array, y: Float64Array, n: number, R: Float64Array, i: number): number {
-    const { k, d, z, H, g, v, vv, vvU1, vvU2, Hc, classes: C } = this;
-    const r = d + 1;
-    const p = this.q;
-    const nvv = vv.length;
-    g.fill(0);
-    Hc.fill(0);
-    v[0] = 1;
-    let L = 0;
-    for (let t = 0; t < n; t++) {
-      const w = R[t * k + i];
-      if (w === 0) continue;
-      const xo = t * d;
-      for (let u = 0; u < d; u++) v[u + 1] = X[xo + u];
-      for (let m = 0; m < nvv; m++) vv[m] = v[vvU1[m]] * v[vvU2[m]];
-      // logits → probabilities
-      let mx = 0;
-      for (let c = 0; c < C - 1; c++) {
-        const co = o + c * r;
-        let s = theta[co];
-        for (let u = 0; u < d; u++) s += theta[co + 1 + u] * v[u + 1];
-        z[c] = s;
-        if (s > mx) mx = s;
-      }
-      z[C - 1] = 0;
-      const yt = y[t] | 0;
-      const zy = z[yt];
-      let sum = 0;
-      for (let c = 0; c < C; c++) {
-        const e = Math.exp(z[c] - mx);
-        z[c] = e;
-        sum += e;
-      }
-      L += w * (zy - mx - Math.log(sum));
-      const inv = 1 / sum;
-      let pair = 0;
-      for (let c = 0; c < C - 1; c++) {
-        const pc = z[c] * inv;
-        const e = w * ((yt === c ? 1 : 0) - pc);
-        const rc = c * r;
-        for (let u = 0; u < r; u++) g[rc + u] += e * v[u];
-        const wpc = w * pc;
-        for (let c2 = 0; c2 <= c; c2++, pair += nvv) {
-          const hcc = c === c2 ? wpc - wpc * pc : -wpc * z[c2] * inv;
-          for (let m = 0; m < nvv; m++) Hc[pair + m] += hcc * vv[m];
-        }
-      }
-    }
-    // expand: block (c, c2), c2 ≤ c, entry (u1, u2) and (u2, u1) = Hc[pair][m]; then mirror the blocks
-    let pair = 0;
-    for (let c = 0; c < C - 1; c++) {
-      for (let c2 = 0; c2 <= c; c2++, pair += nvv) {
-        for (let m = 0; m < nvv; m++) {
-          const val = Hc[pair + m];
-          const u1 = vvU1[m];
-          const u2 = vvU2[m];
-          H[(c * r + u1) * p + c2 * r + u2] = val;
-          H[(c * r + u2) * p + c2 * r + u1] = val;
-        }
-      }
-    }
-    for (let a = 0; a < p; a++) for (let b = a + 1; b < p; b++) H[a * p + b] = H[b * p + a];
-    return L;
   }
 
   /** Class codes have no meaningful mean: NaN. Use `classProbabilities`. */
