@@ -41,6 +41,7 @@ import { normalCdf, normalPdf } from '../numeric/special.js';
 import { solveSPD, weightedLeastSquares } from '../numeric/linalg.js';
 import { DataError, ModelFormatError, OptionError } from '../errors.js';
 import { describe, lengthOf, readMatrix, readNumber, readString, readVector, widthOf } from '../json-read.js';
+import { expNonPositive } from '../numeric/fastmath.js';
 
 export const ACTIVATIONS = ['linear', 'sigmoid', 'tanh', 'gelu', 'relu'] as const;
 export type Activation = (typeof ACTIVATIONS)[number];
@@ -61,7 +62,8 @@ export function activation(kind: number, z: number, out: Float64Array): void {
       out[0] = z; out[1] = 1; out[2] = 0;
       return;
     case SIGMOID: {
-      const s = z >= 0 ? 1 / (1 + Math.exp(-z)) : Math.exp(z) / (1 + Math.exp(z));
+      const e = expNonPositive(-Math.abs(z));
+      const s = z >= 0 ? 1 / (1 + e) : e / (1 + e);
       const s1 = s * (1 - s);
       out[0] = s; out[1] = s1; out[2] = s1 * (1 - 2 * s);
       return;

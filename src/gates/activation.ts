@@ -35,6 +35,7 @@ import { readTau, cliPositive, linearGateDims, parseCliOptions, readFixedTau, sl
 import { ModelFormatError, OptionError } from '../errors.js';
 import { readMatrix, readString, readVector } from '../json-read.js';
 import { normalCdf, normalPdf } from '../numeric/special.js';
+import { expNonPositive } from '../numeric/fastmath.js';
 
 export const ACTIVATIONS = ['tanh', 'sigmoid', 'gelu', 'identity'] as const;
 export type ActivationName = (typeof ACTIVATIONS)[number];
@@ -55,7 +56,7 @@ export function activationDerivatives(code: number, u: number, out: Float64Array
       return;
     }
     case SIGMOID: {
-      const e = Math.exp(-Math.abs(u));
+      const e = expNonPositive(-Math.abs(u));
       const s = u >= 0 ? 1 / (1 + e) : e / (1 + e);
       const s1 = s * (1 - s);
       out[0] = s; out[1] = s1; out[2] = s1 * (1 - 2 * s);
@@ -93,7 +94,7 @@ function activateArray(code: number, U: Float64Array, m: number, S1: Float64Arra
     case SIGMOID:
       for (let i = 0; i < m; i++) {
         const u = U[i];
-        const e = Math.exp(-Math.abs(u));
+        const e = expNonPositive(-Math.abs(u));
         const s = u >= 0 ? 1 / (1 + e) : e / (1 + e);
         U[i] = s;
         if (S1 !== null) {
@@ -238,7 +239,7 @@ export class ActivationGate implements Gate, NewtonProblem {
       const b0 = inside ? 0 : theta[0];
       for (let t = 0; t < n; t++) {
         const delta = S0[t] * invTau + b0 - zRef;
-        const e = Math.exp(-Math.abs(delta));
+        const e = expNonPositive(-Math.abs(delta));
         const lse = (delta > 0 ? delta : 0) + Math.log1p(e); // relative to zRef
         const p0 = delta > 0 ? 1 / (1 + e) : e / (1 + e);
         P[2 * t] = p0;
@@ -271,7 +272,7 @@ export class ActivationGate implements Gate, NewtonProblem {
       }
       P[o + km] = zRef;
       let sum = 0;
-      for (let i = 0; i < k; i++) sum += Math.exp(P[o + i] - mx);
+      for (let i = 0; i < k; i++) sum += expNonPositive(P[o + i] - mx);
       const lse = mx + Math.log(sum);
       let s = 0;
       for (let i = 0; i < k; i++) {
@@ -284,7 +285,7 @@ export class ActivationGate implements Gate, NewtonProblem {
             s += w;
           }
         }
-        P[o + i] = Math.exp(l);
+        P[o + i] = expNonPositive(l);
       }
       if (W !== null) Sr[t] = s;
     }

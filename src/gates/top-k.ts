@@ -35,6 +35,7 @@ import { LinearSoftmaxCore, linearBlocksFromJSON, linearBlocksToJSON } from './s
 import { linearGateDims, parseCliOptions } from './common.js';
 import { ModelFormatError, OptionError } from '../errors.js';
 import { readNumber } from '../json-read.js';
+import { expNonPositive } from '../numeric/fastmath.js';
 
 export class TopKGate implements Gate, NewtonProblem {
   readonly type = 'topK';
@@ -144,7 +145,7 @@ export class TopKGate implements Gate, NewtonProblem {
       }
       let sum = 0;
       for (let i = 0; i < k; i++) {
-        const e = Math.exp(Lz[o + i] - mx); // exp(−∞) = 0 for the non-selected
+        const e = expNonPositive(Lz[o + i] - mx); // exp(−∞) = 0 for the non-selected
         P[o + i] = e;
         sum += e;
       }
