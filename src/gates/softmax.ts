@@ -256,7 +256,6 @@ export class LinearSoftmaxCore {
     const { k, m } = this;
     const q = m + 1;
     const p = this.nParams;
-    if (k === 2 && m === 1) return this.fullPass21(theta, F, n, R, g, H);
     if (this.P.length < n * k) this.P = new Float64Array(n * k);
     if (this.S.length < n) this.S = new Float64Array(n);
     const Q = this.probs(theta, F, n, R);
@@ -307,43 +306,6 @@ export class LinearSoftmaxCore {
     }
     for (let i = 0; i < p; i++) for (let j = i + 1; j < p; j++) H[i * p + j] = H[j * p + i];
     return Q;
-  }
-
-  /** `fullPass` for two experts and one feature: a single loop, no intermediate arrays. */
-  private fullPass21(theta: Float64Array, F: Float64Array, n: number, R: Float64Array, g: Float64Array, H: Float64Array): number {
-    const c0 = theta[0];
-    const c1 = theta[1];
-    let Q = 0, g0 = 0, g1 = 0, h00 = 0, h01 = 0, h11 = 0;
-    let prod = 1;
-    let count = 0;
-    let corr = 0;
-    for (let t = 0; t < n; t++) {
-      const x = F[t];
-      const z = c0 + c1 * x;
-      const r0 = R[2 * t];
-      const r1 = R[2 * t + 1];
-      const e = expNonPositive(-Math.abs(z));
-      const p0 = z > 0 ? 1 / (1 + e) : e / (1 + e);
-      const s = r0 + r1;
-      Q += r0 * z - s * (z > 0 ? z : 0); // Σ R log π = Σ r0·z − s·lse, lse = max(z,0) + log(1+e)
-      prod *= 1 + e;
-      if (s !== 1) corr += weightCorrection(s, 1 + e);
-      if (++count === LOG_BLOCK) {
-        Q -= Math.log(prod);
-        prod = 1;
-        count = 0;
-      }
-      const c = r0 - s * p0;
-      g0 += c;
-      g1 += c * x;
-      const w = s * p0 * (1 - p0);
-      h00 += w;
-      h01 += w * x;
-      h11 += w * x * x;
-    }
-    g[0] = g0; g[1] = g1;
-    H[0] = h00; H[1] = h01; H[2] = h01; H[3] = h11;
-    return Q - Math.log(prod) - corr;
   }
 
   /**
