@@ -174,3 +174,24 @@ export function gradientKernel(k: number, m: number): GradientKernel | null {
     return { name: 'gradient', params: ['P', 'W', 'F', 'n', 'g'], body: [`let ${decl.join(', ')};`, 'for (let t = 0; t < n; t++) {', ...body.map((l) => `  ${l}`), '}', ...out] };
   });
 }
+
+/** Kernel: linear logits z_tj = θ_j0 + Σ_a θ_ja f_ta (j < k−1) and z_t,k−1 = 0 into out (n×k), one pass. */
+export type LogitsKernel = (theta: Float64Array, F: Float64Array, n: number, out: Float64Array) => void;
+
+/** The unrolled logits kernel for (k, m), or null when too large. */
+export function logitsKernel(k: number, m: number): LogitsKernel | null {
+  const q = m + 1;
+  if (k < 2 || (k - 1) * q > MAX_UNROLLED_PARAMS) return null;
+  return compileKernel<LogitsKernel>(`softmax-logits:${k}:${m}`, (): KernelSource => {
+    const pre: string[] = [];
+    const body = [`const o = t * ${k};`];
+    for (let a = 1; a <= m; a++) body.push(`const f${a} = F[t * ${m} + ${a - 1}];`);
+    for (let j = 0; j < k - 1; j++) {
+      for (let a = 0; a < q; a++) pre.push(`const th${j}_${a} = theta[${j * q + a}];`);
+      const terms = [`th${j}_0`, ...Array.from({ length: m }, (_, u) => `th${j}_${u + 1} * f${u + 1}`)];
+      body.push(`out[o + ${j}] = ${terms.join(' + ')};`);
+    }
+    body.push(`out[o + ${k - 1}] = 0;`);
+    return { name: 'logits', params: ['theta', 'F', 'n', 'out'], body: [...pre, 'for (let t = 0; t < n; t++) {', ...body.map((l) => `  ${l}`), '}'] };
+  });
+}

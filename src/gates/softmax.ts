@@ -13,7 +13,7 @@
 import type { BlockInfo, Gate, GateJSON, GateMStepInfo, GateMStepOptions, GateState } from './gate.js';
 import { solveSPD } from '../numeric/linalg.js';
 import { expNonPositive, LOG_BLOCK } from '../numeric/fastmath.js';
-import { gradientKernel, newtonSystemKernel, probabilitiesKernel, type GradientKernel, type NewtonSystemKernel, type ProbabilitiesKernel } from './softmax-kernels.js';
+import { gradientKernel, logitsKernel, newtonSystemKernel, probabilitiesKernel, type GradientKernel, type LogitsKernel, type NewtonSystemKernel, type ProbabilitiesKernel } from './softmax-kernels.js';
 import { ModelFormatError } from '../errors.js';
 import { readMatrix, readVector } from '../json-read.js';
 
@@ -37,6 +37,7 @@ export class LinearSoftmaxCore {
   private readonly kernel: NewtonSystemKernel | null;
   private readonly probsKernel: ProbabilitiesKernel | null;
   private readonly gradKernel: GradientKernel | null;
+  private readonly logitsKernel: LogitsKernel | null;
 
   constructor(k: number, m: number) {
     this.k = k;
@@ -53,6 +54,7 @@ export class LinearSoftmaxCore {
     this.z = new Float64Array(k);
     this.kernel = newtonSystemKernel(k, m);
     this.gradKernel = gradientKernel(k, m);
+    this.logitsKernel = logitsKernel(k, m);
     this.probsKernel = k > 2 || m > 1 ? probabilitiesKernel(k, m, weightCorrection) : null;
   }
 
@@ -224,6 +226,10 @@ export class LinearSoftmaxCore {
 
   /** Linear logits z_tj = β₀ⱼ + β₁ⱼᵀf_t into out (n×k), reference column 0 (unnormalised log π). */
   logits(theta: Float64Array, F: Float64Array, n: number, out: Float64Array): void {
+    if (this.logitsKernel) {
+      this.logitsKernel(theta, F, n, out);
+      return;
+    }
     const { k, m } = this;
     const q = m + 1;
     for (let j = 0; j < k - 1; j++) {

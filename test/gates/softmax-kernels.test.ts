@@ -1,5 +1,5 @@
 import { describe, expect, it } from 'vitest';
-import { gradientKernel, newtonSystemKernel, probabilitiesKernel, accumulatorCount, MAX_ACCUMULATORS } from '../../src/gates/softmax-kernels.js';
+import { gradientKernel, logitsKernel, newtonSystemKernel, probabilitiesKernel, accumulatorCount, MAX_ACCUMULATORS } from '../../src/gates/softmax-kernels.js';
 import { Rng } from '../../src/numeric/rng.js';
 
 /** Naive reference: π, s, Q, g, −H of Σ R log π for linear logits with the last class as reference. */
@@ -76,6 +76,13 @@ describe('generated softmax kernels', () => {
       kernel!(P, R, F, n, g, H);
       for (let i = 0; i < p; i++) expect(g[i]).toBeCloseTo(ref.g[i], 9);
       for (let i = 0; i < p * p; i++) expect(H[i]).toBeCloseTo(ref.H[i], 9);
+      const Z = new Float64Array(n * k);
+      logitsKernel(k, m)!(theta, F, n, Z);
+      for (let t = 0; t < n; t++) {
+        const lz = Math.log(Array.from(Z.subarray(t * k, t * k + k)).reduce((acc, v) => acc + Math.exp(v), 0));
+        expect(Z[t * k + k - 1]).toBe(0);
+        for (let i = 0; i < k; i++) expect(Math.exp(Z[t * k + i] - lz)).toBeCloseTo(ref.P[t * k + i], 13);
+      }
       const g2 = new Float64Array(p);
       gradientKernel(k, m)!(P, R, F, n, g2);
       for (let i = 0; i < p; i++) expect(g2[i]).toBeCloseTo(ref.g[i], 9);
