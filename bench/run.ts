@@ -44,7 +44,7 @@ async function main(): Promise<void> {
       if (!('latency' in result)) throw new Error(`bench ${group} / ${c.name} failed: ${'error' in result ? String(result.error) : result.state}`);
       const median = result.latency.p50;
       if (c.baseline) baseline = median;
-      const info = last && typeof last === 'object' ? Object.entries(last).map(([k, v]) => `${k}=${typeof v === 'number' ? +v.toPrecision(6) : String(v)}`).join(' ') : '';
+      const info = last && typeof last === 'object' ? Object.entries(last).map(([k, v]) => `${k}=${typeof v === 'number' ? formatDiagnostic(k, v) : String(v)}`).join(' ') : '';
       rows.push({ group, name: c.name, medianMs: median, ratio: null, samples: result.latency.samplesCount ?? 0, info });
       process.stderr.write(`${group} | ${c.name}: ${median.toFixed(1)} ms ${info}\n`);
     }
@@ -59,3 +59,9 @@ main().catch((e: unknown) => {
   process.stderr.write(`${e instanceof Error ? e.stack : String(e)}\n`);
   process.exitCode = 1;
 });
+
+/** 6 significant digits, except objective values (logLik, sse, mse): those are compared across cases to 1e-6. */
+function formatDiagnostic(key: string, v: number): string {
+  if (/^(logLik|sse|mse)$/.test(key) && Number.isFinite(v) && Math.abs(v) >= 1) return v.toFixed(6);
+  return String(+v.toPrecision(6));
+}
