@@ -18,8 +18,8 @@ export type ResidualKernel = (X: Float64Array, y: Float64Array, R: Float64Array,
 /** out_ti = −½log(2π) − ½ log νᵢ − (y_t − μ_ti)²/(2νᵢ) from θ (k×(d+2): b, a, log ν). */
 export type LogDensityKernel = (theta: Float64Array, X: Float64Array, y: Float64Array, n: number, out: Float64Array) => void;
 
-/** Beyond this many accumulators the unrolled moments kernel spills; callers loop instead. */
-export const MAX_MOMENT_ACCUMULATORS = 64;
+/** Largest number of sums unrolled (see MAX_ACCUMULATORS of the softmax kernels); beyond it callers loop. */
+export const MAX_MOMENT_ACCUMULATORS = 384;
 
 const v = (a: number): string => (a === 0 ? '1' : `x${a}`);
 

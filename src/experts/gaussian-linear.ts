@@ -60,7 +60,7 @@ export class GaussianLinearExperts implements ExpertFamily {
     this.gram = new Float64Array(p * p);
     this.rhs = new Float64Array(p);
     this.work = new Float64Array(p * p);
-    const small = k * p <= 64;
+    const small = k * p <= 256;
     this.moments = small ? momentsKernel(k, d) : null;
     this.residuals = small ? residualKernel(k, d) : null;
     this.logDensities = small ? logDensityKernel(k, d) : null;
