@@ -144,7 +144,7 @@ function feasible(model: MixtureOfExperts, theta: Float64Array): boolean {
  * With a gate that supplies logits z (log π = z − lse z) and a_ti = z_ti + log f_ti, the row's
  * log-likelihood is lse(a) − lse(z) and its posteriors are softmax(a). The logs of the row sums
  * are taken once per LOG_BLOCK rows as the log of their product (each ratio lies in [1/k, k]),
- * and exps use `expFast`: the E-step runs in every EM map and every finish evaluation.
+ * and exps use `expNonPositive`: the E-step runs in every EM map and every finish evaluation.
  */
 export function eStep(model: MixtureOfExperts, theta: Float64Array, data: Dataset, ws: EMWorkspace): number {
   const { gate, expert, k } = model;

@@ -94,23 +94,17 @@ export class LinearSoftmaxCore {
     if (this.P.length < n * k) this.P = new Float64Array(n * k);
     if (this.S.length < n) this.S = new Float64Array(n);
     const S = this.S;
-    let P: Float64Array = this.P;
+    const P: Float64Array = weights ?? this.P;
+    if (!weights) this.probs(theta, F, n, W); // π into this.P, row sums of W into S
+    if (this.gradKernel) {
+      this.gradKernel(P, W, F, n, grad);
+      return;
+    }
     if (weights) {
-      P = weights;
-      if (this.gradKernel) {
-        this.gradKernel(P, W, F, n, grad);
-        return;
-      }
       for (let t = 0; t < n; t++) {
         let s = 0;
         for (let i = 0; i < k; i++) s += W[t * k + i];
         S[t] = s;
-      }
-    } else {
-      this.probs(theta, F, n, W);
-      if (this.gradKernel) {
-        this.gradKernel(P, W, F, n, grad);
-        return;
       }
     }
     if (this.c.length < n) this.c = new Float64Array(n);

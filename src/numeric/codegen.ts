@@ -19,7 +19,7 @@ export interface KernelSource {
   name: string;
   params: readonly string[];
   body: readonly string[];
-  /** Bound inside the kernel's scope under these names (e.g. `exp: expFast`). */
+  /** Bound inside the kernel's scope under these names (e.g. the exp tables of `EXP_SCOPE`). */
   scope?: Record<string, unknown>;
 }
 
