@@ -36,6 +36,7 @@ import { linearGateDims, parseCliOptions } from './common.js';
 import { ModelFormatError, OptionError } from '../errors.js';
 import { readNumber } from '../json-read.js';
 import { expNonPositive } from '../numeric/fastmath.js';
+import { topKKernel, type TopKKernel } from './top-k-kernels.js';
 
 export class TopKGate implements Gate, NewtonProblem {
   readonly type = 'topK';
@@ -61,6 +62,8 @@ export class TopKGate implements Gate, NewtonProblem {
   private n = 0;
   private strict = true;
   private dense: LinearSoftmaxCore | undefined;
+  /** Compiled passes (strict / lenient), null for shapes too large to unroll. */
+  private readonly kernels: [TopKKernel | null, TopKKernel | null];
 
   constructor(k: number, d: number, K: number) {
     if (!Number.isInteger(K) || K < 1 || K > k) throw new OptionError(`topK gate: K must be an integer in 1..k=${k}, got ${K}`);
@@ -69,6 +72,7 @@ export class TopKGate implements Gate, NewtonProblem {
     this.K = K;
     this.nParams = (k - 1) * (d + 1);
     this.newton = new NewtonMaximizer(this.nParams);
+    this.kernels = [topKKernel(k, d, K, false), topKKernel(k, d, K, true)];
   }
 
   private ensure(n: number): void {
@@ -93,6 +97,8 @@ export class TopKGate implements Gate, NewtonProblem {
     const Lz = out ?? this.Lz;
     const P = this.P;
     const S = this.S;
+    const kernel = this.kernels[strict ? 1 : 0];
+    if (kernel) return kernel(theta, X, n, W, Lz, P, S);
     // selection logits v = β₁ᵀx column by column (reference column 0)
     for (let j = 0; j < k - 1; j++) {
       const bj = j * q;

@@ -42,6 +42,41 @@ describe('top-K gate', () => {
     expect(Array.from(oracleModel(1).gateProbabilities(Float64Array.of(1), 1))).toEqual([1, 0, 0]);
   });
 
+  it('log-weights and the weighted objective match a naive computation, for unrolled (k ≤ 8) and looped (k = 9) shapes, with ties', () => {
+    const rng = new Rng(17);
+    for (const [k, d, K] of [[3, 1, 2], [4, 2, 1], [5, 2, 3], [9, 1, 4], [9, 2, 9]] as const) {
+      const gate = new TopKGate(k, d, K);
+      const n = 120;
+      // integer-valued x and slopes make ties in β₁ᵀx common
+      const X = new Float64Array(n * d).map(() => Math.round(4 * rng.uniform() - 2));
+      const theta = new Float64Array(gate.nParams).map((_, i) => (i % (d + 1) === 0 ? rng.normal() : Math.round(2 * rng.normal())));
+      const out = new Float64Array(n * k);
+      gate.logWeights(theta, X, n, out);
+      const W = new Float64Array(n * k).map(() => rng.uniform());
+      let Qnaive = 0;
+      for (let t = 0; t < n; t++) {
+        const v = Array.from({ length: k }, (_, i) => (i < k - 1 ? Array.from({ length: d }, (_, u) => theta[i * (d + 1) + 1 + u] * X[t * d + u]).reduce((a, b) => a + b, 0) : 0));
+        const rank = v.map((vi, i) => v.filter((vj, j) => vj > vi || (vj === vi && j < i)).length);
+        const z = v.map((vi, i) => (rank[i] < K ? vi + (i < k - 1 ? theta[i * (d + 1)] : 0) : -Infinity));
+        const mx = Math.max(...z);
+        const lse = mx + Math.log(z.reduce((a, zi) => a + Math.exp(zi - mx), 0));
+        for (let i = 0; i < k; i++) {
+          const l = z[i] - lse;
+          if (l === -Infinity) expect(out[t * k + i]).toBe(-Infinity);
+          else {
+            expect(out[t * k + i]).toBeCloseTo(l, 13);
+            Qnaive += W[t * k + i] * l;
+          }
+        }
+      }
+      // the Newton objective with weights on non-selected experts skipped (lenient pass)
+      const Q = (gate as unknown as { probs: (th: Float64Array, X: Float64Array, n: number, W: Float64Array, strict: boolean) => number }).probs(theta, X, n, W, false);
+      expect(Q).toBeCloseTo(Qnaive, 9);
+      const strictQ = (gate as unknown as { probs: (th: Float64Array, X: Float64Array, n: number, W: Float64Array, strict: boolean) => number }).probs(theta, X, n, W, true);
+      expect(strictQ).toBe(K === k ? Q : -Infinity);
+    }
+  });
+
   it('ties in β₁ᵀx go to the lower index, and the bias does not enter the selection', () => {
     // v = (1, 1, 0) at x = 1, K = 1: expert 0 wins the tie although expert 1 has the larger bias
     const gate = new TopKGate(3, 1, 1);
