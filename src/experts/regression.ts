@@ -37,11 +37,14 @@
 import type { BlockInfo } from '../gates/gate.js';
 import type { ExpertFamily, ExpertJSON, ExpertMStepOptions } from './expert.js';
 import type { ExpertFactory } from './registry.js';
-import { normalCdf, normalPdf } from '../numeric/special.js';
+import { normalCdfPdf } from '../numeric/special.js';
 import { solveSPD, weightedLeastSquares } from '../numeric/linalg.js';
 import { DataError, ModelFormatError, OptionError } from '../errors.js';
 import { describe, lengthOf, readMatrix, readNumber, readString, readVector, widthOf } from '../json-read.js';
 import { expNonPositive } from '../numeric/fastmath.js';
+
+/** Scratch for Φ and φ of one argument. */
+const PHI = new Float64Array(2);
 
 export const ACTIVATIONS = ['linear', 'sigmoid', 'tanh', 'gelu', 'relu'] as const;
 export type Activation = (typeof ACTIVATIONS)[number];
@@ -75,8 +78,9 @@ export function activation(kind: number, z: number, out: Float64Array): void {
       return;
     }
     case GELU: {
-      const P = normalCdf(z);
-      const p = normalPdf(z);
+      normalCdfPdf(z, PHI);
+      const P = PHI[0];
+      const p = PHI[1];
       out[0] = z * P; out[1] = P + z * p; out[2] = p * (2 - z * z);
       return;
     }

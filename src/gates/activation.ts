@@ -34,7 +34,10 @@ import { linearBlocksToJSON } from './softmax.js';
 import { readTau, cliPositive, linearGateDims, parseCliOptions, readFixedTau, slopeNorm } from './common.js';
 import { ModelFormatError, OptionError } from '../errors.js';
 import { readMatrix, readString, readVector } from '../json-read.js';
-import { normalCdf, normalPdf } from '../numeric/special.js';
+import { normalCdfPdf } from '../numeric/special.js';
+
+/** Scratch for Φ and φ of one argument. */
+const PHI = new Float64Array(2);
 import { expNonPositive } from '../numeric/fastmath.js';
 
 export const ACTIVATIONS = ['tanh', 'sigmoid', 'gelu', 'identity'] as const;
@@ -64,8 +67,9 @@ export function activationDerivatives(code: number, u: number, out: Float64Array
     }
     case GELU: {
       // gelu(u) = u Φ(u); gelu′ = Φ + uφ; gelu″ = φ(2 − u²)
-      const P = normalCdf(u);
-      const p = normalPdf(u);
+      normalCdfPdf(u, PHI);
+      const P = PHI[0];
+      const p = PHI[1];
       out[0] = u * P; out[1] = P + u * p; out[2] = p * (2 - u * u);
       return;
     }
@@ -107,10 +111,11 @@ function activateArray(code: number, U: Float64Array, m: number, S1: Float64Arra
     case GELU:
       for (let i = 0; i < m; i++) {
         const u = U[i];
-        const P = normalCdf(u);
+        normalCdfPdf(u, PHI);
+        const P = PHI[0];
         U[i] = u * P;
         if (S1 !== null) {
-          const p = normalPdf(u);
+          const p = PHI[1];
           S1[i] = P + u * p;
           if (S2 !== null) S2[i] = p * (2 - u * u);
         }
