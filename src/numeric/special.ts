@@ -3,7 +3,8 @@
  *
  * erfc uses the Chebyshev expansion of Press et al., Numerical Recipes 3rd ed. (2007), §6.2.2
  * (`Erf::erfccheb`): erfc(z) = t·exp(−z² + P(t)) with t = 2/(2 + z), z ≥ 0, 28 coefficients, full
- * double precision. Verified against scipy.special (see test/numeric/special.test.ts).
+ * double precision (relative error ≤ 1.5e-14 for Φ in the far lower tail, where the rounding of
+ * z² costs digits). Checked against 40-digit mpmath values in test/numeric/special.test.ts.
  */
 
 const COF = new Float64Array([

@@ -30,6 +30,9 @@ describe('normalCdfPdf (Taylor table)', () => {
       normalCdfPdf(z, out);
       expect(Math.abs(out[0] - P) / P, `Φ(${z})`).toBeLessThan(z < -3 ? 1.2e-14 : z < -1 ? 3e-15 : 1e-15);
       expect(Math.abs(out[1] - p) / p, `φ(${z})`).toBeLessThan(5e-16);
+      // the Chebyshev erfc route (used outside |z| < 8 and for the table's anchors)
+      expect(Math.abs(normalCdf(z) - P) / P, `normalCdf(${z})`).toBeLessThan(z < -3 ? 1.5e-14 : 3e-15);
+      expect(Math.abs(normalPdf(z) - p) / p, `normalPdf(${z})`).toBeLessThan(3e-15);
     }
   });
 
