@@ -20,6 +20,7 @@ import { Rng } from '../numeric/rng.js';
 import { lbfgs } from '../numeric/lbfgs.js';
 import { initialise, type InitSpec } from './init.js';
 import { OptionError } from '../errors.js';
+import { expNonPositive } from '../numeric/fastmath.js';
 
 export interface LSEOptions {
   /** Number of starts; the lowest SSE is kept. Default 1. */
@@ -116,7 +117,7 @@ export function lseObjective(model: MixtureOfExperts, theta: Float64Array, data:
     const o = t * k;
     let f = 0;
     for (let i = 0; i < k; i++) {
-      const p = Math.exp(P[o + i]); // exp(−∞) = 0 for inactive experts
+      const p = expNonPositive(P[o + i]); // log π ≤ 0; exp(−∞) = 0 for inactive experts
       P[o + i] = p;
       if (p > 0) f += p * H[o + i];
     }
