@@ -110,12 +110,13 @@ export const MAX_UNROLLED_PARAMS = 48;
  * The unrolled probabilities kernel for (k, m), or null when too large. `correction(s, sum)` is
  * the (s − 1)·log(sum) term of a row whose weight s is not 1.
  */
-export function probabilitiesKernel(k: number, m: number, correction: (s: number, sum: number) => number): ProbabilitiesKernel | null {
+export function probabilitiesKernel(k: number, m: number, correction: (s: number, sum: number) => number, withObjective = true): ProbabilitiesKernel | null {
   if (k < 2 || (k - 1) * (m + 1) > MAX_UNROLLED_PARAMS) return null;
-  return compileKernel<ProbabilitiesKernel>(`softmax-probs:${k}:${m}`, () => probsSource(k, m, correction));
+  return compileKernel<ProbabilitiesKernel>(`softmax-probs:${k}:${m}:${withObjective}`, () => probsSource(k, m, correction, withObjective));
 }
 
-function probsSource(k: number, m: number, correction: (s: number, sum: number) => number): KernelSource {
+/** Without the objective the kernel returns 0 and takes no logs (gradients need only π and s). */
+function probsSource(k: number, m: number, correction: (s: number, sum: number) => number, withObjective: boolean): KernelSource {
   const q = m + 1;
   const J = k - 1;
   const lines: string[] = [];
@@ -146,13 +147,15 @@ function probsSource(k: number, m: number, correction: (s: number, sum: number) 
   body.push('const inv = 1 / sum;');
   for (let i = 0; i < k; i++) body.push(`P[o + ${i}] = e${i} * inv;`);
   body.push('S[t] = s;');
-  body.push(`Q += ${rz.join(' + ')} - s * mx;`);
-  body.push('prod *= sum;');
-  body.push('if (s !== 1) corr += correction(s, sum);');
-  body.push(`if (++count === ${LOG_BLOCK}) { Q -= Math.log(prod); prod = 1; count = 0; }`);
+  if (withObjective) {
+    body.push(`Q += ${rz.join(' + ')} - s * mx;`);
+    body.push('prod *= sum;');
+    body.push('if (s !== 1) corr += correction(s, sum);');
+    body.push(`if (++count === ${LOG_BLOCK}) { Q -= Math.log(prod); prod = 1; count = 0; }`);
+  }
   lines.push(...body.map((l) => `  ${l}`));
   lines.push('}');
-  lines.push('return Q - Math.log(prod) - corr;');
+  lines.push(withObjective ? 'return Q - Math.log(prod) - corr;' : 'return 0;');
   return { name: 'probabilities', params: ['theta', 'F', 'R', 'n', 'P', 'S'], body: lines, scope: { ...EXP_SCOPE, correction } };
 }
 

@@ -36,6 +36,8 @@ export class LinearSoftmaxCore {
   private readonly z: Float64Array;
   private readonly kernel: NewtonSystemKernel | null;
   private readonly probsKernel: ProbabilitiesKernel | null;
+  /** π and s without the objective (for gradients). */
+  private readonly weightsKernel: ProbabilitiesKernel | null;
   private readonly gradKernel: GradientKernel | null;
   private readonly logitsKernel: LogitsKernel | null;
 
@@ -56,6 +58,7 @@ export class LinearSoftmaxCore {
     this.gradKernel = gradientKernel(k, m);
     this.logitsKernel = logitsKernel(k, m);
     this.probsKernel = k > 2 || m > 1 ? probabilitiesKernel(k, m, weightCorrection) : null;
+    this.weightsKernel = probabilitiesKernel(k, m, weightCorrection, false);
   }
 
   /** log π written to out (n×k); returns nothing. */
@@ -95,7 +98,7 @@ export class LinearSoftmaxCore {
     if (this.S.length < n) this.S = new Float64Array(n);
     const S = this.S;
     const P: Float64Array = weights ?? this.P;
-    if (!weights) this.probs(theta, F, n, W); // π into this.P, row sums of W into S
+    if (!weights) this.weights(theta, F, n, W); // π into this.P, row sums of W into S
     if (this.gradKernel) {
       this.gradKernel(P, W, F, n, grad);
       return;
@@ -129,7 +132,7 @@ export class LinearSoftmaxCore {
     const p = this.nParams;
     if (this.P.length < n * k) this.P = new Float64Array(n * k);
     if (this.S.length < n) this.S = new Float64Array(n);
-    this.probs(theta, F, n, W);
+    this.weights(theta, F, n, W);
     const P = this.P;
     const S = this.S;
     for (let t = 0; t < n; t++) {
@@ -140,6 +143,12 @@ export class LinearSoftmaxCore {
         for (let u = 0; u < m; u++) out[o + j * q + 1 + u] = c * F[t * m + u];
       }
     }
+  }
+
+  /** π into this.P and the row sums of W into this.S, without the objective (no logs). */
+  private weights(theta: Float64Array, F: Float64Array, n: number, W: Float64Array): void {
+    if (this.weightsKernel) this.weightsKernel(theta, F, W, n, this.P, this.S);
+    else this.probs(theta, F, n, W);
   }
 
   /**

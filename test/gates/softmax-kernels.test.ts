@@ -68,6 +68,12 @@ describe('generated softmax kernels', () => {
       expect(Q).toBeCloseTo(ref.Q, 9);
       for (let i = 0; i < n * k; i++) expect(P[i]).toBeCloseTo(ref.P[i], 14);
       for (let t = 0; t < n; t++) expect(S[t]).toBeCloseTo(ref.S[t], 14);
+      // the variant without the objective gives the same π and s
+      const P2 = new Float64Array(n * k);
+      const S2 = new Float64Array(n);
+      expect(probabilitiesKernel(k, m, correction, false)!(theta, F, R, n, P2, S2)).toBe(0);
+      expect(Array.from(P2)).toEqual(Array.from(P));
+      expect(Array.from(S2)).toEqual(Array.from(S));
       const kernel = newtonSystemKernel(k, m);
       expect(kernel).not.toBeNull();
       const p = (k - 1) * q;
