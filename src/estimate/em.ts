@@ -31,6 +31,7 @@ import { initialise, type InitSpec } from './init.js';
 import { OptionError } from '../errors.js';
 import { expNonPositive, LOG_BLOCK } from '../numeric/fastmath.js';
 import { combineKernel } from './e-step-kernel.js';
+import { atActiveBound, clipToBox } from '../numeric/box.js';
 
 export interface EMOptions {
   /** Stop when |ℓ_new − ℓ_old| ≤ tol·|ℓ_old| between successive accelerated cycles. Default 1e-8. */
@@ -69,6 +70,14 @@ export interface EMOptions {
    * into. Default 1.
    */
   polishTrust?: number;
+  /**
+   * Compact Θ for the gate (math-spec §1.2 A.3): every gate working parameter (for the softmax
+   * gate β₀ⱼ and β₁ⱼ relative to the reference expert) is kept in [−gateBound, gateBound]. The gate
+   * M-step becomes projected Newton, starts and extrapolations are clipped into the box, and the
+   * gradient tests (and the reported gradient norm) ignore components that point out of the box at
+   * an active bound (the KKT conditions). Default: no bound. Softmax and modified gates only.
+   */
+  gateBound?: number;
   /** Inner iterations / tolerance of the gate M-step (Newton). Defaults 50 / 1e-12. */
   gateMaxIter?: number;
   gateTol?: number;
@@ -111,6 +120,8 @@ export class EMWorkspace {
   /** Gate part of the θ of the last E-step, and whether G / gateInfo describe it. */
   readonly gateTheta: Float64Array;
   gateValid = false;
+  /** Box on the gate parameters (EMOptions.gateBound); points outside are infeasible. */
+  gateBound = Infinity;
   constructor(readonly model: MixtureOfExperts, readonly n: number) {
     this.R = new Float64Array(n * model.k);
     this.S = new Float64Array(n * model.k);
@@ -128,10 +139,11 @@ export class EMWorkspace {
   }
 }
 
-function feasible(model: MixtureOfExperts, theta: Float64Array): boolean {
+function feasible(model: MixtureOfExperts, theta: Float64Array, gateBound: number): boolean {
   for (let i = 0; i < theta.length; i++) if (!Number.isFinite(theta[i])) return false;
   const g = model.gate;
   const e = model.expert;
+  for (let i = 0; i < g.nParams; i++) if (Math.abs(theta[i]) > gateBound) return false;
   if (g.feasible && !g.feasible(theta.subarray(0, g.nParams))) return false;
   if (e.feasible && !e.feasible(theta.subarray(g.nParams))) return false;
   return true;
@@ -150,7 +162,7 @@ export function eStep(model: MixtureOfExperts, theta: Float64Array, data: Datase
   const { gate, expert, k } = model;
   const { X, y, n } = data;
   ws.gateValid = false;
-  if (!feasible(model, theta)) return -Infinity;
+  if (!feasible(model, theta, ws.gateBound)) return -Infinity;
   const R = ws.R;
   const S = ws.S;
   const G = ws.G;
@@ -218,7 +230,7 @@ function setGateState(ws: EMWorkspace, thetaGate: Float64Array, objective: numbe
 }
 
 interface MStepSettings {
-  gate: { maxIter: number; tol: number };
+  gate: { maxIter: number; tol: number; bound?: number };
   expert: { maxIter: number; tol: number };
 }
 
@@ -331,9 +343,16 @@ interface RunResult {
   ridge: boolean;
 }
 
-function infNorm(a: Float64Array): number {
+/**
+ * ‖∇ℓ‖∞ without the gate components that point out of the box at an active bound (the KKT
+ * conditions of the box-constrained maximum; the plain ‖∇ℓ‖∞ when B = ∞).
+ */
+function stationarity(grad: Float64Array, theta: Float64Array, pg: number, B: number): number {
   let m = 0;
-  for (let i = 0; i < a.length; i++) m = Math.max(m, Math.abs(a[i]));
+  for (let i = 0; i < grad.length; i++) {
+    if (i < pg && atActiveBound(theta[i], grad[i], B)) continue;
+    m = Math.max(m, Math.abs(grad[i]));
+  }
   return m;
 }
 
@@ -349,12 +368,16 @@ export function runEM(model: MixtureOfExperts, theta0: Float64Array, data: Datas
   const maxIter = options.maxIter ?? 2000;
   const accelerate = options.accelerate ?? 'squarem';
   const settings: MStepSettings = {
-    gate: { maxIter: options.gateMaxIter ?? 50, tol: options.gateTol ?? 1e-12 },
+    gate: { maxIter: options.gateMaxIter ?? 50, tol: options.gateTol ?? 1e-12, ...(options.gateBound !== undefined ? { bound: options.gateBound } : {}) },
     expert: { maxIter: options.expertMaxIter ?? 50, tol: options.expertTol ?? 1e-12 },
   };
   const ws = new EMWorkspace(model, data.n);
+  const B = options.gateBound ?? Infinity;
+  const pg = model.gate.nParams;
+  ws.gateBound = B;
   const p = theta0.length;
   const th0 = theta0.slice();
+  clipToBox(th0, 0, pg, B); // a start outside the box is moved onto it
   const th1 = new Float64Array(p);
   const th2 = new Float64Array(p);
   const thx = new Float64Array(p);
@@ -407,6 +430,7 @@ export function runEM(model: MixtureOfExperts, theta0: Float64Array, data: Datas
           const v = th2[i] - th1[i] - r;
           thx[i] = th0[i] + 2 * alpha * r + alpha * alpha * v;
         }
+        clipToBox(thx, 0, pg, B); // an extrapolation past the box is cut back onto it
         const llx = eStep(model, thx, data, ws);
         if (Number.isFinite(llx) && llx >= ll1) {
           // stabilisation step: θ ← F(θx), ℓ(F(θx)) ≥ ℓ(θx) ≥ ℓ(θ1) ≥ ℓ(θ0)
@@ -440,7 +464,7 @@ export function runEM(model: MixtureOfExperts, theta0: Float64Array, data: Datas
     if (emConverged || (finish && Math.abs(change) <= 1e-6 * Math.abs(llNew))) {
       gradientFromPosteriors(model, th0, data, ws, grad);
       gradFresh = true;
-      if (infNorm(grad) / n <= gtol) {
+      if (stationarity(grad, th0, pg, B) / n <= gtol) {
         emConverged = true;
         break;
       }
@@ -454,7 +478,7 @@ export function runEM(model: MixtureOfExperts, theta0: Float64Array, data: Datas
   // gradient at the EM result (ws.R holds the posteriors at th0)
   if (!gradFresh) gradientFromPosteriors(model, th0, data, ws, grad);
   let ll = ll0;
-  const gradInf = infNorm(grad) / n;
+  const gradInf = stationarity(grad, th0, pg, B) / n;
   let theta: Float64Array = th0;
   if (finish && emConverged && gradInf > gtol) {
     // EM is slow here: a trust-limited quasi-Newton finish in the BHHH metric (kept only if ℓ increases)
@@ -469,6 +493,8 @@ export function runEM(model: MixtureOfExperts, theta0: Float64Array, data: Datas
     }
   }
   for (let i = 0; i < p; i++) grad[i] /= n;
+  // with a gate box: the components held at an active bound are not part of the stationarity test
+  for (let i = 0; i < pg; i++) if (atActiveBound(theta[i], grad[i], B)) grad[i] = 0;
   const gradientNorm = norm2(grad);
   let gInf = 0;
   for (let i = 0; i < p; i++) gInf = Math.max(gInf, Math.abs(grad[i]));
@@ -521,7 +547,7 @@ function polish(model: MixtureOfExperts, theta0: Float64Array, ll0: number, data
     if (v > best) {
       best = v;
       bestTheta.set(theta);
-      if (infNorm(gth) / n <= opts.gtol) signal.aborted = true; // converged in θ: stop the round
+      if (stationarity(gth, theta, model.gate.nParams, ws.gateBound) / n <= opts.gtol) signal.aborted = true; // converged in θ: stop the round
     }
     if (!L) {
       for (let i = 0; i < p; i++) g[i] = -gth[i] / n;
@@ -560,6 +586,10 @@ export function fitEM(spec: ModelSpec, data: Dataset, options: EMOptions = {}): 
   const model = MixtureOfExperts.fromSpec(spec);
   validateDataset(spec, model, data);
   model.expert.prepare?.(data.X, data.y, data.n);
+  if (options.gateBound !== undefined) {
+    if (!(options.gateBound > 0) || !Number.isFinite(options.gateBound)) throw new OptionError(`gateBound: must be a finite number > 0, got ${options.gateBound}`);
+    if (!model.gate.supportsBound) throw new OptionError(`gateBound: the ${model.gate.type} gate does not support a parameter box (softmax and modified gates do)`);
+  }
   const restarts = options.restarts ?? 1;
   if (!Number.isInteger(restarts) || restarts < 1) throw new OptionError(`restarts: must be an integer ≥ 1, got ${restarts}`);
   const rng = new Rng(options.seed ?? 1);

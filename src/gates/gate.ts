@@ -16,6 +16,11 @@ export interface GateMStepOptions {
   maxIter: number;
   /** Stop when the relative change of the objective is below this. */
   tol: number;
+  /**
+   * Optional box |θ_i| ≤ bound on every working parameter (a compact Θ, math-spec §1.2 A.3).
+   * Only gates with `supportsBound` honour it.
+   */
+  bound?: number;
 }
 
 export interface GateMStepInfo {
@@ -123,6 +128,9 @@ export interface Gate {
   paramsFromJSON(json: GateJSON): Float64Array;
   /** The options part of the JSON (type + settings, no parameters), enough to rebuild this gate. */
   spec(): GateJSON;
+
+  /** Whether `mStep` honours `GateMStepOptions.bound` (projected Newton). */
+  readonly supportsBound?: boolean;
 
   /**
    * Optional: whether θ lies in the parameter domain (e.g. a temperature within its bounds).

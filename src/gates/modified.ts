@@ -54,6 +54,7 @@ registerGateMap({ name: 'sigmoid', elementwise: (x) => (x >= 0 ? 1 / (1 + Math.e
 registerGateMap({ name: 'identity', elementwise: (x) => x });
 
 export class ModifiedGate implements Gate {
+  readonly supportsBound = true;
   readonly type = 'modified';
   readonly k: number;
   readonly d: number;

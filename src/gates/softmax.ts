@@ -13,6 +13,7 @@
 import type { BlockInfo, Gate, GateJSON, GateMStepInfo, GateMStepOptions, GateState } from './gate.js';
 import { solveSPD } from '../numeric/linalg.js';
 import { expNonPositive, LOG_BLOCK } from '../numeric/fastmath.js';
+import { atActiveBound, clipToBox } from '../numeric/box.js';
 import { gradientKernel, logitsKernel, newtonSystemKernel, probabilitiesKernel, type GradientKernel, type LogitsKernel, type NewtonSystemKernel, type ProbabilitiesKernel } from './softmax-kernels.js';
 import { ModelFormatError } from '../errors.js';
 import { readMatrix, readVector } from '../json-read.js';
@@ -317,6 +318,35 @@ export class LinearSoftmaxCore {
     return Q;
   }
 
+  private HHeld = new Float64Array(0);
+  private gHeld = new Float64Array(0);
+
+  /**
+   * Copies of H and g with every coordinate that sits at the bound B and whose gradient points out
+   * of the box held fixed: its row and column of H become the identity's, its gradient 0.
+   */
+  private holdActive(H: Float64Array, g: Float64Array, theta: Float64Array, B: number): Float64Array {
+    const p = this.nParams;
+    if (this.HHeld.length < p * p) {
+      this.HHeld = new Float64Array(p * p);
+      this.gHeld = new Float64Array(p);
+    }
+    const Hh = this.HHeld;
+    const gh = this.gHeld;
+    Hh.set(H.subarray(0, p * p));
+    gh.set(g.subarray(0, p));
+    for (let i = 0; i < p; i++) {
+      if (!atActiveBound(theta[i], g[i], B)) continue;
+      gh[i] = 0;
+      for (let j = 0; j < p; j++) {
+        Hh[i * p + j] = 0;
+        Hh[j * p + i] = 0;
+      }
+      Hh[i * p + i] = 1;
+    }
+    return Hh;
+  }
+
   /**
    * Exact Newton/IRLS maximisation of Σ R log π with step-halving, warm-started (math-spec §8.1).
    * Stops when the Newton decrement ½ gᵀ(−∇²Q)⁻¹g (the predicted remaining gain) is ≤ tol·max(1,|Q|).
@@ -339,18 +369,26 @@ export class LinearSoftmaxCore {
     }
     let iterations = 0;
     let converged = false;
+    const B = options.bound;
+    const bounded = B !== undefined && Number.isFinite(B);
     while (iterations < options.maxIter) {
-      if (solveSPD(H, g, p, step, work) < 0) {
-        for (let i = 0; i < p; i++) step[i] = g[i]; // no curvature at all: gradient direction
+      // with a box |θ_i| ≤ B (compact Θ): projected Newton — coordinates at a bound whose gradient
+      // points outward are held fixed (identity row, zero right-hand side), the step is solved on
+      // the others, and trial points are clipped back into the box
+      const Hs = bounded ? this.holdActive(H, g, theta, B) : H;
+      const gs = bounded ? this.gHeld : g;
+      if (solveSPD(Hs, gs, p, step, work) < 0) {
+        for (let i = 0; i < p; i++) step[i] = gs[i]; // no curvature at all: gradient direction
       }
       let decrement = 0;
-      for (let i = 0; i < p; i++) decrement += g[i] * step[i];
+      for (let i = 0; i < p; i++) decrement += gs[i] * step[i];
       if (!(decrement > 2 * options.tol * Math.max(1, Math.abs(Q)))) { converged = true; break; }
       iterations++;
       let alpha = 1;
       let accepted = false;
       for (let h = 0; h < 40; h++) {
         for (let i = 0; i < p; i++) trial[i] = theta[i] + alpha * step[i];
+        if (bounded) clipToBox(trial, 0, p, B);
         const Qt = this.fullPass(trial, F, n, R, g2, H2);
         if (Qt >= Q) {
           Q = Qt;
@@ -396,6 +434,7 @@ function dot2Strided(a: Float64Array, F: Float64Array, n: number, m: number, u: 
 
 export class SoftmaxGate implements Gate {
   readonly type: string = 'softmax';
+  readonly supportsBound = true;
   readonly k: number;
   readonly d: number;
   readonly nParams: number;

@@ -54,6 +54,7 @@ const EMOptionsSchema = z.strictObject({
   gateTol: z.number().positive().optional(),
   expertMaxIter: z.number().int().min(1).optional(),
   expertTol: z.number().positive().optional(),
+  gateBound: z.number().positive().optional(),
 });
 
 export const ESTIMATORS: Record<string, EstimatorEntry> = {

@@ -41,6 +41,18 @@ describe('moelab simulate and fit', () => {
     expect(Array.from(readCsvDataset(f('g.csv')).X)).toEqual([0, 0.25, 0.5, 0.75, 1]);
   });
 
+  it('fit --gate-bound keeps the gate in the box, and refuses gates and values it cannot honour', async () => {
+    await runCli(['simulate', '--model', f('truth.json'), '--n', '3000', '--seed', '6', '--out', f('gb.csv')]);
+    const r = await runCli(['fit', '--data', f('gb.csv'), '--k', '2', '--truth', f('truth.json'), '--gate-bound', '10', '--json']);
+    expect(r.code, r.stderr).toBe(0);
+    const out = JSON.parse(r.stdout) as { model: { gate: { beta0: number[]; beta1: number[][] } }; converged: boolean };
+    expect(out.converged).toBe(true);
+    expect(out.model.gate.beta1[0][0]).toBeCloseTo(10, 10); // the true slope 25 lies outside the box
+    expect(Math.abs(out.model.gate.beta0[0])).toBeLessThanOrEqual(10);
+    await expectUserError(['fit', '--data', f('gb.csv'), '--k', '2', '--gate', 'topk:1', '--gate-bound', '10'], /gateBound: the topK gate does not support a parameter box/);
+    await expectUserError(['fit', '--data', f('gb.csv'), '--k', '2', '--gate-bound', '0'], /--gate-bound: must be > 0, got 0/);
+  });
+
   it('fit --json prints exactly the documented object, with the log-likelihood of the data', async () => {
     await runCli(['simulate', '--model', f('truth.json'), '--n', '3000', '--seed', '5', '--out', f('d.csv')]);
     const r = await runCli(['fit', '--data', f('d.csv'), '--k', '2', '--json', '--seed', '2']);

@@ -148,6 +148,66 @@ describe('EM for the softmax-gated Gaussian MoE', () => {
     }
   });
 
+  it('gateBound (compact Θ): the softmax M-step is projected Newton and satisfies the KKT conditions of the box', () => {
+    const { truth, X, y, n, d } = simulate(AUTHORS_TRUTH, 3000, 41);
+    const ws = new EMWorkspace(truth, n);
+    eStep(truth, truth.theta, { X, y, n, d }, ws); // posteriors at the truth: β₁ = 25 is the free maximiser's scale
+    const gate = truth.gate;
+    const B = 10;
+    const free = truth.theta.slice(0, gate.nParams);
+    const boxed = new Float64Array(gate.nParams); // start inside the box
+    const Qfree = gate.mStep(free, X, n, ws.R, { maxIter: 50, tol: 1e-12 }).objective;
+    const Qbox = gate.mStep(boxed, X, n, ws.R, { maxIter: 50, tol: 1e-12, bound: B }).objective;
+    expect(Math.max(...Array.from(free, Math.abs))).toBeGreaterThan(B); // the bound is active
+    expect(Qbox).toBeLessThan(Qfree);
+    const g = new Float64Array(gate.nParams);
+    gate.gradQ(boxed, X, n, ws.R, g);
+    let atBound = 0;
+    for (let i = 0; i < gate.nParams; i++) {
+      expect(Math.abs(boxed[i])).toBeLessThanOrEqual(B);
+      if (Math.abs(boxed[i]) === B) {
+        atBound++;
+        expect(g[i] * Math.sign(boxed[i])).toBeGreaterThan(0); // the objective would rise outside the box
+      } else {
+        expect(Math.abs(g[i])).toBeLessThan(1e-6 * n);
+      }
+    }
+    expect(atBound).toBeGreaterThan(0);
+    // no point of the box does better along the free coordinates: a small grid around the result
+    const Q = (th: Float64Array): number => {
+      const L = new Float64Array(n * 2);
+      gate.logWeights(th, X, n, L);
+      let v = 0;
+      for (let i = 0; i < n * 2; i++) v += ws.R[i] * L[i];
+      return v;
+    };
+    const base = Q(boxed);
+    for (const dv of [-0.05, 0.05]) {
+      for (let i = 0; i < gate.nParams; i++) {
+        const th = boxed.slice();
+        th[i] = Math.min(B, Math.max(-B, th[i] + dv));
+        expect(Q(th)).toBeLessThanOrEqual(base + 1e-9);
+      }
+    }
+  });
+
+  it('gateBound in fitEM: estimates stay in the box, the fit converges in the KKT sense, and unsupported gates are refused', () => {
+    const { truth, X, y, n, d } = simulate(AUTHORS_TRUTH, 5000, 43);
+    const data = { X, y, n, d };
+    const free = fitEM({ ...truth.spec(), k: 2 }, data, { init: { type: 'nearTruth', truth }, seed: 2 });
+    const boxed = fitEM({ ...truth.spec(), k: 2 }, data, { init: { type: 'nearTruth', truth }, seed: 2, gateBound: 10 });
+    const plain = fitEM({ ...truth.spec(), k: 2 }, data, { init: { type: 'nearTruth', truth }, seed: 2, gateBound: 10, accelerate: 'none', polish: false, tol: 1e-12, maxIter: 20000 });
+    const beta1 = (boxed.model.toJSON().gate.beta1 as number[][])[0][0];
+    expect(beta1).toBeCloseTo(10, 12); // the true 25 is outside: the slope sits on the bound
+    for (const v of boxed.model.theta.subarray(0, boxed.model.gate.nParams)) expect(Math.abs(v)).toBeLessThanOrEqual(10);
+    expect(boxed.converged).toBe(true);
+    expect(boxed.gradientNorm).toBeLessThan(1e-6);
+    expect(boxed.logLikelihood).toBeLessThan(free.logLikelihood);
+    expect(boxed.logLikelihood).toBeGreaterThanOrEqual(plain.logLikelihood - 1e-6);
+    expect(() => fitEM({ ...truth.spec(), gate: { type: 'topK', K: 1 }, k: 2 }, data, { gateBound: 10 })).toThrow(/gateBound: the topK gate does not support/);
+    expect(() => fitEM({ ...truth.spec(), k: 2 }, data, { gateBound: -1 })).toThrow(/gateBound: must be a finite number > 0/);
+  });
+
   it('is deterministic: same seed, same fitted bytes; different seeds, different starts', () => {
     const { truth, X, y, n } = simulate(AUTHORS_TRUTH, 2000, 16);
     const data = { X, y, n, d: 1 };

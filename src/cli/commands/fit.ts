@@ -25,6 +25,7 @@ export interface FitCliOptions {
   maxIter: string;
   json?: boolean;
   estimator?: string;
+  gateBound?: string;
 }
 
 export function register(program: Command): void {
@@ -45,6 +46,7 @@ export function register(program: Command): void {
     .option('--tol <tol>', 'relative log-likelihood change to stop EM', '1e-8')
     .option('--max-iter <n>', 'maximum EM iterations per start', '2000')
     .option('--estimator <name>', 'mle (EM) | lse (least squares, regression experts); default by the expert family')
+    .option('--gate-bound <B>', 'compact Θ: keep every gate coefficient (relative to the reference expert) in [−B, B] (softmax and modified gates, EM)')
     .option('--json', 'print one JSON object instead of a summary')
     .action((opts: FitCliOptions) => {
       const gate = parseGateSpec(opts.gate);
@@ -60,8 +62,10 @@ export function register(program: Command): void {
         tol: parseNumberOption(opts.tol, '--tol', { positive: true }),
         maxIter: parseNumberOption(opts.maxIter, '--max-iter', { integer: true, min: 1 }),
         init: initFromCli(opts),
+        ...(opts.gateBound !== undefined ? { gateBound: parseNumberOption(opts.gateBound, '--gate-bound', { positive: true }) } : {}),
       };
       if (estimator === 'lse') {
+        if (options.gateBound !== undefined) throw new OptionError('--gate-bound applies to EM fits (--estimator mle)');
         runLseFit({ spec: { gate, experts, k, d: data.d }, data, dataPath: opts.data, restarts: options.restarts ?? 1, seed: Number(options.seed), maxIter: options.maxIter ?? 2000, init: options.init ?? { type: 'kmeans++' }, json: opts.json ?? false });
         return;
       }
