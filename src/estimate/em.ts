@@ -269,7 +269,7 @@ function gradientFromPosteriors(model: MixtureOfExperts, theta: Float64Array, da
  * Fisher-scoring step and sees a well-scaled problem. A small ridge keeps B positive definite in
  * the flat directions of over-specified fits.
  */
-function bhhhFactor(model: MixtureOfExperts, theta: Float64Array, data: Dataset, ws: EMWorkspace): Float64Array | undefined {
+function bhhhFactor(model: MixtureOfExperts, theta: Float64Array, data: Dataset, ws: EMWorkspace, held?: Uint8Array): Float64Array | undefined {
   const { gate, expert } = model;
   if (!gate.rowGradQ || !expert.rowGradQ) return undefined;
   const n = data.n;
@@ -320,6 +320,17 @@ function bhhhFactor(model: MixtureOfExperts, theta: Float64Array, data: Dataset,
   for (let i = 0; i < p; i++) for (let j = 0; j <= i; j++) B[i * p + j] /= n;
   tr /= n * p;
   if (!(tr > 0)) return undefined;
+  if (held) {
+    // coordinates held at a bound of the gate box: decoupled, unit-scale rows (their z stays 0)
+    for (let i = 0; i < p; i++) {
+      if (!held[i]) continue;
+      for (let j = 0; j < p; j++) {
+        if (j < i) B[i * p + j] = 0;
+        else if (j > i) B[j * p + i] = 0;
+      }
+      B[i * p + i] = tr;
+    }
+  }
   for (let ridge = 1e-10; ridge <= 1e-2; ridge *= 100) {
     const L = new Float64Array(p * p);
     for (let i = 0; i < p; i++) for (let j = 0; j <= i; j++) L[i * p + j] = B[i * p + j] + (i === j ? ridge * tr : 0);
@@ -516,6 +527,13 @@ function polish(model: MixtureOfExperts, theta0: Float64Array, ll0: number, data
   let best = ll0;
   const bestTheta = theta0.slice();
   const signal = { aborted: false };
+  // gate box (EMOptions.gateBound): coordinates at an active bound are held for the round, trial
+  // points are clipped into the box, and a clipped coordinate pushing outward gets zero gradient
+  const B = ws.gateBound;
+  const pg = model.gate.nParams;
+  const bounded = Number.isFinite(B);
+  const held = new Uint8Array(p);
+  const gproj = new Float64Array(p);
   const toTheta = (z: Float64Array): void => {
     // θ = base + L⁻ᵀ z: back substitution with Lᵀ (upper triangular)
     if (!L) {
@@ -536,6 +554,7 @@ function polish(model: MixtureOfExperts, theta0: Float64Array, ll0: number, data
     let atCentre = Number.isFinite(centreLL);
     for (let i = 0; i < p && atCentre; i++) if (z[i] !== 0) atCentre = false;
     toTheta(z);
+    if (bounded) clipToBox(theta, 0, pg, B);
     let v: number;
     if (atCentre) {
       v = centreLL;
@@ -549,12 +568,14 @@ function polish(model: MixtureOfExperts, theta0: Float64Array, ll0: number, data
       bestTheta.set(theta);
       if (stationarity(gth, theta, model.gate.nParams, ws.gateBound) / n <= opts.gtol) signal.aborted = true; // converged in θ: stop the round
     }
+    gproj.set(gth);
+    if (bounded) for (let i = 0; i < pg; i++) if (held[i] || atActiveBound(theta[i], gth[i], B)) gproj[i] = 0;
     if (!L) {
-      for (let i = 0; i < p; i++) g[i] = -gth[i] / n;
+      for (let i = 0; i < p; i++) g[i] = -gproj[i] / n;
     } else {
       // ∇_z f = L⁻¹ ∇_θ f: forward substitution
       for (let i = 0; i < p; i++) {
-        let s = -gth[i] / n;
+        let s = -gproj[i] / n;
         for (let j = 0; j < i; j++) s -= L[i * p + j] * g[j];
         g[i] = s / L[i * p + i];
       }
@@ -568,7 +589,8 @@ function polish(model: MixtureOfExperts, theta0: Float64Array, ll0: number, data
     base.set(bestTheta);
     centreLL = eStep(model, base, data, ws);
     if (Number.isFinite(centreLL)) gradientFromPosteriors(model, base, data, ws, centreGrad);
-    L = bhhhFactor(model, base, data, ws);
+    if (bounded) for (let i = 0; i < pg; i++) held[i] = atActiveBound(base[i], centreGrad[i], B) ? 1 : 0;
+    L = bhhhFactor(model, base, data, ws, bounded ? held : undefined);
     // ½‖Δz‖²·n ≈ change of ℓ in the BHHH metric ⇒ ‖Δz‖ ≤ √(2·trust/n)
     const maxStep = L ? Math.sqrt((2 * opts.trust) / n) : Infinity;
     const before = best;
