@@ -30,7 +30,7 @@ import { choleskyInPlace } from '../numeric/linalg.js';
 import { initialise, type InitSpec } from './init.js';
 import { OptionError } from '../errors.js';
 import { expNonPositive, LOG_BLOCK } from '../numeric/fastmath.js';
-import { combineKernel } from './e-step-kernel.js';
+import { combineKernel, type CombineKernel } from './e-step-kernel.js';
 import { atActiveBound, clipToBox } from '../numeric/box.js';
 
 export interface EMOptions {
@@ -122,7 +122,11 @@ export class EMWorkspace {
   gateValid = false;
   /** Box on the gate parameters (EMOptions.gateBound); points outside are infeasible. */
   gateBound = Infinity;
+  /** The compiled E-step combine for this model (two experts use a hand-written path instead). */
+  readonly combine: CombineKernel;
   constructor(readonly model: MixtureOfExperts, readonly n: number) {
+    const logits = model.gate.logits !== undefined;
+    this.combine = combineKernel(model.k, !logits, logits);
     this.R = new Float64Array(n * model.k);
     this.S = new Float64Array(n * model.k);
     this.gradG = new Float64Array(model.gate.nParams);
@@ -218,7 +222,7 @@ export function eStep(model: MixtureOfExperts, theta: Float64Array, data: Datase
     if (!normalised) setGateState(ws, thetaGate, qg - Math.log(prodz));
     return ll === ll ? ll : -Infinity;
   }
-  const combined = combineKernel(k, normalised, !normalised)(R, S, n, G, ws.gateInfo);
+  const combined = ws.combine(R, S, n, G, ws.gateInfo);
   if (!normalised) setGateState(ws, thetaGate, ws.gateInfo[0]);
   return combined === combined ? combined : -Infinity;
 }
@@ -263,13 +267,13 @@ function gradientFromPosteriors(model: MixtureOfExperts, theta: Float64Array, da
 }
 
 /**
- * Cholesky factor L of the BHHH matrix B = (1/n) Σ_t g_t g_tᵀ (g_t the per-row scores at θ, from
- * ws.R), or undefined when a family has no `rowGradQ`. B estimates the Fisher information per
- * observation, the Hessian of −ℓ/n at the maximum; L-BFGS in z = Lᵀ(θ − θ₀) then starts from a
- * Fisher-scoring step and sees a well-scaled problem. A small ridge keeps B positive definite in
- * the flat directions of over-specified fits.
+ * Σ_t g_t g_tᵀ (lower triangle of a p×p row-major matrix) of the per-row scores at θ, from the
+ * posteriors in ws.R; undefined when a family has no `rowGradQ`. By blocks of rows: the families
+ * write a block's per-row scores, the block is transposed into contiguous columns and every entry
+ * is a dot product of two columns (long inner loops; a per-row p×p update is 3× slower), with no
+ * n×p arrays allocated.
  */
-function bhhhFactor(model: MixtureOfExperts, theta: Float64Array, data: Dataset, ws: EMWorkspace, held?: Uint8Array): Float64Array | undefined {
+export function scoreOuterProduct(model: MixtureOfExperts, theta: Float64Array, data: Dataset, ws: EMWorkspace): Float64Array | undefined {
   const { gate, expert } = model;
   if (!gate.rowGradQ || !expert.rowGradQ) return undefined;
   const n = data.n;
@@ -277,9 +281,6 @@ function bhhhFactor(model: MixtureOfExperts, theta: Float64Array, data: Dataset,
   const pe = expert.nParams;
   const p = pg + pe;
   const B = new Float64Array(p * p);
-  // Σ_t g_t g_tᵀ by blocks of rows: the families write a block's per-row scores, the block is
-  // transposed into contiguous columns and every entry is a dot product of two columns (long
-  // inner loops; a per-row p×p update is 3× slower), with no n×p arrays allocated.
   const BLOCK = 512;
   const { X, y } = data;
   const d = data.d;
@@ -315,6 +316,21 @@ function bhhhFactor(model: MixtureOfExperts, theta: Float64Array, data: Dataset,
       }
     }
   }
+  return B;
+}
+
+/**
+ * Cholesky factor L of the BHHH matrix B = (1/n) Σ_t g_t g_tᵀ (g_t the per-row scores at θ, from
+ * ws.R), or undefined when a family has no `rowGradQ`. B estimates the Fisher information per
+ * observation, the Hessian of −ℓ/n at the maximum; L-BFGS in z = Lᵀ(θ − θ₀) then starts from a
+ * Fisher-scoring step and sees a well-scaled problem. A small ridge keeps B positive definite in
+ * the flat directions of over-specified fits.
+ */
+function bhhhFactor(model: MixtureOfExperts, theta: Float64Array, data: Dataset, ws: EMWorkspace, held?: Uint8Array): Float64Array | undefined {
+  const B = scoreOuterProduct(model, theta, data, ws);
+  if (!B) return undefined;
+  const n = data.n;
+  const p = model.gate.nParams + model.expert.nParams;
   let tr = 0;
   for (let i = 0; i < p; i++) tr += B[i * p + i];
   for (let i = 0; i < p; i++) for (let j = 0; j <= i; j++) B[i * p + j] /= n;

@@ -8,9 +8,9 @@
  */
 import type { Dataset } from '../model/data.js';
 import type { MixtureOfExperts } from '../model/model.js';
-import { EMWorkspace, eStep } from './em.js';
+import { EMWorkspace, eStep, scoreOuterProduct } from './em.js';
 import { OptionError } from '../errors.js';
-import { choleskyInPlace, choleskySolveInPlace } from '../numeric/linalg.js';
+import { choleskyInPlace, choleskySolveInPlace, symmetrizeFromLower } from '../numeric/linalg.js';
 
 /** Covariance matrix (p×p, row-major) of the working parameters, or undefined if singular. */
 export function covarianceBHHH(model: MixtureOfExperts, data: Dataset): Float64Array | undefined {
@@ -19,21 +19,10 @@ export function covarianceBHHH(model: MixtureOfExperts, data: Dataset): Float64A
   const n = data.n;
   const ws = new EMWorkspace(model, n);
   eStep(model, model.theta, data, ws);
-  const pg = gate.nParams;
-  const pe = expert.nParams;
-  const p = pg + pe;
-  const G = new Float64Array(n * pg);
-  const E = new Float64Array(n * pe);
-  gate.rowGradQ(model.gateTheta, data.X, n, ws.R, G);
-  expert.rowGradQ(model.expertTheta, data.X, data.y, n, ws.R, E);
-  const B = new Float64Array(p * p);
-  const row = new Float64Array(p);
-  for (let t = 0; t < n; t++) {
-    for (let i = 0; i < pg; i++) row[i] = G[t * pg + i];
-    for (let i = 0; i < pe; i++) row[pg + i] = E[t * pe + i];
-    for (let i = 0; i < p; i++) for (let j = 0; j <= i; j++) B[i * p + j] += row[i] * row[j];
-  }
-  for (let i = 0; i < p; i++) for (let j = i + 1; j < p; j++) B[i * p + j] = B[j * p + i];
+  const p = model.nParams;
+  const B = scoreOuterProduct(model, model.theta, data, ws);
+  if (!B) return undefined;
+  symmetrizeFromLower(B, p);
   if (!choleskyInPlace(B, p)) return undefined;
   const cov = new Float64Array(p * p);
   const col = new Float64Array(p);

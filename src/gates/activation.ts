@@ -39,6 +39,7 @@ import { normalCdfPdf } from '../numeric/special.js';
 /** Scratch for Φ and φ of one argument. */
 const PHI = new Float64Array(2);
 import { expNonPositive } from '../numeric/fastmath.js';
+import { symmetrizeFromLower } from '../numeric/linalg.js';
 
 export const ACTIVATIONS = ['tanh', 'sigmoid', 'gelu', 'identity'] as const;
 export type ActivationName = (typeof ACTIVATIONS)[number];
@@ -462,7 +463,7 @@ export class ActivationGate implements Gate, NewtonProblem {
       }
       NH[L * p + L] = ll;
     }
-    for (let i = 0; i < p; i++) for (let j = i + 1; j < p; j++) NH[i * p + j] = NH[j * p + i];
+    symmetrizeFromLower(NH, p);
     return Q;
   }
 

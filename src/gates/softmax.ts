@@ -11,7 +11,7 @@
  * implicit intercept; the modified gate softmax(β₁ᵀM(x) + β₀) reuses it on F = M(X).
  */
 import type { BlockInfo, Gate, GateJSON, GateMStepInfo, GateMStepOptions, GateState } from './gate.js';
-import { solveSPD } from '../numeric/linalg.js';
+import { solveSPD, symmetrizeFromLower } from '../numeric/linalg.js';
 import { expNonPositive, LOG_BLOCK } from '../numeric/fastmath.js';
 import { atActiveBound, clipToBox } from '../numeric/box.js';
 import { gradientKernel, logitsKernel, newtonSystemKernel, probabilitiesKernel, type GradientKernel, type LogitsKernel, type NewtonSystemKernel, type ProbabilitiesKernel } from './softmax-kernels.js';
@@ -93,8 +93,7 @@ export class LinearSoftmaxCore {
    * `weights` = π at θ when the caller already has them (the E-step's gate state).
    */
   gradQ(theta: Float64Array, F: Float64Array, n: number, W: Float64Array, grad: Float64Array, weights?: Float64Array): void {
-    const { k, m } = this;
-    const q = m + 1;
+    const k = this.k;
     if (this.P.length < n * k) this.P = new Float64Array(n * k);
     if (this.S.length < n) this.S = new Float64Array(n);
     const S = this.S;
@@ -111,6 +110,17 @@ export class LinearSoftmaxCore {
         S[t] = s;
       }
     }
+    this.columnGradient(P, W, F, n, grad);
+  }
+
+  /**
+   * Σ_t (W_tj − s_t π_tj) v_t into grad, column by column (shapes too large for the gradient
+   * kernel), with s_t = this.S already holding the row sums of W.
+   */
+  private columnGradient(P: Float64Array, W: Float64Array, F: Float64Array, n: number, grad: Float64Array): void {
+    const { k, m } = this;
+    const q = m + 1;
+    const S = this.S;
     if (this.c.length < n) this.c = new Float64Array(n);
     const c = this.c;
     for (let j = 0; j < k - 1; j++) {
@@ -276,21 +286,11 @@ export class LinearSoftmaxCore {
       return Q;
     }
     // shapes too large for an unrolled kernel: column-wise accumulation
-    if (this.c.length < n) this.c = new Float64Array(n);
+    this.columnGradient(P, R, F, n, g);
     const c = this.c;
-    g.fill(0);
     H.fill(0);
     for (let j = 0; j < k - 1; j++) {
       const bj = j * q;
-      // gradient block j: Σ_t c_t v_t with c_t = R_tj − s_t π_tj
-      let g0 = 0;
-      for (let t = 0; t < n; t++) {
-        const ct = R[t * k + j] - S[t] * P[t * k + j];
-        c[t] = ct;
-        g0 += ct;
-      }
-      g[bj] = g0;
-      for (let u = 0; u < m; u++) g[bj + 1 + u] = dotStrided(c, F, n, m, u);
       for (let l = 0; l <= j; l++) {
         const bl = l * q;
         const diag = j === l;
@@ -314,7 +314,7 @@ export class LinearSoftmaxCore {
         }
       }
     }
-    for (let i = 0; i < p; i++) for (let j = i + 1; j < p; j++) H[i * p + j] = H[j * p + i];
+    symmetrizeFromLower(H, p);
     return Q;
   }
 

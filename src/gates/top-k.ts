@@ -37,6 +37,7 @@ import { ModelFormatError, OptionError } from '../errors.js';
 import { readNumber } from '../json-read.js';
 import { expNonPositive } from '../numeric/fastmath.js';
 import { topKKernel, type TopKKernel } from './top-k-kernels.js';
+import { symmetrizeFromLower } from '../numeric/linalg.js';
 
 export class TopKGate implements Gate, NewtonProblem {
   readonly type = 'topK';
@@ -189,10 +190,14 @@ export class TopKGate implements Gate, NewtonProblem {
   }
 
   gradQ(theta: Float64Array, X: Float64Array, n: number, W: Float64Array, grad: Float64Array): void {
-    const { k, d } = this;
-    const q = d + 1;
     this.probs(theta, X, n, W, false);
-    const { P, S, Lz } = this;
+    this.selectedGradient(X, n, W, grad);
+  }
+
+  /** Σ_t c_tj (1, x_t) into grad, c as in `coef`, from the buffers of the last `probs` pass. */
+  private selectedGradient(X: Float64Array, n: number, W: Float64Array, grad: Float64Array): void {
+    const { k, d, P, S, Lz } = this;
+    const q = d + 1;
     grad.fill(0, 0, this.nParams);
     for (let j = 0; j < k - 1; j++) {
       const bj = j * q;
@@ -234,20 +239,11 @@ export class TopKGate implements Gate, NewtonProblem {
     const p = this.nParams;
     const Q = this.probs(theta, X, n, R, this.strict);
     if (Q === -Infinity) return Q;
-    const { P, S, Lz } = this;
-    g.fill(0);
+    const { P, S } = this;
+    this.selectedGradient(X, n, R, g);
     NH.fill(0);
     for (let j = 0; j < k - 1; j++) {
       const bj = j * q;
-      let g0 = 0;
-      for (let t = 0; t < n; t++) {
-        const o = t * k + j;
-        if (Lz[o] === -Infinity) continue;
-        const c = R[o] - S[t] * P[o];
-        g0 += c;
-        for (let u = 0; u < d; u++) g[bj + 1 + u] += c * X[t * d + u];
-      }
-      g[bj] = g0;
       for (let l = 0; l <= j; l++) {
         const bl = l * q;
         const diag = j === l ? 1 : 0;
@@ -282,7 +278,7 @@ export class TopKGate implements Gate, NewtonProblem {
         }
       }
     }
-    for (let i = 0; i < p; i++) for (let j = i + 1; j < p; j++) NH[i * p + j] = NH[j * p + i];
+    symmetrizeFromLower(NH, p);
     return Q;
   }
 

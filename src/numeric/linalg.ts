@@ -105,7 +105,12 @@ export function weightedLeastSquares(
         for (let v = 0; v <= u; v++) gram[(u + 1) * p + v + 1] += wxu * X[off + v];
       }
     }
-    for (let i = 0; i < p; i++) for (let j = i + 1; j < p; j++) gram[i * p + j] = gram[j * p + i];
+    symmetrizeFromLower(gram, p);
   }
   return solveSPD(gram, rhs, p, coef, work);
+}
+
+/** Copy the lower triangle of the p×p row-major A onto its upper triangle. */
+export function symmetrizeFromLower(A: Float64Array, p: number): void {
+  for (let i = 0; i < p; i++) for (let j = i + 1; j < p; j++) A[i * p + j] = A[j * p + i];
 }

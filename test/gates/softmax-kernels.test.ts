@@ -1,6 +1,7 @@
 import { describe, expect, it } from 'vitest';
 import { gradientKernel, logitsKernel, newtonSystemKernel, probabilitiesKernel, accumulatorCount, MAX_ACCUMULATORS } from '../../src/gates/softmax-kernels.js';
 import { Rng } from '../../src/numeric/rng.js';
+import { LinearSoftmaxCore } from '../../src/gates/softmax.js';
 
 /** Naive reference: π, s, Q, g, −H of Σ R log π for linear logits with the last class as reference. */
 function reference(theta: Float64Array, F: Float64Array, R: Float64Array, n: number, k: number, m: number) {
@@ -94,6 +95,26 @@ describe('generated softmax kernels', () => {
       for (let i = 0; i < p; i++) expect(g2[i]).toBeCloseTo(ref.g[i], 9);
     });
   }
+
+  it('the column-wise Newton system of shapes too large to unroll (k=7, m=6) matches the naive computation', () => {
+    const k = 7;
+    const m = 6;
+    const q = m + 1;
+    const p = (k - 1) * q;
+    expect(newtonSystemKernel(k, m)).toBeNull();
+    const rng = new Rng(76);
+    const n = 150;
+    const F = new Float64Array(n * m).map(() => 2 * rng.uniform() - 1);
+    const R = new Float64Array(n * k).map(() => rng.uniform());
+    const theta = new Float64Array(p).map(() => rng.uniform() - 0.5);
+    const ref = reference(theta, F, R, n, k, m);
+    const core = new LinearSoftmaxCore(k, m) as unknown as { fullPass: (th: Float64Array, F: Float64Array, n: number, R: Float64Array, g: Float64Array, H: Float64Array) => number };
+    const g = new Float64Array(p);
+    const H = new Float64Array(p * p);
+    expect(core.fullPass(theta, F, n, R, g, H)).toBeCloseTo(ref.Q, 9);
+    for (let i = 0; i < p; i++) expect(g[i]).toBeCloseTo(ref.g[i], 9);
+    for (let i = 0; i < p * p; i++) expect(H[i]).toBeCloseTo(ref.H[i], 9);
+  });
 
   it('declines shapes too large to unroll', () => {
     expect(accumulatorCount(6, 6)).toBeGreaterThan(MAX_ACCUMULATORS);
