@@ -14,7 +14,7 @@ import { fitLSE } from '../estimate/lse.js';
 import { DataError, OptionError } from '../errors.js';
 import { MultinomialLogisticExperts } from '../experts/multinomial-logistic.js';
 import { modelTable } from './format.js';
-import { readModelFile } from './io.js';
+import { readModelFile, rowLine } from './io.js';
 
 export type Estimator = 'mle' | 'lse';
 
@@ -57,7 +57,7 @@ export function completeClassSpec(experts: ExpertJSON, data: Dataset, expertOpti
     const remap = labels.map((l) => code.get(l) ?? -1);
     for (let t = 0; t < data.n; t++) {
       const c = remap[data.y[t]];
-      if (c < 0) throw new DataError(`row ${t + 2}, column ${yName}: class label ${JSON.stringify(labels[data.y[t]])} is not one of the model's classes (${ref.join(', ')})`);
+      if (c < 0) throw new DataError(`${rowLine(data, t)}, column ${yName}: class label ${JSON.stringify(labels[data.y[t]])} is not one of the model's classes (${ref.join(', ')})`);
       data.y[t] = c;
     }
     labels = [...ref];

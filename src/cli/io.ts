@@ -1,6 +1,8 @@
 /** File input/output for the CLI: CSV datasets and model JSON files, with one-line errors. */
 import { readFileSync, writeFileSync, renameSync } from 'node:fs';
 import { parse } from 'csv-parse/sync';
+import { stringify } from 'csv-stringify/sync';
+import { parseDecimal, isDecimal } from '../decimal.js';
 import { DataError, ModelFormatError, OptionError } from '../errors.js';
 import type { Dataset } from '../model/data.js';
 import { MixtureOfExperts } from '../model/model.js';
@@ -23,21 +25,33 @@ export interface CsvReadOptions {
   classes?: boolean;
 }
 
-/** Read a CSV with a header row into a Dataset; errors name the file, row (1-based, header = row 1) and column. */
+/**
+ * Read a CSV with a header row into a Dataset. Strict: a UTF-8 byte-order mark is dropped, cells are
+ * decimal numbers only (no hex, octal, binary, Infinity or NaN), input columns must be distinct, and
+ * every error names the file, its line number (counting blank lines, 1-based: the header is the first
+ * non-blank line) and the column.
+ */
 export function readCsvDataset(path: string, opts: CsvReadOptions = {}): Dataset {
   const text = readText(path, 'data file');
-  let rows: string[][];
+  let records: { record: string[]; raw: string; info: { lines: number } }[];
   try {
-    rows = parse(text, { skip_empty_lines: true, trim: true, relax_column_count: false }) as string[][];
+    records = parse(text, { bom: true, skip_empty_lines: true, trim: true, relax_column_count: false, info: true, raw: true }) as unknown as typeof records;
   } catch (e) {
-    throw new DataError(`${path}: ${(e as Error).message}`);
+    throw new DataError(`${path}: ${(e as Error).message.split('\n')[0]}`);
   }
-  if (rows.length === 0) throw new DataError(`${path}: the file is empty (expected a header row)`);
-  const header = rows[0];
+  if (records.length === 0) throw new DataError(`${path}: the file is empty (expected a header row)`);
+  // csv-parse reports the line where a record ends; a record starts after its leading blank lines
+  // and spans as many lines as it has line breaks inside quoted cells
+  const lineOf = (i: number): number => {
+    const r = records[i];
+    const body = r.raw.replace(/^[\r\n]+/, '').replace(/\r?\n$/, '');
+    return r.info.lines - (body.match(/\n/g)?.length ?? 0);
+  };
+  const header = records[0].record;
   const seen = new Set<string>();
   header.forEach((h, j) => {
-    if (h === '') throw new DataError(`${path}: header column ${j + 1} is empty`);
-    if (seen.has(h)) throw new DataError(`${path}: header has the column ${JSON.stringify(h)} twice`);
+    if (h === '') throw new DataError(`${path}: line ${lineOf(0)}: header column ${j + 1} is empty`);
+    if (seen.has(h)) throw new DataError(`${path}: line ${lineOf(0)}: header has the column ${JSON.stringify(h)} twice`);
     seen.add(h);
   });
   const yName = opts.y ?? 'y';
@@ -45,56 +59,81 @@ export function readCsvDataset(path: string, opts: CsvReadOptions = {}): Dataset
   if (yCol < 0) throw new DataError(`${path}: no response column ${JSON.stringify(yName)} (columns: ${header.join(', ')})`);
   const xNames = opts.x ?? header.filter((_, j) => j !== yCol);
   if (xNames.length === 0) throw new DataError(`${path}: no input columns besides ${JSON.stringify(yName)}`);
+  const xSeen = new Set<string>();
   const xCols = xNames.map((name) => {
+    if (xSeen.has(name)) throw new DataError(`--x: the input column ${JSON.stringify(name)} is listed twice`);
+    xSeen.add(name);
     const j = header.indexOf(name);
     if (j < 0) throw new DataError(`${path}: no input column ${JSON.stringify(name)} (columns: ${header.join(', ')})`);
     if (j === yCol) throw new DataError(`${path}: column ${JSON.stringify(name)} is the response and cannot also be an input`);
     return j;
   });
-  const n = rows.length - 1;
+  const n = records.length - 1;
   if (n === 0) throw new DataError(`${path}: no data rows after the header`);
   const d = xCols.length;
   const X = new Float64Array(n * d);
   const y = new Float64Array(n);
+  const lines = new Float64Array(n);
   const num = (s: string, r: number, name: string): number => {
-    if (s === '') throw new DataError(`${path}: row ${r + 1}, column ${name}: empty cell`);
-    const v = Number(s);
-    if (!Number.isFinite(v)) throw new DataError(`${path}: row ${r + 1}, column ${name}: ${JSON.stringify(s)} is not a finite number`);
+    if (s === '') throw new DataError(`${path}: line ${lineOf(r)}, column ${name}: empty cell`);
+    const v = parseDecimal(s);
+    if (v === undefined) throw new DataError(`${path}: line ${lineOf(r)}, column ${name}: ${JSON.stringify(s)} is not a finite decimal number`);
     return v;
   };
   for (let r = 1; r <= n; r++) {
-    const row = rows[r];
+    const row = records[r].record;
+    lines[r - 1] = lineOf(r);
     for (let u = 0; u < d; u++) X[(r - 1) * d + u] = num(row[xCols[u]], r, xNames[u]);
   }
   let classLabels: string[] | undefined;
   if (opts.classes) {
-    const labels = rows.slice(1).map((row, i) => {
-      const s = row[yCol];
-      if (s === '') throw new DataError(`${path}: row ${i + 2}, column ${yName}: empty class label`);
+    const labels = records.slice(1).map((rec, i) => {
+      const s = rec.record[yCol];
+      if (s === '') throw new DataError(`${path}: line ${lineOf(i + 1)}, column ${yName}: empty class label`);
       return s;
     });
     const distinct = [...new Set(labels)];
-    const allNumeric = distinct.every((s) => Number.isFinite(Number(s)));
+    const allNumeric = distinct.every(isDecimal);
     classLabels = allNumeric ? distinct.sort((a, b) => Number(a) - Number(b)) : distinct;
     const code = new Map(classLabels.map((s, i) => [s, i]));
     labels.forEach((s, i) => { y[i] = code.get(s) ?? -1; });
   } else {
-    for (let r = 1; r <= n; r++) y[r - 1] = num(rows[r][yCol], r, yName);
+    for (let r = 1; r <= n; r++) y[r - 1] = num(records[r].record[yCol], r, yName);
   }
-  return { X, y, n, d, xNames, yName, classLabels };
+  return { X, y, n, d, xNames, yName, classLabels, sourceLines: lines };
 }
 
-/** Write x1..xd,y (or the given names) as CSV, atomically (temp file + rename). */
+/** The file line of data row t (0-based), or the record number when the data did not come from a file. */
+export function rowLine(data: Dataset, t: number): string {
+  return data.sourceLines ? `line ${data.sourceLines[t]}` : `row ${t + 2}`;
+}
+
+/**
+ * Write x1..xd,y (or the given names) as CSV, atomically (temp file + rename). Cells are written by
+ * csv-stringify (RFC 4180 quoting: labels with commas, quotes or line breaks are quoted, and so are
+ * labels with leading or trailing spaces, which the reader would otherwise trim); numbers in the
+ * shortest form that reads back to the same double. `readCsvDataset` reads the file back identically.
+ */
 export function writeCsvDataset(path: string, data: Dataset, yLabels?: string[]): void {
   const names = data.xNames ?? Array.from({ length: data.d }, (_, i) => `x${i + 1}`);
-  const lines: string[] = [[...names, data.yName ?? 'y'].join(',')];
+  const rows: string[][] = [[...names, data.yName ?? 'y']];
   for (let t = 0; t < data.n; t++) {
     const cells: string[] = [];
-    for (let u = 0; u < data.d; u++) cells.push(String(data.X[t * data.d + u]));
-    cells.push(yLabels ? yLabels[data.y[t]] : String(data.y[t]));
-    lines.push(cells.join(','));
+    for (let u = 0; u < data.d; u++) cells.push(numberCell(data.X[t * data.d + u]));
+    cells.push(yLabels ? yLabels[data.y[t]] : numberCell(data.y[t]));
+    rows.push(cells);
   }
-  writeAtomic(path, lines.join('\n') + '\n');
+  writeAtomic(path, csvText(rows));
+}
+
+/** Shortest decimal that reads back to the same double (−0 included). */
+export function numberCell(v: number): string {
+  return Object.is(v, -0) ? '-0' : String(v);
+}
+
+/** CSV text of string cells (csv-stringify, `\n` line ends, quoting as in `writeCsvDataset`). */
+export function csvText(rows: readonly (readonly string[])[]): string {
+  return stringify(rows as string[][], { quoted_match: /^\s|\s$|^\uFEFF/, record_delimiter: 'unix' });
 }
 
 export function writeAtomic(path: string, text: string): void {
@@ -122,8 +161,8 @@ export function readModelFile(path: string, what = 'model file'): MixtureOfExper
 
 /** Parse a number option strictly; names the option in the error. */
 export function parseNumberOption(value: string, option: string, opts: { integer?: boolean; min?: number; positive?: boolean } = {}): number {
-  const v = Number(value);
-  if (value.trim() === '' || !Number.isFinite(v)) throw new OptionError(`${option}: expected a number, got ${JSON.stringify(value)}`);
+  const v = parseDecimal(value);
+  if (v === undefined) throw new OptionError(`${option}: expected a decimal number, got ${JSON.stringify(value)}`);
   if (opts.integer && !Number.isInteger(v)) throw new OptionError(`${option}: expected an integer, got ${value}`);
   if (opts.min !== undefined && v < opts.min) throw new OptionError(`${option}: must be ≥ ${opts.min}, got ${value}`);
   if (opts.positive && !(v > 0)) throw new OptionError(`${option}: must be > 0, got ${value}`);

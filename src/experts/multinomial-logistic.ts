@@ -276,6 +276,7 @@ export function multinomialOptionsFromJSON(json: ExpertJSON): MultinomialLogisti
     const raw: unknown[] = json.labels;
     labels = raw.map((s, c) => {
       if (typeof s !== 'string') throw new ModelFormatError(`experts.labels[${c}]: expected a string, got ${describe(s)}`);
+      if (s === '') throw new ModelFormatError(`experts.labels[${c}]: must not be empty (an empty CSV cell is a missing value)`);
       return s;
     });
     if (labels.length !== classes) throw new ModelFormatError(`experts.labels: expected ${classes} labels, got ${labels.length}`);

@@ -12,6 +12,8 @@ export interface Dataset {
   yName?: string;
   /** For class responses: the label of each class code 0..C−1. */
   classLabels?: string[];
+  /** For data read from a file: the file line of each row (for messages). */
+  sourceLines?: Float64Array;
 }
 
 /** How inputs are drawn in simulations. */

@@ -4,12 +4,12 @@
  * which are not installed); the CSV is lossless (numbers in shortest round-trip form).
  */
 import { writeFileSync, renameSync } from 'node:fs';
+import { stringify } from 'csv-stringify/sync';
 import type { StudyStore } from './store.js';
 
 function cell(v: unknown): string {
   if (v === null || v === undefined) return '';
-  const s = typeof v === 'number' ? (Number.isFinite(v) ? String(v) : '') : typeof v === 'boolean' ? (v ? '1' : '0') : String(v);
-  return /[",\n\r]/.test(s) ? `"${s.replace(/"/g, '""')}"` : s;
+  return typeof v === 'number' ? (Number.isFinite(v) ? (Object.is(v, -0) ? '-0' : String(v)) : '') : typeof v === 'boolean' ? (v ? '1' : '0') : String(v);
 }
 
 /** CSV text of every stored job; returns the text and the number of rows. */
@@ -19,15 +19,16 @@ export function exportCSV(store: StudyStore, options: { model?: boolean } = {}):
   for (const s of store.study.settings) for (const l of s.losses) if (!lossNames.includes(l.name)) lossNames.push(l.name);
   for (const r of rows) for (const k of Object.keys(r.losses)) if (!lossNames.includes(k)) lossNames.push(k);
   const header = ['job_id', 'setting', 'n', 'rep', 'seed', 'status', 'error', 'log_likelihood', 'iterations', 'converged', 'seconds', 'warnings', ...lossNames, ...(options.model ? ['model'] : [])];
-  const lines = [header.map(cell).join(',')];
+  const lines: string[][] = [header];
   for (const r of rows) {
     lines.push([
       r.jobId, r.setting, r.n, r.rep, r.seed, r.status, r.error, r.logLikelihood, r.iterations, r.converged, r.seconds, r.warnings,
       ...lossNames.map((k) => r.losses[k]),
       ...(options.model ? [r.model] : []),
-    ].map(cell).join(','));
+    ].map(cell));
   }
-  return { text: lines.join('\n') + '\n', rows: rows.length };
+  // csv-stringify quotes cells with commas, quotes or line breaks (RFC 4180), and padded ones
+  return { text: stringify(lines, { quoted_match: /^\s|\s$/, record_delimiter: 'unix' }), rows: rows.length };
 }
 
 export function writeCSV(store: StudyStore, path: string, options: { model?: boolean } = {}): number {

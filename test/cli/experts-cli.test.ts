@@ -102,7 +102,7 @@ describe('CLI: multinomial experts', () => {
     expect(jb.model.experts.labels).toEqual(['cat', 'dog', 'eel']);
     expect(jb.logLikelihood).toBeCloseTo(ja.logLikelihood, 5);
     writeFileSync(f('fox.csv'), 'x1,x2,y\n0.1,0.2,cat\n0.2,0.1,fox\n0.3,0.3,eel\n');
-    await expectUserError(['fit', '--data', f('fox.csv'), '--k', '2', '--expert', 'multinomial', '--truth', f('mn.json')], /row 3, column y: class label "fox" is not one of the model's classes \(cat, dog, eel\)/);
+    await expectUserError(['fit', '--data', f('fox.csv'), '--k', '2', '--expert', 'multinomial', '--truth', f('mn.json')], /line 3, column y: class label "fox" is not one of the model's classes \(cat, dog, eel\)/);
   });
 
   it('too few classes for the labels, or a single label, are one-line errors', async () => {
@@ -110,7 +110,7 @@ describe('CLI: multinomial experts', () => {
     writeFileSync(f('one.csv'), 'x1,y\n0.1,a\n0.2,a\n0.3,a\n');
     await expectUserError(['fit', '--data', f('one.csv'), '--k', '1', '--expert', 'multinomial'], /1 distinct label\(s\) \(a\); a classifier needs at least 2 classes/);
     writeFileSync(f('gap.csv'), 'x1,y\n0.1,a\n0.2,\n0.3,b\n');
-    await expectUserError(['fit', '--data', f('gap.csv'), '--k', '1', '--expert', 'multinomial'], /row 3, column y: empty class label/);
+    await expectUserError(['fit', '--data', f('gap.csv'), '--k', '1', '--expert', 'multinomial'], /line 3, column y: empty class label/);
   });
 });
 

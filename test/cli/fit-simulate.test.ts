@@ -93,13 +93,13 @@ describe('moelab simulate and fit', () => {
 describe('CLI errors are one line naming the file, row, column or field', () => {
   it('data problems', async () => {
     writeFileSync(f('text.csv'), 'x1,y\n0.1,1\n0.2,abc\n');
-    await expectUserError(['fit', '--data', f('text.csv'), '--k', '1'], /text\.csv: row 3, column y: "abc" is not a finite number/);
+    await expectUserError(['fit', '--data', f('text.csv'), '--k', '1'], /text\.csv: line 3, column y: "abc" is not a finite decimal number/);
     writeFileSync(f('empty-cell.csv'), 'x1,y\n0.1,1\n,2\n');
-    await expectUserError(['fit', '--data', f('empty-cell.csv'), '--k', '1'], /empty-cell\.csv: row 3, column x1: empty cell/);
+    await expectUserError(['fit', '--data', f('empty-cell.csv'), '--k', '1'], /empty-cell\.csv: line 3, column x1: empty cell/);
     writeFileSync(f('nan.csv'), 'x1,y\n0.1,1\nNaN,2\n');
-    await expectUserError(['fit', '--data', f('nan.csv'), '--k', '1'], /nan\.csv: row 3, column x1: "NaN" is not a finite number/);
+    await expectUserError(['fit', '--data', f('nan.csv'), '--k', '1'], /nan\.csv: line 3, column x1: "NaN" is not a finite decimal number/);
     writeFileSync(f('inf.csv'), 'x1,y\n0.1,Infinity\n');
-    await expectUserError(['fit', '--data', f('inf.csv'), '--k', '1'], /inf\.csv: row 2, column y: "Infinity" is not a finite number/);
+    await expectUserError(['fit', '--data', f('inf.csv'), '--k', '1'], /inf\.csv: line 2, column y: "Infinity" is not a finite decimal number/);
     writeFileSync(f('noy.csv'), 'x1,z\n0.1,1\n');
     await expectUserError(['fit', '--data', f('noy.csv'), '--k', '1'], /noy\.csv: no response column "y" \(columns: x1, z\)/);
     await expectUserError(['fit', '--data', f('d.csv'), '--k', '1', '--x', 'x1,x9'], /d\.csv: no input column "x9"/);
@@ -114,7 +114,7 @@ describe('CLI errors are one line naming the file, row, column or field', () => 
 
   it('option problems', async () => {
     await expectUserError(['fit', '--data', f('d.csv'), '--k', '0'], /--k: must be ≥ 1, got 0/);
-    await expectUserError(['fit', '--data', f('d.csv'), '--k', 'two'], /--k: expected a number, got "two"/);
+    await expectUserError(['fit', '--data', f('d.csv'), '--k', 'two'], /--k: expected a decimal number, got "two"/);
     await expectUserError(['fit', '--data', f('d.csv'), '--k', '2', '--init', 'near-truth'], /--init near-truth needs --truth FILE/);
     await expectUserError(['fit', '--data', f('d.csv'), '--k', '2', '--init', 'magic'], /--init: expected random, kmeans\+\+, near-truth or model/);
     await expectUserError(['fit', '--data', f('d.csv'), '--k', '2', '--gate', 'nonsense'], /--gate: unknown gate "nonsense"/);
