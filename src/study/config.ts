@@ -23,8 +23,8 @@ import { MixtureOfExperts, type ModelJSON } from '../model/model.js';
 import { AUTHORS_TRUTH } from '../model/presets.js';
 import type { XDesign } from '../model/data.js';
 import { parseXDesign } from '../model/data.js';
-import { MEASURES, measureNames } from './measures.js';
-import { ESTIMATORS, estimatorNames } from './estimators.js';
+import { measureEntry, measureNames } from './measures.js';
+import { estimatorEntry, estimatorNames } from './estimators.js';
 
 /** A config file that fails validation; the message lists every issue as `path (line L): message`. */
 export class StudyConfigError extends OptionError {
@@ -330,10 +330,14 @@ export function presetNames(): string[] {
   return readdirSync(dir).filter((f) => f.endsWith('.yaml')).map((f) => f.slice(0, -5)).sort();
 }
 
+/** The file of a shipped preset. Only names listed by `presetNames()` are accepted (a path is given as a config file instead). */
 export function presetPath(name: string): string {
-  const p = join(presetDir(), `${name}.yaml`);
-  if (!existsSync(p)) throw new OptionError(`--preset: unknown preset ${JSON.stringify(name)} (known: ${presetNames().join(', ')})`);
-  return p;
+  const names = presetNames();
+  if (!names.includes(name)) {
+    const hint = /[/\\]|\.ya?ml$/i.test(name) ? '; a config file is given as `moelab study run FILE`' : '';
+    throw new OptionError(`--preset: unknown preset ${JSON.stringify(name)} (known: ${names.join(', ')})${hint}`);
+  }
+  return join(presetDir(), `${name}.yaml`);
 }
 
 function resolveFamily(spec: string | { type: string }, kind: 'gate' | 'experts'): GateJSON | ExpertJSON {
@@ -355,7 +359,7 @@ function resolveStudy(c: StudyConfig, profileName: string | undefined, fail: (is
   let d = 1;
   let truthK = 0;
   if (typeof c.truth === 'string') {
-    truthJSON = NAMED_TRUTHS[c.truth];
+    truthJSON = Object.hasOwn(NAMED_TRUTHS, c.truth) ? NAMED_TRUTHS[c.truth] : undefined;
     if (!truthJSON) issues.push({ path: ['truth'], message: `unknown named truth ${JSON.stringify(c.truth)} (known: ${Object.keys(NAMED_TRUTHS).join(', ')}); or give a model JSON object` });
   } else truthJSON = c.truth as unknown as ModelJSON;
   if (truthJSON) {
@@ -377,7 +381,7 @@ function resolveStudy(c: StudyConfig, profileName: string | undefined, fail: (is
   let profile: z.output<typeof ProfileSchema> = {};
   const pname = profileName ?? 'full';
   if (profileName !== undefined && profileName !== 'full') {
-    const p = c.profiles[profileName];
+    const p = Object.hasOwn(c.profiles, profileName) ? c.profiles[profileName] : undefined;
     if (!p) throw new OptionError(`profile ${JSON.stringify(profileName)} is not defined in this config (defined: ${['full', ...Object.keys(c.profiles)].join(', ')})`);
     profile = p;
   }
@@ -395,7 +399,7 @@ function resolveStudy(c: StudyConfig, profileName: string | undefined, fail: (is
   const settings: ResolvedSetting[] = [];
   c.settings.forEach((s, i) => {
     if (profile.only && !profile.only.includes(s.name)) return;
-    const o = profile.settings?.[s.name] ?? {};
+    const o = profile.settings && Object.hasOwn(profile.settings, s.name) ? profile.settings[s.name] : {};
     let gate: GateJSON | undefined;
     let experts: ExpertJSON | undefined;
     try {
@@ -410,7 +414,7 @@ function resolveStudy(c: StudyConfig, profileName: string | undefined, fail: (is
     }
     if (!estimators.includes(s.estimator)) issues.push({ path: ['settings', i, 'estimator'], message: `unknown estimator ${JSON.stringify(s.estimator)} (known: ${estimators.join(', ')})` });
     const options = { ...s.options, ...(o.options ?? {}) };
-    const est = ESTIMATORS[s.estimator];
+    const est = estimatorEntry(s.estimator);
     if (est) {
       const po = est.options.safeParse(options);
       if (!po.success) for (const iss of po.error.issues) issues.push({ path: ['settings', i, 'options', ...iss.path], message: iss.message });
@@ -431,7 +435,7 @@ function resolveStudy(c: StudyConfig, profileName: string | undefined, fail: (is
       if (!known.includes(base)) issues.push({ path: ['settings', i, 'losses', j, 'name'], message: `unknown loss ${JSON.stringify(base)} (known: ${known.join(', ')})` });
       if (seen.has(l.name)) issues.push({ path: ['settings', i, 'losses', j, 'name'], message: `loss ${JSON.stringify(l.name)} is listed twice` });
       seen.add(l.name);
-      const m = MEASURES[base];
+      const m = measureEntry(base);
       if (m && l.options) {
         const po = m.options.safeParse(l.options);
         if (!po.success) for (const iss of po.error.issues) issues.push({ path: ['settings', i, 'losses', j, 'options', ...iss.path], message: iss.message });
@@ -439,12 +443,15 @@ function resolveStudy(c: StudyConfig, profileName: string | undefined, fail: (is
       losses.push({ name: l.name, base, ...(block ? { block } : {}), ...(l.theory !== undefined ? { theory: l.theory } : {}), options: l.options ?? {} });
     });
     if (gate && experts) {
+      let model: MixtureOfExperts | undefined;
       try {
-        MixtureOfExperts.fromSpec({ gate, experts, k, d });
+        model = MixtureOfExperts.fromSpec({ gate, experts, k, d });
       } catch (e) {
         if (!(e instanceof MoelabError)) throw e;
         issues.push({ path: ['settings', i], message: e.message });
       }
+      // NAME:BLOCK losses: the block must exist for this setting's families (else every job would fail)
+      if (model) checkBlocks(model, losses, (j, message) => issues.push({ path: ['settings', i, 'losses', j, 'name'], message }));
     }
     settings.push({
       name: s.name,
@@ -477,6 +484,31 @@ function resolveStudy(c: StudyConfig, profileName: string | undefined, fail: (is
     replicates: profile.replicates ?? c.replicates,
     settings,
   };
+}
+
+function checkBlocks(model: MixtureOfExperts, losses: LossSpec[], issue: (j: number, message: string) => void): void {
+  const cache = new Map<string, string[] | string>();
+  losses.forEach((l, j) => {
+    if (l.block === undefined) return;
+    const m = measureEntry(l.base);
+    if (!m) return; // reported as an unknown loss
+    if (!m.blocks) {
+      issue(j, `loss ${JSON.stringify(l.base)} has no blocks (write it without ":${l.block}")`);
+      return;
+    }
+    let names = cache.get(l.base);
+    if (names === undefined) {
+      try {
+        names = m.blocks(model);
+      } catch (e) {
+        if (!(e instanceof MoelabError)) throw e;
+        names = e.message;
+      }
+      cache.set(l.base, names);
+    }
+    if (typeof names === 'string') issue(j, `loss ${JSON.stringify(l.base)} cannot be computed for this setting: ${names}`);
+    else if (!names.includes(l.block)) issue(j, `loss ${JSON.stringify(l.base)} has no block ${JSON.stringify(l.block)} for ${model.gate.spec().type}/${model.expert.spec().type} (blocks: ${names.join(', ')})`);
+  });
 }
 
 /** Canonical JSON (sorted keys) of a value: the study hash is computed on it. */

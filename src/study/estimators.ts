@@ -100,3 +100,8 @@ export const ESTIMATORS: Record<string, EstimatorEntry> = {
 export function estimatorNames(): string[] {
   return Object.keys(ESTIMATORS);
 }
+
+/** The estimator of a config name: an own entry of ESTIMATORS only (`constructor` is not an estimator). */
+export function estimatorEntry(name: string): EstimatorEntry | undefined {
+  return Object.hasOwn(ESTIMATORS, name) ? ESTIMATORS[name] : undefined;
+}

@@ -8,8 +8,9 @@ import { sampleX, type Dataset } from '../model/data.js';
 import { Rng, deriveSeed } from '../numeric/rng.js';
 import type { ResolvedStudy } from './config.js';
 import type { Job } from './plan.js';
-import { ESTIMATORS } from './estimators.js';
+import { estimatorEntry } from './estimators.js';
 import { measureAll } from './measures.js';
+import { OptionError } from '../errors.js';
 
 export interface ResultRow {
   jobId: string;
@@ -96,7 +97,8 @@ export function runJob(study: ResolvedStudy, job: Job): ResultRow {
     const truth = truthOf(study);
     const data = simulateJob(study, job);
     stage = 'fit';
-    const est = ESTIMATORS[setting.estimator];
+    const est = estimatorEntry(setting.estimator);
+    if (!est) throw new OptionError(`unknown estimator ${JSON.stringify(setting.estimator)}`);
     const fit = est.run({
       spec: { gate: setting.gate, experts: setting.experts, k: setting.k, d: study.d },
       data,

@@ -38,6 +38,8 @@ export interface MeasureEntry {
   /** Validates `losses[].options` in a config. */
   options: z.ZodType<Record<string, unknown>>;
   fn: (ctx: MeasureContext) => MeasureValue;
+  /** The block names a `NAME:BLOCK` loss may ask for, for fits of this structure (absent: no blocks). */
+  blocks?: (model: MixtureOfExperts) => string[];
 }
 
 /** A Voronoi loss preset as a measure: value = the loss, blocks = each block's contribution (they add up to the loss, with `mass`). */
@@ -79,6 +81,14 @@ function density(metric: 'hellinger' | 'tv'): (ctx: MeasureContext) => MeasureVa
   };
 }
 
+/** Block names of a Voronoi loss for models of this structure (the model against itself), plus `mass` for the loss itself. */
+function voronoiBlocks(withMass: boolean): (model: MixtureOfExperts) => string[] {
+  return (model) => {
+    const r = voronoiLoss(model, model, { loss: 'D1' });
+    return Object.keys(withMass ? r.blocks : r.blockMax);
+  };
+}
+
 const VoronoiOptionsSchema = z.strictObject({
   metric: z.enum(['l2', 'l1']).optional(),
   raw: z.boolean().optional(),
@@ -97,9 +107,9 @@ const DistanceOptionsSchema = z.strictObject({
 });
 
 export const MEASURES: Record<string, MeasureEntry> = {
-  D1: { options: VoronoiOptionsSchema, help: 'Voronoi loss D1, exponent 1 on every block (exact-specified, math-spec §2.3); D1:BLOCK = that block\'s term', fn: voronoi('D1') },
-  D2: { options: VoronoiOptionsSchema, help: 'Voronoi loss D2 (over-specified: r̄ exponents for Gaussian linear experts, math-spec §2.3); D2:BLOCK = that block\'s term', fn: voronoi('D2') },
-  D2strong: { options: VoronoiOptionsSchema, help: 'Voronoi loss with exponent 2 in multi-atom cells (strongly identifiable, math-spec §5.3)', fn: voronoi('D2strong') },
+  D1: { options: VoronoiOptionsSchema, help: 'Voronoi loss D1, exponent 1 on every block (exact-specified, math-spec §2.3); D1:BLOCK = that block\'s term', fn: voronoi('D1'), blocks: voronoiBlocks(true) },
+  D2: { options: VoronoiOptionsSchema, help: 'Voronoi loss D2 (over-specified: r̄ exponents for Gaussian linear experts, math-spec §2.3); D2:BLOCK = that block\'s term', fn: voronoi('D2'), blocks: voronoiBlocks(true) },
+  D2strong: { options: VoronoiOptionsSchema, help: 'Voronoi loss with exponent 2 in multi-atom cells (strongly identifiable, math-spec §5.3)', fn: voronoi('D2strong'), blocks: voronoiBlocks(true) },
   param: {
     options: VoronoiOptionsSchema,
     help: 'parameter error: param:BLOCK = max over fitted atoms of ‖θᵢ[BLOCK] − θ*_{j(i)}[BLOCK]‖ (normalised, Voronoi-assigned); value = the max over blocks',
@@ -107,6 +117,7 @@ export const MEASURES: Record<string, MeasureEntry> = {
       const r = voronoiLoss(ctx.fit, ctx.truth, { loss: 'D1', x: ctx.design, seed: ctx.rng.uint32(), ...(ctx.options as VoronoiOptions) });
       return { value: Math.max(...Object.values(r.blockMax)), blocks: r.blockMax };
     },
+    blocks: voronoiBlocks(false),
   },
   hellinger: { options: DistanceOptionsSchema, help: 'E_X Hellinger distance between the fitted and true conditional densities (Monte Carlo over x, exact in y)', fn: density('hellinger') },
   tv: { options: DistanceOptionsSchema, help: 'E_X total-variation distance between the fitted and true conditional densities', fn: density('tv') },
@@ -125,6 +136,11 @@ export function measureNames(): string[] {
   return Object.keys(MEASURES);
 }
 
+/** The measure of a config loss name: an own entry of MEASURES only (`toString`, `constructor` are not measures). */
+export function measureEntry(name: string): MeasureEntry | undefined {
+  return Object.hasOwn(MEASURES, name) ? MEASURES[name] : undefined;
+}
+
 /**
  * Compute every requested loss of a job. Returns name → value (NaN when a block is missing or the
  * value is not finite is kept as NaN; the store writes NULL).
@@ -136,13 +152,13 @@ export function measureAll(losses: readonly { name: string; base: string; block?
     const key = `${l.base}\u0000${JSON.stringify(l.options)}`;
     let v = cache.get(key);
     if (!v) {
-      const entry = MEASURES[l.base];
+      const entry = measureEntry(l.base);
       if (!entry) throw new OptionError(`unknown loss ${JSON.stringify(l.base)}`);
       v = entry.fn({ ...ctx, rng: ctx.rng.split('measure', l.base), options: l.options });
       cache.set(key, v);
     }
     if (l.block) {
-      const b = v.blocks?.[l.block];
+      const b = v.blocks && Object.hasOwn(v.blocks, l.block) ? v.blocks[l.block] : undefined;
       if (b === undefined) throw new OptionError(`loss ${l.name}: ${l.base} has no block ${JSON.stringify(l.block)} (blocks: ${Object.keys(v.blocks ?? {}).join(', ') || 'none'})`);
       out[l.name] = b;
     } else out[l.name] = v.value;
