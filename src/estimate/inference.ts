@@ -8,7 +8,8 @@
  */
 import type { Dataset } from '../model/data.js';
 import type { MixtureOfExperts } from '../model/model.js';
-import { EMWorkspace, eStep, scoreOuterProduct } from './em.js';
+import { EMWorkspace, eStep } from './em-step.js';
+import { scoreOuterProduct } from './bhhh.js';
 import { OptionError } from '../errors.js';
 import { choleskyInPlace, choleskySolveInPlace, symmetrizeFromLower } from '../numeric/linalg.js';
 
@@ -20,16 +21,16 @@ export function covarianceBHHH(model: MixtureOfExperts, data: Dataset): Float64A
   const ws = new EMWorkspace(model, n);
   eStep(model, model.theta, data, ws);
   const p = model.nParams;
-  const B = scoreOuterProduct(model, model.theta, data, ws);
-  if (!B) return undefined;
-  symmetrizeFromLower(B, p);
-  if (!choleskyInPlace(B, p)) return undefined;
+  const info = scoreOuterProduct(model, model.theta, data, ws);
+  if (!info) return undefined;
+  symmetrizeFromLower(info, p);
+  if (!choleskyInPlace(info, p)) return undefined;
   const cov = new Float64Array(p * p);
   const col = new Float64Array(p);
   for (let j = 0; j < p; j++) {
     col.fill(0);
     col[j] = 1;
-    choleskySolveInPlace(B, p, col);
+    choleskySolveInPlace(info, p, col);
     for (let i = 0; i < p; i++) cov[i * p + j] = col[i];
   }
   return cov;

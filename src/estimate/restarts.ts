@@ -1,0 +1,44 @@
+/** Restarts: the best log-likelihood over several starts is kept (as scikit-learn's mixture base class does). */
+import type { Dataset } from '../model/data.js';
+import type { MixtureOfExperts } from '../model/model.js';
+import { Rng } from '../numeric/rng.js';
+import { OptionError } from '../errors.js';
+import { initialise } from './init.js';
+import type { EMOptions } from './options.js';
+
+export interface RestartOutcome<R> {
+  best: R;
+  /** Objective reached by each restart (−Infinity where it failed). */
+  objectives: number[];
+  /** One line per failed restart. */
+  warnings: string[];
+}
+
+/**
+ * Runs `run` from `restarts` starts (restart r initialised from stream split('restart', r) of
+ * `seed`) and keeps the highest `objective`. A failing restart is recorded and skipped when there
+ * are several; with one restart its error propagates.
+ */
+export function bestOfRestarts<R extends { ll: number }>(model: MixtureOfExperts, data: Dataset, options: EMOptions, restarts: number, run: (theta0: Float64Array) => R): RestartOutcome<R> {
+  const rng = new Rng(options.seed ?? 1);
+  const init = options.init ?? { type: 'kmeans++' };
+  let best: R | undefined;
+  const objectives: number[] = [];
+  const warnings: string[] = [];
+  for (let r = 0; r < restarts; r++) {
+    const theta0 = initialise(model, data, init, rng.split('restart', r), options);
+    let result: R;
+    try {
+      result = run(theta0);
+    } catch (e) {
+      if (restarts === 1 || !(e instanceof Error)) throw e;
+      warnings.push(`restart ${r + 1}: ${e.message}`);
+      objectives.push(-Infinity);
+      continue;
+    }
+    objectives.push(result.ll);
+    if (!best || result.ll > best.ll) best = result;
+  }
+  if (!best) throw new OptionError(`every restart failed: ${warnings.join('; ')}`);
+  return { best, objectives, warnings };
+}

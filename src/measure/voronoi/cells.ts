@@ -1,0 +1,162 @@
+/**
+ * Voronoi cells (math-spec §1.3) and the loss evaluated on fixed atoms and cells (math-spec §2.3,
+ * §3.5), with its per-block summary.
+ */
+import type { Atoms } from '../atoms.js';
+import type { ExponentFunction } from './exponents.js';
+import type { VoronoiMetric, VoronoiRegion, VoronoiResult } from './types.js';
+
+
+/**
+ * Assign each fitted atom to its nearest true atom (math-spec §1.3), on the full coordinate vectors,
+ * L2 or L1; ties go to the smallest true index. `out[i]` = true atom of fitted atom i.
+ */
+export function assignCells(fit: Atoms, truth: Atoms, metric: VoronoiMetric, out = new Int32Array(fit.k)): Int32Array {
+  const p = fit.p;
+  const fc = fit.coords;
+  const tc = truth.coords;
+  for (let i = 0; i < fit.k; i++) {
+    let best = -1;
+    let bestD = Infinity;
+    for (let j = 0; j < truth.k; j++) {
+      let s = 0;
+      if (metric === 'l2') {
+        for (let u = 0; u < p; u++) {
+          const df = fc[i * p + u] - tc[j * p + u];
+          s += df * df;
+        }
+      } else {
+        for (let u = 0; u < p; u++) s += Math.abs(fc[i * p + u] - tc[j * p + u]);
+      }
+      if (s < bestD) {
+        bestD = s;
+        best = j;
+      }
+    }
+    out[i] = best < 0 ? 0 : best; // NaN coordinates: first cell
+  }
+  return out;
+}
+
+export function cellsFromAssignment(assign: Int32Array, kStar: number): number[][] {
+  const cells: number[][] = Array.from({ length: kStar }, () => []);
+  for (let i = 0; i < assign.length; i++) cells[assign[i]].push(i);
+  return cells;
+}
+
+/** Loss parts on fixed atoms and cells. */
+export interface LossParts {
+  loss: number;
+  perTrue: Float64Array; // mass + block terms per true atom
+  blocksPerTrue: Float64Array; // kStar × nBlocks block terms
+  massPerTrue: Float64Array;
+}
+
+export function evaluateLoss(fit: Atoms, truth: Atoms, assign: Int32Array, exponent: ExponentFunction, sizes: Int32Array, regions: number[][] | null): LossParts {
+  const kStar = truth.k;
+  const nb = fit.blocks.length;
+  const p = fit.p;
+  const massSum = new Float64Array(kStar);
+  const blocksPerTrue = new Float64Array(kStar * nb);
+  const expCache = new Float64Array(kStar * nb);
+  for (let j = 0; j < kStar; j++) for (let b = 0; b < nb; b++) expCache[j * nb + b] = sizes[j] > 0 ? exponent(fit.blocks[b].name, sizes[j]) : NaN;
+  for (let i = 0; i < fit.k; i++) {
+    const j = assign[i];
+    const w = Math.exp(fit.logWeight[i]);
+    massSum[j] += w;
+    for (let b = 0; b < nb; b++) {
+      const { offset, dim } = fit.blocks[b];
+      let s = 0;
+      for (let u = 0; u < dim; u++) {
+        const df = fit.coords[i * p + offset + u] - truth.coords[j * p + offset + u];
+        s += df * df;
+      }
+      const norm = Math.sqrt(s);
+      const e = expCache[j * nb + b];
+      blocksPerTrue[j * nb + b] += w * (e === 1 ? norm : Math.pow(norm, e));
+    }
+  }
+  const massPerTrue = new Float64Array(kStar);
+  const perTrue = new Float64Array(kStar);
+  for (let j = 0; j < kStar; j++) {
+    massPerTrue[j] = Math.abs(massSum[j] - Math.exp(truth.logWeight[j])); // mass term, math-spec §2.3
+    let s = massPerTrue[j];
+    for (let b = 0; b < nb; b++) s += blocksPerTrue[j * nb + b];
+    perTrue[j] = s;
+  }
+  let loss = 0;
+  if (regions === null) {
+    for (let j = 0; j < kStar; j++) loss += perTrue[j];
+  } else {
+    loss = -Infinity; // P1 (math-spec §3.5): max over the input regions of the true gate
+    for (const act of regions) {
+      let s = 0;
+      for (const j of act) s += perTrue[j];
+      if (s > loss) loss = s;
+    }
+  }
+  return { loss, perTrue, blocksPerTrue, massPerTrue };
+}
+
+export function sizesOf(assign: Int32Array, kStar: number): Int32Array {
+  const s = new Int32Array(kStar);
+  for (let i = 0; i < assign.length; i++) s[assign[i]]++;
+  return s;
+}
+
+/** The result of the loss on the chosen representative and cells (blocks, block maxima, exponents, regions). */
+export function summarise(
+  fa: Atoms, ta: Atoms, assign: Int32Array, sizes: Int32Array, parts: LossParts, exponent: ExponentFunction, lossName: string,
+  regions: number[][] | null, regionMasses: number[], warnings: string[], normalisation: VoronoiResult['normalisation'],
+): VoronoiResult {
+  const kStar = ta.k;
+  const nb = fa.blocks.length;
+  const p = fa.p;
+  // which true atoms count: all, or those of the region attaining the max
+  let counted: number[] = Array.from({ length: kStar }, (_, j) => j);
+  let regionList: VoronoiRegion[] | undefined;
+  if (regions) {
+    regionList = regions.map((act, r) => ({ active: act, mass: regionMasses[r], loss: act.reduce((s, j) => s + parts.perTrue[j], 0) }));
+    let bi = 0;
+    for (let r = 1; r < regionList.length; r++) if (regionList[r].loss > regionList[bi].loss) bi = r;
+    counted = regions[bi];
+  }
+  const blocks: Record<string, number> = {};
+  for (let b = 0; b < nb; b++) blocks[fa.blocks[b].name] = counted.reduce((s, j) => s + parts.blocksPerTrue[j * nb + b], 0);
+  blocks.mass = counted.reduce((s, j) => s + parts.massPerTrue[j], 0);
+  const blockMax: Record<string, number> = {};
+  const blockMaxMulti: Record<string, number> = {};
+  const exponents: Record<string, number[]> = {};
+  for (let b = 0; b < nb; b++) {
+    const { name, offset, dim } = fa.blocks[b];
+    let mAll = 0;
+    let mMulti = 0;
+    for (let i = 0; i < fa.k; i++) {
+      const j = assign[i];
+      let s = 0;
+      for (let u = 0; u < dim; u++) {
+        const df = fa.coords[i * p + offset + u] - ta.coords[j * p + offset + u];
+        s += df * df;
+      }
+      const norm = Math.sqrt(s);
+      if (norm > mAll) mAll = norm;
+      if (sizes[j] > 1 && norm > mMulti) mMulti = norm;
+    }
+    blockMax[name] = mAll;
+    blockMaxMulti[name] = mMulti;
+    exponents[name] = Array.from(sizes, (m) => (m > 0 ? exponent(name, m) : NaN));
+  }
+  const result: VoronoiResult = {
+    loss: parts.loss,
+    cells: cellsFromAssignment(assign, kStar),
+    blocks,
+    blockMax,
+    blockMaxMulti,
+    lossName,
+    exponents,
+    normalisation,
+    warnings,
+  };
+  if (regionList) result.regions = regionList;
+  return result;
+}
