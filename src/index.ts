@@ -58,3 +58,11 @@ export { StudyStore, type LossValue, type StoreCounts } from './study/store.js';
 export { runStudy, type RunOptions, type RunSummary } from './study/runner.js';
 export { computeCurves, reportJSON, curvesTable, writeReport, figureSpec, renderSVG, svgToPNG, type Curve, type CurveDetail, type ReportJSON } from './study/report.js';
 export { exportCSV, writeCSV } from './study/export.js';
+export { modelCriteria, criteriaFrom, classificationEntropy, CRITERIA, type Criteria, type CriterionName } from './select/criteria.js';
+export {
+  parameterStandardErrors, observedInformation, bhhhInformation, invertInformation, METHOD_NAMES,
+  type StandardErrorReport, type ParameterEstimate, type InformationMethod, type InformationStatus, type StandardErrorOptions,
+} from './infer/standard-errors.js';
+export { bootstrap, bootstrapSample, matchExperts, quantileSorted, type BootstrapOptions, type BootstrapReport, type BootstrapParameter, type BootstrapType } from './infer/bootstrap.js';
+export { flattenModel, parameterJacobian, blockSymbol, type ParameterLabel, type FlatParameters } from './infer/parameters.js';
+export { runFits, runFitTask, defaultThreads, type FitTask, type FitOutcome, type PlainEMOptions, type FitPoolOptions } from './estimate/fit-pool.js';

@@ -8,6 +8,9 @@ import { OptionError } from '../../errors.js';
 import { readCsvDataset, readModelFile, parseNumberOption } from '../io.js';
 import { modelTable } from '../format.js';
 import { completeClassSpec, resolveEstimator, runLseFit } from '../fit-lse.js';
+import { modelCriteria } from '../../select/criteria.js';
+import { inferenceOptions, runInference, type InferenceCliOptions } from '../inference-cli.js';
+import { criteriaLine } from '../inference-format.js';
 
 export interface FitCliOptions {
   data: string;
@@ -28,8 +31,10 @@ export interface FitCliOptions {
   gateBound?: string;
 }
 
+export type FitCommandOptions = FitCliOptions & InferenceCliOptions;
+
 export function register(program: Command): void {
-  program
+  const cmd = program
     .command('fit')
     .description('fit a mixture of experts to a CSV file (maximum likelihood by accelerated EM)')
     .requiredOption('--data <file>', 'CSV with a header row')
@@ -47,8 +52,9 @@ export function register(program: Command): void {
     .option('--max-iter <n>', 'maximum EM iterations per start', '2000')
     .option('--estimator <name>', 'mle (EM) | lse (least squares, regression experts); default by the expert family')
     .option('--gate-bound <B>', 'compact Θ: keep every gate coefficient (relative to the reference expert) in [−B, B] (softmax and modified gates, EM)')
-    .option('--json', 'print one JSON object instead of a summary')
-    .action((opts: FitCliOptions) => {
+    .option('--json', 'print one JSON object instead of a summary');
+  inferenceOptions(cmd);
+  cmd.action(async (opts: FitCommandOptions) => {
       const gate = parseGateSpec(opts.gate);
       const experts = parseExpertSpec(opts.expert);
       const classes = expertFactory(experts.type).cliNames.includes('multinomial');
@@ -71,25 +77,37 @@ export function register(program: Command): void {
       }
       const result = fitEM({ gate, experts, k, d: data.d }, data, options);
       const model = result.model.toJSON();
+      const crit = modelCriteria(result.model, data, result.logLikelihood);
+      const inference = await runInference(result.model, data, opts, options);
       if (opts.json) {
         process.stdout.write(JSON.stringify({
           model,
+          n: crit.n,
+          parameters: crit.parameters,
+          aic: crit.aic,
+          bic: crit.bic,
+          icl: crit.icl,
           logLikelihood: result.logLikelihood,
           iterations: result.iterations,
           converged: result.converged,
           gradientNorm: result.gradientNorm,
           restarts: result.restarts,
           seconds: result.seconds,
+          trace: result.trace,
+          ...inference.json,
         }) + '\n');
         return;
       }
       const lines = [
         `fitted k=${k} ${gate.type}/${experts.type} to ${data.n} rows × ${data.d} inputs (${opts.data})`,
         `log-likelihood ${result.logLikelihood.toFixed(6)}   iterations ${result.iterations}   converged ${result.converged ? 'yes' : 'no'}   gradient norm ${result.gradientNorm.toExponential(2)}`,
+        criteriaLine(crit),
         `restarts ${result.restarts}${result.restarts > 1 ? ` (log-likelihoods ${result.restartLogLikelihoods.map((v) => v.toFixed(3)).join(', ')})` : ''}   time ${(result.seconds * 1000).toFixed(1)} ms`,
         '',
         modelTable(model),
+        ...inference.text,
         ...result.warnings.map((w) => `warning: ${w}`),
+        ...inference.warnings.map((w) => `warning: ${w}`),
       ];
       process.stdout.write(lines.join('\n') + '\n');
     });
