@@ -13,6 +13,7 @@ import { register as registerStudy } from './commands/study.js';
 import { register as registerLoss } from './commands/loss.js';
 import { register as registerDistance } from './commands/distance.js';
 import { register as registerIdentifiability } from './commands/identifiability.js';
+import { register as registerWorker } from './commands/worker.js';
 
 export function buildProgram(): Command {
   const program = new Command();
@@ -29,6 +30,7 @@ export function buildProgram(): Command {
   registerLoss(program);
   registerDistance(program);
   registerIdentifiability(program);
+  registerWorker(program);
   return program;
 }
 

@@ -23,6 +23,10 @@ interface RunCliOptions {
   progress: boolean;
   limit?: string;
   inline?: boolean;
+  queue?: string;
+  queueName?: string;
+  attempts?: string;
+  backoff?: string;
 }
 
 function runOptions(opts: { threads?: string; progress: boolean; limit?: string; inline?: boolean }): { threads?: number; progress: boolean; limit?: number; inline?: boolean } {
@@ -47,6 +51,45 @@ async function runWithSignals(store: StudyStore, opts: Parameters<typeof runStud
   process.once('SIGTERM', stop);
   try {
     return await runStudy(store, { ...opts, signal: ac.signal });
+  } finally {
+    process.removeListener('SIGINT', stop);
+    process.removeListener('SIGTERM', stop);
+  }
+}
+
+interface QueueCliOptions { queue?: string; queueName?: string; attempts?: string; backoff?: string; threads?: string; limit?: string; inline?: boolean; progress: boolean; retryFailed?: boolean }
+
+/** `--queue URL`: enqueue on Redis and collect what `moelab worker`s return (see study/queue/). */
+async function runOnQueue(dir: string, store: StudyStore, opts: QueueCliOptions & { queue: string }): Promise<void> {
+  for (const [flag, v] of [['--threads', opts.threads], ['--limit', opts.limit], ['--inline', opts.inline]] as const) {
+    if (v !== undefined && v !== false) throw new OptionError(`${flag} does not apply with --queue (the workers choose their --concurrency)`);
+  }
+  const { parseQueueUrl } = await import('../../study/queue/connection.js');
+  const { runQueuedStudy } = await import('../../study/queue/coordinator.js');
+  const target = parseQueueUrl(opts.queue);
+  const ac = new AbortController();
+  const stop = (): void => {
+    if (!ac.signal.aborted) {
+      process.stderr.write('\nstopping the coordinator: finished jobs are stored; queued jobs stay queued for the workers\n');
+      ac.abort();
+    }
+  };
+  process.once('SIGINT', stop);
+  process.once('SIGTERM', stop);
+  try {
+    const s = await runQueuedStudy(store, {
+      target, progress: opts.progress, signal: ac.signal, retryFailed: opts.retryFailed ?? false,
+      ...(opts.queueName !== undefined ? { queueName: opts.queueName } : {}),
+      ...(opts.attempts !== undefined ? { attempts: parseNumberOption(opts.attempts, '--attempts', { integer: true, min: 1 }) } : {}),
+      ...(opts.backoff !== undefined ? { backoffMs: parseNumberOption(opts.backoff, '--backoff', { integer: true, min: 0 }) } : {}),
+      onEnqueued: (n) => process.stderr.write(`enqueued ${n} jobs on ${target.display}\n`),
+    });
+    const c = store.counts();
+    process.stderr.write(`${s.aborted ? 'interrupted' : 'done'}: collected ${s.ran} jobs (${s.ok} ok, ${s.failed} failed) in ${s.wallSeconds.toFixed(1)} s from up to ${s.workers} worker${s.workers === 1 ? '' : 's'} (${s.jobsPerSecond.toFixed(2)} jobs/s); store ${dir}: ${c.ok + c.failed}/${s.planned} jobs (${c.failed} failed)\n`);
+    if (s.aborted) {
+      process.stderr.write(`resume with: moelab study resume ${dir} --queue URL\n`);
+      process.exitCode = 130;
+    }
   } finally {
     process.removeListener('SIGINT', stop);
     process.removeListener('SIGTERM', stop);
@@ -80,6 +123,10 @@ export function register(program: Command): void {
     .option('--limit <n>', 'stop after this many jobs (resume later)')
     .option('--inline', 'run jobs in the main thread (debugging)')
     .option('--no-progress', 'no progress bar')
+    .option('--queue <url>', 'distribute over `moelab worker`s through Redis: redis://[user:password@]HOST:PORT[/DB]')
+    .option('--queue-name <name>', 'BullMQ queue name (default moelab-study)')
+    .option('--attempts <n>', 'with --queue: attempts per job before it is stored as failed', '3')
+    .option('--backoff <ms>', 'with --queue: first retry delay (doubled each attempt)', '2000')
     .action(async (config: string | undefined, opts: RunCliOptions) => {
       if ((config === undefined) === (opts.preset === undefined)) throw new OptionError('study run: give either a CONFIG file or --preset NAME');
       if (opts.quick && opts.profile && opts.profile !== 'quick') throw new OptionError('--quick and --profile name different profiles');
@@ -90,6 +137,10 @@ export function register(program: Command): void {
       try {
         const done = store.finishedIds().size;
         process.stderr.write(`${describeStudy(resolved)}${done ? `; ${done} already stored, resuming` : ''}\n`);
+        if (opts.queue !== undefined) {
+          await runOnQueue(opts.out, store, { ...opts, queue: opts.queue });
+          return;
+        }
         const s = await runWithSignals(store, runOptions(opts));
         process.stderr.write(summaryLine(opts.out, s, store) + '\n');
         if (s.aborted) {
@@ -110,11 +161,19 @@ export function register(program: Command): void {
     .option('--retry-failed', 'run failed jobs again (their rows are replaced)')
     .option('--inline', 'run jobs in the main thread (debugging)')
     .option('--no-progress', 'no progress bar')
-    .action(async (dir: string, opts: { threads?: string; limit?: string; retryFailed?: boolean; inline?: boolean; progress: boolean }) => {
+    .option('--queue <url>', 'distribute over `moelab worker`s through Redis (collects what finished while no coordinator ran)')
+    .option('--queue-name <name>', 'BullMQ queue name (default moelab-study)')
+    .option('--attempts <n>', 'with --queue: attempts per job before it is stored as failed', '3')
+    .option('--backoff <ms>', 'with --queue: first retry delay (doubled each attempt)', '2000')
+    .action(async (dir: string, opts: QueueCliOptions) => {
       const store = StudyStore.open(dir);
       try {
         const done = store.finishedIds().size;
         process.stderr.write(`${describeStudy(store.study)}; ${done} already stored\n`);
+        if (opts.queue !== undefined) {
+          await runOnQueue(dir, store, { ...opts, queue: opts.queue });
+          return;
+        }
         const s = await runWithSignals(store, { ...runOptions(opts), retryFailed: opts.retryFailed ?? false });
         process.stderr.write(summaryLine(dir, s, store) + '\n');
         if (s.aborted) process.exitCode = 130;
@@ -128,7 +187,9 @@ export function register(program: Command): void {
     .description('progress of a study directory: jobs done, failed, pending, per setting')
     .argument('<dir>', 'study directory')
     .option('--json', 'print JSON')
-    .action((dir: string, opts: { json?: boolean }) => {
+    .option('--queue <url>', 'also show the jobs queued and running on this Redis queue')
+    .option('--queue-name <name>', 'BullMQ queue name (default moelab-study)')
+    .action(async (dir: string, opts: { json?: boolean; queue?: string; queueName?: string }) => {
       const store = StudyStore.open(dir);
       try {
         const st = store.study;
@@ -145,7 +206,13 @@ export function register(program: Command): void {
           name: st.name, profile: st.profile, hash: store.hash, planned: planned.length, ok: c.ok, failed: c.failed,
           pending: planned.length - c.ok - c.failed, computeSeconds: c.seconds, settings: perSetting, failures,
           lastRunStarted: store.meta('last_run_started') ?? null, lastRunFinished: store.meta('last_run_finished') ?? null,
+          queue: null as null | { queued: number; running: number; uncollected: number; workers: number },
         };
+        if (opts.queue !== undefined) {
+          const { parseQueueUrl } = await import('../../study/queue/connection.js');
+          const { queueCounts } = await import('../../study/queue/coordinator.js');
+          status.queue = await queueCounts(parseQueueUrl(opts.queue), store.hash, opts.queueName);
+        }
         if (opts.json) {
           process.stdout.write(JSON.stringify(status) + '\n');
           return;
@@ -153,6 +220,7 @@ export function register(program: Command): void {
         const lines = [
           describeStudy(st),
           `stored ${c.ok + c.failed}/${planned.length}: ${c.ok} ok, ${c.failed} failed, ${status.pending} pending; ${c.seconds.toFixed(1)} s of compute`,
+          ...(status.queue ? [`queue: ${status.queue.queued} queued, ${status.queue.running} running, ${status.queue.uncollected} finished not yet collected; ${c.ok} done, ${c.failed} failed; ${status.queue.workers} workers`] : []),
           ...perSetting.map((p) => `  ${p.setting.padEnd(24)} ${String(p.ok).padStart(6)} ok ${String(p.failed).padStart(5)} failed ${String(p.pending).padStart(6)} pending`),
           ...(failures.length ? ['failures:', ...failures.map((f) => `  ${f.count}× ${f.error} (e.g. ${f.example})`)] : []),
         ];
