@@ -13,6 +13,7 @@ import { planJobs } from '../../study/plan.js';
 import { computeCurves, curvesTable, reportJSON, writeReport } from '../../study/report.js';
 import { writeCSV } from '../../study/export.js';
 import { parseNumberOption } from '../io.js';
+import { parseQueueUrl } from '../../study/queue/connection.js';
 
 interface RunCliOptions {
   preset?: string;
@@ -60,11 +61,15 @@ async function runWithSignals(store: StudyStore, opts: Parameters<typeof runStud
 interface QueueCliOptions { queue?: string; queueName?: string; attempts?: string; backoff?: string; threads?: string; limit?: string; inline?: boolean; progress: boolean; retryFailed?: boolean }
 
 /** `--queue URL`: enqueue on Redis and collect what `moelab worker`s return (see study/queue/). */
-async function runOnQueue(dir: string, store: StudyStore, opts: QueueCliOptions & { queue: string }): Promise<void> {
+function checkQueueOptions(opts: QueueCliOptions): void {
+  if (opts.queue === undefined) return;
   for (const [flag, v] of [['--threads', opts.threads], ['--limit', opts.limit], ['--inline', opts.inline]] as const) {
     if (v !== undefined && v !== false) throw new OptionError(`${flag} does not apply with --queue (the workers choose their --concurrency)`);
   }
-  const { parseQueueUrl } = await import('../../study/queue/connection.js');
+  parseQueueUrl(opts.queue);
+}
+
+async function runOnQueue(dir: string, store: StudyStore, opts: QueueCliOptions & { queue: string }): Promise<void> {
   const { runQueuedStudy } = await import('../../study/queue/coordinator.js');
   const target = parseQueueUrl(opts.queue);
   const ac = new AbortController();
@@ -130,6 +135,7 @@ export function register(program: Command): void {
     .action(async (config: string | undefined, opts: RunCliOptions) => {
       if ((config === undefined) === (opts.preset === undefined)) throw new OptionError('study run: give either a CONFIG file or --preset NAME');
       if (opts.quick && opts.profile && opts.profile !== 'quick') throw new OptionError('--quick and --profile name different profiles');
+      checkQueueOptions(opts);
       const profile = opts.quick ? 'quick' : opts.profile;
       const path = config ?? presetPath(opts.preset as string);
       const resolved = loadStudyFile(path, profile !== undefined ? { profile } : {});
@@ -166,6 +172,7 @@ export function register(program: Command): void {
     .option('--attempts <n>', 'with --queue: attempts per job before it is stored as failed', '3')
     .option('--backoff <ms>', 'with --queue: first retry delay (doubled each attempt)', '2000')
     .action(async (dir: string, opts: QueueCliOptions) => {
+      checkQueueOptions(opts);
       const store = StudyStore.open(dir);
       try {
         const done = store.finishedIds().size;
@@ -209,7 +216,6 @@ export function register(program: Command): void {
           queue: null as null | { queued: number; running: number; uncollected: number; workers: number },
         };
         if (opts.queue !== undefined) {
-          const { parseQueueUrl } = await import('../../study/queue/connection.js');
           const { queueCounts } = await import('../../study/queue/coordinator.js');
           status.queue = await queueCounts(parseQueueUrl(opts.queue), store.hash, opts.queueName);
         }

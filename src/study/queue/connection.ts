@@ -87,18 +87,20 @@ export async function connect(target: QueueTarget, name: string): Promise<Redis>
 
 /** Fail early, with one line, when Redis cannot be reached (instead of waiting forever). */
 export async function ensureReachable(client: Redis, target: QueueTarget, timeoutMs = 5000): Promise<void> {
-  let lastError = '';
-  const onError = (e: Error): void => { lastError = e.message; };
-  client.on('error', onError);
+  let onError: ((e: Error) => void) | undefined;
   try {
-    const ping = client.ping();
-    const timer = new Promise<'timeout'>((r) => setTimeout(() => r('timeout'), timeoutMs).unref());
-    const r = await Promise.race([ping, timer]).catch((e: unknown) => {
-      lastError = e instanceof Error ? e.message : String(e);
-      return 'error' as const;
+    // the first connection error ends the wait (later, during a run, ioredis reconnects instead)
+    const failed = new Promise<string>((r) => {
+      onError = (e: Error): void => r(e.message || String(e));
+      client.on('error', onError);
     });
-    if (r !== 'PONG') throw new OptionError(`--queue ${target.display}: cannot reach Redis${lastError ? ` (${lastError})` : ` within ${timeoutMs / 1000} s`}`);
+    const timer = new Promise<string>((r) => setTimeout(() => r(`no answer within ${timeoutMs / 1000} s`), timeoutMs).unref());
+    const r = await Promise.race([client.ping(), failed, timer]).catch((e: unknown) => (e instanceof Error ? e.message : String(e)));
+    if (r !== 'PONG') {
+      client.disconnect();
+      throw new OptionError(`--queue ${target.display}: cannot reach Redis (${r})`);
+    }
   } finally {
-    client.off('error', onError);
+    if (onError) client.off('error', onError);
   }
 }
