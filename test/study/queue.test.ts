@@ -276,6 +276,37 @@ describe.skipIf(!REDIS_SERVER)('distributed study runner (BullMQ + Redis on 127.
     await stopAll([w]);
   });
 
+  it('a fit longer than the job lock does not stall (threads keep renewing it); SIGTERM finishes the held job, then exits', async () => {
+    const url = redis.url(6);
+    const out = join(tmp, 'long-jobs');
+    const cfg = join(tmp, 'long.yaml');
+    writeFileSync(cfg, 'name: long\nseed: 5\ntruth: authors\nn: [100000]\nreplicates: 3\nsettings:\n  - { name: exact, k: 2, gate: softmax, experts: gaussian, losses: [D1] }\n');
+    const lockArgs = ['--concurrency', '1', '--lock-duration', '500', '--stalled-interval', '250', '--max-stalled', '0', '--verbose'];
+    const a = start(['worker', '--queue', url, ...lockArgs]);
+    const b = start(['worker', '--queue', url, ...lockArgs]);
+    running.push(a, b);
+    await until(() => [a, b].every((p) => p.log.some((l) => l.includes(' serving '))), 'two workers');
+    const coord = start(['study', 'run', cfg, '--out', out, '--queue', url, '--no-progress']);
+    running.push(coord);
+    await until(() => a.log.some((l) => l.includes(' active ')), 'a job on worker A');
+    const held = (/ active (\S+)/.exec(a.log.find((l) => l.includes(' active ')) ?? '') ?? [])[1];
+    a.child.kill('SIGTERM');
+    const aex = await a.exited;
+    expect(aex.code, a.log.join('\n')).toBe(0);
+    expect(a.log.some((l) => l.includes(`completed ${held} `))).toBe(true); // finished what it held
+    expect(a.log.filter((l) => l.includes(' active ')).length).toBe(1); // and took nothing new
+    const ex = await coord.exited;
+    expect(ex.code, coord.log.join('\n')).toBe(0);
+    const seconds = StudyStore.open(out);
+    const rows = seconds.rows();
+    seconds.close();
+    expect(rows.map((r) => r.status)).toEqual(['ok', 'ok', 'ok']);
+    expect(Math.min(...rows.map((r) => r.seconds))).toBeGreaterThan(0.5); // each fit outlived its 500 ms lock…
+    const starts = [...a.log, ...b.log].filter((l) => l.includes(' active ')).length;
+    expect(starts).toBe(3); // …and none was taken for stalled and run twice (max-stalled 0 would have failed it)
+    await stopAll([b]);
+  });
+
   it('refuses a changed config for a study directory, a bad URL and an unreachable Redis, each in one line', async () => {
     const url = redis.url(5);
     const out = join(tmp, 'refuse');
