@@ -1,17 +1,40 @@
 #!/usr/bin/env node
-// Entry point. In a source checkout it runs src/ through tsx (no build step needed);
-// in an installed package (no src/) it runs the compiled dist/.
-import { existsSync } from 'node:fs';
+// Entry point. Runs the compiled dist/ — all an installed package has (built by `prepack`; in a
+// checkout by `npm run build`, which `prepare` runs after `npm ci`). In a source checkout where dist/
+// is missing or older than some file in src/, it runs src/ through tsx instead (a development
+// dependency), so an edit takes effect without a rebuild and a stale dist/ is never run.
+// MOELAB_SOURCE=1 forces the tsx path, MOELAB_SOURCE=0 the compiled one.
+import { existsSync, readdirSync, statSync } from 'node:fs';
+import process from 'node:process';
 import { fileURLToPath, pathToFileURL } from 'node:url';
 import { dirname, join } from 'node:path';
 
 const root = join(dirname(fileURLToPath(import.meta.url)), '..');
 const source = join(root, 'src', 'cli', 'main.ts');
+const compiled = join(root, 'dist', 'cli', 'main.js');
+
+/** Newest modification time (ms) of the files under dir (≈ 1 ms for src/). */
+function newest(dir) {
+  let t = 0;
+  for (const e of readdirSync(dir, { withFileTypes: true })) {
+    const p = join(dir, e.name);
+    t = Math.max(t, e.isDirectory() ? newest(p) : statSync(p).mtimeMs);
+  }
+  return t;
+}
+
+function useSource() {
+  const forced = process.env.MOELAB_SOURCE;
+  if (forced === '1') return true;
+  if (forced === '0' || !existsSync(source)) return false;
+  return !existsSync(compiled) || newest(join(root, 'src')) > statSync(compiled).mtimeMs;
+}
+
 let mod;
-if (existsSync(source)) {
+if (useSource()) {
   const { tsImport } = await import('tsx/esm/api');
   mod = await tsImport(pathToFileURL(source).href, import.meta.url);
 } else {
-  mod = await import(pathToFileURL(join(root, 'dist', 'cli', 'main.js')).href);
+  mod = await import(pathToFileURL(compiled).href);
 }
 process.exitCode = await mod.main(process.argv.slice(2));

@@ -3,39 +3,64 @@
  * moelab command line. Each command lives in `commands/<name>.ts` and exports
  * `register(program: Command)`. User errors (`MoelabError`, commander usage errors) print one line
  * to stderr and exit with code 2; anything else is a bug and keeps its stack trace.
+ *
+ * Start-up: command modules are imported lazily — only the one named on the command line (all of
+ * them for the top-level help), none for `--version` — so a command never pays for the heavy
+ * dependencies of another (vega, better-sqlite3, piscina, zod, yaml are study-only).
  */
+import { readFileSync } from 'node:fs';
 import { Command, CommanderError } from 'commander';
 import { MoelabError } from '../errors.js';
-import { register as registerSimulate } from './commands/simulate.js';
-import { register as registerFit } from './commands/fit.js';
-import { register as registerDemo } from './commands/demo.js';
-import { register as registerStudy } from './commands/study.js';
-import { register as registerLoss } from './commands/loss.js';
-import { register as registerDistance } from './commands/distance.js';
-import { register as registerIdentifiability } from './commands/identifiability.js';
-import { register as registerWorker } from './commands/worker.js';
 
-export function buildProgram(): Command {
+interface CommandModule { register(program: Command): void }
+
+/** Command name → module; add a command here (one line) and in `commands/`. */
+const COMMANDS: Record<string, () => Promise<CommandModule>> = {
+  demo: () => import('./commands/demo.js'),
+  simulate: () => import('./commands/simulate.js'),
+  fit: () => import('./commands/fit.js'),
+  study: () => import('./commands/study.js'),
+  loss: () => import('./commands/loss.js'),
+  distance: () => import('./commands/distance.js'),
+  identifiability: () => import('./commands/identifiability.js'),
+  worker: () => import('./commands/worker.js'),
+};
+
+/** The package version, from package.json (two levels up from src/cli and dist/cli alike). */
+export function packageVersion(): string {
+  try {
+    const pkg = JSON.parse(readFileSync(new URL('../../package.json', import.meta.url), 'utf8')) as { version?: unknown };
+    return typeof pkg.version === 'string' ? pkg.version : '0.0.0';
+  } catch {
+    return '0.0.0';
+  }
+}
+
+/** The commands to load for `argv`: the one it names, none for `--version`, else all (help, unknown command). */
+function commandsFor(argv: string[]): string[] {
+  const first = argv.find((a) => !a.startsWith('-'));
+  if (first !== undefined && first in COMMANDS) return [first];
+  if (first === undefined && argv.some((a) => a === '-V' || a === '--version')) return [];
+  return Object.keys(COMMANDS);
+}
+
+/** The program with the commands that `argv` needs (default: every command). */
+export async function buildProgram(argv?: string[]): Promise<Command> {
   const program = new Command();
   program
     .name('moelab')
     .description('Statistical mixture-of-experts: gates, experts, exact MLE/LSE, Voronoi losses and rate studies')
-    .version('0.1.0')
+    .version(packageVersion())
     .showHelpAfterError(false)
     .exitOverride();
-  registerDemo(program);
-  registerSimulate(program);
-  registerFit(program);
-  registerStudy(program);
-  registerLoss(program);
-  registerDistance(program);
-  registerIdentifiability(program);
-  registerWorker(program);
+  const names = argv === undefined ? Object.keys(COMMANDS) : commandsFor(argv);
+  const modules = await Promise.all(names.map((name) => COMMANDS[name]()));
+  for (const m of modules) m.register(program);
   return program;
 }
 
 export async function main(argv: string[]): Promise<number> {
-  const program = buildProgram();
+  const program = await buildProgram(argv);
   try {
     await program.parseAsync(argv, { from: 'user' });
     // a command may set a non-zero exit code without failing (e.g. `study run` stopped by Ctrl-C: 130)

@@ -1,0 +1,40 @@
+#!/usr/bin/env node
+// Compile src/ to dist/ (tsc -p tsconfig.build.json) from a clean dist/.
+//   --if-stale   skip when dist/ is newer than every file in src/ (used by `prepare`, which npm
+//                also runs right after `prepack` on `npm pack`)
+//   --optional   skip with one line when TypeScript is not installed (`npm ci --omit=dev`)
+import { existsSync, readdirSync, rmSync, statSync } from 'node:fs';
+import { spawnSync } from 'node:child_process';
+import process from 'node:process';
+import { createRequire } from 'node:module';
+import { dirname, join } from 'node:path';
+import { fileURLToPath } from 'node:url';
+
+const root = join(dirname(fileURLToPath(import.meta.url)), '..');
+const args = new Set(process.argv.slice(2));
+const stamp = join(root, 'dist', 'cli', 'main.js');
+
+function newest(dir) {
+  let t = 0;
+  for (const e of readdirSync(dir, { withFileTypes: true })) {
+    const p = join(dir, e.name);
+    t = Math.max(t, e.isDirectory() ? newest(p) : statSync(p).mtimeMs);
+  }
+  return t;
+}
+
+if (args.has('--if-stale') && existsSync(stamp) && newest(join(root, 'src')) <= statSync(stamp).mtimeMs) process.exit(0);
+let tsc;
+try {
+  tsc = createRequire(join(root, 'package.json')).resolve('typescript/bin/tsc');
+} catch {
+  if (args.has('--optional')) {
+    process.stderr.write('moelab build: typescript is not installed; dist/ not built (bin/moelab.mjs needs dist/ or tsx)\n');
+    process.exit(0);
+  }
+  process.stderr.write('moelab build: typescript is not installed (npm install)\n');
+  process.exit(1);
+}
+rmSync(join(root, 'dist'), { recursive: true, force: true });
+const r = spawnSync(process.execPath, [tsc, '-p', join(root, 'tsconfig.build.json')], { stdio: 'inherit', cwd: root });
+process.exit(r.status ?? 1);
