@@ -39,7 +39,7 @@ export function packageVersion(): string {
 /** The commands to load for `argv`: the one it names, none for `--version`, else all (help, unknown command). */
 function commandsFor(argv: string[]): string[] {
   const first = argv.find((a) => !a.startsWith('-'));
-  if (first !== undefined && first in COMMANDS) return [first];
+  if (first !== undefined && Object.hasOwn(COMMANDS, first)) return [first];
   if (first === undefined && argv.some((a) => a === '-V' || a === '--version')) return [];
   return Object.keys(COMMANDS);
 }
