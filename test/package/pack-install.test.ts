@@ -7,7 +7,8 @@
  * typechecks with `tsc --noEmit` (skipLibCheck, as `tsc --init` sets it; wrong uses are rejected, so the types
  * resolve and are not `any`),
  * `npx moelab --version` and `npx moelab demo` run compiled JavaScript with no tsx installed, and a
- * study runs on worker threads (piscina loading dist/study/worker.js).
+ * study and a bootstrap run on worker threads (piscina loading dist/study/worker.js and
+ * dist/estimate/fit-worker.js).
  */
 import { describe, it, expect, beforeAll, afterAll } from 'vitest';
 import { spawnSync, type SpawnSyncReturns } from 'node:child_process';
@@ -142,6 +143,14 @@ describe('npm pack → install into an empty project', () => {
     const demo = ok(run('npx', ['--no-install', 'moelab', 'demo', '--n', '2000'], cons), 'npx moelab demo');
     expect(demo).toMatch(/^moelab demo: n = 2000 draws/);
     expect(demo).toMatch(/log-likelihood -?\d/);
+  });
+
+  it('simulate from the shipped examples/truth.json, fit, and bootstrap on worker threads (compiled fit worker)', () => {
+    const truth = join(cons, 'node_modules', PKG.name, 'examples', 'truth.json');
+    ok(run('npx', ['--no-install', 'moelab', 'simulate', '--model', truth, '--n', '400', '--seed', '2', '--out', 'd.csv'], cons), 'simulate');
+    const fit = JSON.parse(ok(run('npx', ['--no-install', 'moelab', 'fit', '--data', 'd.csv', '--k', '2', '--bootstrap', '4', '--threads', '2', '--json'], cons), 'fit --bootstrap')) as { logLikelihood: number; bootstrap?: unknown };
+    expect(Number.isFinite(fit.logLikelihood)).toBe(true);
+    expect(fit.bootstrap).toBeDefined();
   });
 
   it('a study runs on worker threads from the installed package', () => {
