@@ -72,7 +72,7 @@ export async function main(argv: string[]): Promise<number> {
     }
     if (e instanceof MoelabError) {
       process.stderr.write(`moelab: ${e.message}\n`);
-      return 2;
+      return e.exitCode; // 2 user error, 74 environment fault (errors.ts)
     }
     throw e;
   }

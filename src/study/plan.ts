@@ -52,3 +52,45 @@ export function planJobs(study: ResolvedStudy): Job[] {
 export function executionOrder(jobs: Job[]): Job[] {
   return jobs.slice().sort((a, b) => a.rep - b.rep || b.cost - a.cost || (a.id < b.id ? -1 : a.id > b.id ? 1 : 0));
 }
+
+/** Number of jobs of the study (settings × sample sizes × replicates), without expanding them. */
+export function plannedCount(study: ResolvedStudy): number {
+  return study.settings.length * study.ns.length * study.replicates;
+}
+
+/**
+ * The jobs not in `finished`, lazily, in `executionOrder` (replicate waves, costliest first, then by
+ * id): a plan of any size is walked without being held in memory.
+ */
+export function* pendingJobs(study: ResolvedStudy, finished: ReadonlySet<string> = new Set()): Generator<Job> {
+  const cells = study.settings.flatMap((s) => study.ns.map((n) => ({ setting: s.name, n, cost: jobCost(study, s.name, n), key: `${s.name}/${n}/` })));
+  // ids of one wave share the rep suffix, so comparing the `setting/n/` prefixes orders them as executionOrder does
+  cells.sort((a, b) => b.cost - a.cost || (a.key < b.key ? -1 : a.key > b.key ? 1 : 0));
+  for (let rep = 0; rep < study.replicates; rep++) {
+    for (const c of cells) {
+      const id = jobId(c.setting, c.n, rep);
+      if (finished.has(id)) continue;
+      yield { id, setting: c.setting, n: c.n, rep, seed: deriveSeed(study.seed, c.setting, c.n, rep).toString(), cost: c.cost };
+    }
+  }
+}
+
+/** Total cost of the pending jobs (for the progress ETA), from per-cell counts of finished jobs. */
+export function pendingCost(study: ResolvedStudy, finished: ReadonlySet<string>): { jobs: number; cost: number } {
+  const done = new Map<string, number>();
+  for (const id of finished) {
+    const cut = id.lastIndexOf('/');
+    const cell = id.slice(0, cut);
+    done.set(cell, (done.get(cell) ?? 0) + 1);
+  }
+  let jobs = 0;
+  let cost = 0;
+  for (const s of study.settings) {
+    for (const n of study.ns) {
+      const left = Math.max(0, study.replicates - (done.get(`${s.name}/${n}`) ?? 0));
+      jobs += left;
+      cost += left * jobCost(study, s.name, n);
+    }
+  }
+  return { jobs, cost };
+}

@@ -7,15 +7,15 @@
  * stored job and runs the rest.
  */
 import { availableParallelism } from 'node:os';
-import { openSync, writeSync, closeSync, readFileSync, unlinkSync, existsSync } from 'node:fs';
-import { join } from 'node:path';
 import { Piscina } from 'piscina';
 import cliProgress from 'cli-progress';
-import { OptionError } from '../errors.js';
-import { executionOrder, planJobs, type Job } from './plan.js';
+import { EnvironmentError } from '../errors.js';
+import { environmentError } from '../io-errors.js';
+import { pendingCost, pendingJobs, plannedCount, type Job } from './plan.js';
 import { runJob, type ResultRow } from './job.js';
 import type { StudyStore } from './store.js';
 import type { WorkerTask } from './worker.js';
+import { acquireLock } from './lock.js';
 
 export interface RunOptions {
   /** Worker threads (default: all cores). */
@@ -58,43 +58,7 @@ export function workerFilename(): string {
   return here.pathname.endsWith('.ts') ? new URL('./worker-shim.mjs', here.href).href.split('?')[0] : new URL('./worker.js', here.href).href.split('?')[0];
 }
 
-const LOCK = 'run.lock';
-
-function pidAlive(pid: number): boolean {
-  try {
-    process.kill(pid, 0);
-    return true;
-  } catch (e) {
-    return (e as NodeJS.ErrnoException).code === 'EPERM';
-  }
-}
-
-/** An exclusive lock (pid file) on a study directory; a stale lock (dead pid) is taken over. */
-export function acquireLock(dir: string): () => void {
-  const path = join(dir, LOCK);
-  for (let attempt = 0; attempt < 2; attempt++) {
-    try {
-      const fd = openSync(path, 'wx');
-      writeSync(fd, String(process.pid));
-      closeSync(fd);
-      return () => {
-        try {
-          if (readFileSync(path, 'utf8') === String(process.pid)) unlinkSync(path);
-        } catch {
-          /* already gone */
-        }
-      };
-    } catch (e) {
-      if ((e as NodeJS.ErrnoException).code !== 'EEXIST') throw e;
-      const pid = Number(readFileSync(path, 'utf8'));
-      if (Number.isInteger(pid) && pid > 0 && pid !== process.pid && pidAlive(pid)) {
-        throw new OptionError(`${dir}: another run is in progress (pid ${pid}); wait for it or stop it first`);
-      }
-      if (existsSync(path)) unlinkSync(path); // stale lock of a killed run
-    }
-  }
-  throw new OptionError(`${dir}: could not take the run lock ${path}`);
-}
+export { acquireLock } from './lock.js';
 
 function fmtRate(r: number): string {
   return r >= 10 ? r.toFixed(0) : r >= 1 ? r.toFixed(1) : r.toFixed(2);
@@ -109,16 +73,17 @@ export async function runStudy(store: StudyStore, options: RunOptions = {}): Pro
   const threads = Math.max(1, options.threads ?? availableParallelism());
   try {
     const retried = options.retryFailed ? store.deleteFailed() : 0;
-    const all = planJobs(store.study);
+    const study = store.study;
+    const planned = plannedCount(study);
     const finished = store.finishedIds();
-    let pending = executionOrder(all.filter((j) => !finished.has(j.id)));
-    if (options.limit !== undefined) pending = pending.slice(0, options.limit);
+    const left = pendingCost(study, finished);
+    const todo = options.limit !== undefined ? Math.min(options.limit, left.jobs) : left.jobs;
     const summary: RunSummary = {
-      planned: all.length, alreadyDone: all.length - all.filter((j) => !finished.has(j.id)).length, ran: 0, ok: 0, failed: 0,
+      planned, alreadyDone: planned - left.jobs, ran: 0, ok: 0, failed: 0,
       retried, wallSeconds: 0, jobsPerSecond: 0, aborted: false, threads: options.inline ? 1 : threads,
     };
     store.setMeta('last_run_started', new Date().toISOString());
-    const totalCost = pending.reduce((s, j) => s + j.cost, 0);
+    const totalCost = todo < left.jobs ? todo * (left.cost / Math.max(left.jobs, 1)) : left.cost;
     if (options.progress ?? true) {
       const stream = options.stream ?? process.stderr;
       const tty = (stream as NodeJS.WriteStream).isTTY === true;
@@ -132,12 +97,35 @@ export async function runStudy(store: StudyStore, options: RunOptions = {}): Pro
         hideCursor: tty,
         barsize: 30,
       }, cliProgress.Presets.shades_classic);
-      bar.start(Math.max(totalCost, 1), 0, { done: 0, todo: pending.length, failed: 0, rate: '0' });
+      bar.start(Math.max(totalCost, 1), 0, { done: 0, todo, failed: 0, rate: '0' });
     }
+    // the plan is walked lazily; at most `limit` jobs are taken from it
+    const jobs = pendingJobs(study, finished);
+    let taken = 0;
+    const next = (): Job | undefined => {
+      if (taken >= todo) return undefined;
+      const r = jobs.next();
+      if (r.done) return undefined;
+      taken++;
+      return r.value;
+    };
+    // a store that cannot be written (full disk, read-only, corrupted) stops the run: no job is lost,
+    // the rows stored so far stay, and `resume` continues once the cause is fixed
+    let storeFault: unknown;
+    const internal = new AbortController();
+    const stopped = (): boolean => (options.signal?.aborted ?? false) || internal.signal.aborted;
     let costDone = 0;
     const onResult = (job: Job, row: ResultRow): void => {
-      if (options.signal?.aborted) return; // do not store rows of cancelled jobs racing the abort
-      if (store.write(row)) {
+      if (stopped()) return; // do not store rows of cancelled jobs racing the abort
+      let stored: boolean;
+      try {
+        stored = store.write(row);
+      } catch (e) {
+        storeFault ??= e;
+        internal.abort();
+        return;
+      }
+      if (stored) {
         summary.ran++;
         if (row.status === 'ok') summary.ok++;
         else summary.failed++;
@@ -145,27 +133,24 @@ export async function runStudy(store: StudyStore, options: RunOptions = {}): Pro
       costDone += job.cost;
       options.onRow?.(row);
       const el = (performance.now() - start) / 1000;
-      bar?.update(costDone, { done: summary.ran, todo: pending.length, failed: summary.failed, rate: fmtRate(summary.ran / Math.max(el, 1e-3)) });
+      bar?.update(costDone, { done: summary.ran, todo, failed: summary.failed, rate: fmtRate(summary.ran / Math.max(el, 1e-3)) });
     };
     if (options.inline) {
-      for (const job of pending) {
-        if (options.signal?.aborted) break;
-        onResult(job, runJob(store.study, job));
+      for (let job = next(); job && !stopped(); job = next()) {
+        onResult(job, runJob(study, job));
         // let signals and timers through between jobs
         await new Promise((r) => setImmediate(r));
       }
-    } else if (pending.length > 0) {
+    } else if (todo > 0) {
       pool = new Piscina<WorkerTask, ResultRow>({
         filename: workerFilename(),
-        minThreads: Math.min(threads, pending.length),
+        minThreads: Math.min(threads, todo),
         maxThreads: threads,
         idleTimeout: 1000,
       });
-      const study = store.study;
       const p = pool;
       // a worker that cannot even start (e.g. its module fails to load) is fatal: stop everything
       let fatal: unknown;
-      const internal = new AbortController();
       p.on('error', (e: unknown) => {
         fatal ??= e;
         internal.abort();
@@ -175,12 +160,12 @@ export async function runStudy(store: StudyStore, options: RunOptions = {}): Pro
       };
       options.signal?.addEventListener('abort', onAbort, { once: true });
       internal.signal.addEventListener('abort', onAbort, { once: true });
-      await Promise.all(pending.map(async (job) => {
+      const runOne = async (job: Job): Promise<void> => {
         let row: ResultRow;
         try {
           row = await p.run({ study, job });
         } catch (e) {
-          if (options.signal?.aborted || internal.signal.aborted) return;
+          if (stopped()) return;
           // the worker itself died (out of memory, crash): record the failure, do not drop the job
           row = {
             jobId: job.id, setting: job.setting, n: job.n, rep: job.rep, seed: job.seed, status: 'failed',
@@ -189,9 +174,23 @@ export async function runStudy(store: StudyStore, options: RunOptions = {}): Pro
           };
         }
         onResult(job, row);
-      }));
+      };
+      // a bounded window of submitted jobs: the queue never holds the whole plan
+      const inFlight = new Set<Promise<void>>();
+      const window = threads * 2;
+      for (let job = next(); job && !stopped(); job = next()) {
+        const t: Promise<void> = runOne(job).finally(() => inFlight.delete(t));
+        inFlight.add(t);
+        if (inFlight.size >= window) await Promise.race(inFlight);
+      }
+      await Promise.all(inFlight);
       options.signal?.removeEventListener('abort', onAbort);
       if (fatal !== undefined) throw new Error(`study worker failed to start: ${fatal instanceof Error ? fatal.message : String(fatal)}`);
+    }
+    if (storeFault !== undefined) {
+      const e = environmentError(storeFault, store.file, 'store a result');
+      const why = e instanceof Error ? e.message : String(e);
+      throw new EnvironmentError(`${why}; the run stopped with ${summary.ran} new job${summary.ran === 1 ? '' : 's'} stored (every stored row is kept); fix the cause, then \`moelab study resume ${store.dir}\``, storeFault);
     }
     summary.aborted = options.signal?.aborted ?? false;
     summary.wallSeconds = (performance.now() - start) / 1000;

@@ -8,11 +8,21 @@
  * Each job is written in one transaction (its jobs row and its loss rows together), and the insert
  * is `ON CONFLICT(job_id) DO NOTHING`, so a run killed at any moment keeps every committed job, and a
  * resumed run can never duplicate one.
+ *
+ * Faults (issue 12): every filesystem and SQLite error becomes one line naming the path and the cause
+ * (`EnvironmentError`, exit 74; `OptionError`, exit 2, when the path given is to blame). Read-only
+ * commands (`status`, `export`, `report`) open the store with `{ readonly: true }`, which never writes
+ * the study folder; where SQLite cannot open a WAL database in place (a read-only folder without the
+ * -shm file) the store is read from a snapshot copy in the temporary folder. A full disk aborts the
+ * transaction being written (SQLite rolls it back), so every stored row stays and `resume` finishes
+ * the run once space is freed. `integrity()` runs `PRAGMA quick_check`.
  */
 import Database from 'better-sqlite3';
-import { existsSync, mkdirSync } from 'node:fs';
-import { join } from 'node:path';
-import { OptionError } from '../errors.js';
+import { accessSync, constants, copyFileSync, existsSync, mkdtempSync, rmSync, statSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import { dirname, join } from 'node:path';
+import { OptionError, EnvironmentError } from '../errors.js';
+import { environmentError, guardIo, isCorrupt, makeDir } from '../io-errors.js';
 import { studyHash, type ResolvedStudy } from './config.js';
 import type { ResultRow } from './job.js';
 
@@ -77,12 +87,33 @@ export interface StoreCounts {
   seconds: number;
 }
 
+/** SQLite says only CANTOPEN / READONLY when the folder cannot be written: ask the file system why. */
+function folderCause(e: unknown, file: string): unknown {
+  const code = (e as { code?: string }).code ?? '';
+  if (!code.startsWith('SQLITE_CANTOPEN') && !code.startsWith('SQLITE_READONLY')) return e;
+  for (const p of [dirname(file), file]) {
+    try {
+      if (existsSync(p)) accessSync(p, constants.W_OK);
+    } catch (why) {
+      return why;
+    }
+  }
+  return e;
+}
+
+export interface OpenOptions {
+  /** Open without writing anything in the study folder (status, export, report). */
+  readonly?: boolean;
+}
+
 export class StudyStore {
   private constructor(
     readonly dir: string,
     private readonly db: Database.Database,
     readonly study: ResolvedStudy,
     readonly hash: string,
+    /** A snapshot folder to delete on close (read-only media). */
+    private readonly snapshot?: string,
   ) {}
 
   static pathIn(dir: string): string {
@@ -93,66 +124,175 @@ export class StudyStore {
     return existsSync(StudyStore.pathIn(dir));
   }
 
+  /** The store file, for messages. */
+  get file(): string {
+    return StudyStore.pathIn(this.dir);
+  }
+
   private static connect(file: string): Database.Database {
-    const db = new Database(file);
-    db.pragma('journal_mode = WAL');
-    // WAL + NORMAL: a committed transaction survives a killed process (not a power cut).
-    db.pragma('synchronous = NORMAL');
-    db.pragma('foreign_keys = ON');
-    db.pragma('busy_timeout = 5000');
-    db.exec(SCHEMA);
-    return db;
+    let db: Database.Database;
+    try {
+      db = new Database(file);
+    } catch (e) {
+      throw environmentError(folderCause(e, file), file, 'open the study store');
+    }
+    try {
+      db.pragma('journal_mode = WAL');
+      // WAL + NORMAL: a committed transaction survives a killed process (not a power cut).
+      db.pragma('synchronous = NORMAL');
+      db.pragma('foreign_keys = ON');
+      db.pragma('busy_timeout = 5000');
+      db.exec(SCHEMA);
+      return db;
+    } catch (e) {
+      db.close();
+      throw environmentError(folderCause(e, file), file, 'open the study store');
+    }
+  }
+
+  /** A read-only connection; falls back to a snapshot copy when SQLite cannot read the WAL store in place. */
+  private static connectReadonly(file: string): { db: Database.Database; snapshot?: string } {
+    const probe = (db: Database.Database): Database.Database => {
+      db.pragma('busy_timeout = 5000');
+      db.prepare('SELECT COUNT(*) FROM sqlite_master').get();
+      return db;
+    };
+    try {
+      return { db: probe(new Database(file, { readonly: true, fileMustExist: true })) };
+    } catch (e) {
+      const code = (e as { code?: string }).code ?? '';
+      if (!code.startsWith('SQLITE_CANTOPEN') && !code.startsWith('SQLITE_READONLY')) throw environmentError(e, file, 'open the study store');
+    }
+    // a WAL database in a folder SQLite cannot write (no -shm): read a copy of the file and its WAL
+    const snap = guardIo(tmpdir(), 'make a snapshot folder', () => mkdtempSync(join(tmpdir(), 'moelab-snapshot-')));
+    try {
+      const copy = join(snap, STORE_FILE);
+      guardIo(file, 'read the study store', () => {
+        copyFileSync(file, copy);
+        if (existsSync(`${file}-wal`) && statSync(`${file}-wal`).size > 0) copyFileSync(`${file}-wal`, `${copy}-wal`);
+      });
+      const db = guardIo(file, 'open the study store', () => probe(new Database(copy, { fileMustExist: true })));
+      return { db, snapshot: snap };
+    } catch (e) {
+      rmSync(snap, { recursive: true, force: true });
+      throw e;
+    }
   }
 
   /** Create the store for a study in dir, or open it if it already holds the same study. */
   static create(dir: string, study: ResolvedStudy): StudyStore {
-    mkdirSync(dir, { recursive: true });
+    if (existsSync(dir) && !statSync(dir).isDirectory()) throw new OptionError(`${dir}: cannot create the study folder: it is a file, not a directory`);
+    makeDir(dir, 'create the study folder');
     const hash = studyHash(study);
-    const db = StudyStore.connect(StudyStore.pathIn(dir));
-    const existing = db.prepare('SELECT value FROM meta WHERE key = ?').get('hash') as { value: string } | undefined;
-    if (existing) {
-      if (existing.value !== hash) {
-        db.close();
-        throw new OptionError(`${dir} already holds a different study (hash ${existing.value}, this config ${hash}); use \`moelab study resume ${dir}\` or another --out`);
+    const file = StudyStore.pathIn(dir);
+    const db = StudyStore.connect(file);
+    try {
+      const existing = db.prepare('SELECT value FROM meta WHERE key = ?').get('hash') as { value: string } | undefined;
+      if (existing) {
+        if (existing.value !== hash) {
+          throw new OptionError(`${dir} already holds a different study (hash ${existing.value}, this config ${hash}); use \`moelab study resume ${dir}\` or another --out`);
+        }
+        return StudyStore.fromConnection(dir, db);
       }
-      return StudyStore.open(dir, db);
+      const put = db.prepare('INSERT INTO meta (key, value) VALUES (?, ?)');
+      db.transaction(() => {
+        put.run('format', 'moelab-study-store/1');
+        put.run('hash', hash);
+        put.run('study', JSON.stringify(study));
+        put.run('created_at', new Date().toISOString());
+      })();
+      return new StudyStore(dir, db, study, hash);
+    } catch (e) {
+      db.close();
+      throw environmentError(e, file, 'initialise the study store');
     }
-    const put = db.prepare('INSERT INTO meta (key, value) VALUES (?, ?)');
-    db.transaction(() => {
-      put.run('format', 'moelab-study-store/1');
-      put.run('hash', hash);
-      put.run('study', JSON.stringify(study));
-      put.run('created_at', new Date().toISOString());
-    })();
-    return new StudyStore(dir, db, study, hash);
   }
 
-  /** Open an existing study directory. */
-  static open(dir: string, db?: Database.Database): StudyStore {
-    if (!db && !StudyStore.exists(dir)) throw new OptionError(`${dir}: no study store here (expected ${StudyStore.pathIn(dir)}); start one with \`moelab study run\``);
-    const conn = db ?? StudyStore.connect(StudyStore.pathIn(dir));
-    const get = (key: string): string | undefined => (conn.prepare('SELECT value FROM meta WHERE key = ?').get(key) as { value: string } | undefined)?.value;
-    const text = get('study');
-    const hash = get('hash');
-    if (!text || !hash) {
-      conn.close();
-      throw new OptionError(`${StudyStore.pathIn(dir)}: not a moelab study store (no study in its meta table)`);
+  /** Open an existing study directory (`readonly`: never write to it). */
+  static open(dir: string, options: OpenOptions = {}): StudyStore {
+    const file = StudyStore.pathIn(dir);
+    if (!StudyStore.exists(dir)) {
+      const what = !existsSync(dir) ? 'no such directory' : !statSync(dir).isDirectory() ? 'not a directory' : `no study store here (expected ${file})`;
+      throw new OptionError(`${dir}: ${what}; start a study with \`moelab study run\``);
     }
-    return new StudyStore(dir, conn, JSON.parse(text) as ResolvedStudy, hash);
+    if (options.readonly) {
+      const { db, snapshot } = StudyStore.connectReadonly(file);
+      return StudyStore.fromConnection(dir, db, snapshot);
+    }
+    return StudyStore.fromConnection(dir, StudyStore.connect(file));
+  }
+
+  private static fromConnection(dir: string, conn: Database.Database, snapshot?: string): StudyStore {
+    const file = StudyStore.pathIn(dir);
+    try {
+      const get = (key: string): string | undefined => (conn.prepare('SELECT value FROM meta WHERE key = ?').get(key) as { value: string } | undefined)?.value;
+      const text = get('study');
+      const hash = get('hash');
+      if (!text || !hash) throw new OptionError(`${file}: not a moelab study store (no study in its meta table)`);
+      let study: ResolvedStudy;
+      try {
+        study = JSON.parse(text) as ResolvedStudy;
+      } catch {
+        throw new EnvironmentError(`${file}: the study stored in the meta table is not valid JSON (the store is corrupted)`);
+      }
+      if (study === null || typeof study !== 'object' || !Array.isArray(study.settings) || !Array.isArray(study.ns)) {
+        throw new EnvironmentError(`${file}: the study stored in the meta table is malformed (the store is corrupted)`);
+      }
+      return new StudyStore(dir, conn, study, hash, snapshot);
+    } catch (e) {
+      conn.close();
+      if (snapshot) rmSync(snapshot, { recursive: true, force: true });
+      if ((e as { code?: string }).code === 'SQLITE_ERROR' && /no such table/.test((e as Error).message)) {
+        throw new OptionError(`${file}: not a moelab study store (${(e as Error).message})`);
+      }
+      throw environmentError(e, file, 'read the study store');
+    }
+  }
+
+  /** Run a database operation; SQLite and filesystem errors become one line naming the store. */
+  private io<T>(action: string, fn: () => T): T {
+    try {
+      return fn();
+    } catch (e) {
+      throw environmentError(e, this.file, action);
+    }
+  }
+
+  /**
+   * SQLite's `PRAGMA quick_check` (and a foreign-key check): `[]` if the store is sound, else the
+   * first problems found (at most `limit`). A file too damaged to be read yields its read error.
+   */
+  integrity(limit = 5): string[] {
+    try {
+      const rows = this.db.pragma(`quick_check(${Math.max(1, Math.floor(limit))})`, { simple: false }) as { quick_check: string }[];
+      const problems = rows.map((r) => r.quick_check.replace(/\s+/g, ' ').trim()).filter((m) => m !== 'ok');
+      if (problems.length) return problems;
+      const fk = this.db.pragma('foreign_key_check') as unknown[];
+      return fk.length ? [`${fk.length} loss row(s) without their job row (foreign key check)`] : [];
+    } catch (e) {
+      if (isCorrupt(e) || (e as { code?: string }).code?.startsWith('SQLITE_')) return [(e as Error).message.replace(/\s+/g, ' ')];
+      throw e;
+    }
   }
 
   meta(key: string): string | undefined {
-    return (this.db.prepare('SELECT value FROM meta WHERE key = ?').get(key) as { value: string } | undefined)?.value;
+    return this.io('read the study store', () => {
+      return (this.db.prepare('SELECT value FROM meta WHERE key = ?').get(key) as { value: string } | undefined)?.value;
+    });
   }
 
   setMeta(key: string, value: string): void {
-    this.db.prepare('INSERT INTO meta (key, value) VALUES (?, ?) ON CONFLICT (key) DO UPDATE SET value = excluded.value').run(key, value);
+    return this.io('write to the study store', () => {
+      this.db.prepare('INSERT INTO meta (key, value) VALUES (?, ?) ON CONFLICT (key) DO UPDATE SET value = excluded.value').run(key, value);
+    });
   }
 
   /** Ids of finished jobs (ok or failed). */
   finishedIds(): Set<string> {
-    const rows = this.db.prepare('SELECT job_id FROM jobs').pluck().all() as string[];
-    return new Set(rows);
+    return this.io('read the study store', () => {
+      const rows = this.db.prepare('SELECT job_id FROM jobs').pluck().all() as string[];
+      return new Set(rows);
+    });
   }
 
   private insertJob?: Database.Statement;
@@ -161,76 +301,90 @@ export class StudyStore {
 
   /** Write one finished job atomically; returns false if the job was already stored (no change). */
   write(row: ResultRow): boolean {
-    if (!this.writeTx) {
-      this.insertJob = this.db.prepare(`INSERT INTO jobs (job_id, setting, n, rep, seed, status, error, log_likelihood, iterations, converged, seconds, model, warnings, finished_at)
-        VALUES (@job_id, @setting, @n, @rep, @seed, @status, @error, @log_likelihood, @iterations, @converged, @seconds, @model, @warnings, @finished_at)
-        ON CONFLICT (job_id) DO NOTHING`);
-      this.insertLoss = this.db.prepare('INSERT INTO losses (job_id, name, value) VALUES (?, ?, ?)');
-      const ij = this.insertJob;
-      const il = this.insertLoss;
-      this.writeTx = this.db.transaction((r: ResultRow): boolean => {
-        const info = ij.run({
-          job_id: r.jobId, setting: r.setting, n: r.n, rep: r.rep, seed: r.seed, status: r.status, error: r.error,
-          log_likelihood: r.logLikelihood, iterations: r.iterations, converged: r.converged === null ? null : r.converged ? 1 : 0,
-          seconds: r.seconds, model: r.model, warnings: r.warnings, finished_at: new Date().toISOString(),
+    return this.io('write a result to the study store', () => {
+      if (!this.writeTx) {
+        this.insertJob = this.db.prepare(`INSERT INTO jobs (job_id, setting, n, rep, seed, status, error, log_likelihood, iterations, converged, seconds, model, warnings, finished_at)
+          VALUES (@job_id, @setting, @n, @rep, @seed, @status, @error, @log_likelihood, @iterations, @converged, @seconds, @model, @warnings, @finished_at)
+          ON CONFLICT (job_id) DO NOTHING`);
+        this.insertLoss = this.db.prepare('INSERT INTO losses (job_id, name, value) VALUES (?, ?, ?)');
+        const ij = this.insertJob;
+        const il = this.insertLoss;
+        this.writeTx = this.db.transaction((r: ResultRow): boolean => {
+          const info = ij.run({
+            job_id: r.jobId, setting: r.setting, n: r.n, rep: r.rep, seed: r.seed, status: r.status, error: r.error,
+            log_likelihood: r.logLikelihood, iterations: r.iterations, converged: r.converged === null ? null : r.converged ? 1 : 0,
+            seconds: r.seconds, model: r.model, warnings: r.warnings, finished_at: new Date().toISOString(),
+          });
+          if (info.changes === 0) return false;
+          for (const [name, value] of Object.entries(r.losses)) il.run(r.jobId, name, value);
+          return true;
         });
-        if (info.changes === 0) return false;
-        for (const [name, value] of Object.entries(r.losses)) il.run(r.jobId, name, value);
-        return true;
-      });
-    }
-    return this.writeTx(row);
+      }
+      return this.writeTx(row);
+    });
   }
 
   /** Delete failed jobs (so a resume retries them); returns how many. */
   deleteFailed(): number {
-    return this.db.transaction(() => {
-      const ids = this.db.prepare("SELECT job_id FROM jobs WHERE status = 'failed'").pluck().all() as string[];
-      const dl = this.db.prepare('DELETE FROM losses WHERE job_id = ?');
-      const dj = this.db.prepare('DELETE FROM jobs WHERE job_id = ?');
-      for (const id of ids) {
-        dl.run(id);
-        dj.run(id);
-      }
-      return ids.length;
-    })();
+    return this.io('delete failed jobs from the study store', () => {
+      return this.db.transaction(() => {
+        const ids = this.db.prepare("SELECT job_id FROM jobs WHERE status = 'failed'").pluck().all() as string[];
+        const dl = this.db.prepare('DELETE FROM losses WHERE job_id = ?');
+        const dj = this.db.prepare('DELETE FROM jobs WHERE job_id = ?');
+        for (const id of ids) {
+          dl.run(id);
+          dj.run(id);
+        }
+        return ids.length;
+      })();
+    });
   }
 
   counts(): StoreCounts {
-    const r = this.db.prepare(`SELECT COALESCE(SUM(status = 'ok'), 0) AS ok, COALESCE(SUM(status = 'failed'), 0) AS failed, COALESCE(SUM(seconds), 0) AS seconds FROM jobs`).get() as StoreCounts;
-    return r;
+    return this.io('read the study store', () => {
+      const r = this.db.prepare(`SELECT COALESCE(SUM(status = 'ok'), 0) AS ok, COALESCE(SUM(status = 'failed'), 0) AS failed, COALESCE(SUM(seconds), 0) AS seconds FROM jobs`).get() as StoreCounts;
+      return r;
+    });
   }
 
   countsBySetting(): { setting: string; ok: number; failed: number; seconds: number }[] {
-    return this.db.prepare(`SELECT setting, SUM(status = 'ok') AS ok, SUM(status = 'failed') AS failed, SUM(seconds) AS seconds FROM jobs GROUP BY setting ORDER BY setting`).all() as { setting: string; ok: number; failed: number; seconds: number }[];
+    return this.io('read the study store', () => {
+      return this.db.prepare(`SELECT setting, SUM(status = 'ok') AS ok, SUM(status = 'failed') AS failed, SUM(seconds) AS seconds FROM jobs GROUP BY setting ORDER BY setting`).all() as { setting: string; ok: number; failed: number; seconds: number }[];
+    });
   }
 
   /** The most recent distinct failure messages with their counts. */
   failures(limit = 10): { error: string; count: number; example: string }[] {
-    return this.db.prepare(`SELECT error, COUNT(*) AS count, MIN(job_id) AS example FROM jobs WHERE status = 'failed' GROUP BY error ORDER BY count DESC LIMIT ?`).all(limit) as { error: string; count: number; example: string }[];
+    return this.io('read the study store', () => {
+      return this.db.prepare(`SELECT error, COUNT(*) AS count, MIN(job_id) AS example FROM jobs WHERE status = 'failed' GROUP BY error ORDER BY count DESC LIMIT ?`).all(limit) as { error: string; count: number; example: string }[];
+    });
   }
 
   /** All stored rows, ordered by job id. */
   rows(): ResultRow[] {
-    const jobs = this.db.prepare('SELECT * FROM jobs ORDER BY setting, n, rep').all() as JobRowDb[];
-    const losses = this.db.prepare('SELECT job_id, name, value FROM losses').all() as { job_id: string; name: string; value: number | null }[];
-    const byJob = new Map<string, Record<string, number | null>>();
-    for (const l of losses) {
-      let m = byJob.get(l.job_id);
-      if (!m) byJob.set(l.job_id, (m = {}));
-      m[l.name] = l.value;
-    }
-    return jobs.map((j) => ({
-      jobId: j.job_id, setting: j.setting, n: j.n, rep: j.rep, seed: j.seed, status: j.status, error: j.error,
-      logLikelihood: j.log_likelihood, iterations: j.iterations, converged: j.converged === null ? null : j.converged === 1,
-      seconds: j.seconds, model: j.model, losses: byJob.get(j.job_id) ?? {}, warnings: j.warnings,
-    }));
+    return this.io('read the study store', () => {
+      const jobs = this.db.prepare('SELECT * FROM jobs ORDER BY setting, n, rep').all() as JobRowDb[];
+      const losses = this.db.prepare('SELECT job_id, name, value FROM losses').all() as { job_id: string; name: string; value: number | null }[];
+      const byJob = new Map<string, Record<string, number | null>>();
+      for (const l of losses) {
+        let m = byJob.get(l.job_id);
+        if (!m) byJob.set(l.job_id, (m = {}));
+        m[l.name] = l.value;
+      }
+      return jobs.map((j) => ({
+        jobId: j.job_id, setting: j.setting, n: j.n, rep: j.rep, seed: j.seed, status: j.status, error: j.error,
+        logLikelihood: j.log_likelihood, iterations: j.iterations, converged: j.converged === null ? null : j.converged === 1,
+        seconds: j.seconds, model: j.model, losses: byJob.get(j.job_id) ?? {}, warnings: j.warnings,
+      }));
+    });
   }
 
   /** Loss values of successful jobs. */
   lossValues(): LossValue[] {
-    return this.db.prepare(`SELECT j.setting AS setting, l.name AS name, j.n AS n, j.rep AS rep, l.value AS value
-      FROM losses l JOIN jobs j ON j.job_id = l.job_id WHERE j.status = 'ok' ORDER BY j.setting, l.name, j.n, j.rep`).all() as LossValue[];
+    return this.io('read the study store', () => {
+      return this.db.prepare(`SELECT j.setting AS setting, l.name AS name, j.n AS n, j.rep AS rep, l.value AS value
+        FROM losses l JOIN jobs j ON j.job_id = l.job_id WHERE j.status = 'ok' ORDER BY j.setting, l.name, j.n, j.rep`).all() as LossValue[];
+    });
   }
 
   /** Number of rows in the jobs table with the given id (for tests: 0 or 1). */
@@ -239,6 +393,10 @@ export class StudyStore {
   }
 
   close(): void {
-    this.db.close();
+    try {
+      this.db.close();
+    } finally {
+      if (this.snapshot) rmSync(this.snapshot, { recursive: true, force: true });
+    }
   }
 }

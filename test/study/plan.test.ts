@@ -3,7 +3,7 @@ import { mkdtempSync, rmSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { loadStudy } from '../../src/study/config.js';
-import { executionOrder, planJobs } from '../../src/study/plan.js';
+import { executionOrder, pendingCost, pendingJobs, planJobs, plannedCount } from '../../src/study/plan.js';
 import { rowBytes, runJob } from '../../src/study/job.js';
 import { StudyStore } from '../../src/study/store.js';
 import { runStudy } from '../../src/study/runner.js';
@@ -30,6 +30,22 @@ settings:
 `;
 
 describe('study plan', () => {
+  it('the lazy plan walks the pending jobs in execution order, skipping finished ones; costs add up', () => {
+    const study = loadStudy(CONFIG);
+    const all = planJobs(study);
+    expect(plannedCount(study)).toBe(all.length);
+    expect([...pendingJobs(study)]).toEqual(executionOrder(all));
+    const finished = new Set(all.filter((_, i) => i % 3 === 0).map((j) => j.id));
+    const left = executionOrder(all.filter((j) => !finished.has(j.id)));
+    expect([...pendingJobs(study, finished)]).toEqual(left);
+    expect(pendingCost(study, finished)).toEqual({ jobs: left.length, cost: left.reduce((s, j) => s + j.cost, 0) });
+    // a plan of 10⁹ jobs is not expanded to take its first job
+    const huge = { ...study, replicates: 1e9 };
+    const it = pendingJobs(huge);
+    expect(it.next().value).toMatchObject({ rep: 0 });
+    expect(plannedCount(huge)).toBe(1e9 * all.length / study.replicates);
+  });
+
   it('is deterministic: same config → same jobs and seeds, seeds = deriveSeed(studySeed, setting, n, rep)', () => {
     const a = planJobs(loadStudy(CONFIG));
     const b = planJobs(loadStudy(CONFIG));

@@ -4,12 +4,13 @@
  */
 import type { Command } from 'commander';
 import { join } from 'node:path';
-import { OptionError } from '../../errors.js';
+import { EnvironmentError, OptionError } from '../../errors.js';
+import { guardIo, guardIoAsync, makeDir } from '../../io-errors.js';
 import { loadStudyFile, presetNames, presetPath, loadStudy, type ResolvedStudy } from '../../study/config.js';
 import { readFileSync } from 'node:fs';
 import { StudyStore } from '../../study/store.js';
 import { runStudy, type RunSummary } from '../../study/runner.js';
-import { planJobs } from '../../study/plan.js';
+import { plannedCount } from '../../study/plan.js';
 import { computeCurves, curvesTable, reportJSON, writeReport } from '../../study/report.js';
 import { writeCSV } from '../../study/export.js';
 import { parseNumberOption } from '../io.js';
@@ -109,7 +110,7 @@ function summaryLine(dir: string, s: RunSummary, store: StudyStore): string {
 }
 
 function describeStudy(study: ResolvedStudy): string {
-  const jobs = study.settings.length * study.ns.length * study.replicates;
+  const jobs = plannedCount(study);
   return `study ${study.name} (profile ${study.profile}): ${study.settings.map((s) => s.name).join(', ')} × ${study.ns.length} sample sizes (${study.ns[0]}…${study.ns[study.ns.length - 1]}) × ${study.replicates} replicates = ${jobs} jobs`;
 }
 
@@ -197,10 +198,15 @@ export function register(program: Command): void {
     .option('--queue <url>', 'also show the jobs queued and running on this Redis queue')
     .option('--queue-name <name>', 'BullMQ queue name (default moelab-study)')
     .action(async (dir: string, opts: { json?: boolean; queue?: string; queueName?: string }) => {
-      const store = StudyStore.open(dir);
+      const store = StudyStore.open(dir, { readonly: true });
       try {
+        // a store whose integrity check fails is reported, never summarised as if it were sound
+        const problems = store.integrity();
+        if (problems.length) {
+          throw new EnvironmentError(`${store.file}: the study store is corrupted (SQLite quick_check: ${problems[0]}${problems.length > 1 ? `; and ${problems.length - 1} more` : ''}); restore it from a copy, or start again in a new folder`);
+        }
         const st = store.study;
-        const planned = planJobs(st);
+        const planned = plannedCount(st);
         const c = store.counts();
         const by = store.countsBySetting();
         const perSetting = st.settings.map((s) => {
@@ -210,8 +216,8 @@ export function register(program: Command): void {
         });
         const failures = store.failures(5);
         const status = {
-          name: st.name, profile: st.profile, hash: store.hash, planned: planned.length, ok: c.ok, failed: c.failed,
-          pending: planned.length - c.ok - c.failed, computeSeconds: c.seconds, settings: perSetting, failures,
+          name: st.name, profile: st.profile, hash: store.hash, planned: planned, ok: c.ok, failed: c.failed,
+          pending: planned - c.ok - c.failed, computeSeconds: c.seconds, settings: perSetting, failures, integrity: 'ok',
           lastRunStarted: store.meta('last_run_started') ?? null, lastRunFinished: store.meta('last_run_finished') ?? null,
           queue: null as null | { queued: number; running: number; uncollected: number; workers: number },
         };
@@ -225,7 +231,7 @@ export function register(program: Command): void {
         }
         const lines = [
           describeStudy(st),
-          `stored ${c.ok + c.failed}/${planned.length}: ${c.ok} ok, ${c.failed} failed, ${status.pending} pending; ${c.seconds.toFixed(1)} s of compute`,
+          `stored ${c.ok + c.failed}/${planned}: ${c.ok} ok, ${c.failed} failed, ${status.pending} pending; ${c.seconds.toFixed(1)} s of compute`,
           ...(status.queue ? [`queue: ${status.queue.queued} queued, ${status.queue.running} running, ${status.queue.uncollected} finished not yet collected; ${c.ok} done, ${c.failed} failed; ${status.queue.workers} workers`] : []),
           ...perSetting.map((p) => `  ${p.setting.padEnd(24)} ${String(p.ok).padStart(6)} ok ${String(p.failed).padStart(5)} failed ${String(p.pending).padStart(6)} pending`),
           ...(failures.length ? ['failures:', ...failures.map((f) => `  ${f.count}× ${f.error} (e.g. ${f.example})`)] : []),
@@ -246,12 +252,14 @@ export function register(program: Command): void {
     .option('--no-png', 'SVG and HTML only')
     .option('--bootstrap <B>', 'bootstrap resamples for the slope CI', '1000')
     .action(async (dir: string, opts: { json?: boolean; out?: string; figures: boolean; png: boolean; bootstrap: string }) => {
-      const store = StudyStore.open(dir);
+      const store = StudyStore.open(dir, { readonly: true });
       try {
         const notes = computeCurves(store, { bootstrap: parseNumberOption(opts.bootstrap, '--bootstrap', { integer: true, min: 1 }) });
         for (const s of notes.skipped) process.stderr.write(`skipped ${s.setting} · ${s.loss}: ${s.reason}\n`);
         if (opts.figures) {
-          const files = await writeReport(store, opts.out ?? join(dir, 'report'), notes, { png: opts.png });
+          const outDir = opts.out ?? join(dir, 'report');
+          makeDir(outDir, 'write the report');
+          const files = await guardIoAsync(outDir, 'write the report', () => writeReport(store, outDir, notes, { png: opts.png }));
           process.stderr.write(`wrote ${files.html}, ${files.json}${files.svg.length ? `, ${files.svg.length} SVG` : ''}${files.png.length ? ` + ${files.png.length} PNG` : ''}\n`);
         }
         if (opts.json) process.stdout.write(JSON.stringify(reportJSON(notes.curves)) + '\n');
@@ -268,9 +276,9 @@ export function register(program: Command): void {
     .requiredOption('--csv <file>', 'output CSV file')
     .option('--model', 'include the fitted model JSON column')
     .action((dir: string, opts: { csv: string; model?: boolean }) => {
-      const store = StudyStore.open(dir);
+      const store = StudyStore.open(dir, { readonly: true });
       try {
-        const rows = writeCSV(store, opts.csv, { model: opts.model ?? false });
+        const rows = guardIo(opts.csv, 'write the CSV', () => writeCSV(store, opts.csv, { model: opts.model ?? false }));
         process.stderr.write(`wrote ${rows} rows to ${opts.csv}\n`);
       } finally {
         store.close();
