@@ -93,6 +93,14 @@ const LossSchema = z.preprocess(
     name: z.string().regex(/^[A-Za-z][\w-]*(:[A-Za-z][\w-]*)?$/, 'expected NAME or NAME:BLOCK (e.g. D1, hellinger, D2:beta1)'),
     /** Theoretical log-log slope (math-spec §7), drawn as a reference line. */
     theory: finite.optional(),
+    /**
+     * What the theorem states (src/measure/rate-summary.ts, the verdict rule): `rate` an O_P(n^theory)
+     * bound (default when theory < 0), `slow` a rate slower than any polynomial, `plateau` no
+     * convergence (default when theory ≥ 0).
+     */
+    claim: z.enum(['rate', 'slow', 'plateau']).optional(),
+    /** `slow` claims: the polynomial rate of the counterpart setting the claim contrasts with (default −0.5). */
+    versus: z.number().negative('must be < 0').optional(),
     /** Options passed to the measuring function (e.g. { mode: raw } for a Voronoi loss). */
     options: z.record(z.string(), z.unknown()).optional(),
   }),
@@ -184,6 +192,8 @@ export interface LossSpec {
   /** Part after ':' (a block of a Voronoi loss), if any. */
   block?: string;
   theory?: number;
+  claim?: 'rate' | 'slow' | 'plateau';
+  versus?: number;
   options: Record<string, unknown>;
 }
 
@@ -440,7 +450,7 @@ function resolveStudy(c: StudyConfig, profileName: string | undefined, fail: (is
         const po = m.options.safeParse(l.options);
         if (!po.success) for (const iss of po.error.issues) issues.push({ path: ['settings', i, 'losses', j, 'options', ...iss.path], message: iss.message });
       }
-      losses.push({ name: l.name, base, ...(block ? { block } : {}), ...(l.theory !== undefined ? { theory: l.theory } : {}), options: l.options ?? {} });
+      losses.push({ name: l.name, base, ...(block ? { block } : {}), ...(l.theory !== undefined ? { theory: l.theory } : {}), ...(l.claim !== undefined ? { claim: l.claim } : {}), ...(l.versus !== undefined ? { versus: l.versus } : {}), options: l.options ?? {} });
     });
     if (gate && experts) {
       let model: MixtureOfExperts | undefined;

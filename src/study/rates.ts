@@ -5,3 +5,4 @@
  * report calls the measuring layer.
  */
 export { fitRate, type RateFit, type RateOptions } from '../measure/rate.js';
+export { summariseRate, judge, claimOf, VERDICT_RULE, type RateSummary, type LocalSlope, type Verdict, type ClaimSpec, type ClaimKind } from '../measure/rate-summary.js';

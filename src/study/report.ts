@@ -9,7 +9,7 @@ import { join } from 'node:path';
 import type { TopLevelSpec } from 'vega-lite';
 import type { StudyStore } from './store.js';
 import type { ResolvedStudy } from './config.js';
-import { fitRate } from './rates.js';
+import { fitRate, summariseRate, judge, claimOf, type LocalSlope, type Verdict, type RateSummary } from './rates.js';
 
 /** One curve of the JSON contract. */
 export interface Curve {
@@ -22,6 +22,12 @@ export interface Curve {
   nMin: number;
   nMax: number;
   reps: number;
+  /** Slope of log(q-quantile of the loss) on log n with its bootstrap interval (q = 0.8). */
+  quantileSlope: { q: number; slope: number; ci: [number, number] };
+  /** Slope of the q-quantile per decade of n, anchored at the largest n. */
+  localSlopes: LocalSlope[];
+  /** The verdict rule (src/measure/rate-summary.ts) applied to the loss's claim; null without a theory. */
+  verdict: Verdict | null;
 }
 
 export interface CurvePoint {
@@ -34,6 +40,8 @@ export interface CurvePoint {
 
 export interface CurveDetail extends Curve {
   theory?: number;
+  /** The full rate summary (median and upper-half slopes, trend models). */
+  summary: RateSummary;
   points: CurvePoint[];
 }
 
@@ -86,7 +94,10 @@ export function computeCurves(store: StudyStore, options: { bootstrap?: number }
         skipped.push({ setting: s.name, loss: l.name, reason: points.length ? 'data at one sample size only' : 'no finished jobs with this loss' });
         continue;
       }
-      const rate = fitRate(points.map((p) => p.n), points.map((p) => g!.get(p.n)!.filter((x) => x >= 0)), { bootstrap: options.bootstrap });
+      const lossesByN = points.map((p) => g!.get(p.n)!);
+      const rate = fitRate(points.map((p) => p.n), lossesByN, { bootstrap: options.bootstrap });
+      const summary = summariseRate(points.map((p) => p.n), lossesByN, { bootstrap: options.bootstrap });
+      const claim = claimOf(l.theory, l.claim, l.versus);
       curves.push({
         setting: s.name,
         loss: l.name,
@@ -97,7 +108,11 @@ export function computeCurves(store: StudyStore, options: { bootstrap?: number }
         nMin: points[0].n,
         nMax: points[points.length - 1].n,
         reps: Math.min(...points.map((p) => p.count)),
+        quantileSlope: { q: summary.q, ...summary.quantile },
+        localSlopes: summary.localSlopes,
+        verdict: claim ? judge(summary, claim) : null,
         ...(l.theory !== undefined ? { theory: l.theory } : {}),
+        summary,
         points,
       });
     }
@@ -111,6 +126,7 @@ export function reportJSON(curves: readonly Curve[]): ReportJSON {
     curves: curves.map((c) => ({
       setting: c.setting, loss: c.loss, slope: c.slope, ci: [c.ci[0], c.ci[1]], intercept: c.intercept,
       medianSlope: c.medianSlope, nMin: c.nMin, nMax: c.nMax, reps: c.reps,
+      quantileSlope: c.quantileSlope, localSlopes: c.localSlopes, verdict: c.verdict,
     })),
   };
 }
@@ -131,10 +147,11 @@ function signed(v: number, digits: number): string {
 
 /** Human table of the curves. */
 export function curvesTable(curves: readonly CurveDetail[]): string {
-  const header = ['setting', 'loss', 'slope', '95% CI', 'theory', 'median slope', 'c (n^slope)', 'n range', 'reps'];
+  const header = ['setting', 'loss', 'slope', '95% CI', 'theory', 'median slope', 'q0.8 slope', 'q0.8 CI', 'verdict', 'c (n^slope)', 'n range', 'reps'];
   const rows = curves.map((c) => [
     c.setting, c.loss, fmtNum(c.slope), `[${fmtNum(c.ci[0])}, ${fmtNum(c.ci[1])}]`, c.theory === undefined ? '—' : fmtNum(c.theory),
-    fmtNum(c.medianSlope), fmtCoef(Math.exp(c.intercept)), `${c.nMin}–${c.nMax}`, String(c.reps),
+    fmtNum(c.medianSlope), fmtNum(c.quantileSlope.slope), `[${fmtNum(c.quantileSlope.ci[0])}, ${fmtNum(c.quantileSlope.ci[1])}]`, c.verdict?.verdict ?? '—',
+    fmtCoef(Math.exp(c.intercept)), `${c.nMin}–${c.nMax}`, String(c.reps),
   ]);
   const widths = header.map((h, j) => Math.max(h.length, ...rows.map((r) => r[j].length)));
   const line = (r: string[]): string => r.map((x, j) => (j < 2 ? x.padEnd(widths[j]) : x.padStart(widths[j]))).join('  ');
@@ -282,7 +299,7 @@ export async function writeReport(store: StudyStore, outDir: string, notes: Curv
   }
   const counts = store.counts();
   const planned = study.settings.length * study.ns.length * study.replicates;
-  const rows = notes.curves.map((c) => `<tr><td>${escapeHtml(c.setting)}</td><td>${escapeHtml(c.loss)}</td><td>${fmtNum(c.slope)}</td><td>[${fmtNum(c.ci[0])}, ${fmtNum(c.ci[1])}]</td><td>${c.theory === undefined ? '—' : fmtNum(c.theory)}</td><td>${fmtNum(c.medianSlope)}</td><td>${fmtCoef(Math.exp(c.intercept))}</td><td>${c.nMin}–${c.nMax}</td><td>${c.reps}</td></tr>`).join('\n');
+  const rows = notes.curves.map((c) => `<tr><td>${escapeHtml(c.setting)}</td><td>${escapeHtml(c.loss)}</td><td>${fmtNum(c.slope)}</td><td>[${fmtNum(c.ci[0])}, ${fmtNum(c.ci[1])}]</td><td>${c.theory === undefined ? '—' : fmtNum(c.theory)}</td><td>${fmtNum(c.medianSlope)}</td><td>${fmtNum(c.quantileSlope.slope)} [${fmtNum(c.quantileSlope.ci[0])}, ${fmtNum(c.quantileSlope.ci[1])}]</td><td>${c.verdict?.verdict ?? '—'}</td><td>${fmtCoef(Math.exp(c.intercept))}</td><td>${c.nMin}–${c.nMax}</td><td>${c.reps}</td></tr>`).join('\n');
   const skipped = notes.skipped.length ? `<p class="meta">Not fitted: ${notes.skipped.map((s) => `${escapeHtml(s.setting)} · ${escapeHtml(s.loss)} (${escapeHtml(s.reason)})`).join('; ')}</p>` : '';
   const html = `<!doctype html>
 <html lang="en"><head><meta charset="utf-8"><title>moelab study ${escapeHtml(study.name)}</title>
@@ -297,7 +314,7 @@ ${study.description ? `<p>${escapeHtml(study.description)}</p>` : ''}${study.cla
 <p class="meta">${counts.ok} jobs ok, ${counts.failed} failed, of ${planned} planned; n from ${study.ns[0]} to ${study.ns[study.ns.length - 1]} (${study.ns.length} sizes), ${study.replicates} replicates, seed ${study.seed}, x ~ ${escapeHtml(JSON.stringify(study.x))}; ${counts.seconds.toFixed(0)} s of compute.</p>
 <h2>Rates</h2>
 <p class="meta">Slope: OLS of log(mean loss over replicates) on log n (the authors' summary); CI: 95% percentile bootstrap over replicates; median slope: the same on log(median). Theory: math-spec §7.</p>
-<table><thead><tr><th>setting</th><th>loss</th><th>slope</th><th>95% CI</th><th>theory</th><th>median slope</th><th>c</th><th>n range</th><th>reps</th></tr></thead><tbody>
+<table><thead><tr><th>setting</th><th>loss</th><th>slope</th><th>95% CI</th><th>theory</th><th>median slope</th><th>q0.8 slope [95% CI]</th><th>verdict</th><th>c</th><th>n range</th><th>reps</th></tr></thead><tbody>
 ${rows}
 </tbody></table>${skipped}
 ${sections.join('\n')}

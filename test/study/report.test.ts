@@ -14,7 +14,7 @@ import { Rng } from '../../src/numeric/rng.js';
 
 const ROOT = resolve(__dirname, '..', '..');
 const BIN = join(ROOT, 'bin', 'moelab.mjs');
-const CURVE_KEYS = ['setting', 'loss', 'slope', 'ci', 'intercept', 'medianSlope', 'nMin', 'nMax', 'reps'];
+const CURVE_KEYS = ['setting', 'loss', 'slope', 'ci', 'intercept', 'medianSlope', 'nMin', 'nMax', 'reps', 'quantileSlope', 'localSlopes', 'verdict'];
 
 const SYNTH = `name: synth
 seed: 5
@@ -79,6 +79,12 @@ describe('study report', () => {
         expect(Object.keys(c)).toEqual(CURVE_KEYS);
         expect(c.ci.length).toBe(2);
         for (const k of ['slope', 'intercept', 'medianSlope', 'nMin', 'nMax', 'reps'] as const) expect(typeof c[k]).toBe('number');
+        expect(c.quantileSlope.q).toBe(0.8);
+        expect(c.quantileSlope.ci[0]).toBeLessThanOrEqual(c.quantileSlope.slope);
+        expect(c.quantileSlope.ci[1]).toBeGreaterThanOrEqual(c.quantileSlope.slope);
+        expect(Array.isArray(c.localSlopes)).toBe(true);
+        // D1 ∝ n^-1/2 and D2:beta1 ∝ n^-1/8 against those theories: the verdict rule reproduces both
+        expect(c.verdict?.verdict).toBe('reproduced');
       }
       // figures: SVG + PNG per setting, a self-contained HTML page
       const files = await writeReport(store, join(dir, 'report'), { curves, skipped });

@@ -15,6 +15,7 @@ import { computeCurves, curvesTable, reportJSON, writeReport } from '../../study
 import { writeCSV } from '../../study/export.js';
 import { parseNumberOption } from '../io.js';
 import { parseQueueUrl } from '../../study/queue/connection.js';
+import { runReproduction, writeReproduction } from '../../study/reproduce.js';
 
 interface RunCliOptions {
   preset?: string;
@@ -282,6 +283,57 @@ export function register(program: Command): void {
         process.stderr.write(`wrote ${rows} rows to ${opts.csv}\n`);
       } finally {
         store.close();
+      }
+    });
+
+  study
+    .command('reproduce')
+    .description('run a profile of every preset (resumable stores under DIR/run/<preset>), judge every claim, write DIR/reproduction.json, DIR/reproduction.md and DIR/figures/')
+    .option('--preset <name...>', 'only these presets (default: all)')
+    .option('--profile <name>', 'profile of every preset (e.g. medium, quick; default: full)')
+    .requiredOption('--out <dir>', 'reproduction directory')
+    .option('--threads <n>', 'worker threads (default: all cores)')
+    .option('--no-run', 'only write the report from the stores already there (partial stores give a partial report)')
+    .option('--no-png', 'SVG figures only')
+    .option('--bootstrap <B>', 'bootstrap resamples for the intervals', '1000')
+    .option('--no-progress', 'no progress bar')
+    .action(async (opts: { preset?: string[]; profile?: string; out: string; threads?: string; run: boolean; png: boolean; bootstrap: string; progress: boolean }) => {
+      const start = performance.now();
+      const bootstrap = parseNumberOption(opts.bootstrap, '--bootstrap', { integer: true, min: 1 });
+      let aborted = false;
+      if (opts.run) {
+        const ac = new AbortController();
+        const stop = (): void => {
+          if (!ac.signal.aborted) {
+            process.stderr.write('\nstopping: finished jobs are stored; cancelling the rest…\n');
+            ac.abort();
+          }
+        };
+        process.once('SIGINT', stop);
+        process.once('SIGTERM', stop);
+        try {
+          const runs = await runReproduction(opts.out, {
+            ...(opts.preset ? { presets: opts.preset } : {}), ...(opts.profile ? { profile: opts.profile } : {}),
+            ...(opts.threads !== undefined ? { threads: parseNumberOption(opts.threads, '--threads', { integer: true, min: 1 }) } : {}),
+            progress: opts.progress, signal: ac.signal,
+            onPreset: (p, s, store) => process.stderr.write(`${p}: ${summaryLine(store.dir, s, store)}\n`),
+          });
+          aborted = runs.some((r) => r.summary.aborted) || ac.signal.aborted;
+        } finally {
+          process.removeListener('SIGINT', stop);
+          process.removeListener('SIGTERM', stop);
+        }
+      }
+      const wall = (performance.now() - start) / 1000;
+      const res = await writeReproduction(opts.out, {
+        ...(opts.preset ? { presets: opts.preset } : {}), ...(opts.profile ? { profile: opts.profile } : {}), bootstrap, png: opts.png,
+        ...(opts.run ? { wallSeconds: wall } : {}),
+      });
+      const v = (x: string): number => res.reproduction.claims.filter((c) => c.verdict === x).length;
+      process.stderr.write(`wrote ${res.md}, ${res.json}, ${res.figures.length} figure files: ${v('reproduced')} reproduced, ${v('contradicted')} contradicted, ${v('inconclusive')} inconclusive, ${v('not run')} not run\n`);
+      if (aborted) {
+        process.stderr.write(`interrupted: resume with the same command\n`);
+        process.exitCode = 130;
       }
     });
 

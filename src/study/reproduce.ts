@@ -1,0 +1,322 @@
+/**
+ * Reproduction of the papers' claims (issue 15, item 6): run a profile of every preset (one resumable
+ * study store per preset under DIR/run/<preset>/), then judge every claim of math-spec §7 with the
+ * verdict rule of src/measure/rate-summary.ts and write DIR/reproduction.json, DIR/reproduction.md
+ * and the figures under DIR/figures/. A partial store gives a partial report that says which jobs
+ * are missing.
+ */
+import { mkdirSync, writeFileSync, readFileSync } from 'node:fs';
+import { join, relative } from 'node:path';
+import type { TopLevelSpec } from 'vega-lite';
+import { loadStudyFile, presetNames, presetPath, studyHash, type ResolvedStudy } from './config.js';
+import { StudyStore } from './store.js';
+import { runStudy, type RunSummary } from './runner.js';
+import { planJobs } from './plan.js';
+import { computeCurves, figureSpec, renderSVG, svgToPNG, panelSpec, type CurveDetail } from './report.js';
+import { VERDICT_RULE } from './rates.js';
+import { OptionError } from '../errors.js';
+
+export interface ReproduceOptions {
+  presets?: string[];
+  profile?: string;
+  threads?: number;
+  progress?: boolean;
+  signal?: AbortSignal;
+  /** Called after each preset's run. */
+  onPreset?: (preset: string, summary: RunSummary, store: StudyStore) => void;
+}
+
+export interface ClaimRow {
+  preset: string;
+  setting: string;
+  loss: string;
+  theory: number | null;
+  /** Which summary the verdict read (`q0.8`, `q0.8 upper half`). */
+  summary: string;
+  slope: number | null;
+  ci: [number, number] | null;
+  verdict: 'reproduced' | 'contradicted' | 'inconclusive' | 'not run';
+  kind: string | null;
+  reason: string;
+  meanSlope: number | null;
+  meanCi: [number, number] | null;
+  medianSlope: number | null;
+  medianCi: [number, number] | null;
+  localSlopes: { nFrom: number; nTo: number; slope: number }[];
+  bestModel: string | null;
+  nMin: number | null;
+  nMax: number | null;
+  reps: number;
+}
+
+export interface PresetStatus {
+  preset: string;
+  profile: string;
+  planned: number;
+  ok: number;
+  failed: number;
+  missing: number;
+  computeSeconds: number;
+  firstStarted: string | null;
+  lastFinished: string | null;
+  /** Settings with missing jobs: how many per setting, and the sample sizes that lack replicates. */
+  missingBySetting: { setting: string; missing: number; ns: number[] }[];
+}
+
+export interface Reproduction {
+  claims: ClaimRow[];
+  presets: PresetStatus[];
+  rule: string;
+}
+
+export function storeDir(out: string, preset: string): string {
+  return join(out, 'run', preset);
+}
+
+function resolvePresets(names: string[] | undefined): string[] {
+  const all = presetNames();
+  if (!names || !names.length) return all;
+  for (const n of names) if (!all.includes(n)) throw new OptionError(`--preset: no preset named ${JSON.stringify(n)} (presets: ${all.join(', ')})`);
+  return names;
+}
+
+function resolvedPreset(preset: string, profile: string | undefined): ResolvedStudy {
+  return loadStudyFile(presetPath(preset), profile && profile !== 'full' ? { profile } : {});
+}
+
+/** Open the store of a preset: the stored study if the directory has one (resume), else a new store for the preset's profile. */
+function openStore(out: string, preset: string, profile: string | undefined, warn: (s: string) => void): StudyStore {
+  const dir = storeDir(out, preset);
+  const study = resolvedPreset(preset, profile);
+  if (StudyStore.exists(dir)) {
+    const store = StudyStore.open(dir);
+    if (store.hash !== studyHash(study)) warn(`${dir}: the stored study differs from the current preset ${preset} (profile ${profile ?? 'full'}); resuming the stored one`);
+    return store;
+  }
+  return StudyStore.create(dir, study);
+}
+
+/** Run (or resume) the chosen profile of each preset, one after the other. */
+export async function runReproduction(out: string, options: ReproduceOptions = {}): Promise<{ preset: string; summary: RunSummary }[]> {
+  const presets = resolvePresets(options.presets);
+  const done: { preset: string; summary: RunSummary }[] = [];
+  for (const p of presets) {
+    if (options.signal?.aborted) break;
+    const store = openStore(out, p, options.profile, (s) => process.stderr.write(s + '\n'));
+    try {
+      const planned = planJobs(store.study).length;
+      process.stderr.write(`[${done.length + 1}/${presets.length}] ${p} (profile ${store.study.profile}): ${store.finishedIds().size}/${planned} jobs stored\n`);
+      const summary = await runStudy(store, { ...(options.threads !== undefined ? { threads: options.threads } : {}), progress: options.progress ?? true, ...(options.signal ? { signal: options.signal } : {}) });
+      options.onPreset?.(p, summary, store);
+      done.push({ preset: p, summary });
+      if (summary.aborted) break;
+    } finally {
+      store.close();
+    }
+  }
+  return done;
+}
+
+function presetStatus(preset: string, store: StudyStore): PresetStatus {
+  const st = store.study;
+  const planned = planJobs(st);
+  const finished = store.finishedIds();
+  const c = store.counts();
+  const missingBySetting: PresetStatus['missingBySetting'] = [];
+  for (const s of st.settings) {
+    const miss = planned.filter((j) => j.setting === s.name && !finished.has(j.id));
+    if (miss.length) missingBySetting.push({ setting: s.name, missing: miss.length, ns: [...new Set(miss.map((j) => j.n))].sort((a, b) => a - b) });
+  }
+  return {
+    preset, profile: st.profile, planned: planned.length, ok: c.ok, failed: c.failed, missing: planned.length - finished.size,
+    computeSeconds: c.seconds, firstStarted: store.meta('created_at') ?? null, lastFinished: store.meta('last_run_finished') ?? null, missingBySetting,
+  };
+}
+
+function claimRow(preset: string, c: CurveDetail): ClaimRow {
+  const v = c.verdict;
+  return {
+    preset, setting: c.setting, loss: c.loss, theory: c.theory ?? null,
+    summary: v?.summary ?? `q${c.quantileSlope.q}`, slope: v ? v.slope : c.quantileSlope.slope, ci: v ? v.ci : c.quantileSlope.ci,
+    verdict: v?.verdict ?? 'inconclusive', kind: v?.kind ?? null, reason: v?.reason ?? 'no theory stated',
+    meanSlope: c.slope, meanCi: c.ci, medianSlope: c.medianSlope, medianCi: c.summary.median.ci,
+    localSlopes: c.localSlopes.map((w) => ({ nFrom: w.nFrom, nTo: w.nTo, slope: w.slope })), bestModel: c.summary.models.best,
+    nMin: c.nMin, nMax: c.nMax, reps: c.reps,
+  };
+}
+
+/** Curves and claims of every preset store found under DIR/run (missing stores give `not run` rows). */
+export function collectReproduction(out: string, options: { presets?: string[]; profile?: string; bootstrap?: number } = {}): { reproduction: Reproduction; curves: Map<string, { store: ResolvedStudy; curves: CurveDetail[] }> } {
+  const presets = resolvePresets(options.presets);
+  const claims: ClaimRow[] = [];
+  const status: PresetStatus[] = [];
+  const curves = new Map<string, { store: ResolvedStudy; curves: CurveDetail[] }>();
+  for (const p of presets) {
+    const dir = storeDir(out, p);
+    if (!StudyStore.exists(dir)) {
+      const st = resolvedPreset(p, options.profile);
+      for (const s of st.settings) for (const l of s.losses) {
+        claims.push({ preset: p, setting: s.name, loss: l.name, theory: l.theory ?? null, summary: 'q0.8', slope: null, ci: null, verdict: 'not run', kind: l.claim ?? null, reason: 'no store', meanSlope: null, meanCi: null, medianSlope: null, medianCi: null, localSlopes: [], bestModel: null, nMin: null, nMax: null, reps: 0 });
+      }
+      const planned = planJobs(st).length;
+      status.push({ preset: p, profile: st.profile, planned, ok: 0, failed: 0, missing: planned, computeSeconds: 0, firstStarted: null, lastFinished: null, missingBySetting: st.settings.map((s) => ({ setting: s.name, missing: st.ns.length * st.replicates, ns: st.ns })) });
+      continue;
+    }
+    const store = StudyStore.open(dir);
+    try {
+      const notes = computeCurves(store, { bootstrap: options.bootstrap ?? 1000 });
+      curves.set(p, { store: store.study, curves: notes.curves });
+      for (const s of store.study.settings) {
+        for (const l of s.losses) {
+          const c = notes.curves.find((x) => x.setting === s.name && x.loss === l.name);
+          if (c) claims.push(claimRow(p, c));
+          else {
+            const sk = notes.skipped.find((x) => x.setting === s.name && x.loss === l.name);
+            claims.push({ preset: p, setting: s.name, loss: l.name, theory: l.theory ?? null, summary: 'q0.8', slope: null, ci: null, verdict: 'not run', kind: l.claim ?? null, reason: sk?.reason ?? 'no data', meanSlope: null, meanCi: null, medianSlope: null, medianCi: null, localSlopes: [], bestModel: null, nMin: null, nMax: null, reps: 0 });
+          }
+        }
+      }
+      status.push(presetStatus(p, store));
+    } finally {
+      store.close();
+    }
+  }
+  return { reproduction: { claims, presets: status, rule: VERDICT_RULE }, curves };
+}
+
+/** The JSON contract: {"claims":[{"preset","setting","loss","theory","summary","slope","ci","verdict"}, …]} plus details. */
+export function reproductionJSON(r: Reproduction): Record<string, unknown> {
+  return {
+    claims: r.claims.map((c) => ({
+      preset: c.preset, setting: c.setting, loss: c.loss, theory: c.theory, summary: c.summary, slope: c.slope, ci: c.ci, verdict: c.verdict,
+      kind: c.kind, reason: c.reason, meanSlope: c.meanSlope, meanCi: c.meanCi, medianSlope: c.medianSlope, medianCi: c.medianCi,
+      localSlopes: c.localSlopes, bestModel: c.bestModel, nMin: c.nMin, nMax: c.nMax, reps: c.reps,
+    })),
+    presets: r.presets,
+    rule: r.rule,
+  };
+}
+
+const MINUS = '\u2212';
+function num(v: number | null | undefined, d = 2): string {
+  if (v === null || v === undefined || !Number.isFinite(v)) return '—';
+  return v < 0 ? `${MINUS}${Math.abs(v).toFixed(d)}` : v.toFixed(d);
+}
+function ci(c: [number, number] | null): string {
+  return c ? `[${num(c[0])}, ${num(c[1])}]` : '—';
+}
+function theoryText(c: ClaimRow): string {
+  if (c.kind === 'slow') return 'slower than any polynomial';
+  if (c.kind === 'plateau' || (c.kind === null && c.theory === 0)) return 'no convergence';
+  return c.theory === null ? '—' : `n^${num(c.theory, 3).replace(/0+$/, '')}`;
+}
+
+/** Side-by-side comparisons (issue 15 item 5): [title, [preset, setting, loss][]]. */
+export const COMPARISONS: { name: string; title: string; panels: [string, string, string][] }[] = [
+  { name: 'compare-lse-linear-gelu', title: 'P3: linear experts (slower than any polynomial) against GELU experts (polynomial), over-specified', panels: [['lse-linear', 'over', 'D2strong'], ['lse-gelu', 'over', 'D2strong'], ['lse-linear', 'over', 'param:a'], ['lse-gelu', 'over', 'param:a']] },
+  { name: 'compare-multinomial-vanishing', title: 'P2: vanishing slope under the softmax gate (slower than any polynomial) against the modified gate (polynomial), over-specified', panels: [['multinomial-softmax-vanishing', 'over', 'D2'], ['multinomial-modified-vanishing', 'over', 'D2strong'], ['multinomial-softmax-vanishing', 'over', 'param:b'], ['multinomial-modified-vanishing', 'over', 'param:b']] },
+  { name: 'compare-temperature-activation', title: 'P4: temperature gate (σ = identity) against the activation gate (σ = tanh), same parameters', panels: [['temperature', 'exact', 'D1'], ['activation', 'exact', 'D1'], ['temperature', 'over', 'D2'], ['activation', 'over', 'D2']] },
+  { name: 'compare-topk-kbar', title: 'P1: K̄ = 2 below the bound (no convergence) against K̄ = 3 at the bound', panels: [['topk-over-small', 'over-kbar2', 'hellinger'], ['topk-over-small', 'over-kbar3', 'hellinger']] },
+  { name: 'compare-softmax-over-bound', title: 'P0 over-specified: compact Θ (gateBound 50) against an unbounded Θ', panels: [['softmax-over', 'over3', 'D2'], ['softmax-over', 'over3-free', 'D2'], ['softmax-over', 'over3', 'param:beta1'], ['softmax-over', 'over3-free', 'param:beta1']] },
+];
+
+/** Write reproduction.json, reproduction.md and the figures into out. */
+export async function writeReproduction(out: string, options: { presets?: string[]; profile?: string; bootstrap?: number; png?: boolean; wallSeconds?: number; note?: string } = {}): Promise<{ json: string; md: string; figures: string[]; reproduction: Reproduction }> {
+  const { reproduction: r, curves } = collectReproduction(out, options);
+  mkdirSync(join(out, 'figures'), { recursive: true });
+  const figures: string[] = [];
+  const png = options.png ?? true;
+  const writeFig = async (name: string, spec: TopLevelSpec): Promise<string> => {
+    const svg = await renderSVG(spec);
+    const svgPath = join(out, 'figures', `${name}.svg`);
+    writeFileSync(svgPath, svg);
+    figures.push(svgPath);
+    if (png) {
+      const pngPath = join(out, 'figures', `${name}.png`);
+      writeFileSync(pngPath, await svgToPNG(svg));
+      figures.push(pngPath);
+      return pngPath;
+    }
+    return svgPath;
+  };
+  const figOf = new Map<string, string>();
+  for (const [p, { store, curves: cs }] of curves) {
+    for (const s of store.settings) {
+      const sc = cs.filter((c) => c.setting === s.name);
+      if (!sc.length) continue;
+      figOf.set(`${p}\u0000${s.name}`, await writeFig(`${p}-${s.name}`, figureSpec(sc, store)));
+    }
+  }
+  const compFigs: { title: string; path: string }[] = [];
+  for (const cmp of COMPARISONS) {
+    const panels: Record<string, unknown>[] = [];
+    for (const [p, s, l] of cmp.panels) {
+      const e = curves.get(p);
+      const c = e?.curves.find((x) => x.setting === s && x.loss === l);
+      if (e && c) {
+        const spec = panelSpec(c, e.store) as { title: { text: string } };
+        spec.title.text = `${p} · ${s} · ${l}`;
+        panels.push(spec);
+      }
+    }
+    if (panels.length < 2) continue;
+    const spec = { ...figureSpec([], { name: cmp.name } as ResolvedStudy, 2), columns: 2, concat: panels, title: { text: cmp.title, fontSize: 14 } } as unknown as TopLevelSpec;
+    compFigs.push({ title: cmp.title, path: await writeFig(cmp.name, spec) });
+  }
+  const json = join(out, 'reproduction.json');
+  writeFileSync(json, JSON.stringify(reproductionJSON(r), null, 2) + '\n');
+  const md = join(out, 'reproduction.md');
+  writeFileSync(md, reproductionMarkdown(r, { figOf, compFigs, out, ...(options.wallSeconds !== undefined ? { wallSeconds: options.wallSeconds } : {}), ...(options.note ? { note: options.note } : {}) }));
+  return { json, md, figures, reproduction: r };
+}
+
+/** The markdown report: status of the run, the verdict table, the rule, and the figures. */
+export function reproductionMarkdown(r: Reproduction, ctx: { figOf: Map<string, string>; compFigs: { title: string; path: string }[]; out: string; wallSeconds?: number; note?: string }): string {
+  const rel = (p: string): string => relative(ctx.out, p);
+  const planned = r.presets.reduce((s, p) => s + p.planned, 0);
+  const ok = r.presets.reduce((s, p) => s + p.ok, 0);
+  const failed = r.presets.reduce((s, p) => s + p.failed, 0);
+  const cpu = r.presets.reduce((s, p) => s + p.computeSeconds, 0);
+  const count = (v: string): number => r.claims.filter((c) => c.verdict === v).length;
+  const lines: string[] = [];
+  lines.push('# Reproduction of the papers\' claims', '');
+  lines.push(`Generated by \`moelab study reproduce\` from the study stores under \`run/\`. ${ok + failed} of ${planned} jobs stored (${ok} ok, ${failed} failed, ${planned - ok - failed} missing); ${cpu.toFixed(0)} s of compute in the stored jobs${ctx.wallSeconds !== undefined ? `; wall time ${ctx.wallSeconds.toFixed(0)} s` : ''}.`);
+  if (ctx.note) lines.push('', ctx.note);
+  lines.push('', `Verdicts: ${count('reproduced')} reproduced, ${count('contradicted')} contradicted, ${count('inconclusive')} inconclusive, ${count('not run')} not run.`, '');
+  lines.push('## Verdict rule', '', ...r.rule.split('\n').map((l) => `- ${l}`), '');
+  lines.push('## Claims', '');
+  lines.push('| preset · setting | loss | theory | verdict (summary: slope [95% CI]) | mean slope [CI] | median slope [CI] | local slopes per decade (q0.8) | best trend | n range | reps |');
+  lines.push('|---|---|---|---|---|---|---|---|---|---|');
+  for (const c of r.claims) {
+    const local = c.localSlopes.map((w) => num(w.slope)).join(', ') || '—';
+    lines.push(`| ${c.preset} · ${c.setting} | ${c.loss} | ${theoryText(c)} | **${c.verdict}** (${c.summary}: ${num(c.slope)} ${ci(c.ci)}) | ${num(c.meanSlope)} ${ci(c.meanCi)} | ${num(c.medianSlope)} ${ci(c.medianCi)} | ${local} | ${c.bestModel ?? '—'} | ${c.nMin ?? '—'}–${c.nMax ?? '—'} | ${c.reps} |`);
+  }
+  lines.push('', '## Runs', '');
+  lines.push('| preset | profile | jobs ok / planned | failed | missing | compute (s) |', '|---|---|---|---|---|---|');
+  for (const p of r.presets) lines.push(`| ${p.preset} | ${p.profile} | ${p.ok} / ${p.planned} | ${p.failed} | ${p.missing} | ${p.computeSeconds.toFixed(0)} |`);
+  const missing = r.presets.filter((p) => p.missing > 0);
+  if (missing.length) {
+    lines.push('', '### Missing jobs', '');
+    for (const p of missing) for (const m of p.missingBySetting) lines.push(`- ${p.preset} · ${m.setting}: ${m.missing} jobs missing, at n = ${m.ns.join(', ')}`);
+  }
+  const reasons = r.claims.filter((c) => c.verdict !== 'reproduced' && c.verdict !== 'not run');
+  if (reasons.length) {
+    lines.push('', '## Why each claim not reproduced got its verdict', '');
+    for (const c of reasons) lines.push(`- ${c.preset} · ${c.setting} · ${c.loss}: **${c.verdict}**, ${c.reason}.`);
+  }
+  if (ctx.compFigs.length) {
+    lines.push('', '## Side by side', '');
+    for (const f of ctx.compFigs) lines.push(`### ${f.title}`, '', `![${f.title}](${rel(f.path)})`, '');
+  }
+  lines.push('', '## Figures per preset', '', 'Mean loss ± 2 sd against n (log-log), the OLS line of the mean with its interval, and the theoretical slope (dashed).', '');
+  for (const [key, path] of ctx.figOf) {
+    const [p, s] = key.split('\u0000');
+    lines.push(`### ${p} · ${s}`, '', `![${p} ${s}](${rel(path)})`, '');
+  }
+  return lines.join('\n') + '\n';
+}
+
+/** Read a reproduction.json back (for the README table). */
+export function readReproduction(path: string): { claims: ClaimRow[] } {
+  return JSON.parse(readFileSync(path, 'utf8')) as { claims: ClaimRow[] };
+}

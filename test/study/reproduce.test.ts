@@ -1,0 +1,71 @@
+import { describe, expect, it } from 'vitest';
+import { mkdtempSync, rmSync, readFileSync, existsSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
+import { loadStudy } from '../../src/study/config.js';
+import { StudyStore } from '../../src/study/store.js';
+import { planJobs } from '../../src/study/plan.js';
+import type { ResultRow } from '../../src/study/job.js';
+import { Rng } from '../../src/numeric/rng.js';
+import { writeReproduction, storeDir } from '../../src/study/reproduce.js';
+
+const SYNTH = `name: synth
+seed: 5
+truth: authors
+n: { type: log, from: 100, to: 100000, count: 7 }
+replicates: 20
+settings:
+  - name: exact
+    k: 2
+    gate: softmax
+    experts: gaussian
+    losses:
+      - { name: D1, theory: -0.5 }
+      - { name: hellinger, theory: 0, claim: plateau }
+      - { name: D2:beta1, theory: 0, claim: slow }
+`;
+
+/** Synthetic losses: D1 = 3·n^-1/2·e^ε (claim n^-1/2: reproduced), hellinger = n^-1/2 (claim plateau: contradicted), D2:beta1 = 1/log n (claim slow: reproduced). */
+function fill(dir: string, skip: (id: string) => boolean): void {
+  const study = loadStudy(SYNTH);
+  const store = StudyStore.create(dir, study);
+  const rng = new Rng(11);
+  for (const job of planJobs(study)) {
+    if (skip(job.id)) continue;
+    const e = (): number => Math.exp(0.3 * rng.normal());
+    store.write({
+      jobId: job.id, setting: job.setting, n: job.n, rep: job.rep, seed: job.seed, status: 'ok', error: null,
+      logLikelihood: -1, iterations: 1, converged: true, seconds: 0.01, model: '{}', warnings: null,
+      losses: { D1: 3 * job.n ** -0.5 * e(), hellinger: job.n ** -0.5 * e(), 'D2:beta1': e() / Math.log(job.n) },
+    } satisfies ResultRow);
+  }
+  store.close();
+}
+
+describe('study reproduce report', () => {
+  it('judges every claim, lists missing jobs of a partial store and presets not run, and has the JSON contract', async () => {
+    const out = mkdtempSync(join(tmpdir(), 'moelab-repro-'));
+    try {
+      // a partial store: replicates 15..19 of the largest n are missing
+      fill(storeDir(out, 'softmax-exact'), (id) => id.startsWith('exact/100000/') && Number(id.split('/')[2]) >= 15);
+      const res = await writeReproduction(out, { presets: ['softmax-exact', 'topk-exact'], png: false, bootstrap: 300 });
+      const json = JSON.parse(readFileSync(res.json, 'utf8')) as { claims: Record<string, unknown>[]; presets: { preset: string; missing: number; missingBySetting: { setting: string; missing: number; ns: number[] }[] }[] };
+      for (const c of json.claims) expect(Object.keys(c).slice(0, 8)).toEqual(['preset', 'setting', 'loss', 'theory', 'summary', 'slope', 'ci', 'verdict']);
+      const v = Object.fromEntries(json.claims.filter((c) => c.preset === 'softmax-exact').map((c) => [c.loss, c.verdict]));
+      expect(v).toEqual({ D1: 'reproduced', hellinger: 'contradicted', 'D2:beta1': 'reproduced' });
+      const topk = json.claims.filter((c) => c.preset === 'topk-exact');
+      expect(topk.length).toBe(4);
+      for (const c of topk) expect(c.verdict).toBe('not run');
+      const se = json.presets.find((p) => p.preset === 'softmax-exact')!;
+      expect(se.missing).toBe(5);
+      expect(se.missingBySetting).toEqual([{ setting: 'exact', missing: 5, ns: [100000] }]);
+      const md = readFileSync(res.md, 'utf8');
+      expect(md).toContain('softmax-exact · exact: 5 jobs missing, at n = 100000');
+      expect(md).toMatch(/\| softmax-exact · exact \| D1 \| n\^−0\.5 \| \*\*reproduced\*\*/);
+      expect(md).toContain('**contradicted**');
+      expect(existsSync(join(out, 'figures', 'softmax-exact-exact.svg'))).toBe(true);
+    } finally {
+      rmSync(out, { recursive: true, force: true });
+    }
+  });
+});
