@@ -103,10 +103,11 @@ function quantileSorted(s: ArrayLike<number>, q: number): number {
   return s[lo] + (h - lo) * (s[hi] - s[lo]);
 }
 
+/** Percentile interval; NaN when more than the tail fraction of the resamples has no finite slope (a summary of 0 has no logarithm). */
 function percentileCI(v: Float64Array, level: number): [number, number] {
   const f = v.filter(Number.isFinite).sort();
-  if (!f.length) return [NaN, NaN];
   const a = (1 - level) / 2;
+  if (!f.length || v.length - f.length > a * v.length) return [NaN, NaN];
   return [quantileSorted(f, a), quantileSorted(f, 1 - a)];
 }
 
