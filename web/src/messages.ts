@@ -1,0 +1,14 @@
+/** Messages between the page and the fitting worker. */
+import type { AppState } from './state.js';
+import type { ExpertCurves, FitSummary, Measures, StudyResult } from './core.js';
+
+export type ToWorker = { type: 'fit'; state: AppState } | { type: 'study'; state: AppState };
+
+export type FromWorker =
+  | { type: 'data'; x: number[]; y: number[]; truthCurves: ExpertCurves }
+  | { type: 'progress'; iteration: number; value: number; elapsed: number }
+  | { type: 'fitted'; fit: FitSummary; fitCurves: ExpertCurves }
+  | { type: 'measured'; measures: Measures }
+  | { type: 'studyRow'; n: number; rep: number; loss: number | null; done: number; total: number; error: string | null }
+  | { type: 'studyDone'; result: StudyResult }
+  | { type: 'error'; message: string };

@@ -1,0 +1,60 @@
+/// <reference lib="webworker" />
+/**
+ * The fitting worker: simulate → fit → measure, and the mini rate study, off the page's thread.
+ * Stop / cancel is `worker.terminate()` on the page side (a fit is one synchronous call), after
+ * which the page starts a fresh worker; so nothing here needs to poll for cancellation.
+ */
+import { MixtureOfExperts } from '../../src/model/model.js';
+import { curves, fit, measure, parseTruth, runStudy, simulate } from './core.js';
+import type { FromWorker, ToWorker } from './messages.js';
+
+declare const self: DedicatedWorkerGlobalScope;
+
+function post(m: FromWorker): void {
+  self.postMessage(m);
+}
+
+/** At most this many points go back to the page for the scatter plot. */
+const MAX_POINTS = 3000;
+
+function handle(msg: ToWorker): void {
+  const s = msg.state;
+  const truth = parseTruth(s.truth);
+  if (msg.type === 'fit') {
+    const data = simulate(s, truth);
+    const step = Math.max(1, Math.ceil(data.n / MAX_POINTS));
+    const px: number[] = [];
+    const py: number[] = [];
+    for (let t = 0; t < data.n; t += step) {
+      px.push(data.X[t]);
+      py.push(data.y[t]);
+    }
+    post({ type: 'data', x: px, y: py, truthCurves: curves(truth, s) });
+    let last = 0;
+    const t0 = performance.now();
+    const r = fit(s, data, (iteration, value) => {
+      // throttle: every cycle is cheap, a message per cycle at n = 1e5 is not
+      const now = performance.now();
+      if (now - last > 30 || iteration < 3) {
+        last = now;
+        post({ type: 'progress', iteration, value, elapsed: (now - t0) / 1000 });
+      }
+    }, truth);
+    const fitted = MixtureOfExperts.fromJSON(r.model, 'fit');
+    post({ type: 'fitted', fit: r, fitCurves: curves(fitted, s) });
+    post({ type: 'measured', measures: measure(fitted, truth, s) });
+  } else {
+    const res = runStudy(s, (row, done, total) => {
+      post({ type: 'studyRow', n: row.n, rep: row.rep, loss: Object.values(row.losses)[0] ?? null, done, total, error: row.error });
+    });
+    post({ type: 'studyDone', result: res });
+  }
+}
+
+self.onmessage = (e: MessageEvent<ToWorker>) => {
+  try {
+    handle(e.data);
+  } catch (err) {
+    post({ type: 'error', message: err instanceof Error ? `${err.name}: ${err.message}` : String(err) });
+  }
+};
