@@ -153,9 +153,13 @@ export function measure(fitModel: MixtureOfExperts, truth: MixtureOfExperts, s: 
   const dist = regression
     ? regressionDistance(fitModel, truth, { x, samples: 2000, seed: 7 })
     : densityDistance(fitModel, truth, { metric: 'hellinger', x, samples: 2000, seed: 7 });
+  const warnings = [...new Set([...v1.warnings, ...v2.warnings])];
+  for (const [name, v] of [['D1', v1.loss], ['D2', v2.loss], ['distance', dist.distance]] as const) {
+    if (!Number.isFinite(v)) warnings.push(`${name} is not finite (${v}): the fitted atoms are degenerate; do not read it as a loss`);
+  }
   return {
     cells: v1.cells, D1: v1.loss, D2: v2.loss, distance: dist.distance, distanceName: regression ? 'l2' : 'hellinger',
-    warnings: [...new Set([...v1.warnings, ...v2.warnings])],
+    warnings,
   };
 }
 
