@@ -42,6 +42,8 @@ export interface LSEOptions {
   expertMaxIter?: number;
   /** Called after each start with (restart index, its SSE). */
   onRestart?: (restart: number, sse: number) => void;
+  /** Called after every L-BFGS step with (restart index, iterations of this start, SSE, ‖∇(SSE/n)‖₂). */
+  onProgress?: (restart: number, iteration: number, sse: number, gradientNorm: number) => void;
 }
 
 export interface LSEResult {
@@ -157,7 +159,7 @@ interface RunResult {
 }
 
 /** One L-BFGS run from θ0 on MSE(θ) = SSE(θ)/n. */
-function runLSE(model: MixtureOfExperts, theta0: Float64Array, data: Dataset, ws: LSEWorkspace, options: LSEOptions): RunResult {
+function runLSE(model: MixtureOfExperts, theta0: Float64Array, data: Dataset, ws: LSEWorkspace, options: LSEOptions, restart = 0): RunResult {
   const n = data.n;
   const p = theta0.length;
   const sse0 = lseObjective(model, theta0, data, ws);
@@ -173,6 +175,7 @@ function runLSE(model: MixtureOfExperts, theta0: Float64Array, data: Dataset, ws
     gtol: options.gtol ?? 1e-10,
     ftol: options.ftol ?? 1e-15,
     memory: options.memory ?? 10,
+    onIteration: options.onProgress ? (it, f, g) => options.onProgress?.(restart, it, f * n, Math.hypot(...g)) : undefined,
   });
   return { theta: res.x, sse0, sse: res.f * n, iterations: res.iterations, converged: res.converged, reason: res.reason };
 }
@@ -196,7 +199,7 @@ export function fitLSE(spec: ModelSpec, data: Dataset, options: LSEOptions = {})
     let run: RunResult;
     try {
       const theta0 = initialise(model, data, init, rng.split('restart', r), options);
-      run = runLSE(model, theta0, data, ws, options);
+      run = runLSE(model, theta0, data, ws, options, r);
     } catch (e) {
       if (restarts === 1 || !(e instanceof Error)) throw e;
       warnings.push(`restart ${r + 1}: ${e.message}`);

@@ -43,6 +43,8 @@ export interface LbfgsOptions {
   maxStep?: number;
   /** Cooperative abort, polled once per iteration. */
   signal?: { aborted: boolean };
+  /** Called after every accepted step with (iterations so far, f, ∇f); g must not be modified. */
+  onIteration?: (iteration: number, f: number, g: Float64Array) => void;
 }
 
 export interface LbfgsResult {
@@ -270,6 +272,7 @@ export function lbfgs(fg: ObjectiveWithGradient, x0: Float64Array, options: Lbfg
       count = 0; // curvature failure
     }
     iterations++;
+    options.onIteration?.(iterations, f, g);
     const scale = Math.max(1, Math.abs(f));
     if (normInf(g) <= gtol * scale) return 'gtol';
     smallDecreases = fPrev - f <= ftol * scale ? smallDecreases + 1 : 0;

@@ -71,14 +71,28 @@ export interface FitSummary {
   trace: number[];
 }
 
-/** Called after each EM cycle / L-BFGS start with (iteration, ℓ or SSE). */
-export type Progress = (iteration: number, value: number) => void;
+/**
+ * Called after each EM cycle with (EM map evaluations, ℓ), or after each L-BFGS step with
+ * (iterations over all starts so far, SSE, ‖∇(SSE/n)‖₂, start index).
+ */
+export type Progress = (iteration: number, value: number, gradientNorm?: number, restart?: number) => void;
 
 export function fit(s: AppState, data: Dataset, onProgress?: Progress, truth = parseTruth(s.truth)): FitSummary {
   const spec = fitSpec(s, truth);
   const init = initSpec(s, truth);
   if (s.estimator === 'lse') {
-    const r = fitLSE(spec, data, { init, restarts: s.restarts, seed: s.seed, onRestart: onProgress });
+    let before = 0;
+    let last = 0;
+    let lastStart = 0;
+    const onLSE = onProgress && ((restart: number, it: number, sse: number, g: number) => {
+      if (restart !== lastStart) {
+        before += last;
+        lastStart = restart;
+      }
+      last = it;
+      onProgress(before + it, sse, g, restart);
+    });
+    const r = fitLSE(spec, data, { init, restarts: s.restarts, seed: s.seed, onProgress: onLSE });
     return {
       model: r.model.toJSON(), value: r.sse, valueName: 'sse', iterations: r.iterations, converged: r.converged,
       gradientNorm: r.gradientNorm, seconds: r.seconds, warnings: r.warnings, trace: r.trace,
@@ -103,6 +117,8 @@ export interface ExpertCurves {
   sd: number[];
   /** gate[i][g] = π_i(x_g). */
   gate: number[][];
+  /** The mixture's E[y | x_g] = Σᵢ πᵢ(x_g)·mean[i][g] (multinomial: P(y = first class | x_g)). */
+  mixture: number[];
 }
 
 export function curves(model: MixtureOfExperts, s: AppState, points = 161): ExpertCurves {
@@ -131,12 +147,29 @@ export function curves(model: MixtureOfExperts, s: AppState, points = 161): Expe
     const v = json.type === 'regression' ? new Array<number>(k).fill(Number(json.noiseVariance)) : (json.variance as number[]);
     sd = v.map((vi) => Math.sqrt(vi));
   }
-  return { x, mean, sd, gate };
+  const mixture = x.map((_, g) => mean.reduce((acc, mi, i) => acc + gate[i][g] * mi[g], 0));
+  return { x, mean, sd, gate, mixture };
+}
+
+/** An atom's expert coordinates for the cell figure: slope and intercept (multinomial: of the first class). */
+export interface AtomPoint { slope: number; intercept: number }
+
+export function atomPoints(model: MixtureOfExperts): AtomPoint[] {
+  const e = model.toJSON().experts as Record<string, unknown>;
+  const a = e.a as number[][];
+  if (e.type === 'multinomialLogistic') {
+    const b = e.b as number[][][];
+    return a.map((ai, i) => ({ slope: b[i][0][0], intercept: ai[0] }));
+  }
+  const b = e.b as number[];
+  return a.map((ai, i) => ({ slope: ai[0], intercept: b[i] }));
 }
 
 export interface Measures {
   /** cells[j]: fitted atoms (0-based) in the Voronoi cell of true atom j. */
   cells: number[][];
+  fitAtoms: AtomPoint[];
+  truthAtoms: AtomPoint[];
   D1: number;
   D2: number;
   /** E_X Hellinger distance of the conditional densities, or the L² distance of the regression functions. */
@@ -158,7 +191,7 @@ export function measure(fitModel: MixtureOfExperts, truth: MixtureOfExperts, s: 
     if (!Number.isFinite(v)) warnings.push(`${name} is not finite (${v}): the fitted atoms are degenerate; do not read it as a loss`);
   }
   return {
-    cells: v1.cells, D1: v1.loss, D2: v2.loss, distance: dist.distance, distanceName: regression ? 'l2' : 'hellinger',
+    cells: v1.cells, fitAtoms: atomPoints(fitModel), truthAtoms: atomPoints(truth), D1: v1.loss, D2: v2.loss, distance: dist.distance, distanceName: regression ? 'l2' : 'hellinger',
     warnings,
   };
 }

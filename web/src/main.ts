@@ -7,7 +7,7 @@ import { EXPERT_FAMILIES, EXPERT_LABELS, GATE_FAMILIES, GATE_LABELS, defaultTrut
 import { defaultState, estimatorFor, stateFromQuery, stateToQuery, trueK, type AppState } from './state.js';
 import type { ExpertCurves, StudyPoint } from './core.js';
 import type { FromWorker, ToWorker } from './messages.js';
-import { dataPlot, gatePlot, ratePlot, tracePlot } from './plots.js';
+import { cellOf, cellsPlot, dataPlot, gatePlot, ratePlot, tracePlot, type CellOf } from './plots.js';
 
 const $ = <T extends HTMLElement = HTMLElement>(id: string): T => {
   const el = document.getElementById(id);
@@ -272,6 +272,7 @@ let trace: { iteration: number; value: number }[] = [];
 let data: { x: number[]; y: number[] } | null = null;
 let truthCurves: ExpertCurves | null = null;
 let fitCurves: ExpertCurves | null = null;
+let cells: CellOf = null;
 let traceQueued = false;
 
 function place(figId: string, el: Element): void {
@@ -287,8 +288,8 @@ function drawTrace(): void {
 function drawFigures(): void {
   if (!data) return;
   const classes = state.experts === 'multinomialLogistic';
-  place('fig-data', dataPlot(data.x, data.y, truthCurves, fitCurves, classes));
-  place('fig-gate', gatePlot(truthCurves, fitCurves));
+  place('fig-data', dataPlot(data.x, data.y, truthCurves, fitCurves, classes, cells));
+  place('fig-gate', gatePlot(truthCurves, fitCurves, cells));
 }
 
 function setStatus(s: string): void {
@@ -305,6 +306,8 @@ function startFit(): void {
   trace = [];
   data = null;
   fitCurves = null;
+  cells = null;
+  $('fig-cells').querySelector('.plot')?.replaceChildren();
   for (const id of ['loglik', 'iterations', 'gradnorm', 'converged', 'fit-seconds', 'd1', 'd2', 'distance']) $(id).textContent = '–';
   $('fit-warnings').textContent = '';
   ($('cells').querySelector('tbody') as HTMLElement).innerHTML = '';
@@ -320,18 +323,21 @@ function startFit(): void {
         truthCurves = m.truthCurves;
         drawFigures();
         break;
-      case 'progress':
-        trace.push({ iteration: m.iteration, value: m.value });
-        $('loglik').textContent = fmt(m.value);
-        $('iterations').textContent = String(m.iteration);
+      case 'progress': {
+        if (!m.points.length) break;
+        trace.push(...m.points);
+        const p = m.points[m.points.length - 1];
+        $('loglik').textContent = fmt(p.value);
+        $('iterations').textContent = String(p.iteration);
+        if (m.gradientNorm !== null) $('gradnorm').textContent = m.gradientNorm.toExponential(3);
         if (!traceQueued) {
           traceQueued = true;
           requestAnimationFrame(drawTrace);
         }
         break;
+      }
       case 'fitted': {
         const f = m.fit;
-        trace = f.trace.map((value, i) => ({ iteration: i + 1, value }));
         drawTrace();
         $('loglik').textContent = fmt(f.value);
         $('iterations').textContent = String(f.iterations);
@@ -358,6 +364,9 @@ function startFit(): void {
           tr.append(th, td);
           body.appendChild(tr);
         });
+        cells = cellOf(ms.cells, ms.fitAtoms.length);
+        drawFigures();
+        place('fig-cells', cellsPlot(ms.truthAtoms, ms.fitAtoms, ms.cells, state.experts === 'multinomialLogistic' ? 'slope of the first class' : 'expert slope a'));
         $('d1').textContent = ms.D1.toPrecision(6);
         $('d2').textContent = ms.D2.toPrecision(6);
         $('distance').textContent = ms.distance.toPrecision(6);

@@ -6,7 +6,7 @@ export type ToWorker = { type: 'fit'; state: AppState } | { type: 'study'; state
 
 export type FromWorker =
   | { type: 'data'; x: number[]; y: number[]; truthCurves: ExpertCurves }
-  | { type: 'progress'; iteration: number; value: number; elapsed: number }
+  | { type: 'progress'; points: { iteration: number; value: number }[]; gradientNorm: number | null; elapsed: number }
   | { type: 'fitted'; fit: FitSummary; fitCurves: ExpertCurves }
   | { type: 'measured'; measures: Measures }
   | { type: 'studyRow'; n: number; rep: number; loss: number | null; done: number; total: number; error: string | null }

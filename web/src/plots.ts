@@ -3,7 +3,7 @@
  * an element to put in the page; callers replace the previous one.
  */
 import * as Plot from '@observablehq/plot';
-import type { ExpertCurves, StudyPoint } from './core.js';
+import type { AtomPoint, ExpertCurves, StudyPoint } from './core.js';
 import type { RateFit } from '../../src/measure/rate.js';
 
 const WIDTH = 520;
@@ -14,9 +14,9 @@ const PALETTE = ['#1f77b4', '#d62728', '#2ca02c', '#9467bd', '#ff7f0e', '#8c564b
 
 interface CurveRow { x: number; m: number; lo: number; hi: number; expert: string }
 
-function rows(c: ExpertCurves, label: string): CurveRow[] {
+function rows(c: ExpertCurves, name: (i: number) => string): CurveRow[] {
   const out: CurveRow[] = [];
-  c.mean.forEach((mi, i) => mi.forEach((m, g) => out.push({ x: c.x[g], m, lo: m - 2 * c.sd[i], hi: m + 2 * c.sd[i], expert: `${label} ${i + 1}` })));
+  c.mean.forEach((mi, i) => mi.forEach((m, g) => out.push({ x: c.x[g], m, lo: m - 2 * c.sd[i], hi: m + 2 * c.sd[i], expert: name(i) })));
   return out;
 }
 
@@ -26,11 +26,32 @@ function labelled(el: Element, text: string): Element {
   return el;
 }
 
-function domain(truth: ExpertCurves | null, fit: ExpertCurves | null): { names: string[]; colors: string[] } {
+/** Fitted atom i → the true atom whose Voronoi cell holds it (null until measured). */
+export type CellOf = number[] | null;
+
+export function cellOf(cells: number[][], k: number): number[] {
+  const out = new Array<number>(k).fill(-1);
+  cells.forEach((c, j) => c.forEach((i) => { out[i] = j; }));
+  return out;
+}
+
+/** Legend: true atom j in PALETTE[j]; a fitted atom in its cell's colour (before measuring: its own). */
+function fittedName(i: number, cell: CellOf): string {
+  return cell && cell[i] >= 0 ? `fitted ${i + 1} → cell ${cell[i] + 1}` : `fitted ${i + 1}`;
+}
+
+function domain(nTrue: number, nFit: number, cell: CellOf, mixture = false): { names: string[]; colors: string[] } {
   const names: string[] = [];
   const colors: string[] = [];
-  truth?.mean.forEach((_, i) => { names.push(`true ${i + 1}`); colors.push(PALETTE[i % PALETTE.length]); });
-  fit?.mean.forEach((_, i) => { names.push(`fitted ${i + 1}`); colors.push(PALETTE[(i + 6) % PALETTE.length]); });
+  for (let i = 0; i < nTrue; i++) { names.push(`true ${i + 1}`); colors.push(PALETTE[i % PALETTE.length]); }
+  for (let i = 0; i < nFit; i++) {
+    names.push(fittedName(i, cell));
+    colors.push(PALETTE[(cell && cell[i] >= 0 ? cell[i] : i + 6) % PALETTE.length]);
+  }
+  if (mixture) {
+    names.push('mixture E[y | x]');
+    colors.push('#000');
+  }
   return { names, colors };
 }
 
@@ -38,11 +59,15 @@ function domain(truth: ExpertCurves | null, fit: ExpertCurves | null): { names: 
  * The data with every expert's mean and ± 2 sd band (fitted: solid, true: dashed). For multinomial
  * experts the curve is P(y = first class | x, expert) and the points are the labels (jittered).
  */
-export function dataPlot(x: number[], y: number[], truth: ExpertCurves | null, fit: ExpertCurves | null, classes: boolean): Element {
+export function dataPlot(x: number[], y: number[], truth: ExpertCurves | null, fit: ExpertCurves | null, classes: boolean, cell: CellOf): Element {
   const pts = x.map((xv, t) => ({ x: xv, y: classes ? (y[t] === 0 ? 1 : 0) + ((t * 0.6180339887) % 1 - 0.5) * 0.06 : y[t] }));
-  const tr = truth ? rows(truth, 'true') : [];
-  const fr = fit ? rows(fit, 'fitted') : [];
-  const { names, colors } = domain(truth, fit);
+  const tr = truth ? rows(truth, (i) => `true ${i + 1}`) : [];
+  const fr = fit ? rows(fit, (i) => fittedName(i, cell)) : [];
+  const mix = [
+    ...(truth ? truth.x.map((xv, g) => ({ x: xv, m: truth.mixture[g], kind: 'true' })) : []),
+    ...(fit ? fit.x.map((xv, g) => ({ x: xv, m: fit.mixture[g], kind: 'fitted' })) : []),
+  ];
+  const { names, colors } = domain(truth?.mean.length ?? 0, fit?.mean.length ?? 0, cell, true);
   const marks: Plot.Markish[] = [Plot.dot(pts, { x: 'x', y: 'y', r: 1.2, fill: '#888', fillOpacity: 0.35 })];
   if (!classes) {
     marks.push(Plot.areaY(fr, { x: 'x', y1: 'lo', y2: 'hi', z: 'expert', fill: 'expert', fillOpacity: 0.12 }));
@@ -51,6 +76,8 @@ export function dataPlot(x: number[], y: number[], truth: ExpertCurves | null, f
   }
   marks.push(Plot.line(tr, { x: 'x', y: 'm', z: 'expert', stroke: 'expert', strokeDasharray: '6,4', strokeWidth: 2 }));
   marks.push(Plot.line(fr, { x: 'x', y: 'm', z: 'expert', stroke: 'expert', strokeWidth: 2 }));
+  marks.push(Plot.line(mix.filter((r) => r.kind === 'true'), { x: 'x', y: 'm', stroke: '#000', strokeDasharray: '6,4', strokeWidth: 1.2 }));
+  marks.push(Plot.line(mix.filter((r) => r.kind === 'fitted'), { x: 'x', y: 'm', stroke: '#000', strokeWidth: 1.2 }));
   const el = Plot.plot({
     width: WIDTH, height: HEIGHT, marginLeft: 50,
     x: { label: 'x' }, y: { label: classes ? 'P(y = first class | x, expert); dots: y (1 = first class)' : 'y' },
@@ -61,21 +88,43 @@ export function dataPlot(x: number[], y: number[], truth: ExpertCurves | null, f
 }
 
 /** Gate probabilities π_i(x): true (dashed) and fitted (solid). */
-export function gatePlot(truth: ExpertCurves | null, fit: ExpertCurves | null): Element {
-  const gr = (c: ExpertCurves | null, label: string) =>
-    c ? c.gate.flatMap((gi, i) => gi.map((p, g) => ({ x: c.x[g], p, expert: `${label} ${i + 1}` }))) : [];
-  const { names, colors } = domain(truth, fit);
+export function gatePlot(truth: ExpertCurves | null, fit: ExpertCurves | null, cell: CellOf): Element {
+  const gr = (c: ExpertCurves | null, name: (i: number) => string) =>
+    c ? c.gate.flatMap((gi, i) => gi.map((p, g) => ({ x: c.x[g], p, expert: name(i) }))) : [];
+  const { names, colors } = domain(truth?.mean.length ?? 0, fit?.mean.length ?? 0, cell);
   const el = Plot.plot({
     width: WIDTH, height: 240, marginLeft: 50,
     x: { label: 'x' }, y: { label: 'gate probability πᵢ(x)', domain: [0, 1] },
     color: { domain: names, range: colors, legend: true },
     marks: [
-      Plot.line(gr(truth, 'true'), { x: 'x', y: 'p', z: 'expert', stroke: 'expert', strokeDasharray: '6,4', strokeWidth: 2 }),
-      Plot.line(gr(fit, 'fitted'), { x: 'x', y: 'p', z: 'expert', stroke: 'expert', strokeWidth: 2 }),
+      Plot.line(gr(truth, (i) => `true ${i + 1}`), { x: 'x', y: 'p', z: 'expert', stroke: 'expert', strokeDasharray: '6,4', strokeWidth: 2 }),
+      Plot.line(gr(fit, (i) => fittedName(i, cell)), { x: 'x', y: 'p', z: 'expert', stroke: 'expert', strokeWidth: 2 }),
       Plot.ruleY([0, 1], { stroke: '#ccc' }),
     ],
   });
   return labelled(el, 'Gate probabilities over x, true (dashed) and fitted (solid)');
+}
+
+/**
+ * The Voronoi cells in the experts' (slope, intercept) plane: true atoms as rings, fitted atoms as
+ * dots in their cell's colour, each joined to the true atom of its cell.
+ */
+export function cellsPlot(truth: AtomPoint[], fit: AtomPoint[], cells: number[][], slopeLabel: string): Element {
+  const cell = cellOf(cells, fit.length);
+  const { names, colors } = domain(truth.length, fit.length, cell);
+  const links = fit.map((f, i) => ({ x1: f.slope, y1: f.intercept, x2: truth[cell[i]]?.slope ?? f.slope, y2: truth[cell[i]]?.intercept ?? f.intercept, expert: fittedName(i, cell) }));
+  const el = Plot.plot({
+    width: WIDTH, height: 260, marginLeft: 50, inset: 20,
+    x: { label: slopeLabel }, y: { label: 'intercept' },
+    color: { domain: names, range: colors, legend: true },
+    marks: [
+      Plot.link(links, { x1: 'x1', y1: 'y1', x2: 'x2', y2: 'y2', stroke: 'expert', strokeOpacity: 0.6 }),
+      Plot.dot(truth.map((t, j) => ({ ...t, expert: `true ${j + 1}` })), { x: 'slope', y: 'intercept', stroke: 'expert', r: 9, strokeWidth: 2.5 }),
+      Plot.dot(fit.map((f, i) => ({ ...f, expert: fittedName(i, cell) })), { x: 'slope', y: 'intercept', fill: 'expert', r: 4 }),
+      Plot.text(truth.map((t, j) => ({ ...t, label: `true ${j + 1}` })), { x: 'slope', y: 'intercept', text: 'label', dy: -16, fontSize: 11 }),
+    ],
+  });
+  return labelled(el, `Voronoi cells: ${cells.map((c, j) => `true atom ${j + 1} holds ${c.length ? c.map((i) => `fitted ${i + 1}`).join(' and ') : 'no fitted atom'}`).join('; ')}`);
 }
 
 /** The objective after every cycle (ℓ for EM, SSE for LSE). */
@@ -113,7 +162,7 @@ export function ratePlot(points: StudyPoint[], rate: RateFit | null, theory: num
   }
   const el = Plot.plot({
     width: WIDTH, height: HEIGHT, marginLeft: 60,
-    x: { type: 'log', label: 'n' }, y: { type: 'log', label: `${loss} loss` },
+    x: { type: 'log', label: 'n' }, y: { type: 'log', label: `${loss} loss`, tickFormat: '.2~g' },
     color: { legend: true, range: ['#1f77b4', '#d62728'] },
     marks,
   });

@@ -30,16 +30,25 @@ function handle(msg: ToWorker): void {
       py.push(data.y[t]);
     }
     post({ type: 'data', x: px, y: py, truthCurves: curves(truth, s) });
+    // the trace goes to the page in batches (a message per EM cycle at n = 1e5 would cost more than the cycle)
     let last = 0;
+    let pending: { iteration: number; value: number }[] = [];
+    let grad: number | null = null;
     const t0 = performance.now();
-    const r = fit(s, data, (iteration, value) => {
-      // throttle: every cycle is cheap, a message per cycle at n = 1e5 is not
+    const flush = () => {
+      post({ type: 'progress', points: pending, gradientNorm: grad, elapsed: (performance.now() - t0) / 1000 });
+      pending = [];
+    };
+    const r = fit(s, data, (iteration, value, gradientNorm) => {
+      pending.push({ iteration, value });
+      grad = gradientNorm ?? null;
       const now = performance.now();
-      if (now - last > 30 || iteration < 3) {
+      if (now - last > 30) {
         last = now;
-        post({ type: 'progress', iteration, value, elapsed: (now - t0) / 1000 });
+        flush();
       }
     }, truth);
+    flush();
     const fitted = MixtureOfExperts.fromJSON(r.model, 'fit');
     post({ type: 'fitted', fit: r, fitCurves: curves(fitted, s) });
     post({ type: 'measured', measures: measure(fitted, truth, s) });
