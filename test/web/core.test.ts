@@ -17,7 +17,7 @@ describe('playground state', () => {
     expect([s.n, s.seed, s.k, s.estimator, s.init]).toEqual([2000, 1, 2, 'em', 'nearTruth']);
     const t = { ...defaultState('activation', 'multinomialLogistic'), n: 777, seed: 9, k: 3, restarts: 2, x: { low: -2, high: 3 } };
     t.truth = structuredClone(t.truth);
-    (t.truth.gate as { tau: number }).tau = 0.3;
+    (t.truth.gate as Record<string, unknown>).tau = 0.3;
     t.study = { ns: [100, 300], replicates: 2 };
     expect(stateFromQuery(`?${stateToQuery(t)}`)).toEqual(t);
   });
