@@ -268,3 +268,14 @@ export function rateOf(ns: readonly number[], points: readonly StudyPoint[]): { 
     return { rate: null, error: (e as Error).message };
   }
 }
+
+/**
+ * Warm timing of this state's fit: simulate once, fit once to warm the JIT and the compiled
+ * kernels, then `repeats` timed fits (FitResult.seconds). The page and Node run the same function.
+ */
+export function benchFit(s: AppState, repeats: number): number[] {
+  const truth = parseTruth(s.truth);
+  const data = simulate(s, truth);
+  fit(s, data, undefined, truth);
+  return Array.from({ length: repeats }, () => fit(s, data, undefined, truth).seconds);
+}

@@ -257,6 +257,7 @@ function bindControls(): void {
   $('run').addEventListener('click', startFit);
   $('stop').addEventListener('click', stopFit);
   $('study-run').addEventListener('click', startStudy);
+  $('bench-run').addEventListener('click', startBench);
   $('study-cancel').addEventListener('click', cancelStudy);
 }
 
@@ -448,6 +449,27 @@ function cancelStudy(): void {
   studyWorker?.terminate();
   studyWorker = null;
   setStudyStatus('cancelled');
+}
+
+// ---------------------------------------------------------------------------------------------
+// Warm timing (its own worker)
+
+function startBench(): void {
+  const btn = $<HTMLButtonElement>('bench-run');
+  btn.disabled = true;
+  $('bench').textContent = 'running';
+  const w = newWorker();
+  w.onmessage = (e: MessageEvent<FromWorker>) => {
+    const m = e.data;
+    if (m.type === 'benchDone') {
+      const sorted = m.seconds.slice().sort((a, b) => a - b);
+      $('bench').textContent = String(sorted[Math.floor(sorted.length / 2)]);
+      $('bench-all').textContent = m.seconds.map((v) => v.toFixed(4)).join(' ');
+    } else if (m.type === 'error') $('bench').textContent = m.message;
+    btn.disabled = false;
+    w.terminate();
+  };
+  w.postMessage({ type: 'bench', state: structuredClone(state), repeats: 9 } satisfies ToWorker);
 }
 
 bindControls();

@@ -5,7 +5,7 @@
  * which the page starts a fresh worker; so nothing here needs to poll for cancellation.
  */
 import { MixtureOfExperts } from '../../src/model/model.js';
-import { curves, fit, measure, parseTruth, runStudy, simulate } from './core.js';
+import { benchFit, curves, fit, measure, parseTruth, runStudy, simulate } from './core.js';
 import type { FromWorker, ToWorker } from './messages.js';
 
 declare const self: DedicatedWorkerGlobalScope;
@@ -52,6 +52,8 @@ function handle(msg: ToWorker): void {
     const fitted = MixtureOfExperts.fromJSON(r.model, 'fit');
     post({ type: 'fitted', fit: r, fitCurves: curves(fitted, s) });
     post({ type: 'measured', measures: measure(fitted, truth, s) });
+  } else if (msg.type === 'bench') {
+    post({ type: 'benchDone', seconds: benchFit(s, msg.repeats) });
   } else {
     const res = runStudy(s, (row, done, total) => {
       post({ type: 'studyRow', n: row.n, rep: row.rep, loss: Object.values(row.losses)[0] ?? null, done, total, error: row.error });
