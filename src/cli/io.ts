@@ -55,7 +55,8 @@ export function readCsvDataset(path: string, opts: CsvReadOptions = {}): Dataset
     seen.add(h);
   });
   const yName = opts.y ?? 'y';
-  const yCol = header.indexOf(yName);
+  const colOf = new Map(header.map((h, j) => [h, j]));
+  const yCol = colOf.get(yName) ?? -1;
   if (yCol < 0) throw new DataError(`${path}: no response column ${JSON.stringify(yName)} (columns: ${header.join(', ')})`);
   const xNames = opts.x ?? header.filter((_, j) => j !== yCol);
   if (xNames.length === 0) throw new DataError(`${path}: no input columns besides ${JSON.stringify(yName)}`);
@@ -63,7 +64,7 @@ export function readCsvDataset(path: string, opts: CsvReadOptions = {}): Dataset
   const xCols = xNames.map((name) => {
     if (xSeen.has(name)) throw new DataError(`--x: the input column ${JSON.stringify(name)} is listed twice`);
     xSeen.add(name);
-    const j = header.indexOf(name);
+    const j = colOf.get(name) ?? -1;
     if (j < 0) throw new DataError(`${path}: no input column ${JSON.stringify(name)} (columns: ${header.join(', ')})`);
     if (j === yCol) throw new DataError(`${path}: column ${JSON.stringify(name)} is the response and cannot also be an input`);
     return j;

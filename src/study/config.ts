@@ -15,6 +15,7 @@ import { fileURLToPath } from 'node:url';
 import { z } from 'zod';
 import { LineCounter, parseDocument, isNode } from 'yaml';
 import { OptionError, MoelabError } from '../errors.js';
+import { checkFitSize, checkStudyBound, fitBytes, LIMITS } from '../limits.js';
 import { parseGateSpec, gateFactory } from '../gates/registry.js';
 import { parseExpertSpec, expertFactory } from '../experts/registry.js';
 import type { GateJSON } from '../gates/gate.js';
@@ -299,6 +300,8 @@ export interface LoadOptions {
   profile?: string;
   /** Name of the source for messages (file path). */
   source?: string;
+  /** Lift the size limits of src/limits.ts (grid, n, replicates, jobs, k, columns, memory). */
+  allowLarge?: boolean;
 }
 
 /** Parse and validate config text (YAML or JSON) and resolve it. */
@@ -310,10 +313,16 @@ export function loadStudy(text: string, options: LoadOptions = {}): ResolvedStud
     const e = doc.errors[0];
     throw new StudyConfigError(`${source}: not valid YAML/JSON: ${e.message.split('\n')[0]}`, e.message);
   }
-  const raw: unknown = doc.toJS();
+  let raw: unknown;
+  try {
+    // aliases are expanded with yaml's bound (maxAliasCount): a billion-laughs file stops here
+    raw = doc.toJS({ maxAliasCount: 100 });
+  } catch (e) {
+    throw new StudyConfigError(`${source}: not a usable YAML/JSON document: ${(e as Error).message.split('\n')[0]}`, (e as Error).message);
+  }
   const parsed = StudyConfigSchema.safeParse(raw);
   if (!parsed.success) fail(parsed.error.issues, source, doc, lc, z.prettifyError(parsed.error));
-  return resolveStudy(parsed.data, options.profile, (issues) => fail(issues, source, doc, lc));
+  return resolveStudy(parsed.data, options.profile, (issues) => fail(issues, source, doc, lc), options.allowLarge ?? false);
 }
 
 /** Load a config file (YAML or JSON). */
@@ -362,7 +371,35 @@ function errorText(e: unknown): string {
   return m.replace(/^--(gate|expert)( [^:]*)?: /, '');
 }
 
-function resolveStudy(c: StudyConfig, profileName: string | undefined, fail: (issues: Issue[]) => never): ResolvedStudy {
+/** Number of sample sizes of a grid, without expanding it. */
+function gridCount(g: GridInput): number {
+  switch (g.type) {
+    case 'list':
+      return g.values.length;
+    case 'linear':
+    case 'log':
+      return g.count;
+    case 'concat':
+      return g.parts.reduce((s, p) => s + gridCount(p), 0);
+  }
+}
+
+/** Smallest and largest sample size of a grid, without expanding it. */
+function gridRange(g: GridInput): { min: number; max: number } {
+  switch (g.type) {
+    case 'list':
+      return { min: Math.min(...g.values), max: Math.max(...g.values) };
+    case 'linear':
+    case 'log':
+      return { min: g.from, max: g.count === 1 ? g.from : g.to };
+    case 'concat': {
+      const r = g.parts.map(gridRange);
+      return { min: Math.min(...r.map((x) => x.min)), max: Math.max(...r.map((x) => x.max)) };
+    }
+  }
+}
+
+function resolveStudy(c: StudyConfig, profileName: string | undefined, fail: (issues: Issue[]) => never, allowLarge: boolean): ResolvedStudy {
   const issues: Issue[] = [];
   // truth
   let truthJSON: ModelJSON | undefined;
@@ -404,6 +441,19 @@ function resolveStudy(c: StudyConfig, profileName: string | undefined, fail: (is
     for (const sn of Object.keys(p.settings ?? {})) if (!names.has(sn)) issues.push({ path: ['profiles', pn, 'settings', sn], message: `no setting named ${JSON.stringify(sn)}` });
     (p.only ?? []).forEach((sn, j) => { if (!names.has(sn)) issues.push({ path: ['profiles', pn, 'only', j], message: `no setting named ${JSON.stringify(sn)}` }); });
   }
+  // sizes, before anything is expanded or allocated
+  const grid = profile.n ?? c.n;
+  const gridPath = profile.n ? ['profiles', pname, 'n'] : ['n'];
+  const replicates = profile.replicates ?? c.replicates;
+  const repPath = profile.replicates !== undefined ? ['profiles', pname, 'replicates'] : ['replicates'];
+  const sizes = gridCount(grid);
+  const range = gridRange(grid);
+  const sizeIssue = (path: PropertyKey[], m: string | undefined): void => { if (m) issues.push({ path, message: m }); };
+  sizeIssue(gridPath, checkStudyBound(sizes, LIMITS.sampleSizes, 'the number of sample sizes', allowLarge));
+  sizeIssue(gridPath, checkStudyBound(range.max, LIMITS.n, 'the largest sample size', allowLarge));
+  sizeIssue(repPath, checkStudyBound(replicates, LIMITS.replicates, 'replicates', allowLarge));
+  const nSettings = profile.only ? c.settings.filter((s) => profile.only?.includes(s.name)).length : c.settings.length;
+  sizeIssue(repPath, checkStudyBound(nSettings * sizes * replicates, LIMITS.jobs, `the number of jobs (${nSettings} settings × ${sizes} sample sizes × ${replicates} replicates)`, allowLarge));
   const known = measureNames();
   const estimators = estimatorNames();
   const settings: ResolvedSetting[] = [];
@@ -452,13 +502,31 @@ function resolveStudy(c: StudyConfig, profileName: string | undefined, fail: (is
       }
       losses.push({ name: l.name, base, ...(block ? { block } : {}), ...(l.theory !== undefined ? { theory: l.theory } : {}), ...(l.claim !== undefined ? { claim: l.claim } : {}), ...(l.versus !== undefined ? { versus: l.versus } : {}), options: l.options ?? {} });
     });
-    if (gate && experts) {
+    // the size of one fit, checked before a model of that size is built
+    let sizeOk = true;
+    try {
+      checkFitSize({ n: range.max, k, d, allowLarge, where: `k=${k}` });
+    } catch (e) {
+      if (!(e instanceof MoelabError)) throw e;
+      if (!/rows are fewer/.test(e.message)) {
+        issues.push({ path: ['settings', i, 'k'], message: e.message.replace(/^k=\d+: /, '') });
+        sizeOk = false;
+      }
+    }
+    if (range.min < k * (d + 1)) {
+      issues.push({ path: gridPath, message: `the sample size n=${range.min} is below the at least k·(d+1) = ${k * (d + 1)} parameters of setting ${JSON.stringify(s.name)}` });
+      sizeOk = false;
+    }
+    if (gate && experts && sizeOk && fitBytes(0, k, d) <= LIMITS.fitBytes) {
       let model: MixtureOfExperts | undefined;
       try {
         model = MixtureOfExperts.fromSpec({ gate, experts, k, d });
       } catch (e) {
         if (!(e instanceof MoelabError)) throw e;
         issues.push({ path: ['settings', i], message: e.message });
+      }
+      if (model && range.min < model.nParams) {
+        issues.push({ path: gridPath, message: `the sample size n=${range.min} is below the ${model.nParams} free parameters of setting ${JSON.stringify(s.name)} (k=${k})` });
       }
       // NAME:BLOCK losses: the block must exist for this setting's families (else every job would fail)
       if (model) checkBlocks(model, losses, (j, message) => issues.push({ path: ['settings', i, 'losses', j, 'name'], message }));
@@ -491,7 +559,7 @@ function resolveStudy(c: StudyConfig, profileName: string | undefined, fail: (is
     kTrue: truthK,
     x: (profile.x ?? c.x) as XDesign,
     ns,
-    replicates: profile.replicates ?? c.replicates,
+    replicates,
     settings,
   };
 }

@@ -5,6 +5,7 @@ import type { InitSpec } from '../../estimate/init.js';
 import { parseGateSpec } from '../../gates/registry.js';
 import { parseExpertSpec, expertFactory } from '../../experts/registry.js';
 import { OptionError } from '../../errors.js';
+import { checkFitSize, LIMITS } from '../../limits.js';
 import { readCsvDataset, readModelFile, parseNumberOption } from '../io.js';
 import { modelTable } from '../format.js';
 import { completeClassSpec, resolveEstimator, runLseFit } from '../fit-lse.js';
@@ -29,6 +30,7 @@ export interface FitCliOptions {
   json?: boolean;
   estimator?: string;
   gateBound?: string;
+  allowLarge?: boolean;
 }
 
 export type FitCommandOptions = FitCliOptions & InferenceCliOptions;
@@ -52,6 +54,7 @@ export function register(program: Command): void {
     .option('--max-iter <n>', 'maximum EM iterations per start', '2000')
     .option('--estimator <name>', 'mle (EM) | lse (least squares, regression experts); default by the expert family')
     .option('--gate-bound <B>', 'compact Θ: keep every gate coefficient (relative to the reference expert) in [−B, B] (softmax and modified gates, EM)')
+    .option('--allow-large', `lift the size limits (k ≤ ${LIMITS.k}, ≤ ${LIMITS.columns} input columns, ≤ 2 GiB working memory)`)
     .option('--json', 'print one JSON object instead of a summary');
   inferenceOptions(cmd);
   cmd.action(async (opts: FitCommandOptions) => {
@@ -62,6 +65,7 @@ export function register(program: Command): void {
       if (classes) completeClassSpec(experts, data, opts.expert, opts);
       const estimator = resolveEstimator(opts.estimator, experts, opts.expert);
       const k = parseNumberOption(opts.k, '--k', { integer: true, min: 1 });
+      checkFitSize({ n: data.n, k, d: data.d, allowLarge: opts.allowLarge ?? false }); // before any allocation
       const options: EMOptions = {
         restarts: parseNumberOption(opts.restarts, '--restarts', { integer: true, min: 1 }),
         seed: parseNumberOption(opts.seed, '--seed', { integer: true }),

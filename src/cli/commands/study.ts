@@ -18,6 +18,7 @@ import { parseQueueUrl } from '../../study/queue/connection.js';
 import { runReproduction, writeReproduction } from '../../study/reproduce.js';
 
 interface RunCliOptions {
+  allowLarge?: boolean;
   preset?: string;
   quick?: boolean;
   profile?: string;
@@ -129,6 +130,7 @@ export function register(program: Command): void {
     .option('--threads <n>', 'worker threads (default: all cores)')
     .option('--limit <n>', 'stop after this many jobs (resume later)')
     .option('--inline', 'run jobs in the main thread (debugging)')
+    .option('--allow-large', 'lift the size limits on the grid, replicates, jobs, k, columns and fit memory')
     .option('--no-progress', 'no progress bar')
     .option('--queue <url>', 'distribute over `moelab worker`s through Redis: redis://[user:password@]HOST:PORT[/DB]')
     .option('--queue-name <name>', 'BullMQ queue name (default moelab-study)')
@@ -140,7 +142,7 @@ export function register(program: Command): void {
       checkQueueOptions(opts);
       const profile = opts.quick ? 'quick' : opts.profile;
       const path = config ?? presetPath(opts.preset as string);
-      const resolved = loadStudyFile(path, profile !== undefined ? { profile } : {});
+      const resolved = loadStudyFile(path, { ...(profile !== undefined ? { profile } : {}), allowLarge: opts.allowLarge ?? false });
       const store = StudyStore.create(opts.out, resolved);
       try {
         const done = store.finishedIds().size;
