@@ -66,3 +66,7 @@ export {
 export { bootstrap, bootstrapSample, matchExperts, quantileSorted, type BootstrapOptions, type BootstrapReport, type BootstrapParameter, type BootstrapType } from './infer/bootstrap.js';
 export { flattenModel, parameterJacobian, blockSymbol, type ParameterLabel, type FlatParameters } from './infer/parameters.js';
 export { runFits, runFitTask, defaultThreads, type FitTask, type FitOutcome, type PlainEMOptions, type FitPoolOptions } from './estimate/fit-pool.js';
+export { selectK, parseKRange, type SelectionResult, type SelectionRow, type SweepOptions } from './select/sweep.js';
+export { buildDendrogram, mergeAtoms, type Dendrogram, type DendrogramLevel, type DendrogramMerge, type DendrogramOptions } from './select/dendrogram.js';
+export { writeFigure, figureFormat, htmlPage, type FigureFormat } from './plot/render.js';
+export { selectionFigureSpec, dendrogramLayout } from './plot/select-figure.js';

@@ -24,6 +24,7 @@ const COMMANDS: Record<string, () => Promise<CommandModule>> = {
   distance: () => import('./commands/distance.js'),
   identifiability: () => import('./commands/identifiability.js'),
   worker: () => import('./commands/worker.js'),
+  select: () => import('./commands/select.js'),
 };
 
 /** The package version, from package.json (two levels up from src/cli and dist/cli alike). */

@@ -10,6 +10,7 @@ import type { TopLevelSpec } from 'vega-lite';
 import type { StudyStore } from './store.js';
 import type { ResolvedStudy } from './config.js';
 import { fitRate, summariseRate, judge, claimOf, type LocalSlope, type Verdict, type RateSummary } from './rates.js';
+import { renderSVG, svgToPNG } from '../plot/render.js';
 
 /** One curve of the JSON contract. */
 export interface Curve {
@@ -245,24 +246,7 @@ export function figureSpec(curves: readonly CurveDetail[], study: ResolvedStudy,
   } as unknown as TopLevelSpec;
 }
 
-/** Render a vega-lite spec to SVG (vega's `none` renderer: no canvas). vega is loaded on first use (≈ 0.3 s). */
-export async function renderSVG(spec: TopLevelSpec): Promise<string> {
-  const vega = await import('vega');
-  const { compile } = await import('vega-lite');
-  const vg = compile(spec).spec;
-  const view = new vega.View(vega.parse(vg), { renderer: 'none' });
-  try {
-    return await view.toSVG();
-  } finally {
-    view.finalize();
-  }
-}
-
-/** Rasterise an SVG with resvg (system fonts, DejaVu Sans by default). */
-export async function svgToPNG(svg: string, zoom = 2): Promise<Buffer> {
-  const { Resvg } = await import('@resvg/resvg-js');
-  return new Resvg(svg, { fitTo: { mode: 'zoom', value: zoom }, font: { loadSystemFonts: true, defaultFontFamily: 'DejaVu Sans' }, background: 'white' }).render().asPng();
-}
+export { renderSVG, svgToPNG } from '../plot/render.js';
 
 function escapeHtml(s: string): string {
   return s.replace(/&/g, '&amp;').replace(/</g, '&lt;').replace(/>/g, '&gt;').replace(/"/g, '&quot;');
