@@ -96,25 +96,40 @@ function openStore(out: string, preset: string, profile: string | undefined, war
   return StudyStore.create(dir, study);
 }
 
-/** Run (or resume) the chosen profile of each preset, one after the other. */
-export async function runReproduction(out: string, options: ReproduceOptions = {}): Promise<{ preset: string; summary: RunSummary }[]> {
+/**
+ * Run (or resume) the chosen profile of each preset. The presets are interleaved in rounds of
+ * `chunk` replicates (every preset's first `chunk` replicates, then the next ones, …): a run stopped
+ * at any time has every claim covered by as many replicates as the time allowed, instead of some
+ * presets complete and the rest missing. Within a preset the runner's order is replicate waves too.
+ */
+export async function runReproduction(out: string, options: ReproduceOptions & { chunk?: number } = {}): Promise<{ preset: string; summary: RunSummary }[]> {
   const presets = resolvePresets(options.presets);
+  const chunk = options.chunk ?? 5;
+  if (!Number.isInteger(chunk) || chunk < 1) throw new OptionError(`chunk: expected a positive integer, got ${chunk}`);
   const done: { preset: string; summary: RunSummary }[] = [];
-  for (const p of presets) {
-    if (options.signal?.aborted) break;
-    const store = openStore(out, p, options.profile, (s) => process.stderr.write(s + '\n'));
-    try {
-      const planned = planJobs(store.study).length;
-      process.stderr.write(`[${done.length + 1}/${presets.length}] ${p} (profile ${store.study.profile}): ${store.finishedIds().size}/${planned} jobs stored\n`);
-      const summary = await runStudy(store, { ...(options.threads !== undefined ? { threads: options.threads } : {}), progress: options.progress ?? true, ...(options.signal ? { signal: options.signal } : {}) });
-      options.onPreset?.(p, summary, store);
-      done.push({ preset: p, summary });
-      if (summary.aborted) break;
-    } finally {
-      store.close();
+  for (let round = 0; ; round++) {
+    let pendingAny = false;
+    for (const [i, p] of presets.entries()) {
+      if (options.signal?.aborted) return done;
+      const store = openStore(out, p, options.profile, (s) => process.stderr.write(s + '\n'));
+      try {
+        const st = store.study;
+        const planned = planJobs(st).length;
+        const stored = store.finishedIds().size;
+        if (stored >= planned) continue;
+        pendingAny = true;
+        const limit = st.settings.length * st.ns.length * chunk;
+        process.stderr.write(`round ${round + 1}, [${i + 1}/${presets.length}] ${p} (profile ${st.profile}): ${stored}/${planned} jobs stored; next ${Math.min(limit, planned - stored)}\n`);
+        const summary = await runStudy(store, { ...(options.threads !== undefined ? { threads: options.threads } : {}), progress: options.progress ?? true, limit, ...(options.signal ? { signal: options.signal } : {}) });
+        options.onPreset?.(p, summary, store);
+        done.push({ preset: p, summary });
+        if (summary.aborted) return done;
+      } finally {
+        store.close();
+      }
     }
+    if (!pendingAny) return done;
   }
-  return done;
 }
 
 function presetStatus(preset: string, store: StudyStore): PresetStatus {

@@ -295,11 +295,12 @@ export function register(program: Command): void {
     .option('--profile <name>', 'profile of every preset (e.g. medium, quick; default: full)')
     .requiredOption('--out <dir>', 'reproduction directory')
     .option('--threads <n>', 'worker threads (default: all cores)')
+    .option('--chunk <reps>', 'replicates per preset per round (presets are interleaved in rounds, so a partial run covers every claim)', '5')
     .option('--no-run', 'only write the report from the stores already there (partial stores give a partial report)')
     .option('--no-png', 'SVG figures only')
     .option('--bootstrap <B>', 'bootstrap resamples for the intervals', '1000')
     .option('--no-progress', 'no progress bar')
-    .action(async (opts: { preset?: string[]; profile?: string; out: string; threads?: string; run: boolean; png: boolean; bootstrap: string; progress: boolean }) => {
+    .action(async (opts: { preset?: string[]; profile?: string; out: string; threads?: string; chunk: string; run: boolean; png: boolean; bootstrap: string; progress: boolean }) => {
       const start = performance.now();
       const bootstrap = parseNumberOption(opts.bootstrap, '--bootstrap', { integer: true, min: 1 });
       let aborted = false;
@@ -317,7 +318,7 @@ export function register(program: Command): void {
           const runs = await runReproduction(opts.out, {
             ...(opts.preset ? { presets: opts.preset } : {}), ...(opts.profile ? { profile: opts.profile } : {}),
             ...(opts.threads !== undefined ? { threads: parseNumberOption(opts.threads, '--threads', { integer: true, min: 1 }) } : {}),
-            progress: opts.progress, signal: ac.signal,
+            progress: opts.progress, signal: ac.signal, chunk: parseNumberOption(opts.chunk, '--chunk', { integer: true, min: 1 }),
             onPreset: (p, s, store) => process.stderr.write(`${p}: ${summaryLine(store.dir, s, store)}\n`),
           });
           aborted = runs.some((r) => r.summary.aborted) || ac.signal.aborted;
