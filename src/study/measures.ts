@@ -119,6 +119,15 @@ export const MEASURES: Record<string, MeasureEntry> = {
     },
     blocks: voronoiBlocks(false),
   },
+  cell: {
+    options: VoronoiOptionsSchema.extend({ loss: z.enum(['D1', 'D2', 'D2strong']).optional() }),
+    help: 'per-parameter rate the theorems bound: cell:BLOCK = max over Voronoi cells of (Σ_{i∈A} e^{β₀ᵢ}‖Δᵢ[BLOCK]‖^r / Σ_{i∈A} e^{β₀ᵢ})^{1/r}, r the exponent of `loss` (default D2) for that cell size (math-spec §1.4); value = the max over blocks',
+    fn: (ctx) => {
+      const { loss, ...rest } = ctx.options as VoronoiOptions & { loss?: string };
+      const r = voronoiLoss(ctx.fit, ctx.truth, { x: ctx.design, seed: ctx.rng.uint32(), ...rest, loss: loss ?? 'D2' });
+      return { value: Math.max(...Object.values(r.cellBlock)), blocks: r.cellBlock };
+    },
+  },
   hellinger: { options: DistanceOptionsSchema, help: 'E_X Hellinger distance between the fitted and true conditional densities (Monte Carlo over x, exact in y)', fn: density('hellinger') },
   tv: { options: DistanceOptionsSchema, help: 'E_X total-variation distance between the fitted and true conditional densities', fn: density('tv') },
   l2: {

@@ -126,7 +126,10 @@ export function summarise(
   blocks.mass = counted.reduce((s, j) => s + parts.massPerTrue[j], 0);
   const blockMax: Record<string, number> = {};
   const blockMaxMulti: Record<string, number> = {};
+  const cellBlock: Record<string, number> = {};
   const exponents: Record<string, number[]> = {};
+  const cellWeight = new Float64Array(kStar);
+  for (let i = 0; i < fa.k; i++) cellWeight[assign[i]] += Math.exp(fa.logWeight[i]);
   for (let b = 0; b < nb; b++) {
     const { name, offset, dim } = fa.blocks[b];
     let mAll = 0;
@@ -144,6 +147,15 @@ export function summarise(
     }
     blockMax[name] = mAll;
     blockMaxMulti[name] = mMulti;
+    // math-spec §1.4: Σ_{i∈Aⱼ} e^{ℓᵢ}‖Δᵢ‖^r ≲ n^{-1/2} ⇒ the cell's weighted r-th-root mean ≲ n^{-1/(2r)}
+    let mCell = 0;
+    for (let j = 0; j < kStar; j++) {
+      if (sizes[j] === 0 || !(cellWeight[j] > 0)) continue;
+      const e = exponent(name, sizes[j]);
+      const v = Math.pow(parts.blocksPerTrue[j * nb + b] / cellWeight[j], 1 / e);
+      if (v > mCell || Number.isNaN(v)) mCell = v;
+    }
+    cellBlock[name] = mCell;
     exponents[name] = Array.from(sizes, (m) => (m > 0 ? exponent(name, m) : NaN));
   }
   const result: VoronoiResult = {
@@ -152,6 +164,7 @@ export function summarise(
     blocks,
     blockMax,
     blockMaxMulti,
+    cellBlock,
     lossName,
     exponents,
     normalisation,

@@ -128,5 +128,7 @@ export function rawLoss(fitJson: { gate: Record<string, unknown>; experts: Recor
       return key === 'beta1' || key === 'b' ? rb : rb / 2;
     });
   }
-  return { loss: summ, cells, blocks, blockMax, blockMaxMulti, lossName: K === Ks ? 'raw:D1' : 'raw:D2', exponents, normalisation: null, warnings };
+  // the authors' loss keeps its quirks; no per-cell rate statistic is defined on it
+  const cellBlock: Record<string, number> = { beta1: NaN, a: NaN, b: NaN, variance: NaN };
+  return { loss: summ, cells, blocks, blockMax, blockMaxMulti, cellBlock, lossName: K === Ks ? 'raw:D1' : 'raw:D2', exponents, normalisation: null, warnings };
 }

@@ -53,6 +53,14 @@ export interface VoronoiResult {
   blockMax: Record<string, number>;
   /** The same over the fitted atoms of multi-atom cells only (0 when every cell has one atom). */
   blockMaxMulti: Record<string, number>;
+  /**
+   * Per block, the per-parameter rate statistic the theorems bound (`cell:BLOCK` in studies): in each
+   * cell Aⱼ the weighted r-th-root mean (Σ_{i∈Aⱼ} e^{ℓᵢ}‖Δᵢ‖^r / Σ_{i∈Aⱼ} e^{ℓᵢ})^{1/r} with r the loss's
+   * exponent for that block and cell size, maximised over non-empty cells. The loss term is O_P(n^−1/2)
+   * and the cell weight tends to e^{ℓ*ⱼ} > 0, so this is O_P(n^{−1/(2r)}) (math-spec §1.4, §2.3): an atom
+   * of vanishing weight does not move it.
+   */
+  cellBlock: Record<string, number>;
   /** Name of the exponent preset used. */
   lossName: string;
   /** Per block, the exponent used in each true atom's cell (NaN for empty cells). */
