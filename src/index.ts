@@ -1,5 +1,6 @@
 /** moelab public API. The CLI and the web playground use only what is exported here. */
 export * from './errors.js';
+export * from './warnings.js';
 export { Rng, deriveSeed, splitmix64 } from './numeric/rng.js';
 export { lbfgs, type LbfgsOptions, type LbfgsResult } from './numeric/lbfgs.js';
 export type { Gate, GateJSON, BlockInfo, GateMStepOptions, GateMStepInfo } from './gates/gate.js';

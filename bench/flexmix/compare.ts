@@ -181,7 +181,7 @@ function moelabFit(spec: ReturnType<MixtureOfExperts['spec']>, data: Dataset, st
     secs.push(r.seconds);
   }
   const f = r as FitResult;
-  return { logLikelihood: f.logLikelihood, iterations: f.iterations, gradientNorm: f.gradientNorm, converged: f.converged, seconds: median(secs), warnings: f.warnings, model: f.model.toJSON() };
+  return { logLikelihood: f.logLikelihood, iterations: f.iterations, gradientNorm: f.gradientNorm, converged: f.converged, seconds: median(secs), warnings: f.warnings.map((w) => w.message), model: f.model.toJSON() };
 }
 
 const fmtLL = (v: number): string => v.toFixed(4);

@@ -14,6 +14,7 @@ import { fitLSE } from '../estimate/lse.js';
 import { DataError, OptionError } from '../errors.js';
 import { MultinomialLogisticExperts } from '../experts/multinomial-logistic.js';
 import { modelTable } from './format.js';
+import { formatWarning } from '../warnings.js';
 import { readModelFile, rowLine } from './io.js';
 
 export type Estimator = 'mle' | 'lse';
@@ -99,6 +100,7 @@ export function runLseFit(run: LseCliRun): void {
       gradientNorm: result.gradientNorm,
       restarts: result.restarts,
       seconds: result.seconds,
+      warnings: result.warnings,
     }) + '\n');
     return;
   }
@@ -109,7 +111,7 @@ export function runLseFit(run: LseCliRun): void {
     `restarts ${result.restarts}${result.restarts > 1 ? ` (SSEs ${result.restartSSE.map((v) => v.toPrecision(6)).join(', ')})` : ''}   time ${(result.seconds * 1000).toFixed(1)} ms`,
     '',
     modelTable(model),
-    ...result.warnings.map((w) => `warning: ${w}`),
+    ...result.warnings.map((w) => formatWarning(w)),
   ];
   process.stdout.write(lines.join('\n') + '\n');
 }

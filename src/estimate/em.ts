@@ -22,6 +22,7 @@ import { PlainEM, Squarem, type EMCycle } from './squarem.js';
 import { lbfgsFinish, norm2, stationarity, type LbfgsFinishSettings } from './finish.js';
 import { bestOfRestarts } from './restarts.js';
 import type { EMOptions } from './options.js';
+import { warning, type MoeWarning } from '../warnings.js';
 
 export type { EMOptions } from './options.js';
 export { EMWorkspace, eStep, logLikelihoodGradient } from './em-step.js';
@@ -44,7 +45,8 @@ export interface FitResult {
   restartLogLikelihoods: number[];
   /** Wall time of the fit (all restarts), in seconds. */
   seconds: number;
-  warnings: string[];
+  /** Typed warnings (codes in src/warnings.ts): EM_MAX_ITER, EM_FLAT_DIRECTION, EM_GRADIENT_ABOVE_TOL, RESTART_FAILED. */
+  warnings: MoeWarning[];
 }
 
 interface RunResult {
@@ -211,9 +213,11 @@ export function fitEM(spec: ModelSpec, data: Dataset, options: EMOptions = {}): 
   const fitted = model.withTheta(best.theta);
   fitted.canonicalize();
   const converged = best.emConverged && (options.polish === false || best.gradConverged);
-  if (!best.emConverged) warnings.push(`EM reached maxIter=${options.maxIter ?? 2000} before the relative change fell below tol`);
-  else if (best.flatDirection) warnings.push(`gradient norm ${best.gradientNorm.toExponential(2)} after the finish: the log-likelihood still rises slowly along a flat direction (typical of over-specified fits); the fit is returned where the finish stopped`);
-  else if (!converged) warnings.push(`gradient norm ${best.gradientNorm.toExponential(2)} is above gtol after the finish`);
+  const maxIter = options.maxIter ?? 2000;
+  const gradientNorm = best.gradientNorm;
+  if (!best.emConverged) warnings.push(warning('EM_MAX_ITER', `EM reached maxIter=${maxIter} before the relative change fell below tol`, { maxIter }));
+  else if (best.flatDirection) warnings.push(warning('EM_FLAT_DIRECTION', `gradient norm ${gradientNorm.toExponential(2)} after the finish: the log-likelihood still rises slowly along a flat direction (typical of over-specified fits); the fit is returned where the finish stopped`, { gradientNorm }));
+  else if (!converged) warnings.push(warning('EM_GRADIENT_ABOVE_TOL', `gradient norm ${gradientNorm.toExponential(2)} is above gtol after the finish`, { gradientNorm }));
   return {
     model: fitted,
     logLikelihood: best.ll,

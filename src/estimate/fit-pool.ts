@@ -9,6 +9,7 @@ import { Piscina } from 'piscina';
 import type { Dataset } from '../model/data.js';
 import { MixtureOfExperts, type ModelJSON, type ModelSpec } from '../model/model.js';
 import { fitEM, type EMOptions } from './em.js';
+import type { WarningJSON } from '../warnings.js';
 
 /** EM options that survive structured clone (an init model travels as JSON). */
 export type PlainEMOptions = Omit<EMOptions, 'init' | 'onProgress'> & {
@@ -28,7 +29,8 @@ export interface FitOutcome {
   iterations: number;
   gradientNorm: number;
   trace: number[];
-  warnings: string[];
+  /** The fit's typed warnings in their JSON form (plain data across the thread boundary). */
+  warnings: WarningJSON[];
   seconds: number;
   /** Set when the fit threw (bad start, every restart failed …); the other fields are then empty. */
   error?: string;
@@ -43,7 +45,7 @@ export function runFitTask(task: FitTask): FitOutcome {
     const r = fitEM(task.spec, task.data, options);
     return {
       model: r.model.toJSON(), logLikelihood: r.logLikelihood, converged: r.converged, iterations: r.iterations,
-      gradientNorm: r.gradientNorm, trace: r.trace, warnings: r.warnings, seconds: r.seconds,
+      gradientNorm: r.gradientNorm, trace: r.trace, warnings: r.warnings.map((w) => w.toJSON()), seconds: r.seconds,
     };
   } catch (e) {
     return { logLikelihood: -Infinity, converged: false, iterations: 0, gradientNorm: NaN, trace: [], warnings: [], seconds: 0, error: e instanceof Error ? e.message : String(e) };

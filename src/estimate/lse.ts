@@ -21,6 +21,7 @@ import { lbfgs } from '../numeric/lbfgs.js';
 import { initialise, type InitSpec } from './init.js';
 import { OptionError } from '../errors.js';
 import { expNonPositive } from '../numeric/fastmath.js';
+import { warning, type MoeWarning } from '../warnings.js';
 
 export interface LSEOptions {
   /** Number of starts; the lowest SSE is kept. Default 1. */
@@ -65,7 +66,8 @@ export interface LSEResult {
   /** SSE reached by each restart (Infinity if it failed). */
   restartSSE: number[];
   seconds: number;
-  warnings: string[];
+  /** Typed warnings (codes in src/warnings.ts): LSE_NOT_CONVERGED, RESTART_FAILED. */
+  warnings: MoeWarning[];
 }
 
 /** Reusable buffers of the LSE objective (no allocation per evaluation). */
@@ -192,7 +194,7 @@ export function fitLSE(spec: ModelSpec, data: Dataset, options: LSEOptions = {})
   const rng = new Rng(options.seed ?? 1);
   const init = options.init ?? { type: 'kmeans++' };
   const ws = new LSEWorkspace(model, data.n);
-  const warnings: string[] = [];
+  const warnings: MoeWarning[] = [];
   const sses: number[] = [];
   let best: RunResult | undefined;
   for (let r = 0; r < restarts; r++) {
@@ -202,7 +204,7 @@ export function fitLSE(spec: ModelSpec, data: Dataset, options: LSEOptions = {})
       run = runLSE(model, theta0, data, ws, options, r);
     } catch (e) {
       if (restarts === 1 || !(e instanceof Error)) throw e;
-      warnings.push(`restart ${r + 1}: ${e.message}`);
+      warnings.push(warning('RESTART_FAILED', `restart ${r + 1}: ${e.message}`, { restart: r + 1, error: e.message }));
       sses.push(Infinity);
       continue;
     }
@@ -210,7 +212,7 @@ export function fitLSE(spec: ModelSpec, data: Dataset, options: LSEOptions = {})
     options.onRestart?.(r, run.sse);
     if (!best || run.sse < best.sse) best = run;
   }
-  if (!best) throw new OptionError(`every restart failed: ${warnings.join('; ')}`);
+  if (!best) throw new OptionError(`every restart failed: ${warnings.map((w) => w.message).join('; ')}`);
   const n = data.n;
   const mse = best.sse / n;
   const e = model.expert;
@@ -222,7 +224,7 @@ export function fitLSE(spec: ModelSpec, data: Dataset, options: LSEOptions = {})
   const sse = lseObjective(fitted, fitted.theta, data, ws, grad);
   let g2 = 0;
   for (let i = 0; i < grad.length; i++) g2 += (grad[i] / n) ** 2;
-  if (!best.converged) warnings.push(`L-BFGS stopped (${best.reason}) before the gradient tolerance was met`);
+  if (!best.converged) warnings.push(warning('LSE_NOT_CONVERGED', `L-BFGS stopped (${best.reason}) before the gradient tolerance was met`, { reason: best.reason }));
   return {
     model: fitted,
     sse,

@@ -5,13 +5,14 @@ import { Rng } from '../numeric/rng.js';
 import { OptionError } from '../errors.js';
 import { initialise } from './init.js';
 import type { EMOptions } from './options.js';
+import { warning, type MoeWarning } from '../warnings.js';
 
 export interface RestartOutcome<R> {
   best: R;
   /** Objective reached by each restart (−Infinity where it failed). */
   objectives: number[];
-  /** One line per failed restart. */
-  warnings: string[];
+  /** One RESTART_FAILED warning per failed restart. */
+  warnings: MoeWarning[];
 }
 
 /**
@@ -24,7 +25,7 @@ export function bestOfRestarts<R extends { ll: number }>(model: MixtureOfExperts
   const init = options.init ?? { type: 'kmeans++' };
   let best: R | undefined;
   const objectives: number[] = [];
-  const warnings: string[] = [];
+  const warnings: MoeWarning[] = [];
   for (let r = 0; r < restarts; r++) {
     const theta0 = initialise(model, data, init, rng.split('restart', r), options);
     let result: R;
@@ -32,13 +33,13 @@ export function bestOfRestarts<R extends { ll: number }>(model: MixtureOfExperts
       result = run(theta0);
     } catch (e) {
       if (restarts === 1 || !(e instanceof Error)) throw e;
-      warnings.push(`restart ${r + 1}: ${e.message}`);
+      warnings.push(warning('RESTART_FAILED', `restart ${r + 1}: ${e.message}`, { restart: r + 1, error: e.message }));
       objectives.push(-Infinity);
       continue;
     }
     objectives.push(result.ll);
     if (!best || result.ll > best.ll) best = result;
   }
-  if (!best) throw new OptionError(`every restart failed: ${warnings.join('; ')}`);
+  if (!best) throw new OptionError(`every restart failed: ${warnings.map((w) => w.message).join('; ')}`);
   return { best, objectives, warnings };
 }

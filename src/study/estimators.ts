@@ -10,6 +10,7 @@ import type { InitSpec } from '../estimate/init.js';
 import type { Dataset } from '../model/data.js';
 import type { MixtureOfExperts, ModelSpec } from '../model/model.js';
 import type { InitConfig } from './config.js';
+import type { MoeWarning } from '../warnings.js';
 
 export interface EstimatorInput {
   spec: ModelSpec;
@@ -30,7 +31,7 @@ export interface EstimatorOutput {
   objective: number;
   iterations: number;
   converged: boolean;
-  warnings: string[];
+  warnings: MoeWarning[];
 }
 
 export interface EstimatorEntry {

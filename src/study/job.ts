@@ -114,7 +114,7 @@ export function runJob(study: ResolvedStudy, job: Job): ResultRow {
     row.iterations = fit.iterations;
     row.converged = fit.converged;
     row.model = JSON.stringify(fit.model.toJSON());
-    row.warnings = fit.warnings.length ? fit.warnings.join('; ') : null;
+    row.warnings = fit.warnings.length ? fit.warnings.map((w) => w.message).join('; ') : null;
     stage = 'measure';
     const values = measureAll(setting.losses, { fit: fit.model, truth, data, design: study.x, rng: new Rng(BigInt(job.seed)).split('measure') });
     for (const [k, v] of Object.entries(values)) row.losses[k] = finiteOrNull(v);

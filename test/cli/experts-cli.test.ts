@@ -42,7 +42,7 @@ describe('CLI: regression experts by least squares', () => {
     const r = await runCli(['fit', '--data', f('gelu.csv'), '--k', '2', '--expert', 'regression:gelu', '--estimator', 'lse', '--truth', f('gelu.json'), '--json']);
     expect(r.code, r.stderr).toBe(0);
     const out = JSON.parse(r.stdout) as Record<string, unknown>;
-    expect(Object.keys(out).sort()).toEqual(['converged', 'gradientNorm', 'iterations', 'model', 'mse', 'restarts', 'seconds', 'sse']);
+    expect(Object.keys(out).sort()).toEqual(['converged', 'gradientNorm', 'iterations', 'model', 'mse', 'restarts', 'seconds', 'sse', 'warnings']);
     expect(out.logLikelihood).toBeUndefined();
     expect(out.converged).toBe(true);
     expect(out.mse as number).toBeCloseTo((out.sse as number) / 3000, 12);

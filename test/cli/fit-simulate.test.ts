@@ -60,7 +60,7 @@ describe('moelab simulate and fit', () => {
     const lines = r.stdout.trim().split('\n');
     expect(lines.length).toBe(1);
     const out = JSON.parse(lines[0]) as Record<string, unknown>;
-    expect(Object.keys(out).sort()).toEqual(['aic', 'bic', 'converged', 'gradientNorm', 'icl', 'iterations', 'logLikelihood', 'model', 'n', 'parameters', 'restarts', 'seconds', 'trace']);
+    expect(Object.keys(out).sort()).toEqual(['aic', 'bic', 'converged', 'gradientNorm', 'icl', 'iterations', 'logLikelihood', 'model', 'n', 'parameters', 'restarts', 'seconds', 'trace', 'warnings']);
     // criteria: p = (k−1)(d+1) + k(d+2) = 8 for k = 2, d = 1
     expect(out.n).toBe(3000);
     expect(out.parameters).toBe(8);
@@ -69,6 +69,7 @@ describe('moelab simulate and fit', () => {
     expect(out.icl as number).toBeGreaterThan(out.bic as number);
     expect((out.trace as number[]).at(-1)).toBeCloseTo(out.logLikelihood as number, 6);
     expect(out.converged).toBe(true);
+    expect(out.warnings).toEqual([]);
     expect(out.restarts).toBe(1);
     expect(out.seconds as number).toBeGreaterThan(0);
     const model = MixtureOfExperts.fromJSON(out.model);

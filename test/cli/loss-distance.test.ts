@@ -43,7 +43,7 @@ describe('moelab loss / distance', () => {
     const r1 = await run(['loss', '--fit', o1, '--truth', truth, '--raw', '--json']);
     expect(r1.code).toBe(0);
     const j1 = JSON.parse(r1.out) as { loss: number; cells: number[][]; blocks: Record<string, number> };
-    expect(Object.keys(j1)).toEqual(['loss', 'cells', 'blocks']);
+    expect(Object.keys(j1)).toEqual(['loss', 'cells', 'blocks', 'warnings']);
     expect(Math.abs(j1.loss - 0.310141197579531)).toBeLessThan(1e-12);
     expect(j1.cells).toEqual([[0], [1]]);
     const r2 = await run(['loss', '--fit', o2, '--truth', truth, '--raw', '--json']);

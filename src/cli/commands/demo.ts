@@ -7,6 +7,7 @@ import { Rng } from '../../numeric/rng.js';
 import { fitEM } from '../../estimate/em.js';
 import { parseNumberOption } from '../io.js';
 import { modelTable } from '../format.js';
+import { formatWarning } from '../../warnings.js';
 import { loadStudyFile, presetPath } from '../../study/config.js';
 import { planJobs } from '../../study/plan.js';
 import { runJob } from '../../study/job.js';
@@ -77,7 +78,7 @@ export function register(program: Command): void {
           `fit k = ${k} (${k === 2 ? 'exact-specified' : 'over-specified: two fitted experts share one true expert'}), near-truth start, ${r.restarts} restart(s)`,
           modelTable(r.model.toJSON()),
           `log-likelihood ${r.logLikelihood.toFixed(4)}   iterations ${r.iterations}   converged ${r.converged ? 'yes' : 'no'}   gradient norm ${r.gradientNorm.toExponential(2)}   ${(r.seconds * 1000).toFixed(0)} ms`,
-          ...r.warnings.map((w) => `note: ${w}`),
+          ...r.warnings.map((w) => formatWarning(w, 'note')),
         );
       }
       out.push(...demoClaim());

@@ -8,6 +8,7 @@ import { OptionError } from '../../errors.js';
 import { checkFitSize, LIMITS } from '../../limits.js';
 import { readCsvDataset, readModelFile, parseNumberOption } from '../io.js';
 import { modelTable } from '../format.js';
+import { formatWarning } from '../../warnings.js';
 import { completeClassSpec, resolveEstimator, runLseFit } from '../fit-lse.js';
 import { modelCriteria } from '../../select/criteria.js';
 import { inferenceOptions, runInference, type InferenceCliOptions } from '../inference-cli.js';
@@ -99,6 +100,7 @@ export function register(program: Command): void {
           seconds: result.seconds,
           trace: result.trace,
           ...inference.json,
+          warnings: result.warnings,
         }) + '\n');
         return;
       }
@@ -110,7 +112,7 @@ export function register(program: Command): void {
         '',
         modelTable(model),
         ...inference.text,
-        ...result.warnings.map((w) => `warning: ${w}`),
+        ...result.warnings.map((w) => formatWarning(w)),
         ...inference.warnings.map((w) => `warning: ${w}`),
       ];
       process.stdout.write(lines.join('\n') + '\n');

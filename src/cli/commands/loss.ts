@@ -6,6 +6,7 @@ import type { ModelInput } from '../../measure/atoms.js';
 import { parseXDesign } from '../../model/data.js';
 import { OptionError } from '../../errors.js';
 import { readModelFile, parseNumberOption } from '../io.js';
+import { formatWarning } from '../../warnings.js';
 
 export interface LossCliOptions {
   fit: string;
@@ -57,7 +58,7 @@ export function register(program: Command): void {
     .option('--x <design>', 'input design used to find the regions of a top-K truth', 'uniform:0,1')
     .option('--samples <n>', 'x draws for the top-K regions', '4096')
     .option('--seed <seed>', 'random seed of the x draws', '1')
-    .option('--json', 'print {"loss", "cells", "blocks"} as one JSON object')
+    .option('--json', 'print {"loss", "cells", "blocks", "warnings"} as one JSON object')
     .action((opts: LossCliOptions) => {
       const metric = opts.metric?.toLowerCase();
       if (metric !== undefined && metric !== 'l1' && metric !== 'l2') throw new OptionError(`--metric: expected l2 or l1, got ${JSON.stringify(opts.metric)}`);
@@ -74,7 +75,7 @@ export function register(program: Command): void {
         seed: parseNumberOption(opts.seed, '--seed', { integer: true }),
       });
       if (opts.json) {
-        process.stdout.write(JSON.stringify({ loss: r.loss, cells: r.cells, blocks: r.blocks }) + '\n');
+        process.stdout.write(JSON.stringify({ loss: r.loss, cells: r.cells, blocks: r.blocks, warnings: r.warnings }) + '\n');
         return;
       }
       const names = Object.keys(r.blockMax);
@@ -93,7 +94,7 @@ export function register(program: Command): void {
         const t = Object.entries(r.normalisation.translation).map(([b, v]) => `${b} ${v.map(fmt).join(',')}`).join('; ');
         lines.push('', `normalisation: log-weight shift ${fmt(r.normalisation.logWeightShift)}${t ? `; ${t}` : ''}${r.normalisation.scale !== null ? `; scale ${fmt(r.normalisation.scale)}` : ''}`);
       }
-      lines.push(...r.warnings.map((w) => `warning: ${w}`));
+      lines.push(...r.warnings.map((w) => formatWarning(w)));
       process.stdout.write(lines.join('\n') + '\n');
     });
 }

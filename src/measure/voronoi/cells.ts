@@ -5,6 +5,7 @@
 import type { Atoms } from '../atoms.js';
 import type { ExponentFunction } from './exponents.js';
 import type { VoronoiMetric, VoronoiRegion, VoronoiResult } from './types.js';
+import type { MoeWarning } from '../../warnings.js';
 
 
 /**
@@ -107,7 +108,7 @@ export function sizesOf(assign: Int32Array, kStar: number): Int32Array {
 /** The result of the loss on the chosen representative and cells (blocks, block maxima, exponents, regions). */
 export function summarise(
   fa: Atoms, ta: Atoms, assign: Int32Array, sizes: Int32Array, parts: LossParts, exponent: ExponentFunction, lossName: string,
-  regions: number[][] | null, regionMasses: number[], warnings: string[], normalisation: VoronoiResult['normalisation'],
+  regions: number[][] | null, regionMasses: number[], warnings: MoeWarning[], normalisation: VoronoiResult['normalisation'],
 ): VoronoiResult {
   const kStar = ta.k;
   const nb = fa.blocks.length;

@@ -11,6 +11,7 @@ import { bestReferenceFixedPoint, type Representative } from './normalisation.js
 import { findRegions } from './regions.js';
 import { rawLoss } from './raw.js';
 import type { VoronoiOptions, VoronoiResult } from './types.js';
+import { warning, type MoeWarning } from '../../warnings.js';
 
 /** The input regions of a sparse (or unregistered) true gate; null for a dense gate (a single region with every expert active). */
 function sparseRegions(truthModel: MixtureOfExperts, ta: Atoms, options: VoronoiOptions, sparse: boolean): { regions: number[][] | null; regionMasses: number[] } {
@@ -34,7 +35,7 @@ export function voronoiLoss(fit: ModelInput, truth: ModelInput, options: Voronoi
   if (metric !== 'l2' && metric !== 'l1') throw new OptionError(`metric: expected l2 or l1, got ${JSON.stringify(metric)}`);
   const translation = options.translation ?? 'reference';
   if (translation !== 'reference' && translation !== 'none') throw new OptionError(`translation: expected reference or none, got ${JSON.stringify(translation)}`);
-  const warnings: string[] = [];
+  const warnings: MoeWarning[] = [];
 
   // Representatives: canonical JSON when normalising (the result does not depend on it), as given otherwise.
   const fitJson = translation === 'none' ? F.json : F.model.toJSON();
@@ -66,7 +67,7 @@ export function voronoiLoss(fit: ModelInput, truth: ModelInput, options: Voronoi
     })
     : [];
   if (translation === 'reference' && !gateHook.translation && !registered) {
-    warnings.push(`gate type ${JSON.stringify(fa.gateType)} has no registered Voronoi hook: measured without translation normalisation`);
+    warnings.push(warning('VORONOI_NO_GATE_HOOK', `gate type ${JSON.stringify(fa.gateType)} has no registered Voronoi hook: measured without translation normalisation`, { gateType: fa.gateType }));
   }
 
   let best: Representative | null = null;

@@ -2,6 +2,7 @@
 import { OptionError } from '../../errors.js';
 import { readMatrix, readVector } from '../../json-read.js';
 import type { VoronoiOptions, VoronoiResult } from './types.js';
+import { warning, type MoeWarning } from '../../warnings.js';
 
 const RAW_RBAR = [0, 1, 4, 6];
 
@@ -17,7 +18,7 @@ export function rawLoss(fitJson: { gate: Record<string, unknown>; experts: Recor
     }
   }
   if (options.translation !== undefined && options.translation !== 'none') throw new OptionError('raw: the authors\' code does not normalise; translation must be none or unset');
-  const warnings: string[] = [];
+  const warnings: MoeWarning[] = [];
   // Values as given (no canonical form): beta[0,i] = β₀ᵢ, beta[1,i] = β₁ᵢ[0], A[0,i] = bᵢ, A[1,i] = aᵢ[0], Sigma = νᵢ.
   const read = (j: { gate: Record<string, unknown>; experts: Record<string, unknown> }, k: number, who: string) => {
     const beta0 = readVector(j.gate.beta0, `${who}.gate.beta0`, k);
@@ -29,7 +30,7 @@ export function rawLoss(fitJson: { gate: Record<string, unknown>; experts: Recor
   };
   const f = read(fitJson, K, 'fit');
   const t = read(truthJson, Ks, 'truth');
-  if (f.d > 1) warnings.push(`raw: the authors' code reads only the first input coordinate of β₁ and a (d = ${f.d})`);
+  if (f.d > 1) warnings.push(warning('VORONOI_RAW_FIRST_COORDINATE', `raw: the authors' code reads only the first input coordinate of β₁ and a (d = ${f.d})`, { d: f.d }));
   const norm = (x: number): number => Math.sqrt(x * x); // np.linalg.norm of a scalar
   // gauss_dist_SGaME
   const D: number[][] = [];
@@ -45,7 +46,7 @@ export function rawLoss(fitJson: { gate: Record<string, unknown>; experts: Recor
     const mn = Math.min(...D[i]);
     for (let j = 0; j < Ks; j++) if (D[i][j] === mn) vor.push(j);
   }
-  if (vor.length > K) warnings.push('raw: a fitted atom is equidistant from two true atoms; the authors\' code appends both and misaligns its cell list (reproduced)');
+  if (vor.length > K) warnings.push(warning('VORONOI_RAW_TIE', 'raw: a fitted atom is equidistant from two true atoms; the authors\' code appends both and misaligns its cell list (reproduced)'));
   // np.unique(vor, return_counts=True): counts indexed by POSITION among the sorted unique values (quirk)
   const uniq = [...new Set(vor)].sort((x, y) => x - y);
   const counts = uniq.map((u) => vor.filter((v) => v === u).length);

@@ -1,6 +1,7 @@
 /** Options and result of the Voronoi loss (math-spec §9.4). */
 import type { XDesign } from '../../model/data.js';
 import type { LossSpec } from './exponents.js';
+import type { MoeWarning } from '../../warnings.js';
 
 export type VoronoiMetric = 'l2' | 'l1';
 
@@ -73,5 +74,6 @@ export interface VoronoiResult {
    * τ* / τ̂ (null in raw mode, with translation 'none', or for gates without invariances).
    */
   normalisation: { logWeightShift: number; translation: Record<string, number[]>; scale: number | null } | null;
-  warnings: string[];
+  /** Typed warnings (codes in src/warnings.ts): VORONOI_NO_GATE_HOOK, VORONOI_RAW_FIRST_COORDINATE, VORONOI_RAW_TIE. */
+  warnings: MoeWarning[];
 }
