@@ -95,13 +95,13 @@ export function fit(s: AppState, data: Dataset, onProgress?: Progress, truth = p
     const r = fitLSE(spec, data, { init, restarts: s.restarts, seed: s.seed, onProgress: onLSE });
     return {
       model: r.model.toJSON(), value: r.sse, valueName: 'sse', iterations: r.iterations, converged: r.converged,
-      gradientNorm: r.gradientNorm, seconds: r.seconds, warnings: r.warnings, trace: r.trace,
+      gradientNorm: r.gradientNorm, seconds: r.seconds, warnings: r.warnings.map((w) => w.message), trace: r.trace,
     };
   }
   const r = fitEM(spec, data, { init, restarts: s.restarts, seed: s.seed, onProgress });
   return {
     model: r.model.toJSON(), value: r.logLikelihood, valueName: 'loglik', iterations: r.iterations, converged: r.converged,
-    gradientNorm: r.gradientNorm, seconds: r.seconds, warnings: r.warnings, trace: r.trace,
+    gradientNorm: r.gradientNorm, seconds: r.seconds, warnings: r.warnings.map((w) => w.message), trace: r.trace,
   };
 }
 
@@ -186,7 +186,7 @@ export function measure(fitModel: MixtureOfExperts, truth: MixtureOfExperts, s: 
   const dist = regression
     ? regressionDistance(fitModel, truth, { x, samples: 2000, seed: 7 })
     : densityDistance(fitModel, truth, { metric: 'hellinger', x, samples: 2000, seed: 7 });
-  const warnings = [...new Set([...v1.warnings, ...v2.warnings])];
+  const warnings = [...new Set([...v1.warnings, ...v2.warnings].map((w) => w.message))];
   for (const [name, v] of [['D1', v1.loss], ['D2', v2.loss], ['distance', dist.distance]] as const) {
     if (!Number.isFinite(v)) warnings.push(`${name} is not finite (${v}): the fitted atoms are degenerate; do not read it as a loss`);
   }
