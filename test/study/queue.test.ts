@@ -6,7 +6,7 @@
  */
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { spawn, type ChildProcess } from 'node:child_process';
-import { existsSync, mkdtempSync, rmSync, writeFileSync } from 'node:fs';
+import { existsSync, mkdirSync, mkdtempSync, readdirSync, rmSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join, resolve } from 'node:path';
 import Database from 'better-sqlite3';
@@ -32,8 +32,8 @@ interface Proc {
   exited: Promise<{ code: number | null; signal: NodeJS.Signals | null }>;
 }
 
-function start(args: string[]): Proc {
-  const child = spawn(process.execPath, [BIN, ...args], { cwd: ROOT, stdio: ['ignore', 'pipe', 'pipe'] });
+function start(args: string[], env: NodeJS.ProcessEnv = process.env): Proc {
+  const child = spawn(process.execPath, [BIN, ...args], { cwd: ROOT, stdio: ['ignore', 'pipe', 'pipe'], env });
   const log: string[] = [];
   let buf = '';
   const onData = (b: Buffer): void => {
@@ -243,7 +243,9 @@ describe.skipIf(!REDIS_SERVER)('distributed study runner (BullMQ + Redis on 127.
       ...base, ns: [200, 400], replicates: 2,
       settings: [good, { ...good, name: 'broken', losses: [...good.losses, { name: 'D1:nope', base: 'D1', block: 'nope', options: {} }] }],
     };
-    const w = worker(url, 2);
+    const markers = join(tmp, 'plugin-markers');
+    mkdirSync(markers);
+    const w = start(['worker', '--queue', url, '--concurrency', '2', '--verbose', '--plugin', join(__dirname, 'fixtures', 'marker-plugin.mjs')], { ...process.env, MOELAB_TEST_PLUGIN_MARKER: markers });
     running.push(w);
     const store = StudyStore.create(out, study);
     try {
@@ -259,6 +261,10 @@ describe.skipIf(!REDIS_SERVER)('distributed study runner (BullMQ + Redis on 127.
       // each failed job ran twice (its two attempts)
       const attempts = (): number => w.log.filter((l) => / failed \S+\/broken\//.test(l)).length;
       expect(attempts()).toBe(8);
+      // the --plugin module was loaded in the job threads (not the main thread: threadId > 0)
+      const loaded = readdirSync(markers);
+      expect(loaded.length).toBeGreaterThanOrEqual(1);
+      expect(loaded.every((f) => f.startsWith(`plugin-loaded-${w.child.pid}-`) && Number(f.split('-').pop()) > 0)).toBe(true);
     } finally {
       store.close();
     }
