@@ -70,39 +70,49 @@ async function main(): Promise<void> {
   try {
     await Promise.all([startWorker('bench-1'), startWorker('bench-2'), startWorker('bench-2')]);
     await warm.run({ study, job: jobs[0] });
-    const cases: { name: string; run: () => Promise<void> }[] = [
+    // each case returns the summed compute seconds of its rows (the jobs' own wall times)
+    const computeOf = (s: StudyStore): number => { const c = s.counts().seconds; s.close(); return c; };
+    const cases: { name: string; parallel: number; run: () => Promise<number> }[] = [
       {
         name: 'local pool, 1 thread (warm)',
+        parallel: 1,
         run: async () => {
           const store = freshStore();
           for (const job of jobs) store.write(await warm.run({ study, job }));
-          store.close();
+          return computeOf(store);
         },
       },
-      { name: 'local pool, 1 thread', run: async () => { const s = freshStore(); await runStudy(s, { threads: 1, progress: false }); s.close(); } },
-      { name: 'local pool, 2 threads', run: async () => { const s = freshStore(); await runStudy(s, { threads: 2, progress: false }); s.close(); } },
-      { name: 'queue, 1 worker process', run: async () => { const s = freshStore(); await runQueuedStudy(s, { target: parseQueueUrl(redis.url(0)), queueName: 'bench-1', progress: false }); s.close(); } },
-      { name: 'queue, 2 worker processes', run: async () => { const s = freshStore(); await runQueuedStudy(s, { target: parseQueueUrl(redis.url(0)), queueName: 'bench-2', progress: false }); s.close(); } },
+      { name: 'local pool, 1 thread', parallel: 1, run: async () => { const s = freshStore(); await runStudy(s, { threads: 1, progress: false }); return computeOf(s); } },
+      { name: 'local pool, 2 threads', parallel: 2, run: async () => { const s = freshStore(); await runStudy(s, { threads: 2, progress: false }); return computeOf(s); } },
+      { name: 'queue, 1 worker process', parallel: 1, run: async () => { const s = freshStore(); await runQueuedStudy(s, { target: parseQueueUrl(redis.url(0)), queueName: 'bench-1', progress: false }); return computeOf(s); } },
+      { name: 'queue, 2 worker processes', parallel: 2, run: async () => { const s = freshStore(); await runQueuedStudy(s, { target: parseQueueUrl(redis.url(0)), queueName: 'bench-2', progress: false }); return computeOf(s); } },
     ];
     const times = new Map<string, number[]>(cases.map((c) => [c.name, []]));
+    // wall time per job not spent in the jobs themselves: wall/N − compute/(N·parallel), in ms; the
+    // jobs' compute time varies with the load, this difference much less
+    const idle = new Map<string, number[]>(cases.map((c) => [c.name, []]));
     // round 0 warms the workers' job threads (not counted)
     for (let r = 0; r <= rounds; r++) {
       const order = cases.map((_, i) => cases[(i + r) % cases.length]);
       for (const c of order) {
         const t0 = performance.now();
-        await c.run();
+        const compute = await c.run();
         const s = (performance.now() - t0) / 1000;
-        if (r > 0) times.get(c.name)?.push(s);
-        process.stderr.write(`round ${r}${r === 0 ? ' (warm-up)' : ''} | ${c.name}: ${s.toFixed(2)} s (${(N / s).toFixed(1)} jobs/s)\n`);
+        const gap = (s / N - compute / (N * c.parallel)) * 1000;
+        if (r > 0) {
+          times.get(c.name)?.push(s);
+          idle.get(c.name)?.push(gap);
+        }
+        process.stderr.write(`round ${r}${r === 0 ? ' (warm-up)' : ''} | ${c.name}: ${s.toFixed(2)} s (${(N / s).toFixed(1)} jobs/s; jobs' own time ${compute.toFixed(2)} s; ${gap.toFixed(2)} ms/job outside the jobs)\n`);
       }
     }
     const med = new Map([...times].map(([k, v]) => [k, median(v)]));
     const base = med.get('local pool, 1 thread (warm)') ?? NaN;
     const lines = [
       `${preset} --profile ${profile}: ${N} jobs, ${rounds} rounds, medians (machine shared with other work: see the spread)`,
-      '| case | median s | jobs/s | ratio to warm local 1 thread | min–max s |',
-      '|---|---|---|---|---|',
-      ...[...times].map(([k, v]) => `| ${k} | ${median(v).toFixed(2)} | ${(N / median(v)).toFixed(1)} | ${(median(v) / base).toFixed(2)} | ${Math.min(...v).toFixed(2)}–${Math.max(...v).toFixed(2)} |`),
+      '| case | median s | jobs/s | ratio to warm local 1 thread | min–max s | ms/job outside the jobs (median) |',
+      '|---|---|---|---|---|---|',
+      ...[...times].map(([k, v]) => `| ${k} | ${median(v).toFixed(2)} | ${(N / median(v)).toFixed(1)} | ${(median(v) / base).toFixed(2)} | ${Math.min(...v).toFixed(2)}–${Math.max(...v).toFixed(2)} | ${median(idle.get(k) ?? []).toFixed(2)} |`),
     ];
     const q1 = med.get('queue, 1 worker process') ?? NaN;
     const q2 = med.get('queue, 2 worker processes') ?? NaN;
@@ -110,8 +120,11 @@ async function main(): Promise<void> {
     const l1 = med.get('local pool, 1 thread') ?? NaN;
     // per-round pairs (same round, same load) give a second view of the overhead and the scaling
     const perRound = (a: string, b: string, f: (x: number, y: number) => number): number => median((times.get(a) ?? []).map((x, i) => f(x, (times.get(b) ?? [])[i])));
+    const gapQ = median(idle.get('queue, 1 worker process') ?? []);
+    const gapL = median(idle.get('local pool, 1 thread (warm)') ?? []);
     lines.push(
-      `queue overhead per job: ${((q1 - base) / N * 1000).toFixed(2)} ms (medians), ${perRound('queue, 1 worker process', 'local pool, 1 thread (warm)', (x, y) => (x - y) / N * 1000).toFixed(2)} ms (median of per-round differences)`,
+      `queue overhead per job beyond the warm local pool, from the time outside the jobs: ${(gapQ - gapL).toFixed(2)} ms`,
+      `queue overhead per job (wall): ${((q1 - base) / N * 1000).toFixed(2)} ms (medians), ${perRound('queue, 1 worker process', 'local pool, 1 thread (warm)', (x, y) => (x - y) / N * 1000).toFixed(2)} ms (median of per-round differences)`,
       `scaling 1 → 2 worker processes: ${(q1 / q2).toFixed(2)}× (medians), ${perRound('queue, 1 worker process', 'queue, 2 worker processes', (x, y) => x / y).toFixed(2)}× (median of per-round ratios); local pool 1 → 2 threads: ${(l1 / l2).toFixed(2)}×`,
     );
     process.stdout.write(lines.join('\n') + '\n');

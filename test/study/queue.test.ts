@@ -341,3 +341,23 @@ describe.skipIf(!REDIS_SERVER)('distributed study runner (BullMQ + Redis on 127.
     await stopAll([w]);
   });
 });
+
+describe('queue URL', () => {
+  it('parses host, port, database and password (URL or MOELAB_REDIS_PASSWORD), masks the password', () => {
+    expect(parseQueueUrl('redis://10.1.2.3:6380/4', {})).toMatchObject({ host: '10.1.2.3', port: 6380, db: 4, tls: false, display: 'redis://10.1.2.3:6380/4' });
+    expect(parseQueueUrl('redis://localhost', {})).toMatchObject({ host: 'localhost', port: 6379, db: 0 });
+    const withPw = parseQueueUrl('rediss://user:p%40ss@h:7000/1', {});
+    expect(withPw).toMatchObject({ username: 'user', password: 'p@ss', tls: true, display: 'rediss://user:***@h:7000/1' });
+    expect(parseQueueUrl('redis://h:1/0', { MOELAB_REDIS_PASSWORD: 'envpw' }).password).toBe('envpw');
+    expect(parseQueueUrl('redis://h:1/0', {}).password).toBeUndefined();
+    expect(() => parseQueueUrl('redis://h:1/x', {})).toThrow('--queue: database "x" is not a number 0–15 (redis://HOST:PORT/DB)');
+    expect(() => parseQueueUrl('h:1', {})).toThrow(/scheme "h" is not redis or rediss/);
+    expect(() => parseQueueUrl('not a url', {})).toThrow('--queue "not a url": not a URL; expected redis://HOST:PORT[/DB]');
+  });
+
+  it('qualifies BullMQ job ids by the study hash and keeps them free of ":"', async () => {
+    const { bullJobId } = await import('../../src/study/queue/protocol.js');
+    expect(bullJobId('0123456789abcdef', 'exact/100/3')).toBe('0123456789abcdef/exact/100/3');
+    expect(bullJobId('0123456789abcdef', 'a:b/100/0')).toBe('0123456789abcdef/a%3Ab/100/0');
+  });
+});
