@@ -14,7 +14,7 @@
  * Not a `*.bench.ts` file: `npm run bench` does not need Redis.
  */
 import { spawn, type ChildProcess } from 'node:child_process';
-import { mkdtempSync, rmSync } from 'node:fs';
+import { mkdtempSync, readFileSync, rmSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join, resolve } from 'node:path';
 import { fileURLToPath } from 'node:url';
@@ -39,6 +39,18 @@ const preset = arg('--preset', 'softmax-exact');
 const profile = arg('--profile', 'quick');
 const ROOT = resolve(fileURLToPath(import.meta.url), '..', '..');
 const BIN = join(ROOT, 'bin', 'moelab.mjs');
+
+/** CPU seconds (user + system, all threads) of a process, from /proc (Linux). */
+function procCpu(pid: number | undefined): number {
+  if (pid === undefined) return 0;
+  try {
+    const stat = readFileSync(`/proc/${pid}/stat`, 'utf8');
+    const f = stat.slice(stat.lastIndexOf(')') + 2).split(' ');
+    return (Number(f[11]) + Number(f[12])) / 100; // utime, stime in clock ticks (USER_HZ = 100)
+  } catch {
+    return 0;
+  }
+}
 
 function median(xs: number[]): number {
   const s = [...xs].sort((a, b) => a - b);
@@ -91,28 +103,38 @@ async function main(): Promise<void> {
     // wall time per job not spent in the jobs themselves: wall/N − compute/(N·parallel), in ms; the
     // jobs' compute time varies with the load, this difference much less
     const idle = new Map<string, number[]>(cases.map((c) => [c.name, []]));
+    // CPU seconds of everything involved (this process: pool or coordinator; the worker processes,
+    // busy or idle; redis-server): unlike wall time, hardly changed by other load on the machine
+    const cpuNow = (): number => {
+      const u = process.cpuUsage();
+      return (u.user + u.system) / 1e6 + procs.reduce((s, p) => s + procCpu(p.pid), 0) + procCpu(redis.pid());
+    };
+    const cpu = new Map<string, number[]>(cases.map((c) => [c.name, []]));
     // round 0 warms the workers' job threads (not counted)
     for (let r = 0; r <= rounds; r++) {
       const order = cases.map((_, i) => cases[(i + r) % cases.length]);
       for (const c of order) {
         const t0 = performance.now();
+        const c0 = cpuNow();
         const compute = await c.run();
         const s = (performance.now() - t0) / 1000;
+        const used = cpuNow() - c0;
+        if (r > 0) cpu.get(c.name)?.push(used);
         const gap = (s / N - compute / (N * c.parallel)) * 1000;
         if (r > 0) {
           times.get(c.name)?.push(s);
           idle.get(c.name)?.push(gap);
         }
-        process.stderr.write(`round ${r}${r === 0 ? ' (warm-up)' : ''} | ${c.name}: ${s.toFixed(2)} s (${(N / s).toFixed(1)} jobs/s; jobs' own time ${compute.toFixed(2)} s; ${gap.toFixed(2)} ms/job outside the jobs)\n`);
+        process.stderr.write(`round ${r}${r === 0 ? ' (warm-up)' : ''} | ${c.name}: ${s.toFixed(2)} s (${(N / s).toFixed(1)} jobs/s; jobs' own time ${compute.toFixed(2)} s; ${gap.toFixed(2)} ms/job outside the jobs; ${used.toFixed(2)} CPU s)\n`);
       }
     }
     const med = new Map([...times].map(([k, v]) => [k, median(v)]));
     const base = med.get('local pool, 1 thread (warm)') ?? NaN;
     const lines = [
       `${preset} --profile ${profile}: ${N} jobs, ${rounds} rounds, medians (machine shared with other work: see the spread)`,
-      '| case | median s | jobs/s | ratio to warm local 1 thread | min–max s | ms/job outside the jobs (median) |',
-      '|---|---|---|---|---|---|',
-      ...[...times].map(([k, v]) => `| ${k} | ${median(v).toFixed(2)} | ${(N / median(v)).toFixed(1)} | ${(median(v) / base).toFixed(2)} | ${Math.min(...v).toFixed(2)}–${Math.max(...v).toFixed(2)} | ${median(idle.get(k) ?? []).toFixed(2)} |`),
+      '| case | median s | jobs/s | ratio to warm local 1 thread | min–max s | ms/job outside the jobs (median) | CPU s (median) |',
+      '|---|---|---|---|---|---|---|',
+      ...[...times].map(([k, v]) => `| ${k} | ${median(v).toFixed(2)} | ${(N / median(v)).toFixed(1)} | ${(median(v) / base).toFixed(2)} | ${Math.min(...v).toFixed(2)}–${Math.max(...v).toFixed(2)} | ${median(idle.get(k) ?? []).toFixed(2)} | ${median(cpu.get(k) ?? []).toFixed(2)} |`),
     ];
     const q1 = med.get('queue, 1 worker process') ?? NaN;
     const q2 = med.get('queue, 2 worker processes') ?? NaN;
@@ -122,7 +144,10 @@ async function main(): Promise<void> {
     const perRound = (a: string, b: string, f: (x: number, y: number) => number): number => median((times.get(a) ?? []).map((x, i) => f(x, (times.get(b) ?? [])[i])));
     const gapQ = median(idle.get('queue, 1 worker process') ?? []);
     const gapL = median(idle.get('local pool, 1 thread (warm)') ?? []);
+    const cpuQ = median(cpu.get('queue, 1 worker process') ?? []);
+    const cpuL = median(cpu.get('local pool, 1 thread (warm)') ?? []);
     lines.push(
+      `queue overhead per job in CPU time (worker, Redis and coordinator, beyond the warm local pool): ${((cpuQ - cpuL) / N * 1000).toFixed(2)} ms (medians)`,
       `queue overhead per job beyond the warm local pool, from the time outside the jobs: ${(gapQ - gapL).toFixed(2)} ms`,
       `queue overhead per job (wall): ${((q1 - base) / N * 1000).toFixed(2)} ms (medians), ${perRound('queue, 1 worker process', 'local pool, 1 thread (warm)', (x, y) => (x - y) / N * 1000).toFixed(2)} ms (median of per-round differences)`,
       `scaling 1 → 2 worker processes: ${(q1 / q2).toFixed(2)}× (medians), ${perRound('queue, 1 worker process', 'queue, 2 worker processes', (x, y) => x / y).toFixed(2)}× (median of per-round ratios); local pool 1 → 2 threads: ${(l1 / l2).toFixed(2)}×`,

@@ -47,6 +47,8 @@ function ping(port: number): Promise<boolean> {
 export interface RedisInstance {
   port: number;
   dir: string;
+  /** Process id of the running server (for CPU accounting in the benchmark). */
+  pid(): number | undefined;
   url(db?: number): string;
   /** Stop gracefully (SIGTERM: Redis flushes its AOF) and start again on the same port and dir. */
   restart(downMs?: number): Promise<void>;
@@ -81,6 +83,7 @@ export async function startRedis(): Promise<RedisInstance> {
   return {
     port,
     dir,
+    pid: () => proc?.pid,
     url: (db = 0) => `redis://127.0.0.1:${port}/${db}`,
     async restart(downMs = 300): Promise<void> {
       await halt();
