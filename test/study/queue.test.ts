@@ -176,7 +176,8 @@ describe.skipIf(!REDIS_SERVER)('distributed study runner (BullMQ + Redis on 127.
       expect(by.every((p) => p.child.pid !== pid)).toBe(true);
     }
     expectSameRows(out, ref);
-    // status: everything done, nothing queued or running
+    // status: everything done, nothing queued or running, the three (restarted) workers live
+    await until(() => workers.every((w) => w.log.some((l) => l.includes(' serving '))), 'the restarted workers');
     const st = await runCli(['study', 'status', out, '--json', '--queue', url]);
     expect(st.code, st.stderr).toBe(0);
     const status = JSON.parse(st.stdout) as { ok: number; failed: number; pending: number; queue: { queued: number; running: number; uncollected: number; workers: number } };
@@ -203,8 +204,9 @@ describe.skipIf(!REDIS_SERVER)('distributed study runner (BullMQ + Redis on 127.
     const status = JSON.parse(st.stdout) as { ok: number; pending: number; queue: { queued: number; running: number; uncollected: number } };
     expect(status.ok).toBe(afterKill);
     expect(status.queue.uncollected).toBeGreaterThanOrEqual(1);
-    // everything not stored is still in Redis (queued, running or finished): nothing to enqueue
-    expect(status.queue.queued + status.queue.running + status.queue.uncollected).toBe(PLANNED - afterKill);
+    // everything not stored is still in Redis (queued, running or finished; a row stored just before
+    // the kill may be there too): nothing to enqueue
+    expect(status.queue.queued + status.queue.running + status.queue.uncollected).toBeGreaterThanOrEqual(PLANNED - afterKill);
     const res = start(['study', 'resume', out, '--queue', url, '--no-progress']);
     running.push(res);
     const rex = await res.exited;
@@ -286,7 +288,7 @@ describe.skipIf(!REDIS_SERVER)('distributed study runner (BullMQ + Redis on 127.
     const url = redis.url(6);
     const out = join(tmp, 'long-jobs');
     const cfg = join(tmp, 'long.yaml');
-    writeFileSync(cfg, 'name: long\nseed: 5\ntruth: authors\nn: [100000]\nreplicates: 3\nsettings:\n  - { name: exact, k: 2, gate: softmax, experts: gaussian, losses: [D1] }\n');
+    writeFileSync(cfg, 'name: long\nseed: 5\ntruth: authors\nn: [20000]\nreplicates: 3\nsettings:\n  - { name: over, k: 3, gate: softmax, experts: gaussian, init: kmeans++, losses: [D1] }\n');
     const lockArgs = ['--concurrency', '1', '--lock-duration', '500', '--stalled-interval', '250', '--max-stalled', '0', '--verbose'];
     const a = start(['worker', '--queue', url, ...lockArgs]);
     const b = start(['worker', '--queue', url, ...lockArgs]);

@@ -68,6 +68,15 @@ async function idsOf(queue: QueueT, hash: string, types: readonly string[]): Pro
   return ids.filter((id) => id.startsWith(prefix));
 }
 
+/**
+ * Workers serving this queue in this Redis database (BullMQ's count looks at every database of the
+ * server: keep the clients whose db is ours, one per worker name).
+ */
+async function liveWorkers(queue: QueueT, db: number): Promise<number> {
+  const clients = (await queue.getWorkers()) as { name?: string; rawname?: string; db?: string }[];
+  return new Set(clients.filter((c) => Number(c.db) === db).map((c) => c.rawname ?? c.name)).size;
+}
+
 export interface QueueCounts {
   /** Waiting (or delayed for a retry) in the queue. */
   queued: number;
@@ -91,7 +100,7 @@ export async function queueCounts(target: QueueTarget, hash: string, queueName =
         idsOf(queue, hash, ['wait', 'delayed', 'prioritized', 'paused', 'waiting-children']),
         idsOf(queue, hash, ['active']),
         idsOf(queue, hash, ['completed', 'failed']),
-        queue.getWorkersCount(),
+        liveWorkers(queue, target.db),
       ]);
       return { queued: queued.length, running: running.length, uncollected: uncollected.length, workers };
     } finally {
@@ -225,7 +234,7 @@ export async function runQueuedStudy(store: StudyStore, opts: QueueRunOptions): 
         const now = performance.now();
         if (now - lastWorkers > 2000) {
           lastWorkers = now;
-          workers = await q.getWorkersCount();
+          workers = await liveWorkers(q, opts.target.db);
           summary.workers = Math.max(summary.workers, workers);
         }
         // nothing finished for a while: make sure every pending job is still in Redis (it may have
