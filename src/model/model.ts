@@ -10,10 +10,11 @@
  */
 import type { Gate, GateJSON } from '../gates/gate.js';
 import type { ExpertFamily, ExpertJSON } from '../experts/expert.js';
+import { checkModelKeys } from './strict-keys.js';
 import { gateFactory } from '../gates/registry.js';
 import { expertFactory } from '../experts/registry.js';
 import { ModelFormatError } from '../errors.js';
-import { readObject, readString } from '../json-read.js';
+import { readObject, readString, type JsonObject } from '../json-read.js';
 import type { Rng } from '../numeric/rng.js';
 
 export interface ModelJSON {
@@ -99,6 +100,7 @@ export class MixtureOfExperts {
     m.gateTheta.set(gate.paramsFromJSON(gj));
     m.expertTheta.set(expert.paramsFromJSON(ej));
     m.canonicalize();
+    checkModelKeys(obj, gj, ej, m.toJSON() as unknown as { gate: JsonObject; experts: JsonObject }, path);
     return m;
   }
 
