@@ -127,6 +127,7 @@ export const MEASURES: Record<string, MeasureEntry> = {
       const r = voronoiLoss(ctx.fit, ctx.truth, { x: ctx.design, seed: ctx.rng.uint32(), ...rest, loss: loss ?? 'D2' });
       return { value: Math.max(...Object.values(r.cellBlock)), blocks: r.cellBlock };
     },
+    blocks: voronoiBlocks(false),
   },
   hellinger: { options: DistanceOptionsSchema, help: 'E_X Hellinger distance between the fitted and true conditional densities (Monte Carlo over x, exact in y)', fn: density('hellinger') },
   tv: { options: DistanceOptionsSchema, help: 'E_X total-variation distance between the fitted and true conditional densities', fn: density('tv') },

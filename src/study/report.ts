@@ -66,7 +66,7 @@ export interface CurveNotes {
 }
 
 /** Rate curves of every (setting, loss) of the study that has data at ≥ 2 sample sizes. */
-export function computeCurves(store: StudyStore, options: { bootstrap?: number } = {}): CurveNotes {
+export function computeCurves(store: Pick<StudyStore, 'study' | 'lossValues'>, options: { bootstrap?: number } = {}): CurveNotes {
   const study = store.study;
   const groups = new Map<string, Map<number, number[]>>();
   for (const v of store.lossValues()) {

@@ -15,6 +15,10 @@ import { planJobs } from './plan.js';
 import { computeCurves, figureSpec, renderSVG, svgToPNG, panelSpec, type CurveDetail } from './report.js';
 import { VERDICT_RULE } from './rates.js';
 import { OptionError } from '../errors.js';
+import { measureAll } from './measures.js';
+import { MixtureOfExperts } from '../model/model.js';
+import { Rng } from '../numeric/rng.js';
+import type { LossValue } from './store.js';
 
 export interface ReproduceOptions {
   presets?: string[];
@@ -179,9 +183,10 @@ export function collectReproduction(out: string, options: { presets?: string[]; 
     }
     const store = StudyStore.open(dir);
     try {
-      const notes = computeCurves(store, { bootstrap: options.bootstrap ?? 1000 });
-      curves.set(p, { store: store.study, curves: notes.curves });
-      for (const s of store.study.settings) {
+      const view = withPresetLosses(store, resolvedPreset(p, options.profile));
+      const notes = computeCurves(view, { bootstrap: options.bootstrap ?? 1000 });
+      curves.set(p, { store: view.study, curves: notes.curves });
+      for (const s of view.study.settings) {
         for (const l of s.losses) {
           const c = notes.curves.find((x) => x.setting === s.name && x.loss === l.name);
           if (c) claims.push(claimRow(p, c));
@@ -197,6 +202,56 @@ export function collectReproduction(out: string, options: { presets?: string[]; 
     }
   }
   return { reproduction: { claims, presets: status, rule: VERDICT_RULE }, curves };
+}
+
+/** Losses a report can compute from a stored fitted model alone (no data): the Voronoi family. */
+const FROM_MODEL = new Set(['D1', 'D2', 'D2strong', 'param', 'cell']);
+
+/**
+ * The store as the report sees it: the stored study with the theory and claim of each loss taken
+ * from the current preset (they are statements about the run, not part of it), plus the losses the
+ * current preset lists that the stored run did not record and that follow from the stored fitted
+ * model (e.g. `cell:BLOCK`, added after the run started), computed here exactly as a job would
+ * (same measure stream from the job seed).
+ */
+export function withPresetLosses(store: StudyStore, preset: ResolvedStudy): { study: ResolvedStudy; lossValues: () => LossValue[] } {
+  const stored = store.study;
+  // only a store of this preset takes its statements
+  if (stored.name !== preset.name) return { study: stored, lossValues: () => store.lossValues() };
+  const extra = new Map<string, ResolvedStudy['settings'][number]['losses']>();
+  const settings = stored.settings.map((s) => {
+    const cur = preset.settings.find((x) => x.name === s.name);
+    if (!cur) return s;
+    const losses = s.losses.map((l) => {
+      const c = cur.losses.find((x) => x.name === l.name);
+      if (!c) return l;
+      const { theory: _t, claim: _c, versus: _v, ...rest } = l;
+      return { ...rest, ...(c.theory !== undefined ? { theory: c.theory } : {}), ...(c.claim !== undefined ? { claim: c.claim } : {}), ...(c.versus !== undefined ? { versus: c.versus } : {}) };
+    });
+    const add = cur.losses.filter((c) => !s.losses.some((l) => l.name === c.name) && FROM_MODEL.has(c.base));
+    if (add.length) extra.set(s.name, add);
+    return { ...s, losses: [...losses, ...add] };
+  });
+  const study = { ...stored, settings };
+  const lossValues = (): LossValue[] => {
+    const out = store.lossValues();
+    if (!extra.size) return out;
+    const truth = MixtureOfExperts.fromJSON(stored.truth, 'truth');
+    for (const row of store.rows()) {
+      const add = extra.get(row.setting);
+      if (!add || row.status !== 'ok' || !row.model) continue;
+      let values: Record<string, number>;
+      try {
+        const fit = MixtureOfExperts.fromJSON(JSON.parse(row.model) as Parameters<typeof MixtureOfExperts.fromJSON>[0], 'fit');
+        values = measureAll(add, { fit, truth, data: { X: new Float64Array(0), y: new Float64Array(0), n: 0, d: stored.d }, design: stored.x, rng: new Rng(BigInt(row.seed)).split('measure') });
+      } catch {
+        continue;
+      }
+      for (const [name, value] of Object.entries(values)) out.push({ setting: row.setting, name, n: row.n, rep: row.rep, value: Number.isFinite(value) ? value : null });
+    }
+    return out;
+  };
+  return { study, lossValues };
 }
 
 /** The JSON contract: {"claims":[{"preset","setting","loss","theory","summary","slope","ci","verdict"}, …]} plus details. */

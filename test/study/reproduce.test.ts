@@ -54,7 +54,8 @@ describe('study reproduce report', () => {
       const v = Object.fromEntries(json.claims.filter((c) => c.preset === 'softmax-exact').map((c) => [c.loss, c.verdict]));
       expect(v).toEqual({ D1: 'reproduced', hellinger: 'contradicted', 'D2:beta1': 'reproduced' });
       const topk = json.claims.filter((c) => c.preset === 'topk-exact');
-      expect(topk.length).toBe(4);
+      const { loadStudyFile, presetPath } = await import('../../src/study/config.js');
+      expect(topk.length).toBe(loadStudyFile(presetPath('topk-exact')).settings.reduce((a, st) => a + st.losses.length, 0));
       for (const c of topk) expect(c.verdict).toBe('not run');
       const se = json.presets.find((p) => p.preset === 'softmax-exact')!;
       expect(se.missing).toBe(5);
@@ -66,6 +67,42 @@ describe('study reproduce report', () => {
       expect(existsSync(join(out, 'figures', 'softmax-exact-exact.svg'))).toBe(true);
     } finally {
       rmSync(out, { recursive: true, force: true });
+    }
+  });
+});
+
+describe('withPresetLosses', () => {
+  it('adds the losses a preset gained after the run (cell:BLOCK) from the stored models, and takes theory from the preset', async () => {
+    const { withPresetLosses } = await import('../../src/study/reproduce.js');
+    const { loadStudyFile, presetPath } = await import('../../src/study/config.js');
+    const { voronoiLoss } = await import('../../src/measure/voronoi.js');
+    const { AUTHORS_TRUTH } = await import('../../src/model/presets.js');
+    const preset = loadStudyFile(presetPath('softmax-exact'), { profile: 'quick' });
+    // the run as it was started: without the cell losses and with another theory on D1
+    const old = { ...preset, settings: preset.settings.map((s) => ({ ...s, losses: s.losses.filter((l) => l.base !== 'cell').map((l) => (l.name === 'D1' ? { ...l, theory: -0.3 } : l)) })) };
+    const dir = mkdtempSync(join(tmpdir(), 'moelab-repro-'));
+    try {
+      const store = StudyStore.create(dir, old);
+      const jobs = planJobs(old).slice(0, 3);
+      const models = jobs.map((_, i) => ({ gate: { type: 'softmax', beta0: [-8 + 0.1 * i, 0], beta1: [[25 + i], [0]] }, experts: { type: 'gaussianLinear', a: [[-20], [20.5]], b: [15, -5 + 0.2 * i], variance: [0.09, 0.16] } }));
+      jobs.forEach((job, i) => store.write({
+        jobId: job.id, setting: job.setting, n: job.n, rep: job.rep, seed: job.seed, status: 'ok', error: null, logLikelihood: -1, iterations: 1,
+        converged: true, seconds: 0.01, model: JSON.stringify(models[i]), warnings: null, losses: { D1: 0.1, hellinger: 0.01 },
+      }));
+      const view = withPresetLosses(store, preset);
+      const d1 = view.study.settings[0].losses.find((l) => l.name === 'D1')!;
+      expect(d1.theory).toBe(-0.5);
+      expect(view.study.settings[0].losses.map((l) => l.name)).toEqual(preset.settings[0].losses.map((l) => l.name));
+      const vals = view.lossValues().filter((v) => v.name === 'cell:b');
+      expect(vals.length).toBe(3);
+      jobs.forEach((job, i) => {
+        const want = voronoiLoss(models[i] as never, AUTHORS_TRUTH, { loss: 'D1' }).cellBlock.b;
+        expect(vals.find((v) => v.rep === job.rep && v.n === job.n)!.value).toBeCloseTo(want, 12);
+      });
+      expect(vals[0].value).toBeCloseTo(0, 12);
+      store.close();
+    } finally {
+      rmSync(dir, { recursive: true, force: true });
     }
   });
 });
