@@ -64,10 +64,10 @@ export async function selectK(spec: Omit<ModelSpec, 'k'>, data: Dataset, ks: rea
   const outcomes = await runFits(tasks, { threads, onDone: (_, f) => options.onDone?.(f, tasks.length) });
   const table: SelectionRow[] = outcomes.map((o, idx) => {
     const k = ks[idx];
-    if (!o.model) return { k, logLikelihood: NaN, parameters: NaN, aic: NaN, bic: NaN, icl: NaN, converged: false, error: o.error, warnings: o.warnings };
+    if (!o.model) return { k, logLikelihood: NaN, parameters: NaN, aic: NaN, bic: NaN, icl: NaN, converged: false, error: o.error, warnings: o.warnings.map((w) => w.message) };
     const m = MixtureOfExperts.fromJSON(o.model);
     const c = modelCriteria(m, data, o.logLikelihood);
-    return { k, logLikelihood: o.logLikelihood, parameters: c.parameters, aic: c.aic, bic: c.bic, icl: c.icl, converged: o.converged, model: o.model, warnings: o.warnings };
+    return { k, logLikelihood: o.logLikelihood, parameters: c.parameters, aic: c.aic, bic: c.bic, icl: c.icl, converged: o.converged, model: o.model, warnings: o.warnings.map((w) => w.message) };
   });
   const ok = table.filter((r) => r.model);
   if (ok.length === 0) throw new OptionError(`every fit failed: ${table.map((r) => `k=${r.k}: ${r.error}`).join('; ')}`);

@@ -92,7 +92,7 @@ export function register(program: Command): void {
         const [o] = await runFits([{ spec: { ...spec, k: K }, data, options: em }], { threads: 1 });
         if (!o.model) throw new OptionError(`the fit with k=${K} failed: ${o.error}`);
         bigModel = MixtureOfExperts.fromJSON(o.model);
-        warnings.push(...o.warnings.map((w) => `k=${K}: ${w}`));
+        warnings.push(...o.warnings.map((w) => `k=${K}: ${w.message}`));
       } else {
         sel = await selectK(spec, data, ks, { criterion: opts.criterion as CriterionName, em, threads });
         for (const r of sel.table) {
