@@ -162,7 +162,8 @@ export function ratePlot(points: StudyPoint[], rate: RateFit | null, theory: num
   }
   const el = Plot.plot({
     width: WIDTH, height: HEIGHT, marginLeft: 60,
-    x: { type: 'log', label: 'n' }, y: { type: 'log', label: `${loss} loss`, tickFormat: '.2~g' },
+    x: { type: 'log', label: 'n', ticks: [...new Set(points.map((p) => p.n))], tickFormat: (d: number) => String(d) },
+    y: { type: 'log', label: `${loss} loss`, tickFormat: '.2~g' },
     color: { legend: true, range: ['#1f77b4', '#d62728'] },
     marks,
   });

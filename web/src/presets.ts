@@ -48,7 +48,8 @@ const GATE_PRESETS: Record<GateFamily, GatePreset> = {
 
 /** Evenly spread values from `from` to `to` (k of them). */
 function spread(k: number, from: number, to: number): number[] {
-  return Array.from({ length: k }, (_, i) => (k === 1 ? (from + to) / 2 : from + ((to - from) * i) / (k - 1)));
+  const v = (i: number) => (k === 1 ? (from + to) / 2 : from + ((to - from) * i) / (k - 1));
+  return Array.from({ length: k }, (_, i) => Math.round(v(i) * 1e4) / 1e4);
 }
 
 function expertPreset(family: ExpertFamily, k: number, gate: GateFamily): ModelJSON['experts'] {
@@ -59,7 +60,7 @@ function expertPreset(family: ExpertFamily, k: number, gate: GateFamily): ModelJ
         type: 'gaussianLinear',
         a: spread(k, -4, 4).map((v) => [v]),
         b: spread(k, 2, -2),
-        variance: spread(k, 0.09, 0.16).map((v) => Math.round(v * 1e4) / 1e4),
+        variance: spread(k, 0.09, 0.16),
       };
     case 'multinomialLogistic':
       return {
