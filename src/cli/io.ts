@@ -3,12 +3,20 @@ import { readFileSync, writeFileSync, renameSync } from 'node:fs';
 import { parse } from 'csv-parse/sync';
 import { stringify } from 'csv-stringify/sync';
 import { parseDecimal, isDecimal } from '../decimal.js';
+import { plainRecords } from './csv-plain.js';
 import { DataError, ModelFormatError, OptionError } from '../errors.js';
 import type { Dataset } from '../model/data.js';
 import { MixtureOfExperts } from '../model/model.js';
 
-function readText(path: string, what: string): string {
+let stdinText: string | undefined;
+
+/**
+ * The text of a file, or of standard input when `path` is `-` (read once and kept, so that `-` may
+ * be named by two options of one command).
+ */
+export function readText(path: string, what: string): string {
   try {
+    if (path === '-') return (stdinText ??= readFileSync(0, 'utf8'));
     return readFileSync(path, 'utf8');
   } catch (e) {
     const code = (e as NodeJS.ErrnoException).code;
@@ -35,7 +43,7 @@ export function readCsvDataset(path: string, opts: CsvReadOptions = {}): Dataset
   const text = readText(path, 'data file');
   let records: { record: string[]; raw: string; info: { lines: number } }[];
   try {
-    records = parse(text, { bom: true, skip_empty_lines: true, trim: true, relax_column_count: false, info: true, raw: true }) as unknown as typeof records;
+    records = plainRecords(text) ?? parse(text, { bom: true, skip_empty_lines: true, trim: true, relax_column_count: false, info: true, raw: true }) as unknown as typeof records;
   } catch (e) {
     throw new DataError(`${path}: ${(e as Error).message.split('\n')[0]}`);
   }
@@ -137,7 +145,12 @@ export function csvText(rows: readonly (readonly string[])[]): string {
   return stringify(rows as string[][], { quoted_match: /^\s|\s$|^\uFEFF/, record_delimiter: 'unix' });
 }
 
+/** Write `text` to a file atomically (temp file + rename), or to standard output when `path` is `-`. */
 export function writeAtomic(path: string, text: string): void {
+  if (path === '-') {
+    process.stdout.write(text);
+    return;
+  }
   const tmp = `${path}.tmp-${process.pid}`;
   writeFileSync(tmp, text);
   renameSync(tmp, path);

@@ -302,6 +302,8 @@ export interface LoadOptions {
   source?: string;
   /** Lift the size limits of src/limits.ts (grid, n, replicates, jobs, k, columns, memory). */
   allowLarge?: boolean;
+  /** Directory that a `truth:` file path is relative to (the config's directory; default: the working directory). */
+  baseDir?: string;
 }
 
 /** Parse and validate config text (YAML or JSON) and resolve it. */
@@ -322,19 +324,19 @@ export function loadStudy(text: string, options: LoadOptions = {}): ResolvedStud
   }
   const parsed = StudyConfigSchema.safeParse(raw);
   if (!parsed.success) fail(parsed.error.issues, source, doc, lc, z.prettifyError(parsed.error));
-  return resolveStudy(parsed.data, options.profile, (issues) => fail(issues, source, doc, lc), options.allowLarge ?? false);
+  return resolveStudy(parsed.data, options.profile, (issues) => fail(issues, source, doc, lc), options.allowLarge ?? false, options.baseDir ?? process.cwd());
 }
 
 /** Load a config file (YAML or JSON). */
 export function loadStudyFile(path: string, options: Omit<LoadOptions, 'source'> = {}): ResolvedStudy {
   let text: string;
   try {
-    text = readFileSync(path, 'utf8');
+    text = readFileSync(path === '-' ? 0 : path, 'utf8');
   } catch (e) {
     const code = (e as NodeJS.ErrnoException).code;
     throw new OptionError(`study config ${path}: ${code === 'ENOENT' ? 'no such file' : (e as Error).message}`);
   }
-  return loadStudy(text, { ...options, source: path });
+  return loadStudy(text, { ...options, source: path, baseDir: path === '-' ? process.cwd() : dirname(resolve(path)) });
 }
 
 /** Directory of the shipped presets (`studies/` at the package root). */
@@ -399,15 +401,27 @@ function gridRange(g: GridInput): { min: number; max: number } {
   }
 }
 
-function resolveStudy(c: StudyConfig, profileName: string | undefined, fail: (issues: Issue[]) => never, allowLarge: boolean): ResolvedStudy {
+function resolveStudy(c: StudyConfig, profileName: string | undefined, fail: (issues: Issue[]) => never, allowLarge: boolean, baseDir: string): ResolvedStudy {
   const issues: Issue[] = [];
   // truth
   let truthJSON: ModelJSON | undefined;
   let d = 1;
   let truthK = 0;
-  if (typeof c.truth === 'string') {
-    truthJSON = Object.hasOwn(NAMED_TRUTHS, c.truth) ? NAMED_TRUTHS[c.truth] : undefined;
-    if (!truthJSON) issues.push({ path: ['truth'], message: `unknown named truth ${JSON.stringify(c.truth)} (known: ${Object.keys(NAMED_TRUTHS).join(', ')}); or give a model JSON object` });
+  if (typeof c.truth === 'string' && Object.hasOwn(NAMED_TRUTHS, c.truth)) {
+    truthJSON = NAMED_TRUTHS[c.truth];
+  } else if (typeof c.truth === 'string') {
+    // a model JSON file (a `fit --json` output too), relative to the config's directory; the resolved
+    // study holds its content, so the study's hash follows the model, not the path
+    const file = resolve(baseDir, c.truth);
+    if (!existsSync(file)) {
+      issues.push({ path: ['truth'], message: `unknown named truth ${JSON.stringify(c.truth)} and no such file in ${baseDir} (named truths: ${Object.keys(NAMED_TRUTHS).join(', ')}; a file path is relative to the config's directory); or give a model JSON object` });
+    } else {
+      try {
+        truthJSON = JSON.parse(readFileSync(file, 'utf8')) as ModelJSON;
+      } catch (e) {
+        issues.push({ path: ['truth'], message: `${c.truth}: not valid JSON (${(e as Error).message})` });
+      }
+    }
   } else truthJSON = c.truth as unknown as ModelJSON;
   if (truthJSON) {
     try {

@@ -33,6 +33,10 @@ export function exportCSV(store: StudyStore, options: { model?: boolean } = {}):
 
 export function writeCSV(store: StudyStore, path: string, options: { model?: boolean } = {}): number {
   const { text, rows } = exportCSV(store, options);
+  if (path === '-') {
+    process.stdout.write(text);
+    return rows;
+  }
   const tmp = `${path}.tmp-${process.pid}`;
   writeFileSync(tmp, text);
   renameSync(tmp, path);

@@ -40,7 +40,7 @@ export function register(program: Command): void {
   const cmd = program
     .command('fit')
     .description('fit a mixture of experts to a CSV file (maximum likelihood by accelerated EM)')
-    .requiredOption('--data <file>', 'CSV with a header row')
+    .requiredOption('--data <file>', 'CSV with a header row; - for standard input')
     .requiredOption('--k <k>', 'number of experts')
     .option('--y <column>', 'response column', 'y')
     .option('--x <columns>', 'comma-separated input columns (default: every other column)')

@@ -1,11 +1,10 @@
 /** `moelab loss`: Voronoi loss between a fitted and a true model (math-spec §1.3–1.6, §8.1–8.2). */
-import { readFileSync } from 'node:fs';
 import type { Command } from 'commander';
 import { voronoiLoss, LOSS_PRESETS, type VoronoiMetric } from '../../measure/voronoi.js';
 import type { ModelInput } from '../../measure/atoms.js';
 import { parseXDesign } from '../../model/data.js';
 import { OptionError } from '../../errors.js';
-import { readModelFile, parseNumberOption } from '../io.js';
+import { readModelFile, readText, parseNumberOption } from '../io.js';
 import { formatWarning } from '../../warnings.js';
 
 export interface LossCliOptions {
@@ -25,7 +24,7 @@ export interface LossCliOptions {
 function readModel(path: string, what: string, asGiven: boolean): ModelInput {
   const model = readModelFile(path, what); // validates, one-line errors naming the file and field
   if (!asGiven) return model;
-  return JSON.parse(readFileSync(path, 'utf8')) as ModelInput;
+  return JSON.parse(readText(path, what)) as ModelInput;
 }
 
 /** `--rbar 4=8,5=10` → {4: 8, 5: 10}. */

@@ -276,13 +276,13 @@ export function register(program: Command): void {
     .command('export')
     .description('export the stored jobs as CSV (one line per job, one column per loss)')
     .argument('<dir>', 'study directory')
-    .requiredOption('--csv <file>', 'output CSV file')
+    .requiredOption('--csv <file>', 'output CSV file; - for standard output')
     .option('--model', 'include the fitted model JSON column')
     .action((dir: string, opts: { csv: string; model?: boolean }) => {
       const store = StudyStore.open(dir, { readonly: true });
       try {
         const rows = guardIo(opts.csv, 'write the CSV', () => writeCSV(store, opts.csv, { model: opts.model ?? false }));
-        process.stderr.write(`wrote ${rows} rows to ${opts.csv}\n`);
+        if (opts.csv !== '-') process.stderr.write(`wrote ${rows} rows to ${opts.csv}\n`);
       } finally {
         store.close();
       }
