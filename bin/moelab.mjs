@@ -30,6 +30,12 @@ function useSource() {
   return !existsSync(compiled) || newest(join(root, 'src')) > statSync(compiled).mtimeMs;
 }
 
+// `moelab predict … | head`: a closed pipe ends the output, not with a stack trace
+process.stdout.on('error', (e) => {
+  if (e.code === 'EPIPE') process.exit(process.exitCode ?? 0);
+  throw e;
+});
+
 let mod;
 if (useSource()) {
   const { tsImport } = await import('tsx/esm/api');

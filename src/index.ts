@@ -26,6 +26,7 @@ export { registerExpert, expertFactory, expertTypes, parseExpertSpec, type Exper
 export { MixtureOfExperts, type ModelJSON, type ModelSpec } from './model/model.js';
 export { sampleX, parseXDesign, type Dataset, type XDesign } from './model/data.js';
 export { AUTHORS_TRUTH } from './model/presets.js';
+export { predict, type Prediction, type PredictionKind } from './model/predict.js';
 export { fitEM, runEM, eStep, logLikelihoodGradient, EMWorkspace, type EMOptions, type FitResult } from './estimate/em.js';
 export { standardErrors, covarianceBHHH } from './estimate/inference.js';
 export { initialise, surjectiveAssignment, type InitSpec, type NearTruthInit } from './estimate/init.js';

@@ -1,5 +1,6 @@
 /** File input/output for the CLI: CSV datasets and model JSON files, with one-line errors. */
 import { readFileSync, writeFileSync, renameSync } from 'node:fs';
+import { readStdinSync } from '../stdin.js';
 import { parse } from 'csv-parse/sync';
 import { stringify } from 'csv-stringify/sync';
 import { parseDecimal, isDecimal } from '../decimal.js';
@@ -10,13 +11,14 @@ import { MixtureOfExperts } from '../model/model.js';
 
 let stdinText: string | undefined;
 
+
 /**
  * The text of a file, or of standard input when `path` is `-` (read once and kept, so that `-` may
  * be named by two options of one command).
  */
 export function readText(path: string, what: string): string {
   try {
-    if (path === '-') return (stdinText ??= readFileSync(0, 'utf8'));
+    if (path === '-') return (stdinText ??= readStdinSync());
     return readFileSync(path, 'utf8');
   } catch (e) {
     const code = (e as NodeJS.ErrnoException).code;
@@ -31,6 +33,8 @@ export interface CsvReadOptions {
   x?: string[];
   /** Keep the response as class labels (codes 0..C−1 in order of first appearance, or numeric order when all labels are numbers). */
   classes?: boolean;
+  /** The response column may be missing (`predict`): the Dataset then has an empty y (length 0). */
+  yOptional?: boolean;
 }
 
 /**
@@ -65,7 +69,7 @@ export function readCsvDataset(path: string, opts: CsvReadOptions = {}): Dataset
   const yName = opts.y ?? 'y';
   const colOf = new Map(header.map((h, j) => [h, j]));
   const yCol = colOf.get(yName) ?? -1;
-  if (yCol < 0) throw new DataError(`${path}: no response column ${JSON.stringify(yName)} (columns: ${header.join(', ')})`);
+  if (yCol < 0 && !opts.yOptional) throw new DataError(`${path}: no response column ${JSON.stringify(yName)} (columns: ${header.join(', ')})`);
   const xNames = opts.x ?? header.filter((_, j) => j !== yCol);
   if (xNames.length === 0) throw new DataError(`${path}: no input columns besides ${JSON.stringify(yName)}`);
   const xSeen = new Set<string>();
@@ -95,7 +99,9 @@ export function readCsvDataset(path: string, opts: CsvReadOptions = {}): Dataset
     for (let u = 0; u < d; u++) X[(r - 1) * d + u] = num(row[xCols[u]], r, xNames[u]);
   }
   let classLabels: string[] | undefined;
-  if (opts.classes) {
+  if (yCol < 0) {
+    return { X, y: new Float64Array(0), n, d, xNames, yName, sourceLines: lines };
+  } else if (opts.classes) {
     const labels = records.slice(1).map((rec, i) => {
       const s = rec.record[yCol];
       if (s === '') throw new DataError(`${path}: line ${lineOf(i + 1)}, column ${yName}: empty class label`);

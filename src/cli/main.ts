@@ -19,6 +19,7 @@ const COMMANDS: Record<string, () => Promise<CommandModule>> = {
   demo: () => import('./commands/demo.js'),
   simulate: () => import('./commands/simulate.js'),
   fit: () => import('./commands/fit.js'),
+  predict: () => import('./commands/predict.js'),
   study: () => import('./commands/study.js'),
   loss: () => import('./commands/loss.js'),
   distance: () => import('./commands/distance.js'),

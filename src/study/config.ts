@@ -16,6 +16,7 @@ import { z } from 'zod';
 import { LineCounter, parseDocument, isNode } from 'yaml';
 import { OptionError, MoelabError } from '../errors.js';
 import { checkFitSize, checkStudyBound, fitBytes, LIMITS } from '../limits.js';
+import { readStdinSync } from '../stdin.js';
 import { parseGateSpec, gateFactory } from '../gates/registry.js';
 import { parseExpertSpec, expertFactory } from '../experts/registry.js';
 import type { GateJSON } from '../gates/gate.js';
@@ -331,7 +332,7 @@ export function loadStudy(text: string, options: LoadOptions = {}): ResolvedStud
 export function loadStudyFile(path: string, options: Omit<LoadOptions, 'source'> = {}): ResolvedStudy {
   let text: string;
   try {
-    text = readFileSync(path === '-' ? 0 : path, 'utf8');
+    text = path === '-' ? readStdinSync() : readFileSync(path, 'utf8');
   } catch (e) {
     const code = (e as NodeJS.ErrnoException).code;
     throw new OptionError(`study config ${path}: ${code === 'ENOENT' ? 'no such file' : (e as Error).message}`);
