@@ -15,6 +15,7 @@ import { DataError, OptionError } from '../errors.js';
 import { MultinomialLogisticExperts } from '../experts/multinomial-logistic.js';
 import { modelTable } from './format.js';
 import { formatWarning } from '../warnings.js';
+import { fitProgress } from './progress.js';
 import { readModelFile, rowLine } from './io.js';
 
 export type Estimator = 'mle' | 'lse';
@@ -88,7 +89,13 @@ export interface LseCliRun {
 
 /** Run `fitLSE` and print the result (JSON contract above, or a summary). */
 export function runLseFit(run: LseCliRun): void {
-  const result = fitLSE(run.spec, run.data, { restarts: run.restarts, seed: run.seed, maxIter: run.maxIter, init: run.init });
+  const progress = fitProgress(run.restarts);
+  let result;
+  try {
+    result = fitLSE(run.spec, run.data, { restarts: run.restarts, seed: run.seed, maxIter: run.maxIter, init: run.init, onProgress: progress.lse });
+  } finally {
+    progress.done();
+  }
   const model = result.model.toJSON();
   if (run.json) {
     process.stdout.write(JSON.stringify({

@@ -133,7 +133,9 @@ function iterate(model: MixtureOfExperts, theta: Float64Array, ll0: number, data
     if (emConverged || (s.finish && Math.abs(change) <= 1e-6 * Math.abs(llNew))) {
       gradientFromPosteriors(model, theta, data, ws, grad);
       gradFresh = true;
-      if (stationarity(grad, theta, pg, s.gateBound) / n <= s.gtol) {
+      const gInf = stationarity(grad, theta, pg, s.gateBound) / n;
+      onProgress?.(cycle.evaluations, llNew, gInf);
+      if (gInf <= s.gtol) {
         emConverged = true;
         break;
       }

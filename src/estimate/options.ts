@@ -52,6 +52,7 @@ export interface EMOptions {
   /** Inner iterations / tolerance of iterative expert M-steps (IRLS). Defaults 50 / 1e-12. */
   expertMaxIter?: number;
   expertTol?: number;
-  /** Called after every accepted cycle with (iteration count, log-likelihood). */
-  onProgress?: (iterations: number, logLikelihood: number) => void;
+  /** Called after every accepted cycle with (iteration count, log-likelihood), and again with
+   *  ‖∇(ℓ/n)‖∞ when the cycle computed the gradient (near convergence). */
+  onProgress?: (iterations: number, logLikelihood: number, gradientNorm?: number) => void;
 }

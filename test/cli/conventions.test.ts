@@ -14,6 +14,7 @@ import { plainRecords } from '../../src/cli/csv-plain.js';
 import { loadStudyFile } from '../../src/study/config.js';
 import { MixtureOfExperts } from '../../src/model/model.js';
 import { AUTHORS_TRUTH } from '../../src/model/presets.js';
+import { runCli } from './run-cli.js';
 
 const ROOT = resolve(import.meta.dirname, '..', '..');
 const BIN = join(ROOT, 'bin', 'moelab.mjs');
@@ -86,5 +87,21 @@ describe('study config truth: a path relative to the config', () => {
     expect(st.truth).toEqual(MixtureOfExperts.fromJSON(shifted).toJSON());
     writeFileSync(join(sub, 'bad.json'), config('nothere.json'));
     expect(() => loadStudyFile(join(sub, 'bad.json'))).toThrow(/unknown named truth "nothere\.json" and no such file in .*cfg/);
+  });
+});
+
+describe('--json carries the warnings that the text output prints', () => {
+  it('a fit stopped by --max-iter warns in both', async () => {
+    const data = moelab(['simulate', '--model', 'truth.json', '--n', '400', '--seed', '2', '--out', 'w.csv']);
+    expect(data.code, data.stderr).toBe(0);
+    const args = ['fit', '--data', join(dir, 'w.csv'), '--k', '2', '--max-iter', '2'];
+    const text = await runCli(args);
+    const json = await runCli([...args, '--json']);
+    expect(text.code).toBe(0);
+    const warned = text.stdout.split('\n').filter((l) => l.startsWith('warning: '));
+    expect(warned.length).toBeGreaterThan(0);
+    const typed = (JSON.parse(json.stdout) as { warnings: { code: string; message: string }[] }).warnings;
+    expect(typed.map((w) => w.code)).toContain('EM_MAX_ITER');
+    expect(typed.map((w) => `warning: ${w.message} [${w.code}]`)).toEqual(warned);
   });
 });

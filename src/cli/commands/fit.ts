@@ -9,6 +9,7 @@ import { checkFitSize, LIMITS } from '../../limits.js';
 import { readCsvDataset, readModelFile, parseNumberOption } from '../io.js';
 import { modelTable } from '../format.js';
 import { formatWarning } from '../../warnings.js';
+import { fitProgress } from '../progress.js';
 import { completeClassSpec, resolveEstimator, runLseFit } from '../fit-lse.js';
 import { modelCriteria } from '../../select/criteria.js';
 import { inferenceOptions, runInference, type InferenceCliOptions } from '../inference-cli.js';
@@ -80,7 +81,13 @@ export function register(program: Command): void {
         runLseFit({ spec: { gate, experts, k, d: data.d }, data, dataPath: opts.data, restarts: options.restarts ?? 1, seed: Number(options.seed), maxIter: options.maxIter ?? 2000, init: options.init ?? { type: 'kmeans++' }, json: opts.json ?? false });
         return;
       }
-      const result = fitEM({ gate, experts, k, d: data.d }, data, options);
+      const progress = fitProgress(options.restarts ?? 1);
+      let result;
+      try {
+        result = fitEM({ gate, experts, k, d: data.d }, data, { ...options, onProgress: progress.em });
+      } finally {
+        progress.done();
+      }
       const model = result.model.toJSON();
       const crit = modelCriteria(result.model, data, result.logLikelihood);
       const inference = await runInference(result.model, data, opts, options);
