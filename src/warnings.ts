@@ -27,6 +27,10 @@ export const WARNING_CODES = {
   VORONOI_RAW_FIRST_COORDINATE: "raw mode reads only the first input coordinate of β₁ and a (the authors' code)",
   /** voronoiLoss raw mode: a fitted atom is equidistant from two true atoms; the authors' misalignment is reproduced. */
   VORONOI_RAW_TIE: "raw mode: a tie in the cell assignment misaligns the authors' cell list (reproduced)",
+  /** predict: the experts have no per-expert variance (or a regression model no noiseVariance): no predictive variance / log-density. */
+  PREDICT_NO_VARIANCE: 'the model has no variance for y given x: predictive variance (and for regression models the log-density) not computed',
+  /** predict: some rows have probability 0 under the model. Details: rows. */
+  PREDICT_ZERO_PROBABILITY: 'rows with probability 0 under the model: log-density −Infinity, responsibilities NaN',
 } as const;
 
 export type WarningCode = keyof typeof WARNING_CODES;

@@ -13,6 +13,7 @@
  *   no latent expert).
  */
 import type { MixtureOfExperts } from './model.js';
+import { warning, type MoeWarning } from '../warnings.js';
 
 export type PredictionKind = 'density' | 'classes' | 'regression';
 
@@ -38,7 +39,7 @@ export interface Prediction {
   /** With y (density and class kinds): argmax_i P(i | x_t, y_t) (0-based; lowest index on ties). */
   map?: Int32Array;
   /** What could not be computed and why (e.g. a regression model without noiseVariance). */
-  warnings: string[];
+  warnings: MoeWarning[];
 }
 
 interface ClassFamily {
@@ -74,7 +75,7 @@ function argmaxRows(P: Float64Array, n: number, w: number): Int32Array {
  */
 export function predict(model: MixtureOfExperts, X: Float64Array, n: number, y?: Float64Array): Prediction {
   const k = model.k;
-  const warnings: string[] = [];
+  const warnings: MoeWarning[] = [];
   const gate = model.gateProbabilities(X, n);
   const out: Prediction = { n, k, kind: 'density', gate, warnings };
   const noise = model.expert.regressionNoiseVariance;
@@ -85,7 +86,7 @@ export function predict(model: MixtureOfExperts, X: Float64Array, n: number, y?:
     try {
       nu = noise.call(model.expert);
     } catch {
-      warnings.push('the regression model has no experts.noiseVariance: variance and log-density not computed');
+      warnings.push(warning('PREDICT_NO_VARIANCE', 'the regression model has no experts.noiseVariance: variance and log-density not computed'));
     }
     if (nu !== undefined) {
       out.variance = new Float64Array(n).fill(nu);
@@ -136,7 +137,7 @@ export function predict(model: MixtureOfExperts, X: Float64Array, n: number, y?:
         v[t] = s;
       }
       out.variance = v;
-    } else warnings.push(`the ${model.expert.type} experts have no per-expert variance: predictive variance not computed`);
+    } else warnings.push(warning('PREDICT_NO_VARIANCE', `the ${model.expert.type} experts have no per-expert variance: predictive variance not computed`));
   }
   if (y) {
     const a = new Float64Array(n * k);
@@ -159,7 +160,7 @@ export function predict(model: MixtureOfExperts, X: Float64Array, n: number, y?:
       ld[t] = m + Math.log(s);
     }
     const impossible = ld.filter((v) => v === -Infinity).length;
-    if (impossible > 0) warnings.push(`${impossible} rows have probability 0 under the model (log-density −Infinity, responsibilities NaN)`);
+    if (impossible > 0) warnings.push(warning('PREDICT_ZERO_PROBABILITY', `${impossible} rows have probability 0 under the model (log-density −Infinity, responsibilities NaN)`, { rows: impossible }));
     out.logDensity = ld;
     out.responsibilities = R;
     out.map = argmaxRows(R, n, k);

@@ -120,6 +120,7 @@ describe('predict: multinomial experts and least-squares models', () => {
     const { noiseVariance: _drop, ...noNu } = json.experts;
     const q = predict(MixtureOfExperts.fromJSON({ ...json, experts: noNu }), Float64Array.of(x), 1, Float64Array.of(0.3));
     expect(q.variance).toBeUndefined();
+    expect(q.warnings.map((w) => w.code)).toEqual(['PREDICT_NO_VARIANCE']);
     expect(q.warnings.join()).toMatch(/noiseVariance/);
   });
 });

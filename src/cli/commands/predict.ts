@@ -3,6 +3,7 @@ import type { Command } from 'commander';
 import { DataError, OptionError } from '../../errors.js';
 import { predict, type Prediction } from '../../model/predict.js';
 import type { MixtureOfExperts } from '../../model/model.js';
+import { formatWarning } from '../../warnings.js';
 import { csvText, numberCell, readCsvDataset, readModelFile, writeAtomic } from '../io.js';
 
 interface PredictCliOptions {
@@ -106,6 +107,6 @@ export function register(program: Command): void {
         writeAtomic(opts.out, csvText([header, ...rows]));
       }
       if (opts.json) process.stdout.write(JSON.stringify(predictionJSON(p, model)) + '\n');
-      else for (const w of p.warnings) process.stderr.write(`warning: ${w}\n`);
+      else for (const w of p.warnings) process.stderr.write(`${formatWarning(w)}\n`);
     });
 }
