@@ -3,7 +3,7 @@
  *
  * Hand-written because these run inside every EM iteration on p×p systems with p ≤ ~20:
  * general matrix libraries store rows as JS arrays and cost 20–30× more here
- * (see shared/docs/dependencies.md, "weighted least squares, p = 4: 3 ms vs 78 ms").
+ * (see docs/dependencies.md, "weighted least squares, p = 4: 3 ms vs 78 ms").
  */
 
 /**

@@ -1,5 +1,5 @@
 /**
- * Study configuration (architecture.md "Study"; math-spec §7, §8): a YAML or JSON file naming the
+ * Study configuration (docs/architecture.md "Study"; math-spec §7, §8): a YAML or JSON file naming the
  * truth, the fitted settings, the x design, the sample-size grid, replicates, the study seed and the
  * losses to record (each with its theoretical slope). Validated with zod; every error names the field
  * (and its line in the file).
