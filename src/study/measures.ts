@@ -50,6 +50,14 @@ function voronoi(preset: string): (ctx: MeasureContext) => MeasureValue {
   };
 }
 
+/** The same loss minimised over the invariance group of the gate (voronoi/infimum.ts); the fixed-point value when the gate has none. */
+function voronoiInf(preset: string): (ctx: MeasureContext) => MeasureValue {
+  return (ctx) => {
+    const r = voronoiLoss(ctx.fit, ctx.truth, { loss: preset, x: ctx.design, seed: ctx.rng.uint32(), ...(ctx.options as VoronoiOptions), infimum: true });
+    return r.infimum ? { value: r.infimum.loss, blocks: r.infimum.blocks } : { value: r.loss, blocks: r.blocks };
+  };
+}
+
 /**
  * The x points of a Monte-Carlo distance. For a uniform (or grid) design in d = 1, stratified draws
  * (one uniform point in each of m equal strata): unbiased for E_X and far less noisy than i.i.d.
@@ -109,6 +117,9 @@ const DistanceOptionsSchema = z.strictObject({
 export const MEASURES: Record<string, MeasureEntry> = {
   D1: { options: VoronoiOptionsSchema, help: 'Voronoi loss D1, exponent 1 on every block (exact-specified, math-spec §2.3); D1:BLOCK = that block\'s term', fn: voronoi('D1'), blocks: voronoiBlocks(true) },
   D2: { options: VoronoiOptionsSchema, help: 'Voronoi loss D2 (over-specified: r̄ exponents for Gaussian linear experts, math-spec §2.3); D2:BLOCK = that block\'s term', fn: voronoi('D2'), blocks: voronoiBlocks(true) },
+  D1inf: { options: VoronoiOptionsSchema, help: 'D1 minimised over the gate\'s invariance group (translations; the scale orbit of a temperature gate), from the fixed point (≤ D1)', fn: voronoiInf('D1'), blocks: voronoiBlocks(true) },
+  D2inf: { options: VoronoiOptionsSchema, help: 'D2 minimised over the gate\'s invariance group, from the fixed point (≤ D2)', fn: voronoiInf('D2'), blocks: voronoiBlocks(true) },
+  D2stronginf: { options: VoronoiOptionsSchema, help: 'D2strong minimised over the gate\'s invariance group, from the fixed point (≤ D2strong)', fn: voronoiInf('D2strong'), blocks: voronoiBlocks(true) },
   D2strong: { options: VoronoiOptionsSchema, help: 'Voronoi loss with exponent 2 in multi-atom cells (strongly identifiable, math-spec §5.3)', fn: voronoi('D2strong'), blocks: voronoiBlocks(true) },
   param: {
     options: VoronoiOptionsSchema,

@@ -205,7 +205,7 @@ export function collectReproduction(out: string, options: { presets?: string[]; 
 }
 
 /** Losses a report can compute from a stored fitted model alone (no data): the Voronoi family. */
-const FROM_MODEL = new Set(['D1', 'D2', 'D2strong', 'param', 'cell']);
+const FROM_MODEL = new Set(['D1', 'D2', 'D2strong', 'D1inf', 'D2inf', 'D2stronginf', 'param', 'cell']);
 
 /**
  * The store as the report sees it: the stored study with the theory and claim of each loss taken

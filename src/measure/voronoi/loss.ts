@@ -8,6 +8,7 @@ import { atomsOf, blockOf, resolveModel, voronoiGateHook, type Atoms, type Model
 import { assignCells, evaluateLoss, sizesOf, summarise } from './cells.js';
 import { resolveExponents } from './exponents.js';
 import { bestReferenceFixedPoint, type Representative } from './normalisation.js';
+import { infimumOverOrbit } from './infimum.js';
 import { findRegions } from './regions.js';
 import { rawLoss } from './raw.js';
 import type { VoronoiOptions, VoronoiResult } from './types.js';
@@ -79,10 +80,21 @@ export function voronoiLoss(fit: ModelInput, truth: ModelInput, options: Voronoi
   }
   const rep = best;
 
-  return summarise(rep.atoms, ta, rep.assign, rep.sizes, rep.parts, exponent, lossName, regions, regionMasses, warnings,
+  const result = summarise(rep.atoms, ta, rep.assign, rep.sizes, rep.parts, exponent, lossName, regions, regionMasses, warnings,
     translation === 'reference' && gateHook.translation
       ? { logWeightShift: rep.s, translation: Object.fromEntries(transBlocks.map((b, i) => [b.name, Array.from(rep.t[i])])), scale }
       : translation === 'reference' && scale !== null ? { logWeightShift: 0, translation: {}, scale } : null);
+  if (options.infimum && translation === 'reference' && gateHook.translation) {
+    // the scale orbit of a temperature gate acts on β₁ and τ (the weights exp(β₀/τ) are invariant)
+    const scaleBlocks = scale !== null ? ['beta1', 'tau'].map((nm) => blockOf(rep.atoms, nm)).filter((b): b is NonNullable<typeof b> => b !== undefined) : null;
+    const inf = infimumOverOrbit(rep, ta, transBlocks, scaleBlocks && scaleBlocks.length ? scaleBlocks : null, metric, exponent, regions);
+    const s = summarise(inf.atoms, ta, inf.assign, inf.sizes, inf.parts, exponent, lossName, regions, regionMasses, [], null);
+    result.infimum = {
+      loss: s.loss, blocks: s.blocks, cellBlock: s.cellBlock, cells: s.cells, logWeightShift: inf.s,
+      translation: Object.fromEntries(transBlocks.map((b, i) => [b.name, Array.from(inf.t[i])])), scale: inf.scale, evaluations: inf.evaluations,
+    };
+  }
+  return result;
 }
 
 /** Voronoi cells of the fitted atoms (fitted indices per true atom), on the same representative as `voronoiLoss`. */

@@ -30,6 +30,11 @@ export interface VoronoiOptions {
   seed?: number;
   /** Maximum fixed-point iterations of the normalisation per start (default 50). */
   maxIter?: number;
+  /**
+   * Also minimise the loss over the gate's whole invariance group (translations, and the scale orbit of
+   * a temperature gate), started from the fixed point; reported in `infimum` beside `loss`.
+   */
+  infimum?: boolean;
 }
 
 export interface VoronoiRegion {
@@ -74,6 +79,11 @@ export interface VoronoiResult {
    * τ* / τ̂ (null in raw mode, with translation 'none', or for gates without invariances).
    */
   normalisation: { logWeightShift: number; translation: Record<string, number[]>; scale: number | null } | null;
+  /**
+   * With `infimum: true` and a gate with invariances: the infimum of the loss over the orbit (issue 15),
+   * its blocks and cell statistics, and the group element relative to the fixed point (≤ `loss`).
+   */
+  infimum?: { loss: number; blocks: Record<string, number>; cellBlock: Record<string, number>; cells: number[][]; logWeightShift: number; translation: Record<string, number[]>; scale: number; evaluations: number };
   /** Typed warnings (codes in src/warnings.ts): VORONOI_NO_GATE_HOOK, VORONOI_RAW_FIRST_COORDINATE, VORONOI_RAW_TIE. */
   warnings: MoeWarning[];
 }

@@ -1,0 +1,98 @@
+import { describe, it, expect } from 'vitest';
+import { voronoiLoss } from '../../src/measure/voronoi.js';
+import { nelderMead } from '../../src/measure/voronoi/infimum.js';
+import { AUTHORS_TRUTH } from '../../src/model/presets.js';
+import type { ModelJSON } from '../../src/model/model.js';
+
+/** The loss of `fit` after adding (t0, t1) to every (β₀ᵢ, β₁ᵢ) and scaling (β₁, β₀, τ) by c: the model is unchanged. */
+function moved(fit: ModelJSON, t0: number, t1: number, c = 1): ModelJSON {
+  const g = fit.gate as unknown as { type: string; beta0: number[]; beta1: number[][]; tau?: number };
+  return { ...fit, gate: { ...g, beta0: g.beta0.map((v) => c * (v + t0)), beta1: g.beta1.map((r) => r.map((v) => c * (v + t1))), ...(g.tau !== undefined ? { tau: c * g.tau } : {}) } };
+}
+
+// over-specified: two atoms near true atom 0 (β₁ 25), one near the reference, off by gate translations
+const OVER: ModelJSON = {
+  gate: { type: 'softmax', beta0: [-8.9, -8.3, 0.2], beta1: [[26.5], [23.1], [0.8]] },
+  experts: { type: 'gaussianLinear', b: [15.2, 14.7, -5.1], a: [[-20.4], [-19.5], [20.2]], variance: [0.1, 0.08, 0.17] },
+};
+
+/** Brute force: D over a grid of translations (t0, t1) of the canonical representative, cells recomputed (translation 'none' on the moved model). */
+function gridMin(fit: ModelJSON, loss: string, range: number, steps: number): number {
+  let best = Infinity;
+  // canonical form first (reference expert at 0), then every shift of the grid
+  const canon = moved(fit, -(fit.gate as unknown as { beta0: number[] }).beta0[2], -(fit.gate as unknown as { beta1: number[][] }).beta1[2][0]);
+  for (let i = 0; i <= steps; i++) {
+    for (let j = 0; j <= steps; j++) {
+      const t0 = -range + (2 * range * i) / steps;
+      const t1 = -range + (2 * range * j) / steps;
+      const v = voronoiLoss(moved(canon, t0, t1), AUTHORS_TRUTH, { loss, translation: 'none' }).loss;
+      if (v < best) best = v;
+    }
+  }
+  return best;
+}
+
+describe('loss as an infimum over the gate invariance group', () => {
+  it('Nelder–Mead finds the minimum of a smooth bowl and of |x| + |y|', () => {
+    const r = nelderMead((x) => (x[0] - 1) ** 2 + 10 * (x[1] + 2) ** 2, new Float64Array([0, 0]), new Float64Array([0.5, 0.5]));
+    expect(r.x[0]).toBeCloseTo(1, 4);
+    expect(r.x[1]).toBeCloseTo(-2, 4);
+    const a = nelderMead((x) => Math.abs(x[0] - 0.3) + Math.abs(x[1]), new Float64Array([1, 1]), new Float64Array([0.2, 0.2]));
+    expect(a.f).toBeLessThan(1e-4);
+  });
+
+  for (const loss of ['D1', 'D2']) {
+    it(`${loss}: the infimum is ≤ the fixed point, matches a brute-force grid over (t₀, t₁), and does not depend on the representative`, () => {
+      const r = voronoiLoss(OVER, AUTHORS_TRUTH, { loss, infimum: true });
+      const inf = r.infimum!;
+      expect(inf.loss).toBeLessThanOrEqual(r.loss + 1e-12);
+      // grid: ±1.5 around the canonical form in steps of 0.03
+      const g = gridMin(OVER, loss, 1.5, 100);
+      expect(inf.loss).toBeLessThanOrEqual(g * (1 + 1e-6));
+      expect(inf.loss).toBeGreaterThan(g * 0.9);
+      // the same model written with another translation, and scaled: the same infimum
+      const other = voronoiLoss(moved(OVER, 3, -7), AUTHORS_TRUTH, { loss, infimum: true }).infimum!;
+      expect(other.loss).toBeCloseTo(inf.loss, 6);
+      expect(inf.evaluations).toBeGreaterThan(10);
+    });
+  }
+
+  it('a heavy non-reference atom: the fixed point matches the light reference, the infimum moves the error onto it', () => {
+    // truth weights e^2 and 1, slopes 5 and 0; the fit is off by 2 in the heavy atom's slope only
+    const truth: ModelJSON = { gate: { type: 'softmax', beta0: [2, 0], beta1: [[5], [0]] }, experts: { type: 'gaussianLinear', a: [[-2], [2]], b: [1, -1], variance: [0.1, 0.1] } };
+    const fit: ModelJSON = { ...truth, gate: { type: 'softmax', beta0: [2, 0], beta1: [[7], [0]] } };
+    const r = voronoiLoss(fit, truth, { loss: 'D1', infimum: true });
+    expect(r.loss).toBeCloseTo(2 * Math.exp(2), 9); // the reference atom matched exactly, e^2·|Δβ₁| = 14.78
+    expect(r.infimum!.loss).toBeCloseTo(2, 4); // shift β₁ by −2: the heavy atom exact, the reference off by 2 with weight 1
+    expect(r.infimum!.translation.beta1[0]).toBeCloseTo(-2, 3);
+  });
+
+  it('the reported group element reproduces the infimum with translation off', () => {
+    const r = voronoiLoss(OVER, AUTHORS_TRUTH, { loss: 'D2', infimum: true });
+    const inf = r.infimum!;
+    const n = r.normalisation!;
+    const canon = moved(OVER, -0.2, -0.8);
+    const at = moved(canon, n.logWeightShift + inf.logWeightShift, n.translation.beta1[0] + inf.translation.beta1[0]);
+    expect(voronoiLoss(at, AUTHORS_TRUTH, { loss: 'D2', translation: 'none' }).loss).toBeCloseTo(inf.loss, 9);
+  });
+
+  it('temperature gate: the scale orbit is searched too (infimum ≤ the loss at τ̂ = τ*)', () => {
+    const truth: ModelJSON = { gate: { type: 'denseToSparse', tau: 0.5, beta0: [-4, 0], beta1: [[12.5], [0]] }, experts: AUTHORS_TRUTH.experts };
+    const fit: ModelJSON = { gate: { type: 'denseToSparse', tau: 0.7, beta0: [-5.8, -5.4, 0.1], beta1: [[18.2], [16.9], [0.3]] }, experts: OVER.experts };
+    const r = voronoiLoss(fit, truth, { loss: 'D2', infimum: true });
+    expect(r.infimum!.loss).toBeLessThanOrEqual(r.loss + 1e-12);
+    // brute force over the scale orbit c ∈ [0.8, 1.25] (translations handled by the fixed point)
+    let best = Infinity;
+    for (let i = 0; i <= 60; i++) {
+      const c = 0.8 * Math.pow(1.25 / 0.8, i / 60);
+      best = Math.min(best, voronoiLoss(moved(fit, 0, 0, c), truth, { loss: 'D2', scale: false }).loss);
+    }
+    expect(r.infimum!.loss).toBeLessThanOrEqual(best * (1 + 1e-6));
+    expect(Math.abs(Math.log(r.infimum!.scale))).toBeLessThan(0.5);
+  });
+
+  it('a gate without invariances reports no infimum', () => {
+    const act: ModelJSON = { gate: { type: 'activation', sigma: 'tanh', bias: 'inside', tau: 0.2, beta0: [-1, 0], beta1: [[2], [0]] }, experts: { type: 'gaussianLinear', a: [[-4], [4]], b: [2, -2], variance: [0.09, 0.16] } };
+    expect(voronoiLoss(act, act, { loss: 'D1', infimum: true }).infimum).toBeUndefined();
+  });
+});
