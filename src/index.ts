@@ -72,3 +72,4 @@ export { selectK, parseKRange, type SelectionResult, type SelectionRow, type Swe
 export { buildDendrogram, mergeAtoms, type Dendrogram, type DendrogramLevel, type DendrogramMerge, type DendrogramOptions } from './select/dendrogram.js';
 export { writeFigure, figureFormat, htmlPage, type FigureFormat } from './plot/render.js';
 export { selectionFigureSpec, dendrogramLayout } from './plot/select-figure.js';
+export { fitFigureSpec, type FitFigureOptions } from './plot/fit-figure.js';

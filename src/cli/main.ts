@@ -26,6 +26,7 @@ const COMMANDS: Record<string, () => Promise<CommandModule>> = {
   identifiability: () => import('./commands/identifiability.js'),
   worker: () => import('./commands/worker.js'),
   select: () => import('./commands/select.js'),
+  plot: () => import('./commands/plot.js'),
 };
 
 /** The package version, from package.json (two levels up from src/cli and dist/cli alike). */
