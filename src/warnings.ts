@@ -31,6 +31,30 @@ export const WARNING_CODES = {
   PREDICT_NO_VARIANCE: 'the model has no variance for y given x: predictive variance (and for regression models the log-density) not computed',
   /** predict: some rows have probability 0 under the model. Details: rows. */
   PREDICT_ZERO_PROBABILITY: 'rows with probability 0 under the model: log-density −Infinity, responsibilities NaN',
+  /** parameterStandardErrors: the information matrix is not positive definite; no SEs (null). */
+  SE_SINGULAR: 'the information matrix is singular: no standard errors',
+  /** parameterStandardErrors: condition number above 1e10. Details: conditionNumber. */
+  SE_ILL_CONDITIONED: 'the information matrix is ill-conditioned: the standard errors are unreliable',
+  /** parameterStandardErrors: two experts within 3 SE in every expert parameter (an over-specified fit). Details: pairs. */
+  SE_INDISTINGUISHABLE_EXPERTS: 'two experts are indistinguishable: the asymptotic standard errors do not hold',
+  /** parameterStandardErrors: a delta-method variance ≤ 0; that SE is null. Details: count. */
+  SE_NONPOSITIVE_VARIANCE: 'a delta-method variance is not positive: SE not reported',
+  /** parameterStandardErrors: BHHH asked for, but a family has no per-row scores; the observed information was used. */
+  SE_NO_ROW_SCORES: 'no per-row scores for BHHH: the observed information was used',
+  /** bootstrap: some replicate refits threw. Details: count, error. */
+  BOOTSTRAP_FIT_FAILED: 'bootstrap replicate fits failed',
+  /** bootstrap: some replicate refits did not converge (kept). Details: count, of. */
+  BOOTSTRAP_NOT_CONVERGED: 'bootstrap replicate fits did not converge',
+  /** bootstrap: the gate cannot relabel experts, so replicates are not aligned. */
+  BOOTSTRAP_UNALIGNED: 'bootstrap replicates are not aligned to the fit (label switching possible)',
+  /** bootstrap: fewer than 2 replicates succeeded: no SEs. */
+  BOOTSTRAP_TOO_FEW: 'fewer than 2 bootstrap replicates succeeded',
+  /** select: the fit of one k failed or did not converge. Details: k. */
+  SELECT_FIT_PROBLEM: 'a fit of the model-selection sweep failed or did not converge',
+  /** select: no dendrogram for this gate/expert family. */
+  DENDROGRAM_UNSUPPORTED: 'the dendrogram of mixing measures is implemented for softmax-gated Gaussian experts only',
+  /** buildDendrogram: the EM refit of a level did not converge. Details: k. */
+  DENDROGRAM_REFIT_NOT_CONVERGED: 'the EM refit of a dendrogram level did not converge',
 } as const;
 
 export type WarningCode = keyof typeof WARNING_CODES;

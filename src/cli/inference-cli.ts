@@ -8,6 +8,7 @@ import { parameterStandardErrors, type InformationMethod } from '../infer/standa
 import type { BootstrapType } from '../infer/bootstrap.js';
 import { parseNumberOption } from './io.js';
 import { bootstrapTable, standardErrorTable } from './inference-format.js';
+import type { MoeWarning } from '../warnings.js';
 
 export interface InferenceCliOptions {
   se?: string | boolean;
@@ -31,7 +32,7 @@ export function inferenceOptions(cmd: Command): void {
 export interface InferenceOutput {
   json: Record<string, unknown>;
   text: string[];
-  warnings: string[];
+  warnings: MoeWarning[];
 }
 
 export async function runInference(model: MixtureOfExperts, data: Dataset, opts: InferenceCliOptions, em: EMOptions): Promise<InferenceOutput> {

@@ -14,6 +14,7 @@ import { MixtureOfExperts } from '../model/model.js';
 import { Rng } from '../numeric/rng.js';
 import { runFits, type FitTask, type PlainEMOptions } from '../estimate/fit-pool.js';
 import { flattenModel, type Naming, type ParameterLabel } from './parameters.js';
+import { warning, type MoeWarning } from '../warnings.js';
 
 export type BootstrapType = 'nonparametric' | 'parametric';
 
@@ -49,7 +50,7 @@ export interface BootstrapReport {
   level: number;
   seed: number;
   parameters: BootstrapParameter[];
-  warnings: string[];
+  warnings: MoeWarning[];
 }
 
 /** Draw one bootstrap dataset. */
@@ -138,7 +139,7 @@ export async function bootstrap(model: MixtureOfExperts, data: Dataset, options:
   const type = options.type ?? 'nonparametric';
   const seed = options.seed ?? 1;
   const level = options.level ?? 0.95;
-  const warnings: string[] = [];
+  const warnings: MoeWarning[] = [];
   const root = new Rng(seed);
   const spec = model.spec();
   const init = { type: 'model' as const, model: model.toJSON() };
@@ -165,7 +166,7 @@ export async function bootstrap(model: MixtureOfExperts, data: Dataset, options:
         rep = rep.permuteExperts(matchExperts(model, rep));
       } catch {
         canPermute = false;
-        warnings.push(`the ${model.gate.type} gate cannot relabel experts: replicates are not aligned (label switching is possible)`);
+        warnings.push(warning('BOOTSTRAP_UNALIGNED', `the ${model.gate.type} gate cannot relabel experts: replicates are not aligned (label switching is possible)`));
       }
     }
     const v = flattenModel(rep).values;
@@ -174,9 +175,9 @@ export async function bootstrap(model: MixtureOfExperts, data: Dataset, options:
     if (o.converged) converged++;
     for (let e = 0; e < m; e++) draws[e].push(v[e]);
   }
-  for (const [msg, count] of errors) warnings.push(`${count} replicate fit${count > 1 ? 's' : ''} failed: ${msg}`);
-  if (converged < succeeded) warnings.push(`${succeeded - converged} of ${succeeded} replicate fits did not converge to the gradient tolerance (kept)`);
-  if (succeeded < 2) warnings.push('fewer than 2 replicates succeeded: no bootstrap standard errors');
+  for (const [msg, count] of errors) warnings.push(warning('BOOTSTRAP_FIT_FAILED', `${count} replicate fit${count > 1 ? 's' : ''} failed: ${msg}`, { count, error: msg }));
+  if (converged < succeeded) warnings.push(warning('BOOTSTRAP_NOT_CONVERGED', `${succeeded - converged} of ${succeeded} replicate fits did not converge to the gradient tolerance (kept)`, { count: succeeded - converged, of: succeeded }));
+  if (succeeded < 2) warnings.push(warning('BOOTSTRAP_TOO_FEW', 'fewer than 2 replicates succeeded: no bootstrap standard errors'));
   const parameters: BootstrapParameter[] = [];
   for (let e = 0; e < m; e++) {
     const x = draws[e];

@@ -18,6 +18,7 @@ import { EMWorkspace, eStep, logLikelihoodGradient, scoreOuterProduct } from '..
 import { choleskyInPlace, choleskySolveInPlace, symmetrizeFromLower } from '../numeric/linalg.js';
 import { jacobiSVD } from '../numeric/svd.js';
 import { parameterJacobian, type Naming, type ParameterLabel } from './parameters.js';
+import { warning, type MoeWarning } from '../warnings.js';
 
 export type InformationMethod = 'hessian' | 'bhhh';
 
@@ -51,7 +52,7 @@ export interface StandardErrorReport {
   indistinguishable: [number, number][];
   /** Every reported parameter; blocks fixed by the model (the reference expert) are left out. */
   parameters: ParameterEstimate[];
-  warnings: string[];
+  warnings: MoeWarning[];
 }
 
 /** Observed information −∇²ℓ(θ) (p×p), by central differences of the analytic gradient. */
@@ -121,13 +122,13 @@ export interface StandardErrorOptions {
 /** Labelled standard errors of the JSON parameters of a fitted model (at an interior maximum). */
 export function parameterStandardErrors(model: MixtureOfExperts, data: Dataset, options: StandardErrorOptions = {}): StandardErrorReport {
   let method = options.method ?? 'hessian';
-  const warnings: string[] = [];
+  const warnings: MoeWarning[] = [];
   const p = model.nParams;
   let I: Float64Array | undefined;
   if (method === 'bhhh') {
     I = bhhhInformation(model, data);
     if (!I) {
-      warnings.push(`the ${model.gate.type}/${model.expert.type} families have no per-row scores: used the observed information instead of BHHH`);
+      warnings.push(warning('SE_NO_ROW_SCORES', `the ${model.gate.type}/${model.expert.type} families have no per-row scores: used the observed information instead of BHHH`));
       method = 'hessian';
     }
   }
@@ -137,10 +138,10 @@ export function parameterStandardErrors(model: MixtureOfExperts, data: Dataset, 
   let status: InformationStatus = 'ok';
   if (!inv) {
     status = 'singular';
-    warnings.push('the information matrix is not positive definite (singular: typical of over-specified fits, whose atoms share a true atom, or of a fit that is not at a maximum); no standard errors — use the bootstrap');
+    warnings.push(warning('SE_SINGULAR', 'the information matrix is not positive definite (singular: typical of over-specified fits, whose atoms share a true atom, or of a fit that is not at a maximum); no standard errors — use the bootstrap'));
   } else if (inv.condition > ILL_CONDITIONED) {
     status = 'ill-conditioned';
-    warnings.push(`the information matrix is ill-conditioned (condition number ${inv.condition.toExponential(1)}): the standard errors are unreliable`);
+    warnings.push(warning('SE_ILL_CONDITIONED', `the information matrix is ill-conditioned (condition number ${inv.condition.toExponential(1)}): the standard errors are unreliable`, { conditionNumber: inv.condition }));
   }
   const parameters: ParameterEstimate[] = [];
   let negative = 0;
@@ -198,9 +199,10 @@ export function parameterStandardErrors(model: MixtureOfExperts, data: Dataset, 
     }
     if (indistinguishable.length > 0) {
       if (status === 'ok') status = 'unreliable';
-      warnings.push(`experts ${indistinguishable.map(([a, b]) => `${a} and ${b}`).join(', ')} are indistinguishable (every expert parameter within 3 SE): an over-specified fit, where the information is singular in the limit and these SEs do not hold; use --bootstrap`);
+      const pairs = indistinguishable.map(([a, b]) => `${a} and ${b}`).join(', ');
+      warnings.push(warning('SE_INDISTINGUISHABLE_EXPERTS', `experts ${pairs} are indistinguishable (every expert parameter within 3 SE): an over-specified fit, where the information is singular in the limit and these SEs do not hold; use --bootstrap`, { pairs }));
     }
   }
-  if (negative > 0) warnings.push(`${negative} parameter${negative > 1 ? 's have' : ' has'} a non-positive delta-method variance: SE not reported`);
+  if (negative > 0) warnings.push(warning('SE_NONPOSITIVE_VARIANCE', `${negative} parameter${negative > 1 ? 's have' : ' has'} a non-positive delta-method variance: SE not reported`, { count: negative }));
   return { method, methodName: METHOD_NAMES[method], status, conditionNumber: inv ? inv.condition : null, indistinguishable, parameters, warnings };
 }

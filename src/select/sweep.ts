@@ -9,6 +9,7 @@ import { MixtureOfExperts, type ModelJSON, type ModelSpec } from '../model/model
 import { runFits, type FitTask, type PlainEMOptions } from '../estimate/fit-pool.js';
 import { OptionError } from '../errors.js';
 import { modelCriteria, type CriterionName } from './criteria.js';
+import type { WarningJSON } from '../warnings.js';
 
 export interface SelectionRow {
   k: number;
@@ -21,7 +22,8 @@ export interface SelectionRow {
   /** Fitted model (absent when the fit failed). */
   model?: ModelJSON;
   error?: string;
-  warnings: string[];
+  /** The fit's warnings (JSON form). */
+  warnings: WarningJSON[];
 }
 
 export interface SelectionResult {
@@ -64,10 +66,10 @@ export async function selectK(spec: Omit<ModelSpec, 'k'>, data: Dataset, ks: rea
   const outcomes = await runFits(tasks, { threads, onDone: (_, f) => options.onDone?.(f, tasks.length) });
   const table: SelectionRow[] = outcomes.map((o, idx) => {
     const k = ks[idx];
-    if (!o.model) return { k, logLikelihood: NaN, parameters: NaN, aic: NaN, bic: NaN, icl: NaN, converged: false, error: o.error, warnings: o.warnings.map((w) => w.message) };
+    if (!o.model) return { k, logLikelihood: NaN, parameters: NaN, aic: NaN, bic: NaN, icl: NaN, converged: false, error: o.error, warnings: o.warnings };
     const m = MixtureOfExperts.fromJSON(o.model);
     const c = modelCriteria(m, data, o.logLikelihood);
-    return { k, logLikelihood: o.logLikelihood, parameters: c.parameters, aic: c.aic, bic: c.bic, icl: c.icl, converged: o.converged, model: o.model, warnings: o.warnings.map((w) => w.message) };
+    return { k, logLikelihood: o.logLikelihood, parameters: c.parameters, aic: c.aic, bic: c.bic, icl: c.icl, converged: o.converged, model: o.model, warnings: o.warnings };
   });
   const ok = table.filter((r) => r.model);
   if (ok.length === 0) throw new OptionError(`every fit failed: ${table.map((r) => `k=${r.k}: ${r.error}`).join('; ')}`);

@@ -129,6 +129,7 @@ describe('standard errors', () => {
     const r = parameterStandardErrors(over.model, small);
     expect(r.status).not.toBe('ok');
     expect(r.indistinguishable.length).toBeGreaterThan(0);
+    expect(r.warnings.map((w) => w.code)).toContain('SE_INDISTINGUISHABLE_EXPERTS');
     expect(r.warnings.length).toBeGreaterThan(0);
     for (const q of r.parameters) {
       if (q.se !== null) expect(Number.isFinite(q.se)).toBe(true);

@@ -107,7 +107,7 @@ export function register(program: Command): void {
           seconds: result.seconds,
           trace: result.trace,
           ...inference.json,
-          warnings: result.warnings,
+          warnings: [...result.warnings, ...inference.warnings],
         }) + '\n');
         return;
       }
@@ -120,7 +120,7 @@ export function register(program: Command): void {
         modelTable(model),
         ...inference.text,
         ...result.warnings.map((w) => formatWarning(w)),
-        ...inference.warnings.map((w) => `warning: ${w}`),
+        ...inference.warnings.map((w) => formatWarning(w)),
       ];
       process.stdout.write(lines.join('\n') + '\n');
     });

@@ -13,6 +13,7 @@ import { defaultThreads, runFits, type PlainEMOptions } from '../../estimate/fit
 import { selectionFigureSpec } from '../../plot/select-figure.js';
 import { figureFormat, writeFigure } from '../../plot/render.js';
 import { table } from '../inference-format.js';
+import { warning, formatWarning, type MoeWarning, type WarningJSON } from '../../warnings.js';
 
 interface SelectCliOptions {
   data: string;
@@ -84,7 +85,8 @@ export function register(program: Command): void {
       };
       const omega = opts.omega === undefined ? undefined : parseNumberOption(opts.omega, '--omega', { positive: true });
       const spec = { gate, experts, d: data.d };
-      const warnings: string[] = [];
+      const warnings: MoeWarning[] = [];
+      const fromFit = (k: number, w: WarningJSON): MoeWarning => warning(w.code, `k=${k}: ${w.message}`, { ...w, k });
       let sel: SelectionResult | undefined;
       let bigModel: MixtureOfExperts | undefined;
       const K = ks[ks.length - 1];
@@ -92,13 +94,13 @@ export function register(program: Command): void {
         const [o] = await runFits([{ spec: { ...spec, k: K }, data, options: em }], { threads: 1 });
         if (!o.model) throw new OptionError(`the fit with k=${K} failed: ${o.error}`);
         bigModel = MixtureOfExperts.fromJSON(o.model);
-        warnings.push(...o.warnings.map((w) => `k=${K}: ${w.message}`));
+        warnings.push(...o.warnings.map((w) => fromFit(K, w)));
       } else {
         sel = await selectK(spec, data, ks, { criterion: opts.criterion as CriterionName, em, threads });
         for (const r of sel.table) {
-          if (r.error) warnings.push(`k=${r.k}: fit failed: ${r.error}`);
-          warnings.push(...r.warnings.map((w) => `k=${r.k}: ${w}`));
-          if (r.model && !r.converged) warnings.push(`k=${r.k}: the fit did not converge; its criteria may be off`);
+          if (r.error) warnings.push(warning('SELECT_FIT_PROBLEM', `k=${r.k}: fit failed: ${r.error}`, { k: r.k }));
+          warnings.push(...r.warnings.map((w) => fromFit(r.k, w)));
+          if (r.model && !r.converged) warnings.push(warning('SELECT_FIT_PROBLEM', `k=${r.k}: the fit did not converge; its criteria may be off`, { k: r.k }));
         }
         const last = sel.table[sel.table.length - 1];
         if (last.model) bigModel = MixtureOfExperts.fromJSON(last.model);
@@ -108,10 +110,10 @@ export function register(program: Command): void {
       if ((opts.dendrogram || sweepFree) && bigModel && K >= 2) {
         if (!canDendro) {
           if (sweepFree) throw new OptionError(`--criterion dendrogram: implemented for softmax-gated Gaussian experts, not ${gate.type}/${experts.type}`);
-          warnings.push(`no dendrogram: implemented for softmax-gated Gaussian experts, not ${gate.type}/${experts.type}`);
+          warnings.push(warning('DENDROGRAM_UNSUPPORTED', `no dendrogram: implemented for softmax-gated Gaussian experts, not ${gate.type}/${experts.type}`));
         } else {
           dendro = buildDendrogram(bigModel, data, { refit: opts.refit, omega, em: { tol: em.tol } });
-          for (const l of dendro.levels) if (!l.converged) warnings.push(`dendrogram level ${l.k}: the refit did not converge`);
+          for (const l of dendro.levels) if (!l.converged) warnings.push(warning('DENDROGRAM_REFIT_NOT_CONVERGED', `dendrogram level ${l.k}: the EM refit did not converge`, { k: l.k }));
         }
       } else if (sweepFree && K < 2) throw new OptionError('--criterion dendrogram needs an over-specified K ≥ 2 (--k K)');
       const chosen = sweepFree ? dendro!.chosen : sel!.chosen;
@@ -152,7 +154,7 @@ export function register(program: Command): void {
         lines.push(`chosen by the dendrogram (largest DSC = height + ω·ℓ/n, ω = ${dendro.omega.toFixed(3)}): k = ${dendro.chosen}   (BIC along the path: k = ${dendro.chosenPathBic})`);
       }
       if (figure) lines.push(`figure: ${figure}`);
-      lines.push(...warnings.map((w) => `warning: ${w}`));
+      lines.push(...warnings.map((w) => formatWarning(w)));
       process.stdout.write(lines.join('\n') + '\n');
     });
 }
