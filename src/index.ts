@@ -30,7 +30,8 @@ export { predict, type Prediction, type PredictionKind } from './model/predict.j
 export { fitEM, runEM, eStep, logLikelihoodGradient, EMWorkspace, type EMOptions, type FitResult } from './estimate/em.js';
 export { standardErrors, covarianceBHHH } from './estimate/inference.js';
 export { initialise, surjectiveAssignment, type InitSpec, type NearTruthInit } from './estimate/init.js';
-export { fitLSE, lseObjective, LSEWorkspace, type LSEOptions, type LSEResult } from './estimate/lse.js';
+export { fitLSE, lseObjective, lseNormalEquations, LSEWorkspace, type LSEOptions, type LSEResult } from './estimate/lse.js';
+export { levenbergMarquardt, type LeastSquaresProblem, type LMOptions, type LMResult } from './numeric/lm.js';
 export { checkStrongIdentifiability, type IdentifiabilityOptions, type IdentifiabilityReport } from './measure/identifiability.js';
 export { jacobiSVD, type SVDResult } from './numeric/svd.js';
 export { erf, erfc, normalCdf, normalPdf } from './numeric/special.js';

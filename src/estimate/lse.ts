@@ -3,12 +3,16 @@
  *
  *   Ĝ ∈ argmin Σ_t (y_t − f_G(x_t))²,   f_G(x) = Σᵢ πᵢ(x) h(x, ηᵢ),
  *
- * by L-BFGS (src/numeric/lbfgs.ts) on the mean squared error with the analytic gradient. With
- * e_t = y_t − f_G(x_t):
+ * by Levenberg–Marquardt on the residual Jacobian (src/numeric/lm.ts; default) or L-BFGS
+ * (src/numeric/lbfgs.ts, `solver: 'lbfgs'`) on the mean squared error. With e_t = y_t − f_G(x_t):
  *   - gate part (any gate, through the Gate interface only):
  *       ∂SSE/∂θ_G = Σ_t −2e_t Σᵢ h_ti ∂π_ti = Σ_t Σᵢ W_ti ∂log π_ti   with W_ti = −2 e_t h_ti π_ti,
  *     i.e. `gate.gradQ(θ_G, X, n, W, grad)` (gradQ accepts arbitrary real W);
- *   - expert part: ∂SSE/∂η = Σ_t Σᵢ V_ti ∂h_ti with V_ti = −2 e_t π_ti (`gradPredict`).
+ *   - expert part: ∂SSE/∂η = Σ_t Σᵢ V_ti ∂h_ti with V_ti = −2 e_t π_ti (`gradPredict`);
+ *   - residual Jacobian row J_t = ∂f_G(x_t)/∂θ (for Levenberg–Marquardt), from the same derivatives
+ *     per row: gate part Σᵢ h_ti π_ti ∂log π_ti (`gate.rowGradQ` with W_ti = h_ti π_ti), expert part
+ *     π_ti ∂h_ti/∂ηᵢ (`rowGradPredict` with V_ti = π_ti); JᵀJ and Jᵀe are accumulated by blocks of
+ *     rows, so J is never stored whole.
  * Restarts keep the lowest SSE. Initialisations are those of init.ts (random, kmeans++, nearTruth,
  * model); the data-driven ones use the regression family's weighted least-squares M-step.
  */
@@ -18,6 +22,7 @@ import { MixtureOfExperts, type ModelSpec } from '../model/model.js';
 import { isRegressionFamily, RegressionExperts, type RegressionExpertFamily } from '../experts/regression.js';
 import { Rng } from '../numeric/rng.js';
 import { lbfgs } from '../numeric/lbfgs.js';
+import { levenbergMarquardt, type LeastSquaresProblem } from '../numeric/lm.js';
 import { initialise, type InitSpec } from './init.js';
 import { OptionError } from '../errors.js';
 import { expNonPositive } from '../numeric/fastmath.js';
@@ -30,13 +35,18 @@ export interface LSEOptions {
   init?: InitSpec;
   /** Seed of the initialisations (restart r uses stream split('restart', r)). Default 1. */
   seed?: number | bigint;
-  /** Maximum L-BFGS iterations per start. Default 2000. */
+  /**
+   * Solver: 'lm' (Levenberg–Marquardt on the residual Jacobian with a Newton phase, default) or
+   * 'lbfgs' (the earlier solver; needs families without per-row derivatives).
+   */
+  solver?: 'lm' | 'lbfgs';
+  /** Maximum solver iterations per start. Default 2000. */
   maxIter?: number;
   /** Gradient tolerance: stop when ‖∇ MSE‖∞ ≤ gtol·max(1, MSE). Default 1e-10. */
   gtol?: number;
-  /** Relative-decrease backstop of L-BFGS (see lbfgs.ts). Default 1e-15. */
+  /** Relative-decrease backstop of L-BFGS (see lbfgs.ts). Default 1e-15. L-BFGS only. */
   ftol?: number;
-  /** L-BFGS memory. Default 10. */
+  /** L-BFGS memory. Default 10. L-BFGS only. */
   memory?: number;
   /** Inner iterations of the M-steps used by the data-driven initialisations. Default 50. */
   gateMaxIter?: number;
@@ -56,9 +66,9 @@ export interface LSEResult {
   mse: number;
   /** SSE at the start and at the end of the best restart. */
   trace: number[];
-  /** L-BFGS iterations of the best restart. */
+  /** Solver iterations of the best restart. */
   iterations: number;
-  /** L-BFGS stopped on its gradient (or relative-decrease) criterion. */
+  /** The solver stopped on its gradient criterion (L-BFGS: or its relative-decrease backstop). */
   converged: boolean;
   /** Euclidean norm of ∇(SSE/n) with respect to the working parameters, at the returned model. */
   gradientNorm: number;
@@ -70,6 +80,9 @@ export interface LSEResult {
   warnings: MoeWarning[];
 }
 
+/** Rows per block of the Jacobian pass (a block of J stays in cache while JᵀJ is accumulated). */
+const ROWS_PER_BLOCK = 256;
+
 /** Reusable buffers of the LSE objective (no allocation per evaluation). */
 export class LSEWorkspace {
   readonly P: Float64Array;
@@ -78,15 +91,42 @@ export class LSEWorkspace {
   readonly V: Float64Array;
   readonly gradG: Float64Array;
   readonly gradE: Float64Array;
+  /** Jacobian rows of one block (ROWS_PER_BLOCK × nParams of the gate and of the experts). */
+  readonly JG: Float64Array;
+  readonly JE: Float64Array;
   constructor(readonly model: MixtureOfExperts, readonly n: number) {
     const nk = n * model.k;
+    const rows = Math.min(n, ROWS_PER_BLOCK);
+    this.JG = new Float64Array(rows * model.gate.nParams);
+    this.JE = new Float64Array(rows * model.expert.nParams);
     this.P = new Float64Array(nk);
     this.H = new Float64Array(nk);
     this.W = new Float64Array(nk);
     this.V = new Float64Array(nk);
     this.gradG = new Float64Array(model.gate.nParams);
     this.gradE = new Float64Array(model.expert.nParams);
+    this.E = new Float64Array(n);
   }
+  /** Residuals e_t = y_t − f_G(x_t) of the last `lseNormalEquations`. */
+  readonly E: Float64Array;
+  /** θ at which P holds π and H holds h (set by every finite evaluation), for reuse. */
+  readonly cachedTheta = new Float64Array(0);
+  cacheValid = false;
+  /** One Jacobian row [gate | experts]. */
+  jrow = new Float64Array(0);
+}
+
+/** Mark P = π(θ), H = h(θ) in ws as belonging to θ. */
+function setCache(ws: LSEWorkspace, theta: Float64Array): void {
+  if (ws.cachedTheta.length !== theta.length) (ws as { cachedTheta: Float64Array }).cachedTheta = new Float64Array(theta.length);
+  ws.cachedTheta.set(theta);
+  ws.cacheValid = true;
+}
+
+function cacheHolds(ws: LSEWorkspace, theta: Float64Array): boolean {
+  if (!ws.cacheValid || ws.cachedTheta.length !== theta.length) return false;
+  for (let i = 0; i < theta.length; i++) if (ws.cachedTheta[i] !== theta[i]) return false;
+  return true;
 }
 
 function regressionExperts(model: MixtureOfExperts): RegressionExpertFamily {
@@ -111,6 +151,7 @@ export function lseObjective(model: MixtureOfExperts, theta: Float64Array, data:
   if (gate.feasible && !gate.feasible(thG)) return Infinity;
   if (expert.feasible && !expert.feasible(thE)) return Infinity;
   const { P, H, W, V } = ws;
+  ws.cacheValid = false;
   gate.logWeights(thG, X, n, P);
   expert.predict(thE, X, n, H);
   // compensated (Kahan) summation: near the optimum L-BFGS compares SSEs that differ by less than
@@ -141,6 +182,7 @@ export function lseObjective(model: MixtureOfExperts, theta: Float64Array, data:
     }
   }
   if (!Number.isFinite(sse)) return Infinity;
+  setCache(ws, theta);
   if (grad) {
     gate.gradQ(thG, X, n, W, ws.gradG);
     expert.gradPredict(thE, X, n, V, ws.gradE);
@@ -150,6 +192,86 @@ export function lseObjective(model: MixtureOfExperts, theta: Float64Array, data:
   return sse;
 }
 
+/**
+ * SSE(θ) and the Gauss–Newton normal equations JᵀJ (p×p, full) and Jᵀe (e = y − f_G) at θ, with
+ * J_t = ∂f_G(x_t)/∂θ (θ = [gate | experts]); ∇SSE = −2·Jᵀe. Infinity when θ is infeasible.
+ * Needs `gate.rowGradQ` and the experts' `rowGradPredict`.
+ */
+export function lseNormalEquations(model: MixtureOfExperts, theta: Float64Array, data: Dataset, ws: LSEWorkspace, JtJ: Float64Array, Jte: Float64Array): number {
+  const { gate, k } = model;
+  const expert = regressionExperts(model);
+  if (!gate.rowGradQ || !expert.rowGradPredict) throw new OptionError(`Levenberg–Marquardt needs per-row derivatives, which the ${gate.type}/${expert.type} families do not provide; use solver 'lbfgs'`);
+  const { X, y, n, d } = data;
+  for (let i = 0; i < theta.length; i++) if (!Number.isFinite(theta[i])) return Infinity;
+  const pG = gate.nParams;
+  const pE = expert.nParams;
+  const p = pG + pE;
+  const thG = theta.subarray(0, pG);
+  const thE = theta.subarray(pG);
+  if (gate.feasible && !gate.feasible(thG)) return Infinity;
+  if (expert.feasible && !expert.feasible(thE)) return Infinity;
+  const { P, H, W, E, JG, JE } = ws;
+  // P = π, H = h at θ are reused from the value pass that accepted θ (the same numbers)
+  const cached = cacheHolds(ws, theta);
+  if (!cached) {
+    ws.cacheValid = false;
+    gate.logWeights(thG, X, n, P);
+    expert.predict(thE, X, n, H);
+  }
+  let sse = 0;
+  let comp = 0;
+  for (let t = 0; t < n; t++) {
+    const o = t * k;
+    let f = 0;
+    for (let i = 0; i < k; i++) {
+      const pi = cached ? P[o + i] : expNonPositive(P[o + i]);
+      P[o + i] = pi;
+      const w = pi > 0 ? pi * H[o + i] : 0;
+      W[o + i] = w; // ∂f/∂θ_G = Σᵢ h_ti π_ti ∂log π_ti
+      f += w;
+    }
+    const e = y[t] - f;
+    E[t] = e;
+    const term = e * e - comp;
+    const next = sse + term;
+    comp = next - sse - term;
+    sse = next;
+  }
+  if (!Number.isFinite(sse)) return Infinity;
+  setCache(ws, theta);
+  JtJ.fill(0, 0, p * p);
+  Jte.fill(0, 0, p);
+  if (ws.jrow.length !== p) ws.jrow = new Float64Array(p);
+  const J = ws.jrow;
+  for (let t0 = 0; t0 < n; t0 += ROWS_PER_BLOCK) {
+    const len = Math.min(ROWS_PER_BLOCK, n - t0);
+    const Xb = X.subarray(t0 * d, (t0 + len) * d);
+    gate.rowGradQ(thG, Xb, len, W.subarray(t0 * k, (t0 + len) * k), JG);
+    expert.rowGradPredict(thE, Xb, len, P.subarray(t0 * k, (t0 + len) * k), JE);
+    for (let r = 0; r < len; r++) {
+      const e = E[t0 + r];
+      const og = r * pG;
+      const oe = r * pE - pG;
+      for (let a = 0; a < pG; a++) J[a] = JG[og + a];
+      for (let a = pG; a < p; a++) J[a] = JE[oe + a];
+      for (let a = 0; a < p; a++) {
+        const ja = J[a];
+        if (ja === 0) continue;
+        Jte[a] += ja * e;
+        const row = a * p;
+        for (let b = 0; b <= a; b++) JtJ[row + b] += ja * J[b];
+      }
+    }
+  }
+  for (let a = 0; a < p; a++) for (let b = a + 1; b < p; b++) JtJ[a * p + b] = JtJ[b * p + a];
+  return sse;
+}
+
+/** Whether the model's families give the per-row derivatives Levenberg–Marquardt needs. */
+function hasRowDerivatives(model: MixtureOfExperts): boolean {
+  const e = model.expert as Partial<RegressionExpertFamily>;
+  return typeof model.gate.rowGradQ === 'function' && typeof e.rowGradPredict === 'function';
+}
 
 interface RunResult {
   theta: Float64Array;
@@ -160,12 +282,34 @@ interface RunResult {
   reason: string;
 }
 
-/** One L-BFGS run from θ0 on MSE(θ) = SSE(θ)/n. */
+/** One solver run from θ0. */
 function runLSE(model: MixtureOfExperts, theta0: Float64Array, data: Dataset, ws: LSEWorkspace, options: LSEOptions, restart = 0): RunResult {
   const n = data.n;
   const p = theta0.length;
   const sse0 = lseObjective(model, theta0, data, ws);
   if (!Number.isFinite(sse0)) throw new OptionError('the initial model is infeasible (non-finite squared error); choose another initialisation');
+  if ((options.solver ?? 'lm') === 'lm' && hasRowDerivatives(model)) {
+    const problem: LeastSquaresProblem = {
+      p,
+      n,
+      value: (x) => lseObjective(model, x, data, ws),
+      normal: (x, JtJ, Jte) => lseNormalEquations(model, x, data, ws, JtJ, Jte),
+      gradient: (x, g) => lseObjective(model, x, data, ws, g),
+    };
+    const res = levenbergMarquardt(problem, theta0, {
+      maxIter: options.maxIter ?? 2000,
+      gtol: options.gtol ?? 1e-10,
+      onIteration: options.onProgress ? (it, f, g) => options.onProgress?.(restart, it, f, g) : undefined,
+    });
+    return { theta: res.x, sse0, sse: res.f, iterations: res.iterations, converged: res.converged, reason: res.reason };
+  }
+  return runLBFGS(model, theta0, sse0, data, ws, options, restart);
+}
+
+/** One L-BFGS run from θ0 on MSE(θ) = SSE(θ)/n. */
+function runLBFGS(model: MixtureOfExperts, theta0: Float64Array, sse0: number, data: Dataset, ws: LSEWorkspace, options: LSEOptions, restart: number): RunResult {
+  const n = data.n;
+  const p = theta0.length;
   const fg = (x: Float64Array, g: Float64Array): number => {
     const v = lseObjective(model, x, data, ws, g);
     if (!Number.isFinite(v)) return Infinity;
@@ -180,6 +324,10 @@ function runLSE(model: MixtureOfExperts, theta0: Float64Array, data: Dataset, ws
     onIteration: options.onProgress ? (it, f, g) => options.onProgress?.(restart, it, f * n, Math.hypot(...g)) : undefined,
   });
   return { theta: res.x, sse0, sse: res.f * n, iterations: res.iterations, converged: res.converged, reason: res.reason };
+}
+
+function solverName(model: MixtureOfExperts, options: LSEOptions): string {
+  return (options.solver ?? 'lm') === 'lm' && hasRowDerivatives(model) ? 'Levenberg–Marquardt' : 'L-BFGS';
 }
 
 /** Fit a regression mixture of experts by least squares (math-spec §5.1, §9.3). */
@@ -224,7 +372,7 @@ export function fitLSE(spec: ModelSpec, data: Dataset, options: LSEOptions = {})
   const sse = lseObjective(fitted, fitted.theta, data, ws, grad);
   let g2 = 0;
   for (let i = 0; i < grad.length; i++) g2 += (grad[i] / n) ** 2;
-  if (!best.converged) warnings.push(warning('LSE_NOT_CONVERGED', `L-BFGS stopped (${best.reason}) before the gradient tolerance was met`, { reason: best.reason }));
+  if (!best.converged) warnings.push(warning('LSE_NOT_CONVERGED', `${solverName(model, options)} stopped (${best.reason}) before the gradient tolerance was met`, { reason: best.reason }));
   return {
     model: fitted,
     sse,

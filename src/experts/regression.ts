@@ -98,6 +98,11 @@ export interface RegressionExpertFamily extends ExpertFamily {
   /** ∇θ Σ_t Σ_i V_ti h(x_t, ηᵢ) for arbitrary real V (n×k), written to grad. */
   gradPredict(theta: Float64Array, X: Float64Array, n: number, V: Float64Array, grad: Float64Array): void;
   /**
+   * Optional: the per-row terms of `gradPredict`: row t of out (n×nParams) is ∇θ Σ_i V_ti h(x_t, ηᵢ)
+   * (the residual Jacobian of least squares, with V_ti = π_ti).
+   */
+  rowGradPredict?(theta: Float64Array, X: Float64Array, n: number, V: Float64Array, out: Float64Array): void;
+  /**
    * h(x_t, ηᵢ), its gradient ∂h/∂ηᵢ (length perExpert) and Hessian ∂²h/∂ηᵢ∂ηᵢᵀ (perExpert², row-major)
    * at one input. Returns h.
    */
@@ -221,6 +226,31 @@ export class RegressionExperts implements RegressionExpertFamily {
       }
       grad[o] = gb;
       if (outputWeight) grad[o + d + 1] = gc;
+    }
+  }
+
+  /** Per-row terms of `gradPredict`: row t of out is V_ti·∂h_ti/∂ηᵢ in block i, for every i. */
+  rowGradPredict(theta: Float64Array, X: Float64Array, n: number, V: Float64Array, out: Float64Array): void {
+    const { k, d, perExpert: q, kind, s, outputWeight, nParams } = this;
+    for (let i = 0; i < k; i++) {
+      const o = i * q;
+      const c = outputWeight ? theta[o + d + 1] : 1;
+      for (let t = 0; t < n; t++) {
+        const v = V[t * k + i];
+        const r = t * nParams + o;
+        const xo = t * d;
+        if (v === 0) {
+          for (let j = 0; j < q; j++) out[r + j] = 0;
+          continue;
+        }
+        let z = theta[o];
+        for (let u = 0; u < d; u++) z += theta[o + 1 + u] * X[xo + u];
+        activation(kind, z, s);
+        const e = v * c * s[1];
+        out[r] = e;
+        for (let u = 0; u < d; u++) out[r + 1 + u] = e * X[xo + u];
+        if (outputWeight) out[r + d + 1] = v * s[0];
+      }
     }
   }
 

@@ -76,8 +76,9 @@ export const ESTIMATORS: Record<string, EstimatorEntry> = {
     },
   },
   lse: {
-    help: 'least squares by L-BFGS (fitLSE, math-spec §9.3); `tol` is unused (L-BFGS stops on its gradient, option gtol)',
+    help: 'least squares by Levenberg–Marquardt on the residual Jacobian (fitLSE, math-spec §9.3; option solver: lbfgs for L-BFGS); `tol` is unused (both stop on the gradient, option gtol)',
     options: z.strictObject({
+      solver: z.enum(['lm', 'lbfgs']).optional(),
       gtol: z.number().positive().optional(),
       ftol: z.number().positive().optional(),
       memory: z.number().int().min(1).optional(),

@@ -1,0 +1,43 @@
+/**
+ * Least squares (issue 16, item 5): the P3 truths of studies/lse-linear.yaml and lse-gelu.yaml
+ * (k* = 2, softmax(3x − 0.5, 0), experts (a, b) = (2, 1), (−3, 0.5), ν = 0.04, x ~ U[−3, 3]) fitted
+ * with k = 2 (exact) and k = 3 (over-specified) from the studies' nearTruth start (one start), at
+ * n = 5e3 and 5e4. Baseline: L-BFGS (the solver before issue 16); against it Levenberg–Marquardt on
+ * the residual Jacobian (src/numeric/lm.ts), the default. Diagnostics: SSE (lower is better),
+ * ‖∇MSE‖, iterations, converged (gradient test).
+ */
+import type { BenchCase } from './types.js';
+import { simulated, type SimulatedState } from './simulated.js';
+import type { ModelJSON } from '../src/model/model.js';
+import { fitLSE, type LSEOptions } from '../src/estimate/lse.js';
+
+function truth(activation: string): ModelJSON {
+  return {
+    gate: { type: 'softmax', beta0: [-0.5, 0], beta1: [[3], [0]] },
+    experts: { type: 'regression', activation, a: [[2], [-3]], b: [1, 0.5], noiseVariance: 0.04 },
+  };
+}
+
+interface State extends SimulatedState { k: number }
+
+function lse(k: number, options: LSEOptions) {
+  return (s: unknown) => {
+    const { truth: t, data } = s as State;
+    const r = fitLSE({ ...t.spec(), k }, data, { init: { type: 'nearTruth', truth: t }, seed: 3, ...options });
+    return { sse: r.sse, gradNorm: r.gradientNorm, iterations: r.iterations, converged: r.converged };
+  };
+}
+
+export const cases: BenchCase[] = [];
+for (const activation of ['linear', 'gelu']) {
+  for (const n of [5e3, 5e4]) {
+    for (const k of [2, 3]) {
+      const group = `LSE ${activation} k=${k} ${k === 2 ? 'exact' : 'over'} n=${n}`;
+      const base = simulated(truth(activation), n, -3, 3);
+      const setup = (): State => ({ ...base(), k });
+      const iterations = n >= 5e4 && k === 3 ? 3 : 5;
+      cases.push({ group, name: 'L-BFGS (baseline)', setup, run: lse(k, { solver: 'lbfgs' }), baseline: true, iterations });
+      cases.push({ group, name: 'Levenberg–Marquardt (default)', setup, run: lse(k, {}), iterations });
+    }
+  }
+}
