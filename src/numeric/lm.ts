@@ -52,7 +52,7 @@ export interface LeastSquaresProblem {
 }
 
 export interface LMOptions {
-  /** Maximum iterations (accepted and rejected steps). Default 500. */
+  /** Maximum steps (accepted and rejected). Default 500. */
   maxIter?: number;
   /** Stop when ‖∇(S/n)‖∞ ≤ gtol·max(1, S/n). Default 1e-10. */
   gtol?: number;
@@ -78,8 +78,11 @@ export interface LMResult {
   f: number;
   /** ‖∇(S/n)‖∞ at x. */
   gradNormInf: number;
+  /** Accepted steps (what `onIteration` counts). */
   iterations: number;
-  /** Iterations of the Newton phase. */
+  /** All steps, accepted and rejected (what `maxIter` bounds). */
+  steps: number;
+  /** Steps of the Newton phase. */
   newtonIterations: number;
   /** Normal-equation (Jacobian) passes, value-only passes and gradient passes. */
   jacobians: number;
@@ -133,7 +136,7 @@ export function levenbergMarquardt(problem: LeastSquaresProblem, x0: Float64Arra
   let values = 0;
 
   let f = problem.normal(x, JtJ, b);
-  if (!Number.isFinite(f)) return { x, f, gradNormInf: Infinity, iterations: 0, newtonIterations, jacobians, values, gradients, converged: false, reason: 'nonFinite' };
+  if (!Number.isFinite(f)) return { x, f, gradNormInf: Infinity, iterations: 0, steps: 0, newtonIterations, jacobians, values, gradients, converged: false, reason: 'nonFinite' };
   const gradTest = (fv: number, bv: Float64Array): number => (2 * normInf(bv)) / n / Math.max(1, fv / n);
   const updateScale = (): void => {
     for (let i = 0; i < p; i++) D[i] = Math.max(D[i], JtJ[i * p + i]);
@@ -143,6 +146,7 @@ export function levenbergMarquardt(problem: LeastSquaresProblem, x0: Float64Arra
   if (!(mu > 0)) mu = 1e-3;
   let nu = 2;
   let iter = 0;
+  let accepted = 0;
   let failures = 0;
   let reason: LMResult['reason'] = 'maxIter';
 
@@ -241,10 +245,11 @@ export function levenbergMarquardt(problem: LeastSquaresProblem, x0: Float64Arra
       if (!Number.isFinite(f)) { reason = 'nonFinite'; break; }
     }
     if (accept) {
+      accepted++;
       if (options.onIteration) {
         let g2 = 0;
         for (let i = 0; i < p; i++) g2 += b[i] * b[i];
-        options.onIteration(iter, f, (2 * Math.sqrt(g2)) / n);
+        options.onIteration(accepted, f, (2 * Math.sqrt(g2)) / n);
       }
       updateScale();
       mu *= rho > 0 ? Math.max(1 / 3, 1 - (2 * rho - 1) ** 3) : 1;
@@ -292,5 +297,5 @@ export function levenbergMarquardt(problem: LeastSquaresProblem, x0: Float64Arra
     }
   }
   const gradNormInf = (2 * normInf(b)) / n;
-  return { x, f, gradNormInf, iterations: iter, newtonIterations, jacobians, values, gradients, converged: reason === 'gtol', reason };
+  return { x, f, gradNormInf, iterations: accepted, steps: iter, newtonIterations, jacobians, values, gradients, converged: reason === 'gtol', reason };
 }

@@ -136,7 +136,8 @@ describe('levenbergMarquardt', () => {
     expect(bad.reason).toBe('nonFinite');
     expect(bad.converged).toBe(false);
     const capped = levenbergMarquardt(expDecay(Float64Array.from({ length: 40 }, (_, i) => 2.5 * Math.exp(-1.3 * (i / 10))), false), Float64Array.from([1, 0.5, 0]), { maxIter: 2, gtol: 0 });
-    expect(capped.iterations).toBe(2);
+    expect(capped.steps).toBe(2);
+    expect(capped.iterations).toBeLessThanOrEqual(2);
     expect(capped.reason).toBe('maxIter');
   });
 });
