@@ -39,6 +39,11 @@ export function compileKernel<F>(key: string, build: () => KernelSource): F {
   return kernel;
 }
 
+/** How many kernels this thread has compiled (each once per shape, kept for the life of the thread). */
+export function compiledKernelCount(): number {
+  return cache.size;
+}
+
 /** `const a0 = …, a1 = …;` helpers: names x0..x(k−1). */
 export function names(prefix: string, k: number): string[] {
   return Array.from({ length: k }, (_, i) => `${prefix}${i}`);
