@@ -17,6 +17,8 @@ export const WARNING_CODES = {
   EM_FLAT_DIRECTION: 'the finish stopped above gtol: the log-likelihood still rises slowly along a flat direction (over-specified fits)',
   /** fitEM: the gradient norm is above gtol after the finish (not a flat direction). Details: gradientNorm. */
   EM_GRADIENT_ABOVE_TOL: 'the gradient norm is above gtol after the finish: not converged',
+  /** fitEM: an expert's variance ended at the variance floor (degenerate component). Details: experts (1-based list), floor. */
+  EM_VARIANCE_AT_FLOOR: 'an expert variance is at the variance floor: a degenerate component, the likelihood is unbounded there',
   /** fitLSE: L-BFGS stopped before its gradient tolerance was met. Details: reason. */
   LSE_NOT_CONVERGED: 'L-BFGS stopped before the gradient tolerance was met: not converged',
   /** fitEM / fitLSE: one of several restarts threw; the best of the others is returned. Details: restart (1-based), error. */

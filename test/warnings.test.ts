@@ -73,7 +73,9 @@ describe('typed warnings in the CLI', () => {
     const out = JSON.parse(j.stdout) as { converged: boolean; warnings: { code: string; message: string; maxIter: number }[] };
     expect(out.converged).toBe(false);
     expect(out.warnings).toEqual([{ code: 'EM_MAX_ITER', message: 'EM reached maxIter=2 before the relative change fell below tol', maxIter: 2 }]);
+    expect(j.stderr).toBe('warning: EM reached maxIter=2 before the relative change fell below tol [EM_MAX_ITER]\n');
     const t = await runCli(args);
-    expect(t.stdout).toContain('warning: EM reached maxIter=2 before the relative change fell below tol [EM_MAX_ITER]');
+    expect(t.stderr).toContain('warning: EM reached maxIter=2 before the relative change fell below tol [EM_MAX_ITER]');
+    expect(t.stdout).not.toContain('warning:');
   });
 });

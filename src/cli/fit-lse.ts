@@ -97,6 +97,7 @@ export function runLseFit(run: LseCliRun): void {
     progress.done();
   }
   const model = result.model.toJSON();
+  for (const w of result.warnings) process.stderr.write(formatWarning(w) + '\n'); // stderr in every mode, and in the JSON
   if (run.json) {
     process.stdout.write(JSON.stringify({
       model,
@@ -118,7 +119,6 @@ export function runLseFit(run: LseCliRun): void {
     `restarts ${result.restarts}${result.restarts > 1 ? ` (SSEs ${result.restartSSE.map((v) => v.toPrecision(6)).join(', ')})` : ''}   time ${(result.seconds * 1000).toFixed(1)} ms`,
     '',
     modelTable(model),
-    ...result.warnings.map((w) => formatWarning(w)),
   ];
   process.stdout.write(lines.join('\n') + '\n');
 }

@@ -23,6 +23,7 @@ import { lbfgsFinish, norm2, stationarity, type LbfgsFinishSettings } from './fi
 import { bestOfRestarts } from './restarts.js';
 import type { EMOptions } from './options.js';
 import { warning, type MoeWarning } from '../warnings.js';
+import { fitStandardized } from './standardize.js';
 
 export type { EMOptions } from './options.js';
 export { EMWorkspace, eStep, logLikelihoodGradient } from './em-step.js';
@@ -199,8 +200,16 @@ export function runEM(model: MixtureOfExperts, theta0: Float64Array, data: Datas
   return finishRun(model, theta, em, data, ws, s);
 }
 
-/** Fit a mixture of experts of the given structure by maximum likelihood. */
+/**
+ * Fit a mixture of experts of the given structure by maximum likelihood, on internally standardised
+ * data mapped back (scale-equivariant; standardize.ts; `standardize: false` fits the data as given).
+ */
 export function fitEM(spec: ModelSpec, data: Dataset, options: EMOptions = {}): FitResult {
+  return fitStandardized(spec, data, options, fitEMUnscaled);
+}
+
+/** `fitEM` on the data as given (no standardisation). */
+export function fitEMUnscaled(spec: ModelSpec, data: Dataset, options: EMOptions = {}): FitResult {
   const start = performance.now();
   const model = MixtureOfExperts.fromSpec(spec);
   validateDataset(spec, model, data);

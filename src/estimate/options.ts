@@ -52,6 +52,11 @@ export interface EMOptions {
   /** Inner iterations / tolerance of iterative expert M-steps (IRLS). Defaults 50 / 1e-12. */
   expertMaxIter?: number;
   expertTol?: number;
+  /**
+   * Fit on internally standardised x and y and map the result back (standardize.ts): scale-
+   * equivariant fits and a variance floor relative to a robust scale of y. Default true.
+   */
+  standardize?: boolean;
   /** Called after every accepted cycle with (iteration count, log-likelihood), and again with
    *  ‖∇(ℓ/n)‖∞ when the cycle computed the gradient (near convergence). */
   onProgress?: (iterations: number, logLikelihood: number, gradientNorm?: number) => void;

@@ -56,6 +56,7 @@ const EMOptionsSchema = z.strictObject({
   expertMaxIter: z.number().int().min(1).optional(),
   expertTol: z.number().positive().optional(),
   gateBound: z.number().positive().optional(),
+  standardize: z.boolean().optional(),
 });
 
 export const ESTIMATORS: Record<string, EstimatorEntry> = {

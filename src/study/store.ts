@@ -157,9 +157,12 @@ export class StudyStore {
       db.prepare('SELECT COUNT(*) FROM sqlite_master').get();
       return db;
     };
+    let first: Database.Database | undefined;
     try {
-      return { db: probe(new Database(file, { readonly: true, fileMustExist: true })) };
+      first = new Database(file, { readonly: true, fileMustExist: true });
+      return { db: probe(first) };
     } catch (e) {
+      first?.close();
       const code = (e as { code?: string }).code ?? '';
       if (!code.startsWith('SQLITE_CANTOPEN') && !code.startsWith('SQLITE_READONLY')) throw environmentError(e, file, 'open the study store');
     }

@@ -87,7 +87,7 @@ function remountReadonly(dir: string): void {
   expect(spawnSync('mount', ['-o', 'remount,ro', dir]).status).toBe(0);
 }
 function umount(dir: string): void {
-  spawnSync('umount', [dir]);
+  if (spawnSync('umount', [dir]).status !== 0) spawnSync('umount', ['-l', dir]); // never leave a mount behind
 }
 const probe = join(tmpdir(), `moelab-tmpfs-probe-${process.pid}`);
 const canMount = mountTmpfs(probe, '64k');
@@ -323,32 +323,47 @@ describe('atomic run lock', () => {
   it('runs starting together: exactly one takes the lock, in every trial (separate processes)', async () => {
     const trials = 12;
     const dirs = Array.from({ length: trials }, () => mkdtempSync(join(root, 'race-')));
-    const script = join(root, 'race.ts');
+    const script = join(root, 'race.mts');
     writeFileSync(script, `import { acquireLock } from ${JSON.stringify(join(ROOT, 'src', 'study', 'lock.ts'))};
+import { createInterface } from 'node:readline';
 const dirs: string[] = JSON.parse(process.argv[2]);
-const t0 = Number(process.argv[3]);
-const end = Number(process.argv[4]);
-const got: (boolean | 'late')[] = [];
-if (Date.now() > t0) got.push('late');
+process.stdout.write('ready\\n');
+// the common start time comes on stdin once every process is ready
+const line: string = await new Promise((res) => createInterface({ input: process.stdin }).once('line', res));
+const [t0, end] = line.split(' ').map(Number);
+const got: boolean[] = [];
 for (let i = 0; i < dirs.length; i++) {
   while (Date.now() < t0 + i * 120) { /* spin to the trial's start */ }
   try { acquireLock(dirs[i]); got.push(true); } catch { got.push(false); }
 }
-process.stdout.write(JSON.stringify(got));
+process.stdout.write(JSON.stringify(got) + '\\n');
 // hold every lock taken until all processes are done (a lock of an exited process is stale)
 while (Date.now() < end) { /* hold */ }
+process.exit(0);
 `);
-    const t0 = Date.now() + 5000;
-    const end = t0 + trials * 120 + 1000;
-    const kids = [0, 1, 2].map(() => spawn(process.execPath, ['--import', 'tsx', script, JSON.stringify(dirs), String(t0), String(end)], { cwd: ROOT, stdio: ['ignore', 'pipe', 'pipe'] }));
-    const outs = await Promise.all(kids.map((k) => new Promise<(boolean | 'late')[]>((res, rej) => {
-      let out = '';
-      let err = '';
-      k.stdout.on('data', (b: Buffer) => { out += b.toString(); });
-      k.stderr.on('data', (b: Buffer) => { err += b.toString(); });
-      k.on('exit', () => { try { res(JSON.parse(out) as (boolean | 'late')[]); } catch { rej(new Error(`child: ${err}`)); } });
-    })));
-    for (const o of outs) expect(o, 'a child started after the common start time (machine too loaded)').not.toContain('late');
+    const kids = [0, 1, 2].map(() => spawn(process.execPath, ['--import', 'tsx', script, JSON.stringify(dirs)], { cwd: ROOT, stdio: ['pipe', 'pipe', 'pipe'] }));
+    const lines = kids.map((k) => {
+      let buf = '';
+      const waiters: ((l: string) => void)[] = [];
+      const queue: string[] = [];
+      k.stdout.on('data', (b: Buffer) => {
+        buf += b.toString();
+        for (let i = buf.indexOf('\n'); i >= 0; i = buf.indexOf('\n')) {
+          const l = buf.slice(0, i);
+          buf = buf.slice(i + 1);
+          const w = waiters.shift();
+          if (w) w(l);
+          else queue.push(l);
+        }
+      });
+      return (): Promise<string> => new Promise((res) => { const q = queue.shift(); if (q !== undefined) res(q); else waiters.push(res); });
+    });
+    expect(await Promise.all(lines.map((next) => next()))).toEqual(['ready', 'ready', 'ready']);
+    const t0 = Date.now() + 300;
+    const end = t0 + trials * 120 + 1500;
+    for (const k of kids) k.stdin.write(`${t0} ${end}\n`);
+    const outs = await Promise.all(lines.map(async (next) => JSON.parse(await next()) as boolean[]));
+    await Promise.all(kids.map((k) => new Promise((res) => k.on('exit', res))));
     for (let i = 0; i < trials; i++) expect(outs.filter((o) => o[i]).length, `trial ${i}`).toBe(1);
   }, 30_000);
 });

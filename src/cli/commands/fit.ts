@@ -91,6 +91,9 @@ export function register(program: Command): void {
       const model = result.model.toJSON();
       const crit = modelCriteria(result.model, data, result.logLikelihood);
       const inference = await runInference(result.model, data, opts, options);
+      // warnings go to stderr in every mode (and into the JSON): a wrong result never looks like success
+      for (const w of result.warnings) process.stderr.write(formatWarning(w) + '\n');
+      for (const w of inference.warnings) process.stderr.write(formatWarning(w) + '\n');
       if (opts.json) {
         process.stdout.write(JSON.stringify({
           model,
@@ -119,8 +122,6 @@ export function register(program: Command): void {
         '',
         modelTable(model),
         ...inference.text,
-        ...result.warnings.map((w) => formatWarning(w)),
-        ...inference.warnings.map((w) => formatWarning(w)),
       ];
       process.stdout.write(lines.join('\n') + '\n');
     });
