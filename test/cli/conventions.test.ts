@@ -98,8 +98,11 @@ describe('--json carries the warnings that the text output prints', () => {
     const text = await runCli(args);
     const json = await runCli([...args, '--json']);
     expect(text.code).toBe(0);
-    const warned = text.stdout.split('\n').filter((l) => l.startsWith('warning: '));
+    // warnings go to stderr, in text and --json modes alike (issue 12), and into the JSON
+    const warned = text.stderr.split('\n').filter((l) => l.startsWith('warning: '));
     expect(warned.length).toBeGreaterThan(0);
+    expect(text.stdout).not.toContain('warning: ');
+    expect(json.stderr.split('\n').filter((l) => l.startsWith('warning: '))).toEqual(warned);
     const typed = (JSON.parse(json.stdout) as { warnings: { code: string; message: string }[] }).warnings;
     expect(typed.map((w) => w.code)).toContain('EM_MAX_ITER');
     expect(typed.map((w) => `warning: ${w.message} [${w.code}]`)).toEqual(warned);
