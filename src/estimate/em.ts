@@ -216,7 +216,7 @@ export function fitEMUnscaled(spec: ModelSpec, data: Dataset, options: EMOptions
   model.expert.prepare?.(data.X, data.y, data.n);
   if (options.gateBound !== undefined) {
     if (!(options.gateBound > 0) || !Number.isFinite(options.gateBound)) throw new OptionError(`gateBound: must be a finite number > 0, got ${options.gateBound}`);
-    if (!model.gate.supportsBound) throw new OptionError(`gateBound: the ${model.gate.type} gate does not support a parameter box (softmax and modified gates do)`);
+    if (!model.gate.supportsBound) throw new OptionError(`gateBound: the ${model.gate.type} gate does not support a parameter box (every built-in gate does)`);
   }
   const restarts = options.restarts ?? 1;
   if (!Number.isInteger(restarts) || restarts < 1) throw new OptionError(`restarts: must be an integer ≥ 1, got ${restarts}`);

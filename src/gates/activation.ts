@@ -133,6 +133,8 @@ const LOG_TAU_MAX = 30;
 
 export class ActivationGate implements Gate, NewtonProblem {
   readonly type = 'activation';
+  /** `mStep` honours `GateMStepOptions.bound` (projected Newton; compact Θ, issue 15). */
+  readonly supportsBound = true;
   readonly k: number;
   readonly d: number;
   readonly nParams: number;

@@ -26,6 +26,8 @@ import { describe, lengthOf, readMatrix, readNumber, readVector } from '../json-
 
 export class HierarchicalGate implements Gate {
   readonly type = 'hierarchical';
+  /** `mStep` honours `GateMStepOptions.bound` (projected Newton; compact Θ, issue 15). */
+  readonly supportsBound = true;
   readonly k: number;
   readonly d: number;
   readonly K1: number;

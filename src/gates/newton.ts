@@ -18,6 +18,7 @@
  */
 import type { GateMStepInfo, GateMStepOptions } from './gate.js';
 import { choleskyInPlace, choleskySolveInPlace } from '../numeric/linalg.js';
+import { atActiveBound, clipToBox } from '../numeric/box.js';
 
 export interface NewtonProblem {
   readonly nParams: number;
@@ -79,7 +80,21 @@ export class NewtonMaximizer {
     return -1;
   }
 
-  /** Maximise problem's Q from θ (updated in place). Never returns a lower Q than at the start. */
+  /** Hold the coordinates at an active bound of the box: zero gradient, identity row and column of −∇²Q (in place). */
+  private holdActive(theta: Float64Array, g: Float64Array, NH: Float64Array, B: number): void {
+    const p = this.p;
+    for (let i = 0; i < p; i++) {
+      if (!atActiveBound(theta[i], g[i], B)) continue;
+      g[i] = 0;
+      for (let j = 0; j < p; j++) {
+        NH[i * p + j] = 0;
+        NH[j * p + i] = 0;
+      }
+      NH[i * p + i] = 1;
+    }
+  }
+
+  /** Maximise problem's Q from θ (updated in place; within the box |θ_i| ≤ options.bound when given). Never returns a lower Q than at the start. */
   run(problem: NewtonProblem, theta: Float64Array, options: GateMStepOptions): GateMStepInfo {
     const p = this.p;
     if (p === 0) return { iterations: 0, objective: problem.pass(theta, this.g, this.NH), converged: true };
@@ -88,11 +103,18 @@ export class NewtonMaximizer {
     let NH = this.NH;
     let g2 = this.g2;
     let NH2 = this.NH2;
+    // with a box |θ_i| ≤ B (compact Θ, options.bound): projected Newton as in the softmax core —
+    // start clipped into the box, coordinates at a bound whose gradient points outward held fixed
+    // (identity row and column, zero right-hand side), trial points clipped
+    const B = options.bound;
+    const bounded = B !== undefined && Number.isFinite(B);
+    if (bounded) clipToBox(theta, 0, p, B);
     let Q = problem.pass(theta, g, NH);
     let iterations = 0;
     let converged = false;
     if (!(Q > -Infinity)) return { iterations, objective: Q, converged: false };
     while (iterations < options.maxIter) {
+      if (bounded) this.holdActive(theta, g, NH, B);
       const lambda = this.solve(g, NH);
       let decrement = 0;
       for (let i = 0; i < p; i++) decrement += g[i] * step[i];
@@ -106,6 +128,7 @@ export class NewtonMaximizer {
       let accepted = false;
       for (let h = 0; h < 50; h++) {
         for (let i = 0; i < p; i++) trial[i] = theta[i] + alpha * step[i];
+        if (bounded) clipToBox(trial, 0, p, B);
         const Qt = problem.pass(trial, g2, NH2);
         if (Qt >= Q) {
           Q = Qt;

@@ -32,6 +32,8 @@ import { readMatrix, readVector } from '../json-read.js';
 
 export class TemperatureGate implements Gate {
   readonly type = 'denseToSparse';
+  /** `mStep` honours `GateMStepOptions.bound` (projected Newton; compact Θ, issue 15). */
+  readonly supportsBound = true;
   readonly k: number;
   readonly d: number;
   readonly nParams: number;
@@ -89,7 +91,8 @@ export class TemperatureGate implements Gate {
   mStep(theta: Float64Array, X: Float64Array, n: number, R: Float64Array, options: GateMStepOptions, start?: GateState): GateMStepInfo {
     if (this.fixedTau === undefined) return this.core.mStep(theta, X, n, R, options, start);
     const g = this.toGamma(theta);
-    const info = this.core.mStep(g, X, n, R, options, start); // same π and Q: only θ is rescaled
+    // same π and Q: only θ is rescaled; the box |θ| ≤ B on β is |γ| ≤ B/τ on γ = β/τ
+    const info = this.core.mStep(g, X, n, R, options.bound !== undefined ? { ...options, bound: options.bound / this.fixedTau } : options, start);
     for (let i = 0; i < this.nParams; i++) theta[i] = g[i] * this.fixedTau;
     return info;
   }

@@ -41,6 +41,8 @@ import { symmetrizeFromLower } from '../numeric/linalg.js';
 
 export class TopKGate implements Gate, NewtonProblem {
   readonly type = 'topK';
+  /** `mStep` honours `GateMStepOptions.bound` (projected Newton; compact Θ, issue 15). */
+  readonly supportsBound = true;
   readonly k: number;
   readonly d: number;
   /** Number of experts selected per input. */

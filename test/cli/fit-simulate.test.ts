@@ -49,7 +49,10 @@ describe('moelab simulate and fit', () => {
     expect(out.converged).toBe(true);
     expect(out.model.gate.beta1[0][0]).toBeCloseTo(10, 10); // the true slope 25 lies outside the box
     expect(Math.abs(out.model.gate.beta0[0])).toBeLessThanOrEqual(10);
-    await expectUserError(['fit', '--data', f('gb.csv'), '--k', '2', '--gate', 'topk:1', '--gate-bound', '10'], /gateBound: the topK gate does not support a parameter box/);
+    // every built-in gate takes the box (issue 15): the top-K fit stays inside it
+    const tk = await runCli(['fit', '--data', f('gb.csv'), '--k', '2', '--gate', 'topk:2', '--gate-bound', '3', '--json']);
+    expect(tk.code, tk.stderr).toBe(0);
+    for (const v of (JSON.parse(tk.stdout) as { model: { gate: { beta1: number[][] } } }).model.gate.beta1.flat()) expect(Math.abs(v)).toBeLessThanOrEqual(3 + 1e-12);
     await expectUserError(['fit', '--data', f('gb.csv'), '--k', '2', '--gate-bound', '0'], /--gate-bound: must be > 0, got 0/);
   });
 
