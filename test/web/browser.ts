@@ -11,7 +11,9 @@ import { build, preview, type PreviewServer } from 'vite';
 export const WEB_ROOT = fileURLToPath(new URL('../../web/', import.meta.url));
 export const DIST = fileURLToPath(new URL('../../web/dist/', import.meta.url));
 
+/** Debian's Chromium, or null (also with MOELAB_NO_BROWSER=1, to exercise the skip path). */
 export function chromiumPath(): string | null {
+  if (process.env.MOELAB_NO_BROWSER === '1') return null;
   for (const p of [process.env.CHROMIUM_PATH, '/usr/bin/chromium', '/usr/bin/chromium-browser']) if (p && existsSync(p)) return p;
   return null;
 }
