@@ -45,6 +45,22 @@ describe('playground computations', () => {
     expect(r.value).toBeCloseTo(-861.706504526767, 9);
   });
 
+  it('the live trace: ℓ per EM cycle (non-decreasing) with gradient norms near convergence; SSE and ‖∇‖ per L-BFGS step', () => {
+    const s = stateFromQuery('?truth=authors&n=2000&seed=1&k=3');
+    const em: [number, number, number | undefined][] = [];
+    const r = fit(s, simulate(s), (it, v, g) => em.push([it, v, g]));
+    for (let i = 1; i < em.length; i++) expect(em[i][1]).toBeGreaterThanOrEqual(em[i - 1][1] - 1e-9 * Math.abs(em[i][1]));
+    expect(em.some((c) => c[2] !== undefined)).toBe(true);
+    expect(em[em.length - 1][1]).toBeLessThanOrEqual(r.value + 1e-9);
+    const t = defaultState('softmax', 'regression');
+    const lse: [number, number, number | undefined][] = [];
+    const rl = fit(t, simulate(t), (it, v, g) => lse.push([it, v, g]));
+    expect(lse.map((c) => c[0])).toEqual(lse.map((_, i) => i + 1));
+    expect(lse).toHaveLength(rl.iterations);
+    expect(lse[lse.length - 1][1]).toBeCloseTo(rl.value, 6);
+    expect(lse.every((c) => c[2] !== undefined && c[2] >= 0)).toBe(true);
+  });
+
   it('every gate × expert preset parses, fits (EM or LSE) and is measured', () => {
     for (const g of GATE_FAMILIES) {
       for (const e of EXPERT_FAMILIES) {

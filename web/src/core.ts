@@ -72,8 +72,9 @@ export interface FitSummary {
 }
 
 /**
- * Called after each EM cycle with (EM map evaluations, ℓ), or after each L-BFGS step with
- * (iterations over all starts so far, SSE, ‖∇(SSE/n)‖₂, start index).
+ * Called after each EM cycle with (EM map evaluations, ℓ, and ‖∇(ℓ/n)‖∞ on the cycles that computed
+ * it, near convergence), or after each L-BFGS step with (iterations over all starts so far, SSE,
+ * ‖∇(SSE/n)‖₂, start index).
  */
 export type Progress = (iteration: number, value: number, gradientNorm?: number, restart?: number) => void;
 

@@ -330,7 +330,7 @@ function startFit(): void {
         const p = m.points[m.points.length - 1];
         $('loglik').textContent = fmt(p.value);
         $('iterations').textContent = String(p.iteration);
-        if (m.gradientNorm !== null) $('gradnorm').textContent = m.gradientNorm.toExponential(3);
+        if (m.gradientNorm !== null) $('gradnorm').textContent = `${m.gradientNorm.toExponential(3)} (${state.estimator === 'lse' ? '2' : '∞'}-norm, live)`;
         if (!traceQueued) {
           traceQueued = true;
           requestAnimationFrame(drawTrace);

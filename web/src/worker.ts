@@ -39,9 +39,14 @@ function handle(msg: ToWorker): void {
       post({ type: 'progress', points: pending, gradientNorm: grad, elapsed: (performance.now() - t0) / 1000 });
       pending = [];
     };
+    let prev = { iteration: -1, value: NaN };
     const r = fit(s, data, (iteration, value, gradientNorm) => {
-      pending.push({ iteration, value });
-      grad = gradientNorm ?? null;
+      // EM reports a cycle twice when it also computed the gradient: one trace point per cycle
+      if (iteration !== prev.iteration || value !== prev.value) {
+        prev = { iteration, value };
+        pending.push(prev);
+      }
+      if (gradientNorm !== undefined) grad = gradientNorm;
       const now = performance.now();
       if (now - last > 30) {
         last = now;
