@@ -371,8 +371,12 @@ export function reproductionMarkdown(r: Reproduction, ctx: { figOf: Map<string, 
   }
   const reasons = r.claims.filter((c) => c.verdict !== 'reproduced' && c.verdict !== 'not run');
   if (reasons.length) {
-    lines.push('', '## Why each claim not reproduced got its verdict', '');
-    for (const c of reasons) lines.push(`- ${c.preset} · ${c.setting} · ${c.loss}: **${c.verdict}**, ${c.reason}.`);
+    lines.push('', '## Claims contradicted or inconclusive: why, and the run that would settle it', '');
+    lines.push('Generated from the data (the rule\'s reason, the summaries that disagree, the trend of the local slopes); the figure is the preset\'s panel of that loss. Read it with the notes of `docs/reproduction/README.md`.', '');
+    for (const c of reasons) {
+      const fig = ctx.figOf.get(`${c.preset}\u0000${c.setting}`);
+      lines.push(`- **${c.preset} · ${c.setting} · ${c.loss}: ${c.verdict}.** ${c.reason}. ${diagnose(c)}${fig ? ` Figure: [${c.preset}-${c.setting}](${rel(fig)}).` : ''}`);
+    }
   }
   if (ctx.compFigs.length) {
     lines.push('', '## Side by side', '');
@@ -384,6 +388,62 @@ export function reproductionMarkdown(r: Reproduction, ctx: { figOf: Map<string, 
     lines.push(`### ${p} · ${s}`, '', `![${p} ${s}](${rel(path)})`, '');
   }
   return lines.join('\n') + '\n';
+}
+
+/** Why a claim's summaries disagree, and what run would narrow it (heuristics stated in the text). */
+export function diagnose(c: ClaimRow): string {
+  const parts: string[] = [];
+  if (c.meanSlope !== null && c.slope !== null && c.medianSlope !== null && Math.abs(c.meanSlope - c.medianSlope) > 0.2) {
+    parts.push(`The mean slope (${num(c.meanSlope)}) and the median slope (${num(c.medianSlope)}) differ by more than 0.2: a few replicates far from the rest dominate the mean (wandering atoms or local maxima).`);
+  }
+  const ls = c.localSlopes.map((w) => w.slope).filter(Number.isFinite);
+  if (ls.length >= 2) {
+    const spread = Math.max(...ls) - Math.min(...ls);
+    parts.push(`Local slopes per decade ${ls.map((v) => num(v)).join(' → ')}${spread > 0.5 ? ' (unstable across decades: the curve is not yet a straight line on this range)' : ls[ls.length - 1] > ls[0] + 0.1 ? ' (flattening toward large n)' : ls[ls.length - 1] < ls[0] - 0.1 ? ' (steepening toward large n: pre-asymptotic at small n)' : ''}.`);
+  }
+  if (c.ci) {
+    const w = c.ci[1] - c.ci[0];
+    if (w > 0.5) {
+      const factor = Math.ceil((w / 0.4) ** 2);
+      parts.push(`The interval is ${num(w)} wide; it narrows like 1/√(replicates): about ${factor}× the replicates (${factor * c.reps}) would bring it under 0.4, or a wider n range at the same cost.`);
+    } else if (c.verdict === 'inconclusive') {
+      parts.push('The interval is narrow but sits across the threshold: a range of n one decade wider (or the same range with 4× the replicates) would decide.');
+    }
+  }
+  if (c.verdict === 'contradicted' && c.kind === 'rate') parts.push('The quantile falls more slowly than the theorem allows on this range; whether that is a constant (pre-asymptotic), the estimator (local maxima, atoms leaving the support) or the claim needs larger n: the local slope of the last decade is the best current estimate.');
+  if (c.bestModel) parts.push(`Best trend model of the 0.8-quantile: ${c.bestModel}.`);
+  return parts.join(' ');
+}
+
+const README_START = '<!-- reproduction:start -->';
+const README_END = '<!-- reproduction:end -->';
+
+/** The compact verdict table for the README (between the reproduction markers). */
+export function readmeTable(r: Reproduction, source: string): string {
+  const rows = r.claims.map((c) => `| ${c.preset} · ${c.setting} | ${c.loss} | ${theoryText(c)} | ${c.verdict} | ${c.slope === null ? '—' : `${num(c.slope)} ${ci(c.ci)}`} | ${c.nMin ?? '—'}–${c.nMax ?? '—'}, ${c.reps} reps |`);
+  const ok = r.presets.reduce((a, p) => a + p.ok, 0);
+  const planned = r.presets.reduce((a, p) => a + p.planned, 0);
+  return [
+    README_START,
+    `Generated from \`${source}\` by \`moelab study reproduce --readme README.md\` (${ok}/${planned} jobs of the run stored; slope = the 0.8-quantile's, the summary the verdict rule reads; per-claim details, figures and the rule in \`docs/reproduction/reproduction.md\`).`,
+    '',
+    '| preset · setting | loss | theory | verdict | slope [95% CI] | n, replicates |',
+    '|---|---|---|---|---|---|',
+    ...rows,
+    README_END,
+  ].join('\n');
+}
+
+/** Replace the README's reproduction block (between the markers) with the table. */
+export function updateReadme(path: string, r: Reproduction, source: string): boolean {
+  const text = readFileSync(path, 'utf8');
+  const a = text.indexOf(README_START);
+  const b = text.indexOf(README_END);
+  if (a < 0 || b < a) throw new OptionError(`${path}: no ${README_START} … ${README_END} block to replace`);
+  const next = text.slice(0, a) + readmeTable(r, source) + text.slice(b + README_END.length);
+  if (next === text) return false;
+  writeFileSync(path, next);
+  return true;
 }
 
 /** Read a reproduction.json back (for the README table). */

@@ -1,5 +1,5 @@
 import { describe, expect, it } from 'vitest';
-import { mkdtempSync, rmSync, readFileSync, existsSync } from 'node:fs';
+import { mkdtempSync, rmSync, readFileSync, existsSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { loadStudy } from '../../src/study/config.js';
@@ -7,7 +7,7 @@ import { StudyStore } from '../../src/study/store.js';
 import { planJobs } from '../../src/study/plan.js';
 import type { ResultRow } from '../../src/study/job.js';
 import { Rng } from '../../src/numeric/rng.js';
-import { writeReproduction, storeDir } from '../../src/study/reproduce.js';
+import { writeReproduction, storeDir, updateReadme } from '../../src/study/reproduce.js';
 
 const SYNTH = `name: synth
 seed: 5
@@ -65,6 +65,19 @@ describe('study reproduce report', () => {
       expect(md).toMatch(/\| softmax-exact · exact \| D1 \| n\^−0\.5 \| \*\*reproduced\*\*/);
       expect(md).toContain('**contradicted**');
       expect(existsSync(join(out, 'figures', 'softmax-exact-exact.svg'))).toBe(true);
+      // a paragraph for the contradicted claim, and the README block generated from the same result
+      expect(md).toMatch(/\*\*softmax-exact · exact · hellinger: contradicted\.\*\* the loss still falls/);
+      const readme = join(out, 'README.md');
+      writeFileSync(readme, 'intro\n<!-- reproduction:start -->\nold\n<!-- reproduction:end -->\ntail\n');
+      expect(updateReadme(readme, res.reproduction, 'docs/reproduction/reproduction.json')).toBe(true);
+      const text = readFileSync(readme, 'utf8');
+      expect(text.startsWith('intro\n<!-- reproduction:start -->\nGenerated from `docs/reproduction/reproduction.json`')).toBe(true);
+      expect(text).toMatch(/\| softmax-exact · exact \| D1 \| n\^−0\.5 \| reproduced \| −0\.\d\d \[/);
+      expect(text).toContain('| topk-exact · exact | D1 | n^−0.5 | not run | — |');
+      expect(text.endsWith('<!-- reproduction:end -->\ntail\n')).toBe(true);
+      expect(updateReadme(readme, res.reproduction, 'docs/reproduction/reproduction.json')).toBe(false);
+      writeFileSync(readme, 'no markers\n');
+      expect(() => updateReadme(readme, res.reproduction, 'x')).toThrow(/no <!-- reproduction:start -->/);
     } finally {
       rmSync(out, { recursive: true, force: true });
     }

@@ -15,7 +15,7 @@ import { computeCurves, curvesTable, reportJSON, writeReport } from '../../study
 import { writeCSV } from '../../study/export.js';
 import { parseNumberOption } from '../io.js';
 import { parseQueueUrl } from '../../study/queue/connection.js';
-import { runReproduction, writeReproduction } from '../../study/reproduce.js';
+import { runReproduction, writeReproduction, updateReadme } from '../../study/reproduce.js';
 
 interface RunCliOptions {
   allowLarge?: boolean;
@@ -299,8 +299,9 @@ export function register(program: Command): void {
     .option('--no-run', 'only write the report from the stores already there (partial stores give a partial report)')
     .option('--no-png', 'SVG figures only')
     .option('--bootstrap <B>', 'bootstrap resamples for the intervals', '1000')
+    .option('--readme <file>', 'also replace the verdict table between the reproduction markers of this README')
     .option('--no-progress', 'no progress bar')
-    .action(async (opts: { preset?: string[]; profile?: string; out: string; threads?: string; chunk: string; run: boolean; png: boolean; bootstrap: string; progress: boolean }) => {
+    .action(async (opts: { preset?: string[]; profile?: string; out: string; threads?: string; chunk: string; run: boolean; png: boolean; bootstrap: string; readme?: string; progress: boolean }) => {
       const start = performance.now();
       const bootstrap = parseNumberOption(opts.bootstrap, '--bootstrap', { integer: true, min: 1 });
       let aborted = false;
@@ -332,6 +333,7 @@ export function register(program: Command): void {
         ...(opts.preset ? { presets: opts.preset } : {}), ...(opts.profile ? { profile: opts.profile } : {}), bootstrap, png: opts.png,
         ...(opts.run ? { wallSeconds: wall } : {}),
       });
+      if (opts.readme) process.stderr.write(`${updateReadme(opts.readme, res.reproduction, join(opts.out, 'reproduction.json')) ? 'updated' : 'unchanged'}: ${opts.readme}\n`);
       const v = (x: string): number => res.reproduction.claims.filter((c) => c.verdict === x).length;
       process.stderr.write(`wrote ${res.md}, ${res.json}, ${res.figures.length} figure files: ${v('reproduced')} reproduced, ${v('contradicted')} contradicted, ${v('inconclusive')} inconclusive, ${v('not run')} not run\n`);
       if (aborted) {
