@@ -4,7 +4,7 @@
  *    SQUAREM stopped on the relative change (polish: false), and the default fit (SQUAREM
  *    continued to the gradient tolerance);
  *  - GELU experts by LSE (k = 2, d = 1, softmax gate): one SSE + gradient evaluation (baseline, so
- *    the ratio reads as "cost of the fit in objective evaluations"), and the L-BFGS fit.
+ *    the ratio reads as "cost of the fit in objective evaluations"), and the default fit (Levenberg–Marquardt).
  */
 import type { BenchCase } from './types.js';
 import { simulated, type SimulatedState } from './simulated.js';
@@ -61,5 +61,5 @@ for (const n of [1e4, 1e5]) {
   const gl = `LSE gelu k=2 d=1 n=${n}`;
   const sl = setup(GELU_TRUTH, n, -3, 3);
   cases.push({ group: gl, name: 'one SSE + gradient evaluation (baseline)', setup: sl, run: lseEvaluation, baseline: true, iterations: 20 });
-  cases.push({ group: gl, name: 'fitLSE (L-BFGS, near-truth start)', setup: sl, run: lse, iterations: big ? 3 : 5 });
+  cases.push({ group: gl, name: 'fitLSE (default solver: Levenberg–Marquardt, near-truth start)', setup: sl, run: lse, iterations: big ? 3 : 5 });
 }

@@ -23,7 +23,10 @@
  *  3. Newton on the exact Hessian, formed column by column from forward differences of the analytic
  *     gradient (p gradient passes per accepted step), when ‖∇S‖∞ fell by less than 10× over
  *     `newtonWindow` iterations (only if the problem supplies `gradient`). An indefinite A raises μ
- *     until A + μD is positive definite.
+ *     until A + μD is positive definite. If the gradient does not fall 10× over a window of Newton
+ *     steps either while ‖θ‖∞ grows by more than 10 % (a valley running off to infinity, as
+ *     over-specified LSE fits have when no finite minimiser exists), the solver
+ *     returns to stage 2 for good: the exact Hessian costs p passes per step and does not pay there.
  * Below the rounding noise of S (|ΔS| and the predicted decrease ≤ 1e-12·S) values cannot rank two
  * points; a step is then accepted when it lowers ‖∇S‖∞, so a fit is not stopped by rounding short of the gradient test.
  *
@@ -128,6 +131,8 @@ export function levenbergMarquardt(problem: LeastSquaresProblem, x0: Float64Arra
   const gradient = problem.gradient?.bind(problem);
   const newtonWindow = options.newtonWindow ?? 25;
   let newton = false;
+  let newtonOff = false;
+  let windowX = 0;
   let windowStart = 0;
   let windowG = Infinity;
   let gradients = 0;
@@ -271,21 +276,39 @@ export function levenbergMarquardt(problem: LeastSquaresProblem, x0: Float64Arra
           for (let i = 0; i < p; i++) for (let j = 0; j < p; j++) Sr[i * p + j] += (r[i] * r[j]) / rh;
         }
       }
-      if (!newton && gradient && newtonWindow > 0) {
-        // Gauss–Newton (with the learnt term) crawling: the gradient fell less than 10× in a window
+      if (gradient && newtonWindow > 0 && !newtonOff) {
+        // every `newtonWindow` steps: if the gradient fell less than 10×, Gauss–Newton (with the
+        // learnt term) is crawling → Newton; if Newton crawls too while ‖θ‖∞ grows by > 10 %, the
+        // iterate runs along a valley to infinity, where exact curvature does not pay its p passes
+        // per step → back to stage 2 for good
         const gn = normInf(b);
         if (iter - windowStart >= newtonWindow) {
+          const xGrowth = normInf(x) / Math.max(windowX, 1e-300);
+          windowX = normInf(x);
           if (gn > 0.1 * windowG) {
-            const fn = gradient(x, g0);
-            gradients++;
-            if (Number.isFinite(fn) && exactHessian()) {
-              newton = true;
-              for (let i = 0; i < p; i++) b[i] = -0.5 * g0[i];
+            if (newton && xGrowth <= 1.1) {
+              // slow but bounded: stay with Newton
+            } else if (newton) {
+              newton = false;
+              newtonOff = true;
+              f = problem.normal(x, JtJ, b);
+              jacobians++;
+              Sr.fill(0);
+            } else {
+              const fn = gradient(x, g0);
+              gradients++;
+              if (Number.isFinite(fn) && exactHessian()) {
+                newton = true;
+                for (let i = 0; i < p; i++) b[i] = -0.5 * g0[i];
+              }
             }
           }
           windowStart = iter;
+          windowG = normInf(b);
+        } else if (windowG === Infinity) {
           windowG = gn;
-        } else if (windowG === Infinity) windowG = gn;
+          windowX = normInf(x);
+        }
       }
       if (Math.sqrt(hx) <= xtol * (Math.sqrt(xn) + xtol)) { reason = gradTest(f, b) <= gtol ? 'gtol' : 'xtol'; break; }
     } else {
