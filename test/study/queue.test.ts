@@ -288,7 +288,7 @@ describe.skipIf(!REDIS_SERVER)('distributed study runner (BullMQ + Redis on 127.
     const url = redis.url(6);
     const out = join(tmp, 'long-jobs');
     const cfg = join(tmp, 'long.yaml');
-    writeFileSync(cfg, 'name: long\nseed: 5\ntruth: authors\nn: [20000]\nreplicates: 3\nsettings:\n  - { name: over, k: 3, gate: softmax, experts: gaussian, init: kmeans++, losses: [D1] }\n');
+    writeFileSync(cfg, 'name: long\nseed: 5\ntruth: authors\nn: [20000]\nreplicates: 2\nsettings:\n  - { name: over, k: 3, gate: softmax, experts: gaussian, init: kmeans++, losses: [D1] }\n');
     const lockArgs = ['--concurrency', '1', '--lock-duration', '500', '--stalled-interval', '250', '--max-stalled', '0', '--verbose'];
     const a = start(['worker', '--queue', url, ...lockArgs]);
     const b = start(['worker', '--queue', url, ...lockArgs]);
@@ -308,10 +308,10 @@ describe.skipIf(!REDIS_SERVER)('distributed study runner (BullMQ + Redis on 127.
     const seconds = StudyStore.open(out);
     const rows = seconds.rows();
     seconds.close();
-    expect(rows.map((r) => r.status)).toEqual(['ok', 'ok', 'ok']);
+    expect(rows.map((r) => r.status)).toEqual(['ok', 'ok']);
     expect(Math.min(...rows.map((r) => r.seconds))).toBeGreaterThan(0.5); // each fit outlived its 500 ms lock…
     const starts = [...a.log, ...b.log].filter((l) => l.includes(' active ')).length;
-    expect(starts).toBe(3); // …and none was taken for stalled and run twice (max-stalled 0 would have failed it)
+    expect(starts).toBe(2); // …and none was taken for stalled and run twice (max-stalled 0 would have failed it)
     await stopAll([b]);
   });
 
