@@ -17,6 +17,8 @@ export const WARNING_CODES = {
   EM_FLAT_DIRECTION: 'the finish stopped above gtol: the log-likelihood still rises slowly along a flat direction (over-specified fits)',
   /** fitEM: the gradient norm is above gtol after the finish (not a flat direction). Details: gradientNorm. */
   EM_GRADIENT_ABOVE_TOL: 'the gradient norm is above gtol after the finish: not converged',
+  /** fitEM: the fit stopped at its time limit (timeLimit, fit --time-limit) before converging. Details: timeLimit, iterations. */
+  EM_TIME_LIMIT: 'the fit stopped at its time limit before it converged',
   /** fitEM: an expert's variance ended at the variance floor (degenerate component). Details: experts (1-based list), floor. */
   EM_VARIANCE_AT_FLOOR: 'an expert variance is at the variance floor: a degenerate component, the likelihood is unbounded there',
   /** fitLSE: L-BFGS stopped before its gradient tolerance was met. Details: reason. */

@@ -60,6 +60,8 @@ interface RunResult {
   gradConverged: boolean;
   /** The finish ended above gtol: the likelihood still rises along a flat direction. */
   flatDirection: boolean;
+  /** The run stopped at the time limit (`timeLimit`). */
+  timedOut: boolean;
 }
 
 /** The options of one run with their defaults filled in. */
@@ -73,6 +75,8 @@ interface RunSettings {
   gtol: number;
   finishMaxIter: number;
   lbfgs: LbfgsFinishSettings;
+  /** performance.now() after which the run stops (timeLimit); Infinity without one. */
+  deadline: number;
 }
 
 function runSettings(options: EMOptions): RunSettings {
@@ -84,6 +88,7 @@ function runSettings(options: EMOptions): RunSettings {
     mStep: mStepSettings(options),
     gateBound: options.gateBound ?? Infinity,
     finish: options.polish ?? true,
+    deadline: options.deadline ?? Infinity,
     gtol,
     finishMaxIter: options.finishMaxIter ?? 10,
     lbfgs: { gtol, maxIter: options.polishMaxIter ?? 300, trust: options.polishTrust ?? 1, round: options.polishRound ?? 10 },
@@ -98,6 +103,7 @@ interface IterationsResult {
   emConverged: boolean;
   grad: Float64Array;
   gradFresh: boolean;
+  timedOut: boolean;
 }
 
 /**
@@ -116,7 +122,12 @@ function iterate(model: MixtureOfExperts, theta: Float64Array, ll0: number, data
   let stalled = 0;
   let convergedAt = 0;
   let gradFresh = false;
+  let timedOut = false;
   while (cycle.evaluations < s.maxIter) {
+    if (performance.now() > s.deadline) {
+      timedOut = true;
+      break;
+    }
     const llNew = cycle.step(model, theta, data, ws);
     if (!Number.isFinite(llNew)) throw new Error('EM produced an infeasible iterate (log-likelihood −∞)');
     const change = llNew - ll;
@@ -147,7 +158,7 @@ function iterate(model: MixtureOfExperts, theta: Float64Array, ll0: number, data
       }
     }
   }
-  return { ll, trace, iterations: cycle.evaluations, emConverged, grad, gradFresh };
+  return { ll, trace, iterations: cycle.evaluations, emConverged, grad, gradFresh, timedOut };
 }
 
 /**
@@ -165,7 +176,7 @@ function finishRun(model: MixtureOfExperts, th0: Float64Array, em: IterationsRes
   let ll = em.ll;
   const gradInf = stationarity(grad, th0, pg, s.gateBound) / n;
   let theta: Float64Array = th0;
-  if (s.finish && emConverged && gradInf > s.gtol) {
+  if (s.finish && emConverged && gradInf > s.gtol && !em.timedOut) {
     // EM is slow here: a trust-limited quasi-Newton finish in the BHHH metric (kept only if ℓ increases)
     const polished = lbfgsFinish(model, th0, em.ll, data, ws, s.lbfgs);
     iterations += polished.iterations;
@@ -184,7 +195,7 @@ function finishRun(model: MixtureOfExperts, th0: Float64Array, em: IterationsRes
   let gInf = 0;
   for (let i = 0; i < p; i++) gInf = Math.max(gInf, Math.abs(grad[i]));
   const flatDirection = s.finish && emConverged && gInf > s.gtol;
-  return { theta, ll, trace, iterations, emConverged, gradientNorm, gradConverged: gInf <= s.gtol, flatDirection };
+  return { theta, ll, trace, iterations, emConverged, gradientNorm, gradConverged: gInf <= s.gtol, flatDirection: flatDirection && !em.timedOut, timedOut: em.timedOut };
 }
 
 /** One EM run from θ0 (copied). */
@@ -220,13 +231,16 @@ export function fitEMUnscaled(spec: ModelSpec, data: Dataset, options: EMOptions
   }
   const restarts = options.restarts ?? 1;
   if (!Number.isInteger(restarts) || restarts < 1) throw new OptionError(`restarts: must be an integer ≥ 1, got ${restarts}`);
-  const { best, objectives, warnings } = bestOfRestarts(model, data, options, restarts, (theta0) => runEM(model, theta0, data, options));
+  if (options.timeLimit !== undefined && !(options.timeLimit > 0)) throw new OptionError(`timeLimit: must be > 0 seconds, got ${options.timeLimit}`);
+  const opts = options.timeLimit !== undefined && options.deadline === undefined ? { ...options, deadline: start + options.timeLimit * 1000 } : options;
+  const { best, objectives, warnings } = bestOfRestarts(model, data, opts, restarts, (theta0) => runEM(model, theta0, data, opts));
   const fitted = model.withTheta(best.theta);
   fitted.canonicalize();
-  const converged = best.emConverged && (options.polish === false || best.gradConverged);
+  const converged = !best.timedOut && best.emConverged && (options.polish === false || best.gradConverged);
   const maxIter = options.maxIter ?? 2000;
   const gradientNorm = best.gradientNorm;
-  if (!best.emConverged) warnings.push(warning('EM_MAX_ITER', `EM reached maxIter=${maxIter} before the relative change fell below tol`, { maxIter }));
+  if (best.timedOut) warnings.push(warning('EM_TIME_LIMIT', `the fit stopped at the time limit of ${opts.timeLimit ?? '?'} s after ${best.iterations} iterations, before it converged`, { timeLimit: opts.timeLimit ?? null, iterations: best.iterations }));
+  else if (!best.emConverged) warnings.push(warning('EM_MAX_ITER', `EM reached maxIter=${maxIter} before the relative change fell below tol`, { maxIter }));
   else if (best.flatDirection) warnings.push(warning('EM_FLAT_DIRECTION', `gradient norm ${gradientNorm.toExponential(2)} after the finish: the log-likelihood still rises slowly along a flat direction (typical of over-specified fits); the fit is returned where the finish stopped`, { gradientNorm }));
   else if (!converged) warnings.push(warning('EM_GRADIENT_ABOVE_TOL', `gradient norm ${gradientNorm.toExponential(2)} is above gtol after the finish`, { gradientNorm }));
   return {

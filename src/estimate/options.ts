@@ -57,6 +57,10 @@ export interface EMOptions {
    * equivariant fits and a variance floor relative to a robust scale of y. Default true.
    */
   standardize?: boolean;
+  /** Wall-time limit of the whole fit (all restarts), in seconds: the fit stops, is returned with converged: false and an EM_TIME_LIMIT warning. Default none. */
+  timeLimit?: number;
+  /** Internal: the performance.now() deadline derived from timeLimit (set once for all restarts). */
+  deadline?: number;
   /** Called after every accepted cycle with (iteration count, log-likelihood), and again with
    *  ‖∇(ℓ/n)‖∞ when the cycle computed the gradient (near convergence). */
   onProgress?: (iterations: number, logLikelihood: number, gradientNorm?: number) => void;

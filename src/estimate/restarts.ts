@@ -27,6 +27,8 @@ export function bestOfRestarts<R extends { ll: number }>(model: MixtureOfExperts
   const objectives: number[] = [];
   const warnings: MoeWarning[] = [];
   for (let r = 0; r < restarts; r++) {
+    // a time limit (EMOptions.deadline) also ends the restarts: later ones are not started
+    if (r > 0 && options.deadline !== undefined && performance.now() > options.deadline) break;
     const theta0 = initialise(model, data, init, rng.split('restart', r), options);
     let result: R;
     try {

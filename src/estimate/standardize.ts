@@ -203,6 +203,8 @@ export type RawFit = (spec: ModelSpec, data: Dataset, options: EMOptions) => Fit
  * drawn on the standardised data, where they are equivariant.
  */
 export function fitStandardized(spec: ModelSpec, data: Dataset, options: EMOptions, fit: RawFit): FitResult {
+  // one deadline for the whole fit (every restart and every mapped start)
+  if (options.timeLimit !== undefined && options.deadline === undefined && options.timeLimit > 0) options = { ...options, deadline: performance.now() + options.timeLimit * 1000 };
   if (options.standardize === false) return withFloorWarning(fit(spec, data, options), spec, undefined);
   const s = standardization(spec, data, options);
   const sSpec = standardizedSpec(spec, s);
@@ -236,6 +238,7 @@ function fitFromMappedStarts(spec: ModelSpec, sSpec: ModelSpec, data: Dataset, s
   const objectives: number[] = [];
   const warnings: MoeWarning[] = [];
   for (let r = 0; r < restarts; r++) {
+    if (r > 0 && sOptions.deadline !== undefined && performance.now() > sOptions.deadline) break; // time limit: no more starts
     let out: FitResult;
     try {
       const theta0 = initialise(structure, data, init, rng.split('restart', r), sOptions);

@@ -57,6 +57,7 @@ const EMOptionsSchema = z.strictObject({
   expertTol: z.number().positive().optional(),
   gateBound: z.number().positive().optional(),
   standardize: z.boolean().optional(),
+  timeLimit: z.number().positive().optional(),
 });
 
 export const ESTIMATORS: Record<string, EstimatorEntry> = {

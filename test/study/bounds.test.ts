@@ -112,6 +112,21 @@ describe('fit limits', () => {
     await oneLine(['fit', '--data', join(dir, 'n2000.csv'), '--k', '1000000', '--allow-large'], /2000 rows are fewer than the at least/);
   });
 
+  it('--time-limit stops a slow fit: exit 0, converged false, EM_TIME_LIMIT on stderr and in the JSON', async () => {
+    const t0 = performance.now();
+    const r = await runCli(['fit', '--data', join(dir, 'n2000.csv'), '--k', '60', '--restarts', '3', '--time-limit', '0.5', '--json']);
+    const took = (performance.now() - t0) / 1000;
+    expect(r.code, r.stderr).toBe(0);
+    const out = JSON.parse(r.stdout) as { converged: boolean; warnings: { code: string; timeLimit: number }[] };
+    expect(out.converged).toBe(false);
+    expect(out.warnings.map((w) => w.code)).toContain('EM_TIME_LIMIT');
+    expect(out.warnings.find((w) => w.code === 'EM_TIME_LIMIT')?.timeLimit).toBe(0.5);
+    expect(out.warnings.map((w) => w.code)).not.toContain('EM_MAX_ITER');
+    expect(r.stderr).toMatch(/warning: the fit stopped at the time limit of 0\.5 s after \d+ iterations, before it converged \[EM_TIME_LIMIT\]/);
+    expect(took).toBeLessThan(12);
+    await oneLine(['fit', '--data', join(dir, 'n2000.csv'), '--k', '2', '--time-limit', '0'], /--time-limit: must be > 0, got 0/);
+  });
+
   it('the memory estimate bounds k·d combinations that pass the k and column limits', () => {
     expect(() => checkFitSize({ n: 5_000_000, k: 100, d: 1000 })).toThrow(/needs about .* GiB of working memory, more than the limit of 2\.0 GiB/);
     expect(() => checkFitSize({ n: 5_000_000, k: 100, d: 1000, allowLarge: true })).not.toThrow();

@@ -33,6 +33,7 @@ export interface FitCliOptions {
   estimator?: string;
   gateBound?: string;
   allowLarge?: boolean;
+  timeLimit?: string;
 }
 
 export type FitCommandOptions = FitCliOptions & InferenceCliOptions;
@@ -56,6 +57,7 @@ export function register(program: Command): void {
     .option('--max-iter <n>', 'maximum EM iterations per start', '2000')
     .option('--estimator <name>', 'mle (EM) | lse (least squares, regression experts); default by the expert family')
     .option('--gate-bound <B>', 'compact Θ: keep every gate coefficient (relative to the reference expert) in [−B, B] (softmax and modified gates, EM)')
+    .option('--time-limit <seconds>', 'stop the fit after this wall time (all restarts); it is returned with converged: false and an EM_TIME_LIMIT warning')
     .option('--allow-large', `lift the size limits (k ≤ ${LIMITS.k}, ≤ ${LIMITS.columns} input columns, ≤ 2 GiB working memory)`)
     .option('--json', 'print one JSON object instead of a summary');
   inferenceOptions(cmd);
@@ -75,9 +77,11 @@ export function register(program: Command): void {
         maxIter: parseNumberOption(opts.maxIter, '--max-iter', { integer: true, min: 1 }),
         init: initFromCli(opts),
         ...(opts.gateBound !== undefined ? { gateBound: parseNumberOption(opts.gateBound, '--gate-bound', { positive: true }) } : {}),
+        ...(opts.timeLimit !== undefined ? { timeLimit: parseNumberOption(opts.timeLimit, '--time-limit', { positive: true }) } : {}),
       };
       if (estimator === 'lse') {
         if (options.gateBound !== undefined) throw new OptionError('--gate-bound applies to EM fits (--estimator mle)');
+        if (options.timeLimit !== undefined) throw new OptionError('--time-limit applies to EM fits (--estimator mle)');
         runLseFit({ spec: { gate, experts, k, d: data.d }, data, dataPath: opts.data, restarts: options.restarts ?? 1, seed: Number(options.seed), maxIter: options.maxIter ?? 2000, init: options.init ?? { type: 'kmeans++' }, json: opts.json ?? false });
         return;
       }
