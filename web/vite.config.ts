@@ -18,6 +18,11 @@ export default defineConfig({
     target: 'es2022',
     chunkSizeWarningLimit: 1000,
     rollupOptions: {
+      // zod's sources carry /* @__PURE__ */ comments Rollup cannot place: harmless, and not ours
+      onwarn(warning, warn) {
+        if (warning.code === 'INVALID_ANNOTATION' && warning.id?.includes('node_modules')) return;
+        warn(warning);
+      },
       output: {
         manualChunks(id) {
           if (/node_modules\/(@observablehq\/plot|d3-[a-z-]+|interval-tree-1d|isoformat|binary-search-bounds|internmap|delaunator|robust-predicates)\//.test(id)) return 'plot';
