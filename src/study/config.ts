@@ -224,6 +224,8 @@ export interface ResolvedStudy {
   description?: string;
   claim?: string;
   profile: string;
+  /** The description of the profile that ran (`profiles.NAME.description`), when it has one. */
+  profileDescription?: string;
   seed: number;
   truth: ModelJSON;
   /** Input dimension (from the truth). */
@@ -568,6 +570,7 @@ function resolveStudy(c: StudyConfig, profileName: string | undefined, fail: (is
     ...(c.description !== undefined ? { description: c.description } : {}),
     ...(c.claim !== undefined ? { claim: c.claim } : {}),
     profile: pname,
+    ...(profile.description !== undefined ? { profileDescription: profile.description } : {}),
     seed: profile.seed ?? c.seed,
     truth: truthJSON as ModelJSON,
     d,
@@ -616,6 +619,6 @@ export function canonicalJSON(v: unknown): string {
 
 /** SHA-256 (hex, first 16 chars) of the canonical resolved study, ignoring the free-text fields. */
 export function studyHash(study: ResolvedStudy): string {
-  const { description: _d, claim: _c, ...rest } = study;
+  const { description: _d, claim: _c, profileDescription: _p, ...rest } = study;
   return createHash('sha256').update(canonicalJSON(rest)).digest('hex').slice(0, 16);
 }

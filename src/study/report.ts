@@ -1,6 +1,6 @@
 /**
  * Report: the store → rate curves (one per setting × loss, via `fitRate`) → a table, the JSON
- * contract of issue 6, and figures: log-log mean loss vs n with 2-sd error bars, the fitted OLS line
+ * contract of issue 6, and figures: log-log loss vs n (median with 25–75 % and 10–90 % quantile bands over replicates, and the mean), the fitted OLS line
  * with its legend c·n^slope, and the theoretical slope as a dashed reference line, one panel per
  * loss/block (vega-lite → SVG with the `none` renderer, resvg → PNG) and one self-contained HTML page.
  */
@@ -11,6 +11,7 @@ import type { StudyStore } from './store.js';
 import type { ResolvedStudy } from './config.js';
 import { fitRate, summariseRate, judge, claimOf, type LocalSlope, type Verdict, type RateSummary } from './rates.js';
 import { renderSVG, svgToPNG } from '../plot/render.js';
+import { blockSymbol } from '../infer/parameters.js';
 
 /** One curve of the JSON contract. */
 export interface Curve {
@@ -36,6 +37,11 @@ export interface CurvePoint {
   mean: number;
   sd: number;
   median: number;
+  /** Quantiles of the loss over the replicates at this n. */
+  q10: number;
+  q25: number;
+  q75: number;
+  q90: number;
   count: number;
 }
 
@@ -50,13 +56,35 @@ export interface ReportJSON {
   curves: Curve[];
 }
 
-function stats(v: number[]): { mean: number; sd: number; median: number } {
+/** Quantile of sorted values (linear interpolation between order statistics, R type 7). */
+function quantile(s: readonly number[], q: number): number {
+  const h = (s.length - 1) * q;
+  const lo = Math.floor(h);
+  const hi = Math.min(s.length - 1, lo + 1);
+  return s[lo] + (h - lo) * (s[hi] - s[lo]);
+}
+
+function stats(v: number[]): Omit<CurvePoint, 'n' | 'count'> {
   const m = v.reduce((a, b) => a + b, 0) / v.length;
   let ss = 0;
   for (const x of v) ss += (x - m) * (x - m);
   const s = v.slice().sort((a, b) => a - b);
-  const h = s.length >> 1;
-  return { mean: m, sd: v.length > 1 ? Math.sqrt(ss / (v.length - 1)) : 0, median: s.length % 2 ? s[h] : 0.5 * (s[h - 1] + s[h]) };
+  return {
+    mean: m, sd: v.length > 1 ? Math.sqrt(ss / (v.length - 1)) : 0, median: quantile(s, 0.5),
+    q10: quantile(s, 0.1), q25: quantile(s, 0.25), q75: quantile(s, 0.75), q90: quantile(s, 0.9),
+  };
+}
+
+const LOSS_BASES: Record<string, string> = {
+  param: 'parameter error', cell: 'per-cell error', hellinger: 'Hellinger distance', tv: 'total variation', l2: 'L² distance',
+};
+
+/** Readable name of a study loss: `param:beta1` → "parameter error of β₁", `D2:variance` → "D2 term of ν". */
+export function lossLabel(name: string): string {
+  const [base, block] = name.split(':');
+  const b = LOSS_BASES[base] ?? base;
+  if (block === undefined) return b;
+  return `${b}${LOSS_BASES[base] ? ' of' : ' term of'} ${blockSymbol(block)}`;
 }
 
 export interface CurveNotes {
@@ -166,32 +194,31 @@ const COLORS = { data: '#4c78a8', fit: '#e45756', theory: '#54a24b' };
 
 /** Vega-lite layered spec of one panel (one loss of one setting). */
 export function panelSpec(c: CurveDetail, study: ResolvedStudy): Record<string, unknown> {
-  // y range: from a third of the smallest mean (or positive lower bar end) to the largest upper end;
-  // a bar whose lower end mean − 2 sd is ≤ 0 (common: losses are skewed) runs to the bottom edge.
+  // the spread over replicates as quantile bands (10–90 % light, 25–75 % darker) around the median:
+  // losses are skewed and positive, so on a log axis ± 2 sd bars ran off the bottom; quantiles do not
   let yMin = Infinity;
   let yMax = 0;
   for (const p of c.points) {
-    const lo = p.mean - 2 * p.sd;
-    yMin = Math.min(yMin, p.mean, lo > 0 ? lo : Infinity);
-    yMax = Math.max(yMax, p.mean + 2 * p.sd);
+    for (const v of [p.q10, p.median, p.mean]) if (v > 0) yMin = Math.min(yMin, v);
+    yMax = Math.max(yMax, p.q90, p.mean);
   }
-  yMin /= 3;
-  let clipped = 0;
-  const pts = c.points.map((p) => {
-    let lo = p.mean - 2 * p.sd;
-    if (!(lo > yMin)) {
-      lo = yMin;
-      clipped++;
-    }
-    return { n: p.n, mean: p.mean, lo, hi: p.mean + 2 * p.sd, count: p.count };
-  });
+  yMin /= 1.5;
+  let zeros = 0;
+  const floor = (v: number): number => {
+    if (v > yMin) return v;
+    zeros++;
+    return yMin;
+  };
+  const pts = c.points.map((p) => ({ n: p.n, mean: p.mean, median: p.median, q10: floor(p.q10), q25: floor(p.q25), q75: p.q75, q90: p.q90, count: p.count }));
   const cst = Math.exp(c.intercept);
-  // many sample sizes: lighter, thinner bars so the means and the lines stay visible
   const dense = c.points.length > 40;
-  const fitLabel = `fit ${fmtCoef(cst)}·n^${signed(c.slope, 3)}  [${signed(c.ci[0], 2)}, ${signed(c.ci[1], 2)}]`;
-  const dataLabel = `mean ± 2 sd (${c.reps}${c.points.some((p) => p.count !== c.reps) ? '+' : ''} reps)`;
-  const labels = [dataLabel, fitLabel];
-  const ranges = [COLORS.data, COLORS.fit];
+  const label = lossLabel(c.loss);
+  const fitLabel = `OLS of log mean: ${fmtCoef(cst)}·n^${signed(c.slope, 3)}  [${signed(c.ci[0], 2)}, ${signed(c.ci[1], 2)}]`;
+  const reps = `${c.reps}${c.points.some((p) => p.count !== c.reps) ? '+' : ''}`;
+  const medianLabel = `median, bands 25–75 % and 10–90 % (${reps} reps)`;
+  const meanLabel = 'mean over replicates';
+  const labels = [medianLabel, meanLabel, fitLabel];
+  const ranges = [COLORS.data, '#1b3a5c', COLORS.fit];
   const grid = 40;
   const lineAt = (f: (n: number) => number): { n: number; v: number }[] => {
     const a = Math.log(c.nMin);
@@ -201,21 +228,23 @@ export function panelSpec(c: CurveDetail, study: ResolvedStudy): Record<string, 
       return { n, v: f(n) };
     });
   };
-  const x = { field: 'n', type: 'quantitative', title: 'n', scale: { type: 'log', domain: [c.nMin / 1.15, c.nMax * 1.15], nice: false }, axis: { format: '~s', grid: true } };
-  const yScale = { type: 'log', domain: [yMin, yMax * 1.2], nice: false, clamp: true };
-  const color = (label: string): Record<string, unknown> => ({
-    datum: label,
+  const x = { field: 'n', type: 'quantitative', title: 'sample size n', scale: { type: 'log', domain: [c.nMin / 1.15, c.nMax * 1.15], nice: false }, axis: { format: '~s', grid: true } };
+  const yScale = { type: 'log', domain: [yMin, yMax * 1.3], nice: false, clamp: true };
+  const color = (lab: string): Record<string, unknown> => ({
+    datum: lab,
     type: 'nominal',
     scale: { domain: labels, range: ranges },
     legend: { orient: 'bottom', direction: 'vertical', title: null, labelLimit: 400, symbolType: 'stroke', symbolOpacity: 1, symbolStrokeWidth: 2.5 },
   });
   const layers: Record<string, unknown>[] = [
-    { data: { values: pts }, mark: { type: 'rule', opacity: dense ? 0.3 : 0.75, strokeWidth: dense ? 0.7 : 1.3 }, encoding: { x, y: { field: 'lo', type: 'quantitative', scale: yScale, title: `${c.loss} (mean over replicates)` }, y2: { field: 'hi' }, color: color(dataLabel) } },
-    { data: { values: pts }, mark: { type: 'point', filled: true, size: dense ? 12 : 18, opacity: 1, stroke: '#1b3a5c', strokeWidth: 0.6 }, encoding: { x, y: { field: 'mean', type: 'quantitative', scale: yScale }, color: color(dataLabel), tooltip: [{ field: 'n', type: 'quantitative' }, { field: 'mean', type: 'quantitative', format: '.3g' }, { field: 'count', type: 'quantitative' }] } },
+    { data: { values: pts }, mark: { type: 'area', opacity: 0.16 }, encoding: { x, y: { field: 'q10', type: 'quantitative', scale: yScale, title: label }, y2: { field: 'q90' }, color: color(medianLabel) } },
+    { data: { values: pts }, mark: { type: 'area', opacity: 0.3 }, encoding: { x, y: { field: 'q25', type: 'quantitative', scale: yScale }, y2: { field: 'q75' }, color: color(medianLabel) } },
+    { data: { values: pts }, mark: { type: 'line', strokeWidth: 1.5, point: { filled: true, size: dense ? 10 : 18 } }, encoding: { x, y: { field: 'median', type: 'quantitative', scale: yScale }, color: color(medianLabel), tooltip: [{ field: 'n', type: 'quantitative' }, { field: 'median', type: 'quantitative', format: '.3g' }, { field: 'mean', type: 'quantitative', format: '.3g' }, { field: 'count', type: 'quantitative' }] } },
+    { data: { values: pts }, mark: { type: 'point', shape: 'circle', filled: false, size: dense ? 10 : 22, strokeWidth: 1 }, encoding: { x, y: { field: 'mean', type: 'quantitative', scale: yScale }, color: color(meanLabel) } },
     { data: { values: lineAt((n) => cst * Math.pow(n, c.slope)) }, mark: { type: 'line', strokeWidth: 2 }, encoding: { x, y: { field: 'v', type: 'quantitative', scale: yScale }, color: color(fitLabel) } },
   ];
   if (c.theory !== undefined) {
-    const theoryLabel = `theory n^${signed(c.theory, 3).replace(/\.?0+$/, '')} (reference)`;
+    const theoryLabel = `theory n^${signed(c.theory, 3).replace(/\.?0+$/, '')} (slope reference)`;
     labels.push(theoryLabel);
     ranges.push(COLORS.theory);
     // anchored on the fitted line at the geometric centre of the n range
@@ -224,8 +253,10 @@ export function panelSpec(c: CurveDetail, study: ResolvedStudy): Record<string, 
     const th = c.theory;
     layers.push({ data: { values: lineAt((n) => y0 * Math.pow(n / ng, th)) }, mark: { type: 'line', strokeDash: [6, 4], strokeWidth: 2 }, encoding: { x, y: { field: 'v', type: 'quantitative', scale: yScale }, color: color(theoryLabel) } });
   }
+  const sub = [`${c.setting} · ${study.name} (profile ${study.profile})`];
+  if (zeros) sub.push(`${zeros} lower quantile${zeros > 1 ? 's' : ''} at 0 drawn at the axis floor`);
   return {
-    title: { text: `${c.setting} · ${c.loss}`, subtitle: `${study.name}${clipped ? `; ${clipped} bar${clipped > 1 ? 's' : ''} with mean − 2 sd below the axis` : ''}`, anchor: 'start', fontSize: 13, subtitleFontSize: 10 },
+    title: { text: label, subtitle: sub, anchor: 'start', fontSize: 13, subtitleFontSize: 10 },
     width: 320,
     height: 230,
     layer: layers,
@@ -283,7 +314,7 @@ export async function writeReport(store: StudyStore, outDir: string, notes: Curv
   }
   const counts = store.counts();
   const planned = study.settings.length * study.ns.length * study.replicates;
-  const rows = notes.curves.map((c) => `<tr><td>${escapeHtml(c.setting)}</td><td>${escapeHtml(c.loss)}</td><td>${fmtNum(c.slope)}</td><td>[${fmtNum(c.ci[0])}, ${fmtNum(c.ci[1])}]</td><td>${c.theory === undefined ? '—' : fmtNum(c.theory)}</td><td>${fmtNum(c.medianSlope)}</td><td>${fmtNum(c.quantileSlope.slope)} [${fmtNum(c.quantileSlope.ci[0])}, ${fmtNum(c.quantileSlope.ci[1])}]</td><td>${c.verdict?.verdict ?? '—'}</td><td>${fmtCoef(Math.exp(c.intercept))}</td><td>${c.nMin}–${c.nMax}</td><td>${c.reps}</td></tr>`).join('\n');
+  const rows = notes.curves.map((c) => `<tr><td>${escapeHtml(c.setting)}</td><td>${escapeHtml(lossLabel(c.loss))}${lossLabel(c.loss) !== c.loss ? ` <span class="meta">(${escapeHtml(c.loss)})</span>` : ''}</td><td>${fmtNum(c.slope)}</td><td>[${fmtNum(c.ci[0])}, ${fmtNum(c.ci[1])}]</td><td>${c.theory === undefined ? '—' : fmtNum(c.theory)}</td><td>${fmtNum(c.medianSlope)}</td><td>${fmtNum(c.quantileSlope.slope)} [${fmtNum(c.quantileSlope.ci[0])}, ${fmtNum(c.quantileSlope.ci[1])}]</td><td>${c.verdict?.verdict ?? '—'}</td><td>${fmtCoef(Math.exp(c.intercept))}</td><td>${c.nMin}–${c.nMax}</td><td>${c.reps}</td></tr>`).join('\n');
   const skipped = notes.skipped.length ? `<p class="meta">Not fitted: ${notes.skipped.map((s) => `${escapeHtml(s.setting)} · ${escapeHtml(s.loss)} (${escapeHtml(s.reason)})`).join('; ')}</p>` : '';
   const html = `<!doctype html>
 <html lang="en"><head><meta charset="utf-8"><title>moelab study ${escapeHtml(study.name)}</title>
@@ -294,7 +325,7 @@ table{border-collapse:collapse;font-size:.9em}td,th{padding:.25em .7em;border-bo
 td:nth-child(-n+2),th:nth-child(-n+2){text-align:left}.meta{color:#555;font-size:.9em}.fig svg{max-width:100%;height:auto}
 </style></head><body>
 <h1>Study ${escapeHtml(study.name)} <span class="meta">(profile ${escapeHtml(study.profile)})</span></h1>
-${study.description ? `<p>${escapeHtml(study.description)}</p>` : ''}${study.claim ? `<p><b>Claim checked:</b> ${escapeHtml(study.claim)}</p>` : ''}
+${study.description ? `<p>${escapeHtml(study.description)}${study.profile !== 'full' ? ' <span class="meta">(the full study)</span>' : ''}</p>` : ''}${study.profile !== 'full' ? `<p><b>This run: profile ${escapeHtml(study.profile)}</b>${study.profileDescription ? ` — ${escapeHtml(study.profileDescription)}` : ''}.</p>` : ''}${study.claim ? `<p><b>Claim checked:</b> ${escapeHtml(study.claim)}</p>` : ''}
 <p class="meta">${counts.ok} jobs ok, ${counts.failed} failed, of ${planned} planned; n from ${study.ns[0]} to ${study.ns[study.ns.length - 1]} (${study.ns.length} sizes), ${study.replicates} replicates, seed ${study.seed}, x ~ ${escapeHtml(JSON.stringify(study.x))}; ${counts.seconds.toFixed(0)} s of compute.</p>
 <h2>Rates</h2>
 <p class="meta">Slope: OLS of log(mean loss over replicates) on log n (the authors' summary); CI: 95% percentile bootstrap over replicates; median slope: the same on log(median). Theory: math-spec §7.</p>

@@ -55,3 +55,21 @@ describe('moelab plot', () => {
     expect(nodes.get(4)).toEqual({ x: 2.25, y: 2 });
   });
 });
+
+describe('study figure labels', () => {
+  it('readable loss names and the profile that ran', async () => {
+    const { lossLabel } = await import('../../src/study/report.js');
+    expect(lossLabel('param:beta1')).toBe('parameter error of β₁');
+    expect(lossLabel('D2:variance')).toBe('D2 term of ν');
+    expect(lossLabel('cell:tau')).toBe('per-cell error of τ');
+    expect(lossLabel('hellinger')).toBe('Hellinger distance');
+    expect(lossLabel('D1')).toBe('D1');
+    const { loadStudy, studyHash } = await import('../../src/study/config.js');
+    const cfg = `name: s\nseed: 1\ntruth: authors\nn: [100, 200]\nreplicates: 2\nsettings:\n  - { name: a, k: 2, gate: softmax, experts: gaussian, losses: [D1] }\nprofiles:\n  quick: { description: two reps only, replicates: 2 }\n`;
+    const q = loadStudy(cfg, { profile: 'quick' });
+    expect(q.profileDescription).toBe('two reps only');
+    expect(loadStudy(cfg).profileDescription).toBeUndefined();
+    // free text does not change the study's identity
+    expect(studyHash({ ...q, profileDescription: 'other' })).toBe(studyHash(q));
+  });
+});

@@ -91,9 +91,12 @@ describe('study report', () => {
       expect(files.svg.length).toBe(1);
       const svg = readFileSync(files.svg[0], 'utf8');
       expect(svg).toMatch(/^<svg/);
-      expect(svg).toContain('exact · D1');
+      expect(svg).toContain('exact · synth (profile full)');
+      expect(svg).toContain('D2 term of β₁'); // readable loss names, not D2:beta1
+      expect(svg).toContain('median, bands 25–75 % and 10–90 %'); // quantile bands, not ± 2 sd bars
+      expect(svg).not.toContain('± 2 sd');
       expect(svg).toContain('theory n^−0.125');
-      expect(svg).toMatch(/fit 3\.\d\d·n\^−0\.\d{3}/);
+      expect(svg).toMatch(/OLS of log mean: 3\.\d\d·n\^−0\.\d{3}/);
       const png = readFileSync(files.png[0]);
       expect(png.subarray(0, 8).toString('hex')).toBe('89504e470d0a1a0a');
       expect(png.readUInt32BE(16)).toBeGreaterThan(1000); // width at zoom 2
