@@ -29,6 +29,10 @@ export { AUTHORS_TRUTH } from './model/presets.js';
 export { predict, type Prediction, type PredictionKind } from './model/predict.js';
 export { fitEM, runEM, eStep, logLikelihoodGradient, EMWorkspace, type EMOptions, type FitResult } from './estimate/em.js';
 export { standardErrors, covarianceBHHH } from './estimate/inference.js';
+export {
+  EM_DEFAULTS, LSE_DEFAULTS, EMOptionsSchema, EMTuningSchema, LSEOptionsSchema, LSETuningSchema, resolveEMOptions, resolveLSEOptions,
+  type ResolvedEMOptions, type ResolvedLSEOptions,
+} from './estimate/options.js';
 export { initialise, surjectiveAssignment, type InitSpec, type NearTruthInit } from './estimate/init.js';
 export { fitLSE, lseObjective, lseNormalEquations, LSEWorkspace, type LSEOptions, type LSEResult } from './estimate/lse.js';
 export { levenbergMarquardt, type LeastSquaresProblem, type LMOptions, type LMResult } from './numeric/lm.js';

@@ -8,7 +8,7 @@ import type { MixtureOfExperts } from '../model/model.js';
 import type { GateState } from '../gates/gate.js';
 import { expNonPositive, LOG_BLOCK } from '../numeric/fastmath.js';
 import { combineKernel, type CombineKernel } from './e-step-kernel.js';
-import type { EMOptions } from './options.js';
+import type { ResolvedEMOptions } from './options.js';
 
 /** Reusable per-fit buffers: no allocation inside iterations. */
 export class EMWorkspace {
@@ -141,11 +141,11 @@ export interface MStepSettings {
   expert: { maxIter: number; tol: number };
 }
 
-/** The M-step settings of a fit's options (defaults 50 iterations, tolerance 1e-12, no gate box). */
-export function mStepSettings(options: EMOptions): MStepSettings {
+/** The M-step settings of a fit's options (defaults in EM_DEFAULTS; no gate box unless gateBound). */
+export function mStepSettings(o: ResolvedEMOptions): MStepSettings {
   return {
-    gate: { maxIter: options.gateMaxIter ?? 50, tol: options.gateTol ?? 1e-12, ...(options.gateBound !== undefined ? { bound: options.gateBound } : {}) },
-    expert: { maxIter: options.expertMaxIter ?? 50, tol: options.expertTol ?? 1e-12 },
+    gate: { maxIter: o.gateMaxIter, tol: o.gateTol, ...(o.gateBound !== undefined ? { bound: o.gateBound } : {}) },
+    expert: { maxIter: o.expertMaxIter, tol: o.expertTol },
   };
 }
 

@@ -21,7 +21,7 @@ import { EMWorkspace, eStep, gradientFromPosteriors, logLikelihoodGradient, mSte
 import { PlainEM, Squarem, type EMCycle } from './squarem.js';
 import { lbfgsFinish, norm2, stationarity, type LbfgsFinishSettings } from './finish.js';
 import { bestOfRestarts } from './restarts.js';
-import type { EMOptions } from './options.js';
+import { resolveEMOptions, type EMOptions, type ResolvedEMOptions } from './options.js';
 import { warning, type MoeWarning } from '../warnings.js';
 import { fitStandardized } from './standardize.js';
 
@@ -79,19 +79,18 @@ interface RunSettings {
   deadline: number;
 }
 
-function runSettings(options: EMOptions): RunSettings {
-  const gtol = options.gtol ?? 1e-7;
+function runSettings(o: ResolvedEMOptions): RunSettings {
   return {
-    tol: options.tol ?? 1e-8,
-    maxIter: options.maxIter ?? 2000,
-    accelerate: options.accelerate ?? 'squarem',
-    mStep: mStepSettings(options),
-    gateBound: options.gateBound ?? Infinity,
-    finish: options.polish ?? true,
-    deadline: options.deadline ?? Infinity,
-    gtol,
-    finishMaxIter: options.finishMaxIter ?? 10,
-    lbfgs: { gtol, maxIter: options.polishMaxIter ?? 300, trust: options.polishTrust ?? 1, round: options.polishRound ?? 10 },
+    tol: o.tol,
+    maxIter: o.maxIter,
+    accelerate: o.accelerate,
+    mStep: mStepSettings(o),
+    gateBound: o.gateBound ?? Infinity,
+    finish: o.polish,
+    deadline: o.deadline ?? Infinity,
+    gtol: o.gtol,
+    finishMaxIter: o.finishMaxIter,
+    lbfgs: { gtol: o.gtol, maxIter: o.polishMaxIter, trust: o.polishTrust, round: o.polishRound },
   };
 }
 
@@ -200,14 +199,15 @@ function finishRun(model: MixtureOfExperts, th0: Float64Array, em: IterationsRes
 
 /** One EM run from θ0 (copied). */
 export function runEM(model: MixtureOfExperts, theta0: Float64Array, data: Dataset, options: EMOptions = {}): RunResult {
-  const s = runSettings(options);
+  const o = resolveEMOptions(options);
+  const s = runSettings(o);
   const ws = new EMWorkspace(model, data.n);
   ws.gateBound = s.gateBound;
   const theta = theta0.slice();
   clipToBox(theta, 0, model.gate.nParams, s.gateBound); // a start outside the box is moved onto it
   const ll0 = eStep(model, theta, data, ws);
   if (!Number.isFinite(ll0)) throw new OptionError('initial model gives zero likelihood to some rows (log-likelihood −∞); choose another initialisation');
-  const em = iterate(model, theta, ll0, data, ws, s, options.onProgress);
+  const em = iterate(model, theta, ll0, data, ws, s, o.onProgress);
   return finishRun(model, theta, em, data, ws, s);
 }
 
@@ -222,22 +222,18 @@ export function fitEM(spec: ModelSpec, data: Dataset, options: EMOptions = {}): 
 /** `fitEM` on the data as given (no standardisation). */
 export function fitEMUnscaled(spec: ModelSpec, data: Dataset, options: EMOptions = {}): FitResult {
   const start = performance.now();
+  const o = resolveEMOptions(options);
   const model = MixtureOfExperts.fromSpec(spec);
   validateDataset(spec, model, data);
   model.expert.prepare?.(data.X, data.y, data.n);
-  if (options.gateBound !== undefined) {
-    if (!(options.gateBound > 0) || !Number.isFinite(options.gateBound)) throw new OptionError(`gateBound: must be a finite number > 0, got ${options.gateBound}`);
-    if (!model.gate.supportsBound) throw new OptionError(`gateBound: the ${model.gate.type} gate does not support a parameter box (every built-in gate does)`);
-  }
-  const restarts = options.restarts ?? 1;
-  if (!Number.isInteger(restarts) || restarts < 1) throw new OptionError(`restarts: must be an integer ≥ 1, got ${restarts}`);
-  if (options.timeLimit !== undefined && !(options.timeLimit > 0)) throw new OptionError(`timeLimit: must be > 0 seconds, got ${options.timeLimit}`);
-  const opts = options.timeLimit !== undefined && options.deadline === undefined ? { ...options, deadline: start + options.timeLimit * 1000 } : options;
+  if (o.gateBound !== undefined && !model.gate.supportsBound) throw new OptionError(`gateBound: the ${model.gate.type} gate does not support a parameter box (every built-in gate does)`);
+  const restarts = o.restarts;
+  const opts = o.timeLimit !== undefined && o.deadline === undefined ? { ...o, deadline: start + o.timeLimit * 1000 } : o;
   const { best, objectives, warnings } = bestOfRestarts(model, data, opts, restarts, (theta0) => runEM(model, theta0, data, opts));
   const fitted = model.withTheta(best.theta);
   fitted.canonicalize();
-  const converged = !best.timedOut && best.emConverged && (options.polish === false || best.gradConverged);
-  const maxIter = options.maxIter ?? 2000;
+  const converged = !best.timedOut && best.emConverged && (!o.polish || best.gradConverged);
+  const maxIter = o.maxIter;
   const gradientNorm = best.gradientNorm;
   if (best.timedOut) warnings.push(warning('EM_TIME_LIMIT', `the fit stopped at the time limit of ${opts.timeLimit ?? '?'} s after ${best.iterations} iterations, before it converged`, { timeLimit: opts.timeLimit ?? null, iterations: best.iterations }));
   else if (!best.emConverged) warnings.push(warning('EM_MAX_ITER', `EM reached maxIter=${maxIter} before the relative change fell below tol`, { maxIter }));

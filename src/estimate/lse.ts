@@ -23,39 +23,13 @@ import { isRegressionFamily, RegressionExperts, type RegressionExpertFamily } fr
 import { Rng } from '../numeric/rng.js';
 import { lbfgs } from '../numeric/lbfgs.js';
 import { levenbergMarquardt, type LeastSquaresProblem } from '../numeric/lm.js';
-import { initialise, type InitSpec } from './init.js';
+import { initialise } from './init.js';
+import { resolveLSEOptions, type LSEOptions, type ResolvedLSEOptions } from './options.js';
 import { OptionError } from '../errors.js';
 import { expNonPositive } from '../numeric/fastmath.js';
 import { warning, type MoeWarning } from '../warnings.js';
 
-export interface LSEOptions {
-  /** Number of starts; the lowest SSE is kept. Default 1. */
-  restarts?: number;
-  /** Initialisation. Default kmeans++. */
-  init?: InitSpec;
-  /** Seed of the initialisations (restart r uses stream split('restart', r)). Default 1. */
-  seed?: number | bigint;
-  /**
-   * Solver: 'lm' (Levenberg–Marquardt on the residual Jacobian with a Newton phase, default) or
-   * 'lbfgs' (the earlier solver; needs families without per-row derivatives).
-   */
-  solver?: 'lm' | 'lbfgs';
-  /** Maximum solver iterations per start. Default 2000. */
-  maxIter?: number;
-  /** Gradient tolerance: stop when ‖∇ MSE‖∞ ≤ gtol·max(1, MSE). Default 1e-10. */
-  gtol?: number;
-  /** Relative-decrease backstop of L-BFGS (see lbfgs.ts). Default 1e-15. L-BFGS only. */
-  ftol?: number;
-  /** L-BFGS memory. Default 10. L-BFGS only. */
-  memory?: number;
-  /** Inner iterations of the M-steps used by the data-driven initialisations. Default 50. */
-  gateMaxIter?: number;
-  expertMaxIter?: number;
-  /** Called after each start with (restart index, its SSE). */
-  onRestart?: (restart: number, sse: number) => void;
-  /** Called after every L-BFGS step with (restart index, iterations of this start, SSE, ‖∇(SSE/n)‖₂). */
-  onProgress?: (restart: number, iteration: number, sse: number, gradientNorm: number) => void;
-}
+export type { LSEOptions } from './options.js';
 
 export interface LSEResult {
   /** Fitted model (canonical); its experts carry `noiseVariance` = SSE/n. */
@@ -283,7 +257,7 @@ interface RunResult {
 }
 
 /** One solver run from θ0. */
-function runLSE(model: MixtureOfExperts, theta0: Float64Array, data: Dataset, ws: LSEWorkspace, options: LSEOptions, restart = 0): RunResult {
+function runLSE(model: MixtureOfExperts, theta0: Float64Array, data: Dataset, ws: LSEWorkspace, options: ResolvedLSEOptions, restart = 0): RunResult {
   const n = data.n;
   const p = theta0.length;
   const sse0 = lseObjective(model, theta0, data, ws);
@@ -297,8 +271,8 @@ function runLSE(model: MixtureOfExperts, theta0: Float64Array, data: Dataset, ws
       gradient: (x, g) => lseObjective(model, x, data, ws, g),
     };
     const res = levenbergMarquardt(problem, theta0, {
-      maxIter: options.maxIter ?? 2000,
-      gtol: options.gtol ?? 1e-10,
+      maxIter: options.maxIter,
+      gtol: options.gtol,
       onIteration: options.onProgress ? (it, f, g) => options.onProgress?.(restart, it, f, g) : undefined,
     });
     return { theta: res.x, sse0, sse: res.f, iterations: res.iterations, converged: res.converged, reason: res.reason };
@@ -317,10 +291,10 @@ function runLBFGS(model: MixtureOfExperts, theta0: Float64Array, sse0: number, d
     return v / n;
   };
   const res = lbfgs(fg, theta0, {
-    maxIter: options.maxIter ?? 2000,
-    gtol: options.gtol ?? 1e-10,
-    ftol: options.ftol ?? 1e-15,
-    memory: options.memory ?? 10,
+    maxIter: options.maxIter,
+    gtol: options.gtol,
+    ftol: options.ftol,
+    memory: options.memory,
     onIteration: options.onProgress ? (it, f, g) => options.onProgress?.(restart, it, f * n, Math.hypot(...g)) : undefined,
   });
   return { theta: res.x, sse0, sse: res.f * n, iterations: res.iterations, converged: res.converged, reason: res.reason };
@@ -331,15 +305,15 @@ function solverName(model: MixtureOfExperts, options: LSEOptions): string {
 }
 
 /** Fit a regression mixture of experts by least squares (math-spec §5.1, §9.3). */
-export function fitLSE(spec: ModelSpec, data: Dataset, options: LSEOptions = {}): LSEResult {
+export function fitLSE(spec: ModelSpec, data: Dataset, lseOptions: LSEOptions = {}): LSEResult {
   const start = performance.now();
+  const options = resolveLSEOptions(lseOptions);
   const model = MixtureOfExperts.fromSpec(spec);
   regressionExperts(model);
   validateDataset(spec, model, data);
   model.expert.prepare?.(data.X, data.y, data.n);
-  const restarts = options.restarts ?? 1;
-  if (!Number.isInteger(restarts) || restarts < 1) throw new OptionError(`restarts: must be an integer ≥ 1, got ${restarts}`);
-  const rng = new Rng(options.seed ?? 1);
+  const restarts = options.restarts;
+  const rng = new Rng(options.seed);
   const init = options.init ?? { type: 'kmeans++' };
   const ws = new LSEWorkspace(model, data.n);
   const warnings: MoeWarning[] = [];

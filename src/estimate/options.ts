@@ -1,5 +1,104 @@
-/** Options of the EM fit (`fitEM`, `runEM`); defaults are stated once, in each field's comment. */
+/**
+ * Options of the fits (`fitEM` / `runEM`, `fitLSE`): one zod schema each, with the defaults stated
+ * once (`EM_DEFAULTS`, `LSE_DEFAULTS`). `fitEM` and `fitLSE` parse their options with
+ * `resolveEMOptions` / `resolveLSEOptions`, so a bad value (tol: -1, accelerate: 'fast',
+ * maxIter: -5, an unknown key) stops with one `OptionError` naming the field. The study config
+ * validates a setting's `options:` with the tuning part of the same schemas (`EMTuningSchema`,
+ * `LSETuningSchema`), and the CLI takes its defaults from here.
+ */
+import { z } from 'zod';
+import { OptionError } from '../errors.js';
 import type { InitSpec } from './init.js';
+
+/** Defaults of the EM fit (the meaning of each field is on `EMOptions`). */
+export const EM_DEFAULTS = {
+  tol: 1e-8,
+  maxIter: 2000,
+  restarts: 1,
+  seed: 1,
+  accelerate: 'squarem',
+  polish: true,
+  gtol: 1e-7,
+  finishMaxIter: 10,
+  polishMaxIter: 300,
+  polishRound: 10,
+  polishTrust: 1,
+  gateMaxIter: 50,
+  gateTol: 1e-12,
+  expertMaxIter: 50,
+  expertTol: 1e-12,
+  standardize: true,
+} as const;
+
+/** Defaults of the least-squares fit (the meaning of each field is on `LSEOptions`). */
+export const LSE_DEFAULTS = {
+  restarts: 1,
+  seed: 1,
+  solver: 'lm',
+  maxIter: 2000,
+  gtol: 1e-10,
+  ftol: 1e-15,
+  memory: 10,
+  gateMaxIter: 50,
+  expertMaxIter: 50,
+} as const;
+
+// NaN and ±Infinity are numbers to the user: say what is wanted rather than zod's "expected number"
+const numberOr = (wanted: string) => z.number({ error: (i) => (typeof i.input === 'number' ? wanted : undefined) });
+const positive = numberOr('must be a finite number > 0').refine((v) => v > 0 && Number.isFinite(v), 'must be a finite number > 0');
+const count = (min: number) => numberOr(`must be an integer ≥ ${min}`).int(`must be an integer ≥ ${min}`).min(min, `must be an integer ≥ ${min}`);
+const seed = z.union([z.number().int(), z.bigint()], 'must be an integer (number or bigint)');
+const init = z.custom<InitSpec>((v) => typeof v === 'object' && v !== null && typeof (v as { type?: unknown }).type === 'string', 'must be an initialisation object { type: … }');
+const callback = <F>() => z.custom<F>((v) => typeof v === 'function', 'must be a function');
+
+/** EM options a study setting may give in `options:` (the others are setting fields or set by the job). */
+export const EMTuningSchema = z.strictObject({
+  accelerate: z.enum(['squarem', 'none']).optional(),
+  polish: z.boolean().optional(),
+  gtol: positive.optional(),
+  finishMaxIter: count(0).optional(),
+  polishMaxIter: count(0).optional(),
+  polishRound: count(1).optional(),
+  polishTrust: positive.optional(),
+  gateBound: positive.optional(),
+  gateMaxIter: count(1).optional(),
+  gateTol: positive.optional(),
+  expertMaxIter: count(1).optional(),
+  expertTol: positive.optional(),
+  standardize: z.boolean().optional(),
+  timeLimit: positive.optional(),
+});
+
+/** Every option of `fitEM` / `runEM`. */
+export const EMOptionsSchema = EMTuningSchema.extend({
+  tol: positive.optional(),
+  maxIter: count(1).optional(),
+  restarts: count(1).optional(),
+  init: init.optional(),
+  seed: seed.optional(),
+  deadline: z.number().optional(),
+  onProgress: callback<(iterations: number, logLikelihood: number, gradientNorm?: number) => void>().optional(),
+});
+
+/** LSE options a study setting may give in `options:`. */
+export const LSETuningSchema = z.strictObject({
+  solver: z.enum(['lm', 'lbfgs']).optional(),
+  gtol: positive.optional(),
+  ftol: positive.optional(),
+  memory: count(1).optional(),
+  gateMaxIter: count(1).optional(),
+  expertMaxIter: count(1).optional(),
+});
+
+/** Every option of `fitLSE`. */
+export const LSEOptionsSchema = LSETuningSchema.extend({
+  restarts: count(1).optional(),
+  init: init.optional(),
+  seed: seed.optional(),
+  maxIter: count(1).optional(),
+  onRestart: callback<(restart: number, sse: number) => void>().optional(),
+  onProgress: callback<(restart: number, iteration: number, sse: number, gradientNorm: number) => void>().optional(),
+});
 
 export interface EMOptions {
   /** Stop when |ℓ_new − ℓ_old| ≤ tol·|ℓ_old| between successive accelerated cycles. Default 1e-8. */
@@ -64,4 +163,87 @@ export interface EMOptions {
   /** Called after every accepted cycle with (iteration count, log-likelihood), and again with
    *  ‖∇(ℓ/n)‖∞ when the cycle computed the gradient (near convergence). */
   onProgress?: (iterations: number, logLikelihood: number, gradientNorm?: number) => void;
+}
+
+/** EMOptions with every default filled in (gateBound stays optional: no box by default). */
+export type ResolvedEMOptions = Required<Omit<EMOptions, OptionalEM>> & Pick<EMOptions, OptionalEM>;
+/** Options without a default: absent means none (no gate box, no time limit, no callback, kmeans++). */
+type OptionalEM = 'gateBound' | 'onProgress' | 'init' | 'timeLimit' | 'deadline';
+
+// the schemas accept exactly the fields of the option types (checked at compile time)
+type Same<A, B> = [A] extends [B] ? ([B] extends [A] ? true : false) : false;
+const emSchemaMatchesType: Same<keyof z.input<typeof EMOptionsSchema>, keyof EMOptions> = true;
+void emSchemaMatchesType;
+
+function describe(v: unknown): string {
+  if (typeof v === 'bigint') return `${v}n`;
+  if (typeof v === 'function') return 'a function';
+  if (typeof v === 'number' && !Number.isFinite(v)) return String(v);
+  try {
+    return JSON.stringify(v) ?? String(v);
+  } catch {
+    return String(v);
+  }
+}
+
+/** Parse with `schema`, or throw one OptionError naming the field: "tol: must be a finite number > 0, got -1". */
+export function parseOptions<S extends z.ZodType>(schema: S, options: unknown, what: string): z.output<S> {
+  const r = schema.safeParse(options ?? {}, { reportInput: true });
+  if (r.success) return r.data;
+  const parts = r.error.issues.map((i) => {
+    if (i.code === 'unrecognized_keys') return `${i.keys.map((k) => [...i.path, k].join('.')).join(', ')}: unknown ${what} option${i.keys.length > 1 ? 's' : ''}`;
+    const field = i.path.length ? i.path.map(String).join('.') : what;
+    return `${field}: ${i.message}${'input' in i && !/received/.test(i.message) ? `, got ${describe(i.input)}` : ''}`;
+  });
+  throw new OptionError(parts.join('; '));
+}
+
+/** Validate `fitEM` / `runEM` options and fill in the defaults. */
+export function resolveEMOptions(options: EMOptions = {}): ResolvedEMOptions {
+  const o = parseOptions(EMOptionsSchema, options, 'EM');
+  const out: ResolvedEMOptions = { ...EM_DEFAULTS };
+  for (const [k, v] of Object.entries(o)) if (v !== undefined) (out as unknown as Record<string, unknown>)[k] = v;
+  return out;
+}
+
+export interface LSEOptions {
+  /** Number of starts; the lowest SSE is kept. Default 1. */
+  restarts?: number;
+  /** Initialisation. Default kmeans++. */
+  init?: InitSpec;
+  /** Seed of the initialisations (restart r uses stream split('restart', r)). Default 1. */
+  seed?: number | bigint;
+  /**
+   * Solver: 'lm' (Levenberg–Marquardt on the residual Jacobian with a Newton phase, default) or
+   * 'lbfgs' (the earlier solver; needs families without per-row derivatives).
+   */
+  solver?: 'lm' | 'lbfgs';
+  /** Maximum solver iterations per start. Default 2000. */
+  maxIter?: number;
+  /** Gradient tolerance: stop when ‖∇ MSE‖∞ ≤ gtol·max(1, MSE). Default 1e-10. */
+  gtol?: number;
+  /** Relative-decrease backstop of L-BFGS (see lbfgs.ts). Default 1e-15. L-BFGS only. */
+  ftol?: number;
+  /** L-BFGS memory. Default 10. L-BFGS only. */
+  memory?: number;
+  /** Inner iterations of the M-steps used by the data-driven initialisations. Default 50. */
+  gateMaxIter?: number;
+  expertMaxIter?: number;
+  /** Called after each start with (restart index, its SSE). */
+  onRestart?: (restart: number, sse: number) => void;
+  /** Called after every L-BFGS step with (restart index, iterations of this start, SSE, ‖∇(SSE/n)‖₂). */
+  onProgress?: (restart: number, iteration: number, sse: number, gradientNorm: number) => void;
+}
+
+export type ResolvedLSEOptions = Required<Omit<LSEOptions, 'onRestart' | 'onProgress' | 'init'>> & Pick<LSEOptions, 'onRestart' | 'onProgress' | 'init'>;
+
+const lseSchemaMatchesType: Same<keyof z.input<typeof LSEOptionsSchema>, keyof LSEOptions> = true;
+void lseSchemaMatchesType;
+
+/** Validate `fitLSE` options and fill in the defaults. */
+export function resolveLSEOptions(options: LSEOptions = {}): ResolvedLSEOptions {
+  const o = parseOptions(LSEOptionsSchema, options, 'LSE');
+  const out: ResolvedLSEOptions = { ...LSE_DEFAULTS };
+  for (const [k, v] of Object.entries(o)) if (v !== undefined) (out as unknown as Record<string, unknown>)[k] = v;
+  return out;
 }

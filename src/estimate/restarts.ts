@@ -4,7 +4,7 @@ import type { MixtureOfExperts } from '../model/model.js';
 import { Rng } from '../numeric/rng.js';
 import { OptionError } from '../errors.js';
 import { initialise } from './init.js';
-import type { EMOptions } from './options.js';
+import { EM_DEFAULTS, type EMOptions } from './options.js';
 import { warning, type MoeWarning } from '../warnings.js';
 
 export interface RestartOutcome<R> {
@@ -21,7 +21,7 @@ export interface RestartOutcome<R> {
  * are several; with one restart its error propagates.
  */
 export function bestOfRestarts<R extends { ll: number }>(model: MixtureOfExperts, data: Dataset, options: EMOptions, restarts: number, run: (theta0: Float64Array) => R): RestartOutcome<R> {
-  const rng = new Rng(options.seed ?? 1);
+  const rng = new Rng(options.seed ?? EM_DEFAULTS.seed);
   const init = options.init ?? { type: 'kmeans++' };
   let best: R | undefined;
   const objectives: number[] = [];

@@ -13,6 +13,7 @@ import { readFileSync, existsSync, readdirSync } from 'node:fs';
 import { dirname, join, resolve } from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { z } from 'zod';
+import { EM_DEFAULTS } from '../estimate/options.js';
 import { LineCounter, parseDocument, isNode } from 'yaml';
 import { OptionError, MoelabError } from '../errors.js';
 import { checkFitSize, checkStudyBound, fitBytes, LIMITS } from '../limits.js';
@@ -125,6 +126,9 @@ const InitSchema = z.preprocess(
   ]),
 );
 
+/** A study setting's default `tol`: 1e-6, deliberately looser than fitEM's own default (EM_DEFAULTS.tol = 1e-8). */
+export const STUDY_DEFAULT_TOL = 1e-6;
+
 const FamilySpec = z.union([z.string().min(1), z.looseObject({ type: z.string().min(1) })]);
 
 const SettingFields = {
@@ -136,8 +140,8 @@ const SettingFields = {
   estimator: z.string().default('em'),
   init: InitSchema.default({ type: 'nearTruth' }),
   restarts: posInt.default(1),
-  tol: z.number().positive('must be > 0').default(1e-6),
-  maxIter: posInt.default(2000),
+  tol: z.number().positive('must be > 0').default(STUDY_DEFAULT_TOL),
+  maxIter: posInt.default(EM_DEFAULTS.maxIter),
   /** Extra estimator options (e.g. { polish: false } for EM). */
   options: z.record(z.string(), z.unknown()).default({}),
   losses: z.array(LossSchema).min(1, 'list at least one loss'),

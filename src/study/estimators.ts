@@ -6,6 +6,7 @@
 import { z } from 'zod';
 import { fitEM, type EMOptions } from '../estimate/em.js';
 import { fitLSE, type LSEOptions } from '../estimate/lse.js';
+import { EMTuningSchema, LSETuningSchema } from '../estimate/options.js';
 import type { InitSpec } from '../estimate/init.js';
 import type { Dataset } from '../model/data.js';
 import type { MixtureOfExperts, ModelSpec } from '../model/model.js';
@@ -46,24 +47,10 @@ export function initSpec(init: InitConfig, truth: MixtureOfExperts): InitSpec {
   return init;
 }
 
-const EMOptionsSchema = z.strictObject({
-  accelerate: z.enum(['squarem', 'none']).optional(),
-  polish: z.boolean().optional(),
-  gtol: z.number().positive().optional(),
-  polishMaxIter: z.number().int().min(0).optional(),
-  gateMaxIter: z.number().int().min(1).optional(),
-  gateTol: z.number().positive().optional(),
-  expertMaxIter: z.number().int().min(1).optional(),
-  expertTol: z.number().positive().optional(),
-  gateBound: z.number().positive().optional(),
-  standardize: z.boolean().optional(),
-  timeLimit: z.number().positive().optional(),
-});
-
 export const ESTIMATORS: Record<string, EstimatorEntry> = {
   em: {
     help: 'maximum likelihood by accelerated EM (fitEM)',
-    options: EMOptionsSchema,
+    options: EMTuningSchema,
     run: (inp) => {
       const opts: EMOptions = {
         ...(inp.options as Partial<EMOptions>),
@@ -79,14 +66,7 @@ export const ESTIMATORS: Record<string, EstimatorEntry> = {
   },
   lse: {
     help: 'least squares by Levenberg–Marquardt on the residual Jacobian (fitLSE, math-spec §9.3; option solver: lbfgs for L-BFGS); `tol` is unused (both stop on the gradient, option gtol)',
-    options: z.strictObject({
-      solver: z.enum(['lm', 'lbfgs']).optional(),
-      gtol: z.number().positive().optional(),
-      ftol: z.number().positive().optional(),
-      memory: z.number().int().min(1).optional(),
-      gateMaxIter: z.number().int().min(1).optional(),
-      expertMaxIter: z.number().int().min(1).optional(),
-    }),
+    options: LSETuningSchema,
     run: (inp) => {
       const opts: LSEOptions = {
         ...(inp.options as Partial<LSEOptions>),

@@ -7,6 +7,7 @@ import { parseExpertSpec, expertFactory } from '../../experts/registry.js';
 import { OptionError } from '../../errors.js';
 import { checkFitSize, LIMITS } from '../../limits.js';
 import { readCsvDataset, readModelFile, parseNumberOption } from '../io.js';
+import { EM_DEFAULTS, LSE_DEFAULTS } from '../../estimate/options.js';
 import { modelTable } from '../format.js';
 import { formatWarning } from '../../warnings.js';
 import { fitProgress } from '../progress.js';
@@ -48,13 +49,13 @@ export function register(program: Command): void {
     .option('--x <columns>', 'comma-separated input columns (default: every other column)')
     .option('--gate <spec>', 'gate family (softmax, …)', 'softmax')
     .option('--expert <spec>', 'expert family (gaussian, …)', 'gaussian')
-    .option('--restarts <r>', 'number of starts; the best log-likelihood is kept', '1')
+    .option('--restarts <r>', 'number of starts; the best log-likelihood is kept', String(EM_DEFAULTS.restarts))
     .option('--init <method>', 'random | kmeans++ | near-truth | model (default: near-truth with --truth, model with --init-model, else kmeans++)')
     .option('--truth <file>', 'true model JSON (for --init near-truth)')
     .option('--init-model <file>', 'model JSON to start from (for --init model)')
-    .option('--seed <seed>', 'random seed of the initialisations', '1')
-    .option('--tol <tol>', 'relative log-likelihood change to stop EM', '1e-8')
-    .option('--max-iter <n>', 'maximum EM iterations per start', '2000')
+    .option('--seed <seed>', 'random seed of the initialisations', String(EM_DEFAULTS.seed))
+    .option('--tol <tol>', 'relative log-likelihood change to stop EM', String(EM_DEFAULTS.tol))
+    .option('--max-iter <n>', 'maximum EM iterations per start', String(EM_DEFAULTS.maxIter))
     .option('--estimator <name>', 'mle (EM) | lse (least squares, regression experts); default by the expert family')
     .option('--gate-bound <B>', 'compact Θ: keep every gate coefficient (relative to the reference expert) in [−B, B] (softmax and modified gates, EM)')
     .option('--time-limit <seconds>', 'stop the fit after this wall time (all restarts); it is returned with converged: false and an EM_TIME_LIMIT warning')
@@ -82,7 +83,7 @@ export function register(program: Command): void {
       if (estimator === 'lse') {
         if (options.gateBound !== undefined) throw new OptionError('--gate-bound applies to EM fits (--estimator mle)');
         if (options.timeLimit !== undefined) throw new OptionError('--time-limit applies to EM fits (--estimator mle)');
-        runLseFit({ spec: { gate, experts, k, d: data.d }, data, dataPath: opts.data, restarts: options.restarts ?? 1, seed: Number(options.seed), maxIter: options.maxIter ?? 2000, init: options.init ?? { type: 'kmeans++' }, json: opts.json ?? false });
+        runLseFit({ spec: { gate, experts, k, d: data.d }, data, dataPath: opts.data, restarts: options.restarts ?? LSE_DEFAULTS.restarts, seed: Number(options.seed), maxIter: options.maxIter ?? LSE_DEFAULTS.maxIter, init: options.init ?? { type: 'kmeans++' }, json: opts.json ?? false });
         return;
       }
       const progress = fitProgress(options.restarts ?? 1);

@@ -5,6 +5,7 @@ import { parseExpertSpec, expertFactory } from '../../experts/registry.js';
 import { OptionError } from '../../errors.js';
 import { MixtureOfExperts } from '../../model/model.js';
 import { readCsvDataset, parseNumberOption } from '../io.js';
+import { EM_DEFAULTS } from '../../estimate/options.js';
 import { completeClassSpec } from '../fit-lse.js';
 import { parseKRange, selectK, type SelectionResult } from '../../select/sweep.js';
 import { buildDendrogram, type Dendrogram } from '../../select/dendrogram.js';
@@ -54,9 +55,9 @@ export function register(program: Command): void {
     .option('--criterion <name>', 'bic | icl | aic | dendrogram (fit only the largest k and choose from its dendrogram: no sweep)', 'bic')
     .option('--restarts <r>', 'starts per k; the best log-likelihood is kept', '3')
     .option('--init <method>', 'random | kmeans++', 'kmeans++')
-    .option('--seed <seed>', 'random seed of the initialisations', '1')
-    .option('--tol <tol>', 'relative log-likelihood change to stop EM', '1e-8')
-    .option('--max-iter <n>', 'maximum EM iterations per start', '2000')
+    .option('--seed <seed>', 'random seed of the initialisations', String(EM_DEFAULTS.seed))
+    .option('--tol <tol>', 'relative log-likelihood change to stop EM', String(EM_DEFAULTS.tol))
+    .option('--max-iter <n>', 'maximum EM iterations per start', String(EM_DEFAULTS.maxIter))
     .option('--threads <t>', 'worker threads for the fits (1: one after another; default: every core)')
     .option('--out <file>', 'figure file (.svg, .png or .html)', 'select.svg')
     .option('--no-figure', 'do not write a figure')
