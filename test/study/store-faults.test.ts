@@ -54,6 +54,12 @@ beforeAll(async () => {
 });
 
 afterAll(() => {
+  // a test that timed out under load may not have reached its own umount yet: detach every tmpfs
+  // still mounted below root first, or removing root fails with EBUSY
+  if (isRoot) {
+    const mounted = readFileSync('/proc/mounts', 'utf8').split('\n').map((l) => l.split(' ')[1]).filter((m) => m && m.startsWith(root + '/'));
+    for (const m of mounted.reverse()) spawnSync('umount', ['-l', m]);
+  }
   rmSync(root, { recursive: true, force: true });
 });
 
