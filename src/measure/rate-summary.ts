@@ -271,13 +271,15 @@ export interface Verdict {
 
 /** The rule, in words (printed in reports). */
 export const VERDICT_RULE = [
-  'The rule reads the 95% bootstrap interval [lo, hi] of the slope of log(0.8-quantile of the loss over replicates) on log n; an O_P statement bounds every fixed quantile.',
+  'The rule reads the 95% bootstrap interval [lo, hi] of the slope of log(0.8-quantile of the loss over replicates) on log n; an O_P statement bounds every fixed quantile. Fewer than 5 replicates at some n: inconclusive.',
   'O_P(n^t), t < 0 (up to log factors: t_log = t·(1 − 1/ln n̄), n̄ the geometric mean n): contradicted if lo > t_log; reproduced if lo ≤ t_log, hi < 0 and hi − lo ≤ 0.5; else inconclusive.',
   'Slower than any polynomial, against the polynomial rate p of the counterpart setting: contradicted if hi < p/2; reproduced if lo ≥ p/2, hi − lo ≤ 0.5 and the power law is not preferred to c·(log n)^−λ by more than 6 BIC units; else inconclusive.',
   'Does not converge: on the upper half of the log n range, contradicted if hi < −1/8; reproduced if hi ≥ 0 and hi − lo ≤ 0.5; else inconclusive.',
 ].join('\n');
 
 const MAX_WIDTH = 0.5;
+/** Fewer replicates per n than this give no usable bootstrap interval: inconclusive. */
+const MIN_REPS = 5;
 const PLATEAU_SLOPE = -1 / 8;
 const BIC_MARGIN = 6;
 
@@ -288,6 +290,10 @@ function fmt(v: number): string {
 /** Apply the verdict rule (VERDICT_RULE) to a summary. */
 export function judge(s: RateSummary, claim: ClaimSpec): Verdict {
   const qs = `q${s.q}`;
+  if (s.reps < MIN_REPS) {
+    const sum = claim.kind === 'plateau' ? s.upperHalf : s.quantile;
+    return { verdict: 'inconclusive', kind: claim.kind, theory: claim.theory, summary: claim.kind === 'plateau' ? `${qs} upper half` : qs, slope: sum.slope, ci: sum.ci, threshold: NaN, reason: `too few replicates (${s.reps} < ${MIN_REPS}) for a bootstrap interval` };
+  }
   if (claim.kind === 'plateau') {
     const [lo, hi] = s.upperHalf.ci;
     const th = PLATEAU_SLOPE;

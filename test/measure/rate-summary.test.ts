@@ -38,6 +38,13 @@ describe('verdict rule on synthetic rate data (200 seeded draws each)', () => {
     });
   }
 
+  it('one replicate per n (a zero-width bootstrap interval) is inconclusive, never a verdict', () => {
+    const L = NS.map((n) => [n ** -0.5]);
+    const v = judge(summariseRate(NS, L, { bootstrap: 50 }), { kind: 'rate', theory: -0.5 });
+    expect(v.verdict).toBe('inconclusive');
+    expect(v.reason).toMatch(/too few replicates \(1 < 5\)/);
+  });
+
   it('too few replicates and heavy noise give inconclusive, not a wrong verdict', () => {
     const rng = new Rng(7);
     const L = [100, 1000].map((n) => Array.from({ length: 3 }, () => n ** -0.125 * Math.exp(2 * rng.normal())));
