@@ -6,7 +6,7 @@
  *
  * y is a `Float64Array` of length n: real responses, or class codes 0..C−1 for classifiers.
  */
-import type { BlockInfo } from '../gates/gate.js';
+import type { BlockInfo } from '../family/blocks.js';
 import type { Rng } from '../numeric/rng.js';
 
 export interface ExpertMStepOptions {

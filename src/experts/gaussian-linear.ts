@@ -6,7 +6,7 @@
  * (compactness of Θ bounds ν away from 0, math-spec §1.2; the floor also stops a component from
  * collapsing onto one point, where the likelihood is unbounded).
  */
-import type { BlockInfo } from '../gates/gate.js';
+import type { BlockInfo } from '../family/blocks.js';
 import type { ExpertFamily, ExpertJSON, ExpertMStepOptions } from './expert.js';
 import type { Rng } from '../numeric/rng.js';
 import { solveSPD, weightedLeastSquares } from '../numeric/linalg.js';

@@ -34,7 +34,7 @@
  * Canonical form: tanh with c: c ≥ 0 (c·tanh(z) = (−c)·tanh(−z)); relu with c: |c| = 1
  * (c·relu(z) = (c/s)·relu(s·z) for s > 0). No other symmetry.
  */
-import type { BlockInfo } from '../gates/gate.js';
+import type { BlockInfo } from '../family/blocks.js';
 import type { ExpertFamily, ExpertJSON, ExpertMStepOptions } from './expert.js';
 import type { ExpertFactory } from './registry.js';
 import { normalCdfPdf } from '../numeric/special.js';

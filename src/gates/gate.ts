@@ -9,6 +9,7 @@
  *
  * Data layout everywhere: X is row-major n×d, per-sample per-expert arrays are row-major n×k.
  */
+import type { BlockInfo } from '../family/blocks.js';
 
 /** Options for a gate's weighted M-step. */
 export interface GateMStepOptions {
@@ -47,24 +48,8 @@ export interface GateJSON {
   [key: string]: unknown;
 }
 
-/** A named parameter block, for reporting and for per-block Voronoi exponents. */
-export interface BlockInfo {
-  /** Name as it appears in the model JSON (`beta0`, `beta1`, `a`, `b`, `variance`, `tau`, …). */
-  name: string;
-  /** true when the JSON value is an array indexed by expert (first index = expert). */
-  perExpert: boolean;
-  /**
-   * What kind of parameter this is, for the nearTruth initialisation noise scales
-   * (math-spec §8.3): gate coefficients, expert coefficients, or a positive scale.
-   */
-  kind: 'gate' | 'expert' | 'scale';
-  /**
-   * Per-expert blocks only: the last (reference) expert's entry is fixed by the model rather than
-   * removable by a translation (e.g. β₁ₖ = 0 of a non-linear activation gate), so initialisations
-   * must copy it unperturbed.
-   */
-  fixedReference?: boolean;
-}
+/** Re-exported from the shared floor (family/blocks.ts), where experts import it from. */
+export type { BlockInfo };
 
 export interface Gate {
   /** Family name as in the JSON `type` (`softmax`, `topK`, `denseToSparse`, …). */

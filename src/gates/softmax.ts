@@ -34,7 +34,6 @@ export class LinearSoftmaxCore {
   private readonly step: Float64Array;
   private readonly work: Float64Array;
   private readonly trial: Float64Array;
-  private readonly z: Float64Array;
   private readonly kernel: NewtonSystemKernel | null;
   private readonly probsKernel: ProbabilitiesKernel | null;
   /** π and s without the objective (for gradients). */
@@ -54,7 +53,6 @@ export class LinearSoftmaxCore {
     this.g2 = new Float64Array(p);
     this.step = new Float64Array(p);
     this.trial = new Float64Array(p);
-    this.z = new Float64Array(k);
     this.kernel = newtonSystemKernel(k, m);
     this.gradKernel = gradientKernel(k, m);
     this.logitsKernel = logitsKernel(k, m);
