@@ -44,17 +44,22 @@ function runOptions(opts: { threads?: string; progress: boolean; limit?: string;
 
 /** Run with Ctrl-C / SIGTERM turned into a clean stop (finished jobs stay stored). */
 async function runWithSignals(store: StudyStore, opts: Parameters<typeof runStudy>[1]): Promise<RunSummary> {
+  return withStopSignals('stopping: finished jobs are stored; cancelling the rest…', (signal) => runStudy(store, { ...opts, signal }));
+}
+
+/** Run `body` with the first SIGINT/SIGTERM turned into an abort of its signal (and `message` on stderr). */
+async function withStopSignals<T>(message: string, body: (signal: AbortSignal) => Promise<T>): Promise<T> {
   const ac = new AbortController();
   const stop = (): void => {
     if (!ac.signal.aborted) {
-      process.stderr.write('\nstopping: finished jobs are stored; cancelling the rest…\n');
+      process.stderr.write(`\n${message}\n`);
       ac.abort();
     }
   };
   process.once('SIGINT', stop);
   process.once('SIGTERM', stop);
   try {
-    return await runStudy(store, { ...opts, signal: ac.signal });
+    return await body(ac.signal);
   } finally {
     process.removeListener('SIGINT', stop);
     process.removeListener('SIGTERM', stop);
@@ -75,18 +80,9 @@ function checkQueueOptions(opts: QueueCliOptions): void {
 async function runOnQueue(dir: string, store: StudyStore, opts: QueueCliOptions & { queue: string }): Promise<void> {
   const { runQueuedStudy } = await import('../../study/queue/coordinator.js');
   const target = parseQueueUrl(opts.queue);
-  const ac = new AbortController();
-  const stop = (): void => {
-    if (!ac.signal.aborted) {
-      process.stderr.write('\nstopping the coordinator: finished jobs are stored; queued jobs stay queued for the workers\n');
-      ac.abort();
-    }
-  };
-  process.once('SIGINT', stop);
-  process.once('SIGTERM', stop);
-  try {
+  await withStopSignals('stopping the coordinator: finished jobs are stored; queued jobs stay queued for the workers', async (signal) => {
     const s = await runQueuedStudy(store, {
-      target, progress: opts.progress, signal: ac.signal, retryFailed: opts.retryFailed ?? false,
+      target, progress: opts.progress, signal, retryFailed: opts.retryFailed ?? false,
       ...(opts.queueName !== undefined ? { queueName: opts.queueName } : {}),
       ...(opts.attempts !== undefined ? { attempts: parseNumberOption(opts.attempts, '--attempts', { integer: true, min: 1 }) } : {}),
       ...(opts.backoff !== undefined ? { backoffMs: parseNumberOption(opts.backoff, '--backoff', { integer: true, min: 0 }) } : {}),
@@ -98,10 +94,7 @@ async function runOnQueue(dir: string, store: StudyStore, opts: QueueCliOptions 
       process.stderr.write(`resume with: moelab study resume ${dir} --queue URL\n`);
       process.exitCode = 130;
     }
-  } finally {
-    process.removeListener('SIGINT', stop);
-    process.removeListener('SIGTERM', stop);
-  }
+  });
 }
 
 function summaryLine(dir: string, s: RunSummary, store: StudyStore): string {
