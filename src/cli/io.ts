@@ -43,11 +43,14 @@ export interface CsvReadOptions {
  * every error names the file, its line number (counting blank lines, 1-based: the header is the first
  * non-blank line) and the column.
  */
+/** Every line end counts, even mixed in one file: csv-parse otherwise guesses one from the first line and reads the other kind as cell text (rows merged into one label). */
+const RECORD_DELIMITERS = ['\r\n', '\n'];
+
 export function readCsvDataset(path: string, opts: CsvReadOptions = {}): Dataset {
   const text = readText(path, 'data file');
   let records: { record: string[]; raw: string; info: { lines: number } }[];
   try {
-    records = plainRecords(text) ?? parse(text, { bom: true, skip_empty_lines: true, trim: true, relax_column_count: false, info: true, raw: true }) as unknown as typeof records;
+    records = plainRecords(text) ?? parse(text, { bom: true, skip_empty_lines: true, trim: true, relax_column_count: false, info: true, raw: true, record_delimiter: RECORD_DELIMITERS }) as unknown as typeof records;
   } catch (e) {
     throw new DataError(`${path}: ${(e as Error).message.split('\n')[0]}`);
   }

@@ -67,6 +67,18 @@ describe('BOM and line numbers', () => {
     expect(() => readCsvDataset(f('lab.csv'), { classes: true })).toThrow(/line 4, column y: empty class label/);
   });
 
+  it('mixed line ends (CRLF and LF in one file) give one record per line, with file line numbers', async () => {
+    // a CRLF header then LF rows: csv-parse alone merged the rows into the one label "a\nb\nc"
+    writeFileSync(f('mixed-labels.csv'), 'x,y\r\n0.1,a\n0.2,b\n0.3,a\n');
+    const d = readCsvDataset(f('mixed-labels.csv'), { classes: true });
+    expect(d.n).toBe(3);
+    expect(d.classLabels).toEqual(['a', 'b']);
+    expect(Array.from(d.y)).toEqual([0, 1, 0]);
+    // an LF file with one CRLF line: later line numbers are not shifted
+    writeFileSync(f('mixed-lines.csv'), 'x1,y\n0.1,1\r\n0.2,1\n0.3,abc\n');
+    await expectUserError(['fit', '--data', f('mixed-lines.csv'), '--k', '1'], /mixed-lines\.csv: line 4\b/);
+  });
+
   it('--x naming a column twice is refused', async () => {
     writeFileSync(f('two.csv'), 'x1,x2,y\n0.1,0.2,1\n0.3,0.4,2\n');
     await expectUserError(['fit', '--data', f('two.csv'), '--k', '1', '--x', 'x1,x1'], /--x: the input column "x1" is listed twice/);

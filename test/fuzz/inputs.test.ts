@@ -20,11 +20,11 @@ beforeAll(() => {
   dir = mkdtempSync(join(tmpdir(), 'moelab-fuzz-'));
 });
 
-/** An independent reading of what a valid fit input is: header x1,y; ≥ 4 rows; every cell a decimal literal. */
+/** An independent reading of what a valid fit input is: header x1,y; ≥ 4 rows; every cell a decimal literal; CRLF and LF both end a line, mixed or not. */
 function csvIsValid(text: string): boolean {
   let rows: string[][];
   try {
-    rows = parse(text.replace(/^\ufeff/, ''), { skip_empty_lines: true, trim: true }) as string[][];
+    rows = parse(text.replace(/^\ufeff/, '').replace(/\r\n/g, '\n'), { skip_empty_lines: true, trim: true }) as string[][];
   } catch {
     return false;
   }
