@@ -29,6 +29,8 @@ export const WARNING_CODES = {
   VORONOI_NO_GATE_HOOK: 'the gate has no registered Voronoi hook: measured without translation normalisation',
   /** voronoiLoss raw mode: the authors' code reads only the first input coordinate (d > 1). Details: d. */
   VORONOI_RAW_FIRST_COORDINATE: "raw mode reads only the first input coordinate of β₁ and a (the authors' code)",
+  /** voronoiLoss: the loss is NaN or infinite (a fitted parameter overflows). Details: loss. */
+  VORONOI_NOT_FINITE: 'the Voronoi loss is not finite: a fitted parameter is too large to be measured',
   /** voronoiLoss raw mode: a fitted atom is equidistant from two true atoms; the authors' misalignment is reproduced. */
   VORONOI_RAW_TIE: "raw mode: a tie in the cell assignment misaligns the authors' cell list (reproduced)",
   /** predict: the experts have no per-expert variance (or a regression model no noiseVariance): no predictive variance / log-density. */

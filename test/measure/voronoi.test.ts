@@ -4,6 +4,7 @@ import { voronoiLoss, voronoiCells, rbar, resolveExponents, NORMALISATION_DOC } 
 import { atomsOf, resolveModel, registerVoronoiGate, voronoiGateHook } from '../../src/measure/atoms.js';
 import { AUTHORS_TRUTH } from '../../src/model/presets.js';
 import type { ModelJSON } from '../../src/model/model.js';
+import { MixtureOfExperts } from '../../src/model/model.js';
 import { gateTypes } from '../../src/gates/registry.js';
 import { Rng } from '../../src/numeric/rng.js';
 import { OptionError, ModelFormatError } from '../../src/errors.js';
@@ -435,5 +436,18 @@ describe('every registered family: loss 0 at the truth, invariances of its canon
     const res = voronoiLoss(rg, rg);
     expect(res.loss).toBeLessThan(1e-12);
     expect(Object.keys(res.blocks).sort()).toEqual(['a', 'b', 'beta1', 'mass']);
+  });
+});
+
+describe('a loss that cannot be measured', () => {
+  it('an overflowing fitted parameter gives a non-finite loss with the VORONOI_NOT_FINITE warning; a finite one has none', () => {
+    const truth = MixtureOfExperts.fromJSON(AUTHORS_TRUTH);
+    const huge = { ...AUTHORS_TRUTH, experts: { ...AUTHORS_TRUTH.experts, b: [1e300, -5] } };
+    const r = voronoiLoss(MixtureOfExperts.fromJSON(huge), truth, { loss: 'D2' });
+    expect(Number.isFinite(r.loss)).toBe(false);
+    expect(r.warnings.map((w) => w.code)).toContain('VORONOI_NOT_FINITE');
+    const ok = voronoiLoss(truth, truth, { loss: 'D2' });
+    expect(ok.loss).toBe(0);
+    expect(ok.warnings.map((w) => w.code)).not.toContain('VORONOI_NOT_FINITE');
   });
 });

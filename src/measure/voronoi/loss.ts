@@ -94,6 +94,10 @@ export function voronoiLoss(fit: ModelInput, truth: ModelInput, options: Voronoi
       translation: Object.fromEntries(transBlocks.map((b, i) => [b.name, Array.from(inf.t[i])])), scale: inf.scale, evaluations: inf.evaluations,
     };
   }
+  if (!Number.isFinite(result.loss)) {
+    // a fit with an overflowing parameter (e.g. exp(β₀) = ∞, or ‖Δ‖^r past 1e308) has no finite loss: say so
+    result.warnings.push(warning('VORONOI_NOT_FINITE', `the Voronoi loss is ${String(result.loss)}: a fitted parameter is too large (or not finite) to be measured; do not read it as a loss`, { loss: String(result.loss) }));
+  }
   return result;
 }
 

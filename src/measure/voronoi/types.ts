@@ -84,6 +84,6 @@ export interface VoronoiResult {
    * its blocks and cell statistics, and the group element relative to the fixed point (≤ `loss`).
    */
   infimum?: { loss: number; blocks: Record<string, number>; cellBlock: Record<string, number>; cells: number[][]; logWeightShift: number; translation: Record<string, number[]>; scale: number; evaluations: number };
-  /** Typed warnings (codes in src/warnings.ts): VORONOI_NO_GATE_HOOK, VORONOI_RAW_FIRST_COORDINATE, VORONOI_RAW_TIE. */
+  /** Typed warnings (codes in src/warnings.ts): VORONOI_NO_GATE_HOOK, VORONOI_NOT_FINITE, VORONOI_RAW_FIRST_COORDINATE, VORONOI_RAW_TIE. */
   warnings: MoeWarning[];
 }
