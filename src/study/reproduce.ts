@@ -181,7 +181,7 @@ export function collectReproduction(out: string, options: { presets?: string[]; 
       status.push({ preset: p, profile: st.profile, planned, ok: 0, failed: 0, missing: planned, computeSeconds: 0, firstStarted: null, lastFinished: null, missingBySetting: st.settings.map((s) => ({ setting: s.name, missing: st.ns.length * st.replicates, ns: st.ns })) });
       continue;
     }
-    const store = StudyStore.open(dir);
+    const store = StudyStore.open(dir, { readonly: true }); // the report only reads: never switch a committed store to WAL
     try {
       const view = withPresetLosses(store, resolvedPreset(p, options.profile));
       const notes = computeCurves(view, { bootstrap: options.bootstrap ?? 1000 });

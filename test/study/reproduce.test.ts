@@ -3,6 +3,7 @@ import { mkdtempSync, rmSync, readFileSync, existsSync, writeFileSync } from 'no
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { loadStudy } from '../../src/study/config.js';
+import Database from 'better-sqlite3';
 import { StudyStore } from '../../src/study/store.js';
 import { planJobs } from '../../src/study/plan.js';
 import type { ResultRow } from '../../src/study/job.js';
@@ -48,7 +49,15 @@ describe('study reproduce report', () => {
     try {
       // a partial store: replicates 15..19 of the largest n are missing
       fill(storeDir(out, 'softmax-exact'), (id) => id.startsWith('exact/100000/') && Number(id.split('/')[2]) >= 15);
+      const storeFile = StudyStore.pathIn(storeDir(out, 'softmax-exact'));
+      // as committed under docs/reproduction: a consistent copy in rollback-journal mode
+      const db = new Database(storeFile);
+      db.pragma('journal_mode = DELETE');
+      db.close();
+      const before = readFileSync(storeFile);
       const res = await writeReproduction(out, { presets: ['softmax-exact', 'topk-exact'], png: false, bootstrap: 300 });
+      // the report only reads: the store's bytes (journal mode included) are unchanged
+      expect(readFileSync(storeFile).equals(before)).toBe(true);
       const json = JSON.parse(readFileSync(res.json, 'utf8')) as { claims: Record<string, unknown>[]; presets: { preset: string; missing: number; missingBySetting: { setting: string; missing: number; ns: number[] }[] }[] };
       for (const c of json.claims) expect(Object.keys(c).slice(0, 8)).toEqual(['preset', 'setting', 'loss', 'theory', 'summary', 'slope', 'ci', 'verdict']);
       const v = Object.fromEntries(json.claims.filter((c) => c.preset === 'softmax-exact').map((c) => [c.loss, c.verdict]));
