@@ -40,7 +40,9 @@ export function fitProgress(restarts: number, options: ProgressOptions = {}): Fi
   // MOELAB_PROGRESS_DELAY (ms): when the line may first appear (tests set 0)
   const envDelay = Number(process.env.MOELAB_PROGRESS_DELAY);
   const delay = options.delay ?? (process.env.MOELAB_PROGRESS_DELAY !== undefined && Number.isFinite(envDelay) ? envDelay : 500);
-  const interval = options.interval ?? 100;
+  // MOELAB_PROGRESS_INTERVAL (ms): the least time between two lines (tests set 0: every update is drawn)
+  const envInterval = Number(process.env.MOELAB_PROGRESS_INTERVAL);
+  const interval = options.interval ?? (process.env.MOELAB_PROGRESS_INTERVAL !== undefined && Number.isFinite(envInterval) ? envInterval : 100);
   const start = now();
   let last = -Infinity;
   let shown = false;

@@ -60,7 +60,8 @@ describe('moelab fit progress', () => {
   const BIN = join(ROOT, 'bin', 'moelab.mjs');
   const dir = mkdtempSync(join(tmpdir(), 'moelab-progress-'));
   writeFileSync(join(dir, 'truth.json'), JSON.stringify(AUTHORS_TRUTH));
-  const env = { ...process.env, MOELAB_PROGRESS_DELAY: '0' };
+  // no delay and no throttle: on a fast machine the whole fit takes less than one 100 ms interval
+  const env = { ...process.env, MOELAB_PROGRESS_DELAY: '0', MOELAB_PROGRESS_INTERVAL: '0' };
   const sim = spawnSync(process.execPath, [BIN, 'simulate', '--model', 'truth.json', '--n', '2000', '--seed', '3', '--out', 'd.csv'], { cwd: dir, encoding: 'utf8' });
   const args = ['fit', '--data', 'd.csv', '--k', '3', '--restarts', '2', '--json'];
   const hasScript = spawnSync('script', ['--version'], { encoding: 'utf8' }).status === 0;
