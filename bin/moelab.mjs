@@ -4,30 +4,21 @@
 // is missing or older than some file in src/, it runs src/ through tsx instead (a development
 // dependency), so an edit takes effect without a rebuild and a stale dist/ is never run.
 // MOELAB_SOURCE=1 forces the tsx path, MOELAB_SOURCE=0 the compiled one.
-import { existsSync, readdirSync, statSync } from 'node:fs';
+import { existsSync } from 'node:fs';
+import { compiledEntry, distIsStale } from './stale.mjs';
 import process from 'node:process';
 import { fileURLToPath, pathToFileURL } from 'node:url';
 import { dirname, join } from 'node:path';
 
 const root = join(dirname(fileURLToPath(import.meta.url)), '..');
 const source = join(root, 'src', 'cli', 'main.ts');
-const compiled = join(root, 'dist', 'cli', 'main.js');
-
-/** Newest modification time (ms) of the files under dir (≈ 1 ms for src/). */
-function newest(dir) {
-  let t = 0;
-  for (const e of readdirSync(dir, { withFileTypes: true })) {
-    const p = join(dir, e.name);
-    t = Math.max(t, e.isDirectory() ? newest(p) : statSync(p).mtimeMs);
-  }
-  return t;
-}
+const compiled = compiledEntry(root);
 
 function useSource() {
   const forced = process.env.MOELAB_SOURCE;
   if (forced === '1') return true;
   if (forced === '0' || !existsSync(source)) return false;
-  return !existsSync(compiled) || newest(join(root, 'src')) > statSync(compiled).mtimeMs;
+  return distIsStale(root);
 }
 
 // `moelab predict … | head`: a closed pipe ends the output, not with a stack trace

@@ -3,27 +3,18 @@
 //   --if-stale   skip when dist/ is newer than every file in src/ (used by `prepare`, which npm
 //                also runs right after `prepack` on `npm pack`)
 //   --optional   skip with one line when TypeScript is not installed (`npm ci --omit=dev`)
-import { existsSync, readdirSync, renameSync, rmSync, statSync } from 'node:fs';
+import { renameSync, rmSync } from 'node:fs';
 import { spawnSync } from 'node:child_process';
 import process from 'node:process';
 import { createRequire } from 'node:module';
 import { dirname, join } from 'node:path';
 import { fileURLToPath } from 'node:url';
+import { distIsStale } from '../bin/stale.mjs';
 
 const root = join(dirname(fileURLToPath(import.meta.url)), '..');
 const args = new Set(process.argv.slice(2));
-const stamp = join(root, 'dist', 'cli', 'main.js');
 
-function newest(dir) {
-  let t = 0;
-  for (const e of readdirSync(dir, { withFileTypes: true })) {
-    const p = join(dir, e.name);
-    t = Math.max(t, e.isDirectory() ? newest(p) : statSync(p).mtimeMs);
-  }
-  return t;
-}
-
-if (args.has('--if-stale') && existsSync(stamp) && newest(join(root, 'src')) <= statSync(stamp).mtimeMs) process.exit(0);
+if (args.has('--if-stale') && !distIsStale(root)) process.exit(0);
 let tsc;
 try {
   tsc = createRequire(join(root, 'package.json')).resolve('typescript/bin/tsc');

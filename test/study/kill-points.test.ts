@@ -9,7 +9,7 @@ import { spawn, spawnSync } from 'node:child_process';
 import { existsSync, mkdtempSync, rmSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join, resolve } from 'node:path';
-import Database from 'better-sqlite3';
+import { storedRows } from './stored-rows.js';
 import { loadStudy } from '../../src/study/config.js';
 import { StudyStore } from '../../src/study/store.js';
 import { runStudy } from '../../src/study/runner.js';
@@ -33,19 +33,6 @@ settings:
 `;
 const PLANNED = 24;
 
-function countRows(file: string): number {
-  if (!existsSync(file)) return 0;
-  try {
-    const db = new Database(file, { readonly: true, fileMustExist: true });
-    try {
-      return db.prepare('SELECT COUNT(*) FROM jobs').pluck().get() as number;
-    } finally {
-      db.close();
-    }
-  } catch {
-    return 0;
-  }
-}
 
 describe('kill and resume at random points', () => {
   it('SIGKILL at seeded random points (start-up, mid-run, late), resume each time: the uninterrupted rows', async () => {
@@ -71,19 +58,19 @@ describe('kill and resume at random points', () => {
         let stderr = '';
         child.stderr.on('data', (b: Buffer) => { stderr += b.toString(); });
         const exited = new Promise<NodeJS.Signals | null>((res) => child.on('exit', (_c, signal) => res(signal)));
-        const before = countRows(db);
+        const before = storedRows(db);
         if ('delayMs' in p) await new Promise((r) => setTimeout(r, p.delayMs));
         else {
           const t0 = Date.now();
-          while (countRows(db) < p.rows && child.exitCode === null && Date.now() - t0 < 60_000) await new Promise((r) => setTimeout(r, 15));
+          while (storedRows(db) < p.rows && child.exitCode === null && Date.now() - t0 < 60_000) await new Promise((r) => setTimeout(r, 15));
         }
         child.kill('SIGKILL');
         expect(await exited, stderr).toBe('SIGKILL');
-        const after = countRows(db);
+        const after = storedRows(db);
         expect(after).toBeGreaterThanOrEqual(before); // a kill never loses a stored row
         kills.push({ point: JSON.stringify(p), before, after });
       }
-      expect(countRows(db)).toBeLessThan(PLANNED);
+      expect(storedRows(db)).toBeLessThan(PLANNED);
       const res = spawnSync(process.execPath, [BIN, 'study', 'resume', A, '--threads', '2', '--no-progress'], { cwd: ROOT, encoding: 'utf8' });
       expect(res.status, res.stderr).toBe(0);
       expect(existsSync(join(A, 'run.lock'))).toBe(false);

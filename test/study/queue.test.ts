@@ -6,10 +6,11 @@
  */
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { spawn, type ChildProcess } from 'node:child_process';
-import { existsSync, mkdirSync, mkdtempSync, readdirSync, rmSync, writeFileSync } from 'node:fs';
+import { mkdirSync, mkdtempSync, readdirSync, rmSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join, resolve } from 'node:path';
 import Database from 'better-sqlite3';
+import { storedRows } from './stored-rows.js';
 import { loadStudyFile, presetPath, type ResolvedStudy } from '../../src/study/config.js';
 import { StudyStore } from '../../src/study/store.js';
 import { runStudy } from '../../src/study/runner.js';
@@ -64,20 +65,6 @@ async function until(cond: () => boolean, what: string, ms = 60_000): Promise<vo
   }
 }
 
-function storedCount(dir: string): number {
-  const file = join(dir, 'study.sqlite');
-  if (!existsSync(file)) return 0;
-  try {
-    const db = new Database(file, { readonly: true, fileMustExist: true });
-    try {
-      return db.prepare('SELECT COUNT(*) FROM jobs').pluck().get() as number;
-    } finally {
-      db.close();
-    }
-  } catch {
-    return 0;
-  }
-}
 
 async function stopAll(procs: Proc[]): Promise<void> {
   await Promise.all(procs.map(async (p) => {
@@ -192,10 +179,10 @@ describe.skipIf(!REDIS_SERVER)('distributed study runner (BullMQ + Redis on 127.
     running.push(w);
     const coord = start(['study', 'run', '--preset', 'softmax-exact', '--quick', '--out', out, '--queue', url, '--no-progress']);
     running.push(coord);
-    await until(() => storedCount(out) >= 20, '20 stored rows');
+    await until(() => storedRows(join(out, 'study.sqlite')) >= 20, '20 stored rows');
     coord.child.kill('SIGKILL');
     await coord.exited;
-    const afterKill = storedCount(out);
+    const afterKill = storedRows(join(out, 'study.sqlite'));
     expect(afterKill).toBeLessThan(PLANNED);
     // the worker finishes jobs that nobody collects yet
     await until(() => w.log.filter((l) => l.includes(' completed ')).length >= afterKill + 10, 'jobs finished while no coordinator runs');
@@ -226,7 +213,7 @@ describe.skipIf(!REDIS_SERVER)('distributed study runner (BullMQ + Redis on 127.
     running.push(w);
     const coord = start(['study', 'run', '--preset', 'softmax-exact', '--quick', '--out', out, '--queue', url, '--no-progress']);
     running.push(coord);
-    await until(() => storedCount(out) >= 20, '20 stored rows');
+    await until(() => storedRows(join(out, 'study.sqlite')) >= 20, '20 stored rows');
     await redis.restart(500);
     const ex = await coord.exited;
     expect(ex.code, coord.log.join('\n')).toBe(0);

@@ -8,6 +8,7 @@ import { mkdtempSync, rmSync, writeFileSync, existsSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join, resolve } from 'node:path';
 import Database from 'better-sqlite3';
+import { storedRows } from './stored-rows.js';
 import { loadStudyFile } from '../../src/study/config.js';
 import { StudyStore } from '../../src/study/store.js';
 import { runStudy } from '../../src/study/runner.js';
@@ -33,19 +34,6 @@ settings:
 `;
 const PLANNED = 60;
 
-function countRows(file: string): number {
-  if (!existsSync(file)) return 0;
-  try {
-    const db = new Database(file, { readonly: true, fileMustExist: true });
-    try {
-      return db.prepare('SELECT COUNT(*) FROM jobs').pluck().get() as number;
-    } finally {
-      db.close();
-    }
-  } catch {
-    return 0; // being created
-  }
-}
 
 describe('study kill and resume', () => {
   it('SIGKILL mid-run, resume: same rows as an uninterrupted run, no duplicates', async () => {
@@ -65,7 +53,7 @@ describe('study kill and resume', () => {
       const t0 = Date.now();
       let seen = 0;
       while (Date.now() - t0 < 60_000) {
-        seen = countRows(dbA);
+        seen = storedRows(dbA);
         if (seen >= 5) break;
         if (child.exitCode !== null) break;
         await new Promise((r) => setTimeout(r, 25));
@@ -74,7 +62,7 @@ describe('study kill and resume', () => {
       child.kill('SIGKILL');
       const ex = await exited;
       expect(ex.signal).toBe('SIGKILL');
-      const afterKill = countRows(dbA);
+      const afterKill = storedRows(dbA);
       expect(afterKill).toBeGreaterThanOrEqual(seen);
       expect(afterKill).toBeLessThan(PLANNED); // killed mid-run
       expect(existsSync(join(A, 'run.lock'))).toBe(true); // stale lock of the killed run

@@ -1,0 +1,25 @@
+// Whether dist/ is older than the sources: shared by bin/moelab.mjs (run src/ through tsx instead)
+// and scripts/build.mjs (`--if-stale`: skip the build when dist/ is current).
+import { existsSync, readdirSync, statSync } from 'node:fs';
+import { join } from 'node:path';
+
+/** Newest modification time (ms) of the files under dir (≈ 1 ms for src/). */
+function newest(dir) {
+  let t = 0;
+  for (const e of readdirSync(dir, { withFileTypes: true })) {
+    const p = join(dir, e.name);
+    t = Math.max(t, e.isDirectory() ? newest(p) : statSync(p).mtimeMs);
+  }
+  return t;
+}
+
+/** The compiled entry dist/cli/main.js of the package at root. */
+export function compiledEntry(root) {
+  return join(root, 'dist', 'cli', 'main.js');
+}
+
+/** True when dist/ is missing or some file in src/ is newer than its compiled entry. */
+export function distIsStale(root) {
+  const compiled = compiledEntry(root);
+  return !existsSync(compiled) || newest(join(root, 'src')) > statSync(compiled).mtimeMs;
+}
