@@ -3,8 +3,11 @@ export * from './errors.js';
 export * from './warnings.js';
 export { Rng, deriveSeed, splitmix64 } from './numeric/rng.js';
 export { lbfgs, type LbfgsOptions, type LbfgsResult } from './numeric/lbfgs.js';
-export type { Gate, GateJSON, BlockInfo, GateMStepOptions, GateMStepInfo } from './gates/gate.js';
-export { SoftmaxGate, LinearSoftmaxCore } from './gates/softmax.js';
+export type { BlockInfo } from './family/blocks.js';
+export type { GateMStepOptions, GateMStepInfo, GateState, ExpertMStepOptions } from './family/mstep.js';
+export { LinearSoftmaxCore } from './family/linear-softmax.js';
+export type { Gate, GateJSON } from './gates/gate.js';
+export { SoftmaxGate } from './gates/softmax.js';
 export { TopKGate } from './gates/top-k.js';
 export { TemperatureGate } from './gates/temperature.js';
 export { ActivationGate, ACTIVATIONS, type ActivationName, type BiasPlacement } from './gates/activation.js';
@@ -12,10 +15,10 @@ export { ModifiedGate, registerGateMap, gateMap, gateMapNames, type GateMap } fr
 export { HierarchicalGate } from './gates/hierarchical.js';
 export { sampleExperts } from './gates/common.js';
 export { registerGate, gateFactory, gateTypes, parseGateSpec, type GateFactory } from './gates/registry.js';
-export type { ExpertFamily, ExpertJSON, ExpertMStepOptions } from './experts/expert.js';
+export type { ExpertFamily, ExpertJSON } from './experts/expert.js';
 export { GaussianLinearExperts } from './experts/gaussian-linear.js';
 export {
-  MultinomialLogisticExperts, predictClassProbabilities, multinomialOptionsFromJSON, multinomialLogisticFactory, type MultinomialLogisticOptions,
+  MultinomialLogisticExperts, multinomialOptionsFromJSON, multinomialLogisticFactory, type MultinomialLogisticOptions,
 } from './experts/multinomial-logistic.js';
 export {
   RegressionExperts, isRegressionFamily, regressionOptionsFromJSON, regressionFactory,
@@ -27,6 +30,7 @@ export { MixtureOfExperts, type ModelJSON, type ModelSpec } from './model/model.
 export { sampleX, parseXDesign, type Dataset, type XDesign } from './model/data.js';
 export { AUTHORS_TRUTH } from './model/presets.js';
 export { predict, type Prediction, type PredictionKind } from './model/predict.js';
+export { predictClassProbabilities } from './model/class-probabilities.js';
 export { fitEM, runEM, eStep, logLikelihoodGradient, EMWorkspace, type EMOptions, type FitResult } from './estimate/em.js';
 export { standardErrors, covarianceBHHH } from './estimate/inference.js';
 export {

@@ -7,13 +7,11 @@
  * y is a `Float64Array` of length n: real responses, or class codes 0..C−1 for classifiers.
  */
 import type { BlockInfo } from '../family/blocks.js';
+import type { ExpertMStepOptions } from '../family/mstep.js';
 import type { Rng } from '../numeric/rng.js';
 
-export interface ExpertMStepOptions {
-  /** Inner iterations for iterative M-steps (IRLS); closed-form families ignore it. */
-  maxIter: number;
-  tol: number;
-}
+/** Re-exported from the shared floor (family/mstep.ts). */
+export type { ExpertMStepOptions };
 
 export interface ExpertJSON {
   type: string;

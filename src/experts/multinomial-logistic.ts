@@ -27,11 +27,8 @@
 import type { BlockInfo } from '../family/blocks.js';
 import type { ExpertFamily, ExpertJSON, ExpertMStepOptions } from './expert.js';
 import type { ExpertFactory } from './registry.js';
-// eslint-disable-next-line @typescript-eslint/no-restricted-imports -- known back-arrow (issue 10, not yet done): predictClassProbabilities belongs in model/
-import type { MixtureOfExperts } from '../model/model.js';
 import type { Rng } from '../numeric/rng.js';
-// eslint-disable-next-line @typescript-eslint/no-restricted-imports -- known (issue 10, not yet done): LinearSoftmaxCore belongs in family/
-import { LinearSoftmaxCore } from '../gates/softmax.js';
+import { LinearSoftmaxCore } from '../family/linear-softmax.js';
 import { DataError, ModelFormatError, OptionError } from '../errors.js';
 import { describe, lengthOf, readMatrix, readNumber, widthOf } from '../json-read.js';
 
@@ -286,29 +283,6 @@ export function multinomialOptionsFromJSON(json: ExpertJSON): MultinomialLogisti
   }
   if (classes < 2) throw new ModelFormatError(`experts.classes: must be ≥ 2, got ${classes}`);
   return labels ? { classes, labels } : { classes };
-}
-
-/**
- * Class probabilities of the whole model, P(y = c | x_t) = Σᵢ πᵢ(x_t) f(c | x_t; θᵢ), into an n×C
- * array (row-major). Throws OptionError if the model's experts are not multinomial-logistic.
- */
-export function predictClassProbabilities(model: MixtureOfExperts, X: Float64Array, n: number): Float64Array {
-  const e = model.expert;
-  if (!(e instanceof MultinomialLogisticExperts)) throw new OptionError(`class probabilities need multinomialLogistic experts, the model has ${e.type}`);
-  const { k } = model;
-  const C = e.classes;
-  const P = model.gateProbabilities(X, n);
-  const E = e.classProbabilities(model.expertTheta, X, n, new Float64Array(n * k * C));
-  const out = new Float64Array(n * C);
-  for (let t = 0; t < n; t++) {
-    for (let i = 0; i < k; i++) {
-      const pi = P[t * k + i];
-      if (pi === 0) continue;
-      const eo = (t * k + i) * C;
-      for (let c = 0; c < C; c++) out[t * C + c] += pi * E[eo + c];
-    }
-  }
-  return out;
 }
 
 /** Registry entry: `--expert multinomial` (C from the data) or `multinomial:C`. */

@@ -10,37 +10,10 @@
  * Data layout everywhere: X is row-major n×d, per-sample per-expert arrays are row-major n×k.
  */
 import type { BlockInfo } from '../family/blocks.js';
+import type { GateMStepInfo, GateMStepOptions, GateState } from '../family/mstep.js';
 
-/** Options for a gate's weighted M-step. */
-export interface GateMStepOptions {
-  /** Maximum Newton (or inner) iterations. */
-  maxIter: number;
-  /** Stop when the relative change of the objective is below this. */
-  tol: number;
-  /**
-   * Optional box |θ_i| ≤ bound on every working parameter (a compact Θ, math-spec §1.2 A.3).
-   * Only gates with `supportsBound` honour it.
-   */
-  bound?: number;
-}
-
-export interface GateMStepInfo {
-  /** Inner iterations used. */
-  iterations: number;
-  /** Objective Σ_t Σ_i R_ti log π_i(x_t) at the returned θ. */
-  objective: number;
-  converged: boolean;
-}
-
-/**
- * What the E-step already knows about the gate at the θ it was run at: the weights π(x_t; θ)
- * (n×k) and, for the posteriors R it produced, the objective Σ_t Σ_i R_ti log π_i(x_t; θ).
- * Gates whose M-step or gradient starts from π use it instead of recomputing it.
- */
-export interface GateState {
-  weights: Float64Array;
-  objective: number;
-}
+/** Re-exported from the shared floor (family/mstep.ts), where the softmax core and experts import them from. */
+export type { GateMStepInfo, GateMStepOptions, GateState };
 
 /** JSON form of a gate: its `type`, its options, and named parameter blocks. */
 export interface GateJSON {

@@ -19,7 +19,7 @@
  */
 import type { BlockInfo, Gate, GateJSON, GateMStepInfo, GateMStepOptions } from './gate.js';
 import type { GateFactory } from './registry.js';
-import { LinearSoftmaxCore } from './softmax.js';
+import { LinearSoftmaxCore } from '../family/linear-softmax.js';
 import { parseCliOptions } from './common.js';
 import { ModelFormatError, OptionError } from '../errors.js';
 import { describe, lengthOf, readMatrix, readNumber, readVector } from '../json-read.js';

@@ -18,7 +18,8 @@
  */
 import type { BlockInfo, Gate, GateJSON, GateMStepInfo, GateMStepOptions, GateState } from './gate.js';
 import type { GateFactory } from './registry.js';
-import { LinearSoftmaxCore, linearBlocksFromJSON, linearBlocksToJSON } from './softmax.js';
+import { LinearSoftmaxCore } from '../family/linear-softmax.js';
+import { linearBlocksFromJSON, linearBlocksToJSON } from './softmax.js';
 import { linearGateDims, parseCliOptions } from './common.js';
 import { ModelFormatError, OptionError } from '../errors.js';
 import { readString } from '../json-read.js';

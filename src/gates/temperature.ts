@@ -25,7 +25,8 @@
  */
 import type { BlockInfo, Gate, GateJSON, GateMStepInfo, GateMStepOptions, GateState } from './gate.js';
 import type { GateFactory } from './registry.js';
-import { LinearSoftmaxCore, linearBlocksToJSON } from './softmax.js';
+import { LinearSoftmaxCore } from '../family/linear-softmax.js';
+import { linearBlocksToJSON } from './softmax.js';
 import { readTau, cliPositive, linearGateDims, parseCliOptions, readFixedTau, slopeNorm } from './common.js';
 import { ModelFormatError, OptionError } from '../errors.js';
 import { readMatrix, readVector } from '../json-read.js';

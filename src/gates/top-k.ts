@@ -31,7 +31,8 @@
 import type { BlockInfo, Gate, GateJSON, GateMStepInfo, GateMStepOptions } from './gate.js';
 import type { GateFactory } from './registry.js';
 import { NewtonMaximizer, type NewtonProblem } from './newton.js';
-import { LinearSoftmaxCore, linearBlocksFromJSON, linearBlocksToJSON } from './softmax.js';
+import { LinearSoftmaxCore } from '../family/linear-softmax.js';
+import { linearBlocksFromJSON, linearBlocksToJSON } from './softmax.js';
 import { linearGateDims, parseCliOptions } from './common.js';
 import { ModelFormatError, OptionError } from '../errors.js';
 import { readNumber } from '../json-read.js';

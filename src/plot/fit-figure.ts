@@ -14,7 +14,8 @@
 import type { TopLevelSpec } from 'vega-lite';
 import type { Dataset } from '../model/data.js';
 import type { MixtureOfExperts } from '../model/model.js';
-import { MultinomialLogisticExperts, predictClassProbabilities } from '../experts/multinomial-logistic.js';
+import { MultinomialLogisticExperts } from '../experts/multinomial-logistic.js';
+import { predictClassProbabilities } from '../model/class-probabilities.js';
 import { EXPERT_COLORS, FIGURE_CONFIG } from './render.js';
 
 const MAX_POINTS = 2500;

@@ -1,5 +1,6 @@
 import { describe, it, expect } from 'vitest';
-import { MultinomialLogisticExperts, predictClassProbabilities } from '../../src/experts/multinomial-logistic.js';
+import { MultinomialLogisticExperts } from '../../src/experts/multinomial-logistic.js';
+import { predictClassProbabilities } from '../../src/model/class-probabilities.js';
 import { parseExpertSpec, expertFactory } from '../../src/experts/registry.js';
 import { MixtureOfExperts } from '../../src/model/model.js';
 import { fitEM } from '../../src/estimate/em.js';

@@ -1,7 +1,7 @@
 import { describe, expect, it } from 'vitest';
-import { gradientKernel, logitsKernel, newtonSystemKernel, probabilitiesKernel, accumulatorCount, MAX_ACCUMULATORS } from '../../src/gates/softmax-kernels.js';
+import { gradientKernel, logitsKernel, newtonSystemKernel, probabilitiesKernel, accumulatorCount, MAX_ACCUMULATORS } from '../../src/family/softmax-kernels.js';
 import { Rng } from '../../src/numeric/rng.js';
-import { LinearSoftmaxCore } from '../../src/gates/softmax.js';
+import { LinearSoftmaxCore } from '../../src/family/linear-softmax.js';
 
 /** Naive reference: π, s, Q, g, −H of Σ R log π for linear logits with the last class as reference. */
 function reference(theta: Float64Array, F: Float64Array, R: Float64Array, n: number, k: number, m: number) {

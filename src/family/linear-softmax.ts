@@ -1,0 +1,425 @@
+/**
+ * Softmax over linear logits on an arbitrary feature matrix F (n×m) with an implicit intercept,
+ * the last class as reference: π_j(f) = exp(β₀ⱼ + β₁ⱼᵀf) / Σ_l exp(β₀ₗ + β₁ₗᵀf)   (math-spec §1.2).
+ *
+ * Shared floor of the softmax-type gates (softmax, modified, temperature, top-K dense part,
+ * hierarchical levels) and of the multinomial-logistic experts (which run it on class weights).
+ * The M-step is exact Newton/IRLS with step-halving (math-spec §8.1 IRLS, §9.1), warm-started.
+ */
+import type { GateMStepInfo, GateMStepOptions, GateState } from './mstep.js';
+import { solveSPD, symmetrizeFromLower } from '../numeric/linalg.js';
+import { expNonPositive, LOG_BLOCK } from '../numeric/fastmath.js';
+import { atActiveBound, clipToBox } from '../numeric/box.js';
+import { gradientKernel, logitsKernel, newtonSystemKernel, probabilitiesKernel, type GradientKernel, type LogitsKernel, type NewtonSystemKernel, type ProbabilitiesKernel } from './softmax-kernels.js';
+
+/** Softmax over linear logits with the last class as reference, on features F (n×m). */
+export class LinearSoftmaxCore {
+  readonly k: number;
+  readonly m: number;
+  /** Parameters: (k−1) rows of [β₀ⱼ, β₁ⱼ(1..m)]. */
+  readonly nParams: number;
+  private P = new Float64Array(0); // n×k probabilities
+  private S = new Float64Array(0); // row sums of the weights
+  private c = new Float64Array(0); // per-row scratch column
+  private H: Float64Array;
+  private H2: Float64Array;
+  private g: Float64Array;
+  private g2: Float64Array;
+  private readonly step: Float64Array;
+  private readonly work: Float64Array;
+  private readonly trial: Float64Array;
+  private readonly kernel: NewtonSystemKernel | null;
+  private readonly probsKernel: ProbabilitiesKernel | null;
+  /** π and s without the objective (for gradients). */
+  private readonly weightsKernel: ProbabilitiesKernel | null;
+  private readonly gradKernel: GradientKernel | null;
+  private readonly logitsKernel: LogitsKernel | null;
+
+  constructor(k: number, m: number) {
+    this.k = k;
+    this.m = m;
+    this.nParams = (k - 1) * (m + 1);
+    const p = this.nParams;
+    this.H = new Float64Array(p * p);
+    this.H2 = new Float64Array(p * p);
+    this.work = new Float64Array(p * p);
+    this.g = new Float64Array(p);
+    this.g2 = new Float64Array(p);
+    this.step = new Float64Array(p);
+    this.trial = new Float64Array(p);
+    this.kernel = newtonSystemKernel(k, m);
+    this.gradKernel = gradientKernel(k, m);
+    this.logitsKernel = logitsKernel(k, m);
+    this.probsKernel = k > 2 || m > 1 ? probabilitiesKernel(k, m, weightCorrection) : null;
+    this.weightsKernel = probabilitiesKernel(k, m, weightCorrection, false);
+  }
+
+  /** log π written to out (n×k); returns nothing. */
+  logWeights(theta: Float64Array, F: Float64Array, n: number, out: Float64Array): void {
+    const { k, m } = this;
+    if (k === 2 && m === 1) {
+      const c0 = theta[0];
+      const c1 = theta[1];
+      for (let t = 0; t < n; t++) {
+        const z = c0 + c1 * F[t];
+        const lse = (z > 0 ? z : 0) + Math.log1p(expNonPositive(-Math.abs(z)));
+        out[2 * t] = z - lse;
+        out[2 * t + 1] = -lse;
+      }
+      return;
+    }
+    this.logits(theta, F, n, out);
+    for (let t = 0; t < n; t++) {
+      const oo = t * k;
+      let mx = 0; // the reference logit is 0
+      for (let i = 0; i < k - 1; i++) if (out[oo + i] > mx) mx = out[oo + i];
+      let s = 0;
+      for (let i = 0; i < k; i++) s += expNonPositive(out[oo + i] - mx);
+      const lse = mx + Math.log(s);
+      for (let i = 0; i < k; i++) out[oo + i] -= lse;
+    }
+  }
+
+  /**
+   * ∇θ Σ_t Σ_i W_ti log π_ti for arbitrary real W (rows need not sum to 1): Σ_t (W_tj − π_tj Σ_i W_ti) v_t.
+   * `weights` = π at θ when the caller already has them (the E-step's gate state).
+   */
+  gradQ(theta: Float64Array, F: Float64Array, n: number, W: Float64Array, grad: Float64Array, weights?: Float64Array): void {
+    const k = this.k;
+    if (this.P.length < n * k) this.P = new Float64Array(n * k);
+    if (this.S.length < n) this.S = new Float64Array(n);
+    const S = this.S;
+    const P: Float64Array = weights ?? this.P;
+    if (!weights) this.weights(theta, F, n, W); // π into this.P, row sums of W into S
+    if (this.gradKernel) {
+      this.gradKernel(P, W, F, n, grad);
+      return;
+    }
+    if (weights) {
+      for (let t = 0; t < n; t++) {
+        let s = 0;
+        for (let i = 0; i < k; i++) s += W[t * k + i];
+        S[t] = s;
+      }
+    }
+    this.columnGradient(P, W, F, n, grad);
+  }
+
+  /**
+   * Σ_t (W_tj − s_t π_tj) v_t into grad, column by column (shapes too large for the gradient
+   * kernel), with s_t = this.S already holding the row sums of W.
+   */
+  private columnGradient(P: Float64Array, W: Float64Array, F: Float64Array, n: number, grad: Float64Array): void {
+    const { k, m } = this;
+    const q = m + 1;
+    const S = this.S;
+    if (this.c.length < n) this.c = new Float64Array(n);
+    const c = this.c;
+    for (let j = 0; j < k - 1; j++) {
+      const bj = j * q;
+      let g0 = 0;
+      for (let t = 0; t < n; t++) {
+        const ct = W[t * k + j] - S[t] * P[t * k + j];
+        c[t] = ct;
+        g0 += ct;
+      }
+      grad[bj] = g0;
+      for (let u = 0; u < m; u++) grad[bj + 1 + u] = dotStrided(c, F, n, m, u);
+    }
+  }
+
+  /** Per-row gradQ terms: row t of out (n×nParams) is Σ_i W_ti ∇θ log π_ti. */
+  rowGradQ(theta: Float64Array, F: Float64Array, n: number, W: Float64Array, out: Float64Array): void {
+    const { k, m } = this;
+    const q = m + 1;
+    const p = this.nParams;
+    if (this.P.length < n * k) this.P = new Float64Array(n * k);
+    if (this.S.length < n) this.S = new Float64Array(n);
+    this.weights(theta, F, n, W);
+    const P = this.P;
+    const S = this.S;
+    for (let t = 0; t < n; t++) {
+      const o = t * p;
+      for (let j = 0; j < k - 1; j++) {
+        const c = W[t * k + j] - S[t] * P[t * k + j];
+        out[o + j * q] = c;
+        for (let u = 0; u < m; u++) out[o + j * q + 1 + u] = c * F[t * m + u];
+      }
+    }
+  }
+
+  /** π into this.P and the row sums of W into this.S, without the objective (no logs). */
+  private weights(theta: Float64Array, F: Float64Array, n: number, W: Float64Array): void {
+    if (this.weightsKernel) this.weightsKernel(theta, F, W, n, this.P, this.S);
+    else this.probs(theta, F, n, W);
+  }
+
+  /**
+   * Probabilities π (into this.P, n×k), row weights s_t = Σ_i R_ti (into this.S) and
+   * Q = Σ_t Σ_i R_ti log π_ti at θ. Entries with R_ti = 0 contribute 0 even when π_ti underflows.
+   * Σ_t s_t·log(row sum) is taken as Σ_blocks log Π(row sums) (`LOG_BLOCK`) plus a correction
+   * for the rows with s_t ≠ 1 (see `weightCorrection`).
+   */
+  private probs(theta: Float64Array, F: Float64Array, n: number, R: Float64Array): number {
+    const { k, m } = this;
+    const P = this.P;
+    const S = this.S;
+    let Q = 0;
+    let prod = 1;
+    let count = 0;
+    let corr = 0;
+    if (k === 2 && m === 1) {
+      // the papers' setting (two experts, scalar x): one logit per row
+      const c0 = theta[0];
+      const c1 = theta[1];
+      for (let t = 0; t < n; t++) {
+        const z = c0 + c1 * F[t];
+        const r0 = R[2 * t];
+        const r1 = R[2 * t + 1];
+        // log π0 = z − lse, log π1 = −lse, lse = max(z,0) + log(1 + e^{−|z|})
+        const e = expNonPositive(-Math.abs(z));
+        const p0 = z > 0 ? 1 / (1 + e) : e / (1 + e);
+        P[2 * t] = p0;
+        P[2 * t + 1] = 1 - p0;
+        const s = r0 + r1;
+        S[t] = s;
+        Q += r0 * z - s * (z > 0 ? z : 0);
+        prod *= 1 + e;
+        if (s !== 1) corr += weightCorrection(s, 1 + e);
+        if (++count === LOG_BLOCK) {
+          Q -= Math.log(prod);
+          prod = 1;
+          count = 0;
+        }
+      }
+      return Q - Math.log(prod) - corr;
+    }
+    if (this.probsKernel) return this.probsKernel(theta, F, R, n, P, S);
+    // logits column by column (long loops), the reference column is 0
+    this.logits(theta, F, n, P);
+    for (let t = 0; t < n; t++) {
+      const oo = t * k;
+      let mx = 0;
+      let rz = 0;
+      let s = 0;
+      for (let i = 0; i < k; i++) {
+        const zi = P[oo + i];
+        if (zi > mx) mx = zi;
+        const r = R[oo + i];
+        rz += r * zi;
+        s += r;
+      }
+      let sum = 0;
+      for (let i = 0; i < k; i++) {
+        const e = expNonPositive(P[oo + i] - mx);
+        P[oo + i] = e;
+        sum += e;
+      }
+      const inv = 1 / sum;
+      for (let i = 0; i < k; i++) P[oo + i] *= inv;
+      S[t] = s;
+      Q += rz - s * mx; // Σ_i R_ti (z_ti − lse_t), lse_t = mx + log(sum)
+      prod *= sum;
+      if (s !== 1) corr += weightCorrection(s, sum);
+      if (++count === LOG_BLOCK) {
+        Q -= Math.log(prod);
+        prod = 1;
+        count = 0;
+      }
+    }
+    return Q - Math.log(prod) - corr;
+  }
+
+  /** Linear logits z_tj = β₀ⱼ + β₁ⱼᵀf_t into out (n×k), reference column 0 (unnormalised log π). */
+  logits(theta: Float64Array, F: Float64Array, n: number, out: Float64Array): void {
+    if (this.logitsKernel) {
+      this.logitsKernel(theta, F, n, out);
+      return;
+    }
+    const { k, m } = this;
+    const q = m + 1;
+    for (let j = 0; j < k - 1; j++) {
+      const c0 = theta[j * q];
+      if (m === 1) {
+        const c1 = theta[j * q + 1];
+        for (let t = 0; t < n; t++) out[t * k + j] = c0 + c1 * F[t];
+      } else if (m === 2) {
+        const c1 = theta[j * q + 1];
+        const c2 = theta[j * q + 2];
+        for (let t = 0; t < n; t++) out[t * k + j] = c0 + c1 * F[2 * t] + c2 * F[2 * t + 1];
+      } else {
+        for (let t = 0; t < n; t++) {
+          let z = c0;
+          for (let u = 0; u < m; u++) z += theta[j * q + 1 + u] * F[t * m + u];
+          out[t * k + j] = z;
+        }
+      }
+    }
+    for (let t = 0; t < n; t++) out[t * k + k - 1] = 0;
+  }
+
+  /**
+   * One pass at θ: Q, gradient g and negative Hessian H of Q = Σ R log π:
+   * −∇²Q = Σ_t s_t (diag π − π πᵀ) ⊗ v vᵀ, v = (1, f_t) (math-spec §8.1 IRLS). The accumulation
+   * runs column-wise (long loops over t per block) because tiny nested per-row loops cost 3–4× more
+   * in V8. An accepted Newton step already holds the next Newton system.
+   */
+  private fullPass(theta: Float64Array, F: Float64Array, n: number, R: Float64Array, g: Float64Array, H: Float64Array): number {
+    const { k, m } = this;
+    const q = m + 1;
+    const p = this.nParams;
+    if (this.P.length < n * k) this.P = new Float64Array(n * k);
+    if (this.S.length < n) this.S = new Float64Array(n);
+    const Q = this.probs(theta, F, n, R);
+    const P = this.P;
+    const S = this.S;
+    if (this.kernel) {
+      this.kernel(P, R, F, n, g, H);
+      return Q;
+    }
+    // shapes too large for an unrolled kernel: column-wise accumulation
+    this.columnGradient(P, R, F, n, g);
+    const c = this.c;
+    H.fill(0);
+    for (let j = 0; j < k - 1; j++) {
+      const bj = j * q;
+      for (let l = 0; l <= j; l++) {
+        const bl = l * q;
+        const diag = j === l;
+        // weights w_t = s_t π_tj (δ_jl − π_tl); block (j,l) = Σ_t w_t v_t v_tᵀ, one long loop per entry
+        let h00 = 0;
+        for (let t = 0; t < n; t++) {
+          const w = S[t] * P[t * k + j] * ((diag ? 1 : 0) - P[t * k + l]);
+          c[t] = w;
+          h00 += w;
+        }
+        H[bj * p + bl] = h00;
+        for (let a = 0; a < m; a++) {
+          const h0a = dotStrided(c, F, n, m, a);
+          H[(bj + 1 + a) * p + bl] = h0a; // (row a+1, col 0) of the block
+          if (!diag) H[bj * p + bl + 1 + a] = h0a; // (row 0, col a+1)
+          for (let b = 0; b <= a; b++) {
+            const hab = dot2Strided(c, F, n, m, a, b);
+            H[(bj + 1 + a) * p + bl + 1 + b] = hab;
+            if (!diag && b !== a) H[(bj + 1 + b) * p + bl + 1 + a] = hab;
+          }
+        }
+      }
+    }
+    symmetrizeFromLower(H, p);
+    return Q;
+  }
+
+  private HHeld = new Float64Array(0);
+  private gHeld = new Float64Array(0);
+
+  /**
+   * Copies of H and g with every coordinate that sits at the bound B and whose gradient points out
+   * of the box held fixed: its row and column of H become the identity's, its gradient 0.
+   */
+  private holdActive(H: Float64Array, g: Float64Array, theta: Float64Array, B: number): Float64Array {
+    const p = this.nParams;
+    if (this.HHeld.length < p * p) {
+      this.HHeld = new Float64Array(p * p);
+      this.gHeld = new Float64Array(p);
+    }
+    const Hh = this.HHeld;
+    const gh = this.gHeld;
+    Hh.set(H.subarray(0, p * p));
+    gh.set(g.subarray(0, p));
+    for (let i = 0; i < p; i++) {
+      if (!atActiveBound(theta[i], g[i], B)) continue;
+      gh[i] = 0;
+      for (let j = 0; j < p; j++) {
+        Hh[i * p + j] = 0;
+        Hh[j * p + i] = 0;
+      }
+      Hh[i * p + i] = 1;
+    }
+    return Hh;
+  }
+
+  /**
+   * Exact Newton/IRLS maximisation of Σ R log π with step-halving, warm-started (math-spec §8.1).
+   * Stops when the Newton decrement ½ gᵀ(−∇²Q)⁻¹g (the predicted remaining gain) is ≤ tol·max(1,|Q|).
+   */
+  mStep(theta: Float64Array, F: Float64Array, n: number, R: Float64Array, options: GateMStepOptions, start?: GateState): GateMStepInfo {
+    const { step, trial, work } = this;
+    const p = this.nParams;
+    if (p === 0) return { iterations: 0, objective: 0, converged: true };
+    let g = this.g;
+    let H = this.H;
+    let g2 = this.g2;
+    let H2 = this.H2;
+    let Q: number;
+    if (start && this.kernel && Number.isFinite(start.objective)) {
+      // the E-step's π and Q at the warm start: the first Newton system needs no exps
+      Q = start.objective;
+      this.kernel(start.weights, R, F, n, g, H);
+    } else {
+      Q = this.fullPass(theta, F, n, R, g, H);
+    }
+    let iterations = 0;
+    let converged = false;
+    const B = options.bound;
+    const bounded = B !== undefined && Number.isFinite(B);
+    while (iterations < options.maxIter) {
+      // with a box |θ_i| ≤ B (compact Θ): projected Newton — coordinates at a bound whose gradient
+      // points outward are held fixed (identity row, zero right-hand side), the step is solved on
+      // the others, and trial points are clipped back into the box
+      const Hs = bounded ? this.holdActive(H, g, theta, B) : H;
+      const gs = bounded ? this.gHeld : g;
+      if (solveSPD(Hs, gs, p, step, work) < 0) {
+        for (let i = 0; i < p; i++) step[i] = gs[i]; // no curvature at all: gradient direction
+      }
+      let decrement = 0;
+      for (let i = 0; i < p; i++) decrement += gs[i] * step[i];
+      if (!(decrement > 2 * options.tol * Math.max(1, Math.abs(Q)))) { converged = true; break; }
+      iterations++;
+      let alpha = 1;
+      let accepted = false;
+      for (let h = 0; h < 40; h++) {
+        for (let i = 0; i < p; i++) trial[i] = theta[i] + alpha * step[i];
+        if (bounded) clipToBox(trial, 0, p, B);
+        const Qt = this.fullPass(trial, F, n, R, g2, H2);
+        if (Qt >= Q) {
+          Q = Qt;
+          accepted = true;
+          break;
+        }
+        alpha *= 0.5;
+      }
+      if (!accepted) { converged = true; break; } // no ascent possible at machine precision
+      theta.set(trial);
+      let tg = g; g = g2; g2 = tg;
+      tg = H; H = H2; H2 = tg;
+    }
+    this.g = g; this.H = H; this.g2 = g2; this.H2 = H2;
+    return { iterations, objective: Q, converged };
+  }
+}
+
+/**
+ * (s − 1)·log(sum), the correction of a row whose weight s is not 1 when Σ_t s_t·log(sum_t) is
+ * computed as Σ_t log(sum_t) (sum_t ∈ [1, k]). Posterior rows sum to 1 up to an ulp or two; for
+ * |s − 1| < 1e-14 the log is replaced by 2(sum − 1)/(sum + 1) (relative error < 1/3 for
+ * sum ≤ 10), an error below 1e-14·log k per row, at the rounding level of Q itself. Other rows get the exact log.
+ */
+function weightCorrection(s: number, sum: number): number {
+  const d = s - 1;
+  return d > -1e-14 && d < 1e-14 ? (2 * d * (sum - 1)) / (sum + 1) : d * Math.log(sum);
+}
+
+/** Σ_t a_t F[t·m + u] (one long loop). */
+function dotStrided(a: Float64Array, F: Float64Array, n: number, m: number, u: number): number {
+  let s = 0;
+  for (let t = 0; t < n; t++) s += a[t] * F[t * m + u];
+  return s;
+}
+
+/** Σ_t a_t F[t·m + u] F[t·m + v]. */
+function dot2Strided(a: Float64Array, F: Float64Array, n: number, m: number, u: number, v: number): number {
+  let s = 0;
+  for (let t = 0; t < n; t++) s += a[t] * F[t * m + u] * F[t * m + v];
+  return s;
+}
