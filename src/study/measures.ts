@@ -40,6 +40,12 @@ export interface MeasureEntry {
   fn: (ctx: MeasureContext) => MeasureValue;
   /** The block names a `NAME:BLOCK` loss may ask for, for fits of this structure (absent: no blocks). */
   blocks?: (model: MixtureOfExperts) => string[];
+  /**
+   * Version of the measure's definition (absent: 1). Raise it when a change alters the values the
+   * measure gives for the same fit: stores record the versions they ran with (study/versions.ts) and a
+   * report recomputes a loss from the stored fitted model when its version differs.
+   */
+  version?: number;
 }
 
 /** A Voronoi loss preset as a measure: value = the loss, blocks = each block's contribution (they add up to the loss, with `mass`). */
@@ -114,12 +120,15 @@ const DistanceOptionsSchema = z.strictObject({
   tol: z.number().positive().optional(),
 });
 
+/** 2: the orbit restricted to non-empty cells and to weight shifts between the cell-mass matches (voronoi/infimum.ts); 1 (runs before it): the whole orbit, flat at Σ e^{β*₀} for far fits. */
+const INF_VERSION = 2;
+
 export const MEASURES: Record<string, MeasureEntry> = {
   D1: { options: VoronoiOptionsSchema, help: 'Voronoi loss D1, exponent 1 on every block (exact-specified, math-spec §2.3); D1:BLOCK = that block\'s term', fn: voronoi('D1'), blocks: voronoiBlocks(true) },
   D2: { options: VoronoiOptionsSchema, help: 'Voronoi loss D2 (over-specified: r̄ exponents for Gaussian linear experts, math-spec §2.3); D2:BLOCK = that block\'s term', fn: voronoi('D2'), blocks: voronoiBlocks(true) },
-  D1inf: { options: VoronoiOptionsSchema, help: 'D1 minimised over the gate\'s invariance group (translations; the scale orbit of a temperature gate), from the fixed point (≤ D1)', fn: voronoiInf('D1'), blocks: voronoiBlocks(true) },
-  D2inf: { options: VoronoiOptionsSchema, help: 'D2 minimised over the gate\'s invariance group, from the fixed point (≤ D2)', fn: voronoiInf('D2'), blocks: voronoiBlocks(true) },
-  D2stronginf: { options: VoronoiOptionsSchema, help: 'D2strong minimised over the gate\'s invariance group, from the fixed point (≤ D2strong)', fn: voronoiInf('D2strong'), blocks: voronoiBlocks(true) },
+  D1inf: { version: INF_VERSION, options: VoronoiOptionsSchema, help: 'D1 minimised over the gate\'s invariance group (translations; the scale orbit of a temperature gate), from the fixed point (≤ D1); cells kept non-empty, weight shift between the cell-mass matches', fn: voronoiInf('D1'), blocks: voronoiBlocks(true) },
+  D2inf: { version: INF_VERSION, options: VoronoiOptionsSchema, help: 'D2 minimised over the gate\'s invariance group, from the fixed point (≤ D2)', fn: voronoiInf('D2'), blocks: voronoiBlocks(true) },
+  D2stronginf: { version: INF_VERSION, options: VoronoiOptionsSchema, help: 'D2strong minimised over the gate\'s invariance group, from the fixed point (≤ D2strong)', fn: voronoiInf('D2strong'), blocks: voronoiBlocks(true) },
   D2strong: { options: VoronoiOptionsSchema, help: 'Voronoi loss with exponent 2 in multi-atom cells (strongly identifiable, math-spec §5.3)', fn: voronoi('D2strong'), blocks: voronoiBlocks(true) },
   param: {
     options: VoronoiOptionsSchema,
@@ -152,6 +161,11 @@ export const MEASURES: Record<string, MeasureEntry> = {
     },
   },
 };
+
+/** The current version of every measure (1 unless its entry says otherwise). */
+export function measureVersions(): Record<string, number> {
+  return Object.fromEntries(Object.entries(MEASURES).map(([k, e]) => [k, e.version ?? 1]));
+}
 
 export function measureNames(): string[] {
   return Object.keys(MEASURES);

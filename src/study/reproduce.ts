@@ -15,7 +15,8 @@ import { planJobs } from './plan.js';
 import { computeCurves, figureSpec, renderSVG, svgToPNG, panelSpec, type CurveDetail } from './report.js';
 import { VERDICT_RULE } from './rates.js';
 import { OptionError } from '../errors.js';
-import { measureAll } from './measures.js';
+import { measureAll, measureVersions } from './measures.js';
+import { staleMeasures, storedMeasureVersions } from './versions.js';
 import { MixtureOfExperts } from '../model/model.js';
 import { Rng } from '../numeric/rng.js';
 import type { LossValue } from './store.js';
@@ -65,6 +66,8 @@ export interface PresetStatus {
   lastFinished: string | null;
   /** Settings with missing jobs: how many per setting, and the sample sizes that lack replicates. */
   missingBySetting: { setting: string; missing: number; ns: number[] }[];
+  /** Losses the report computed from the stored models (added by the preset, or recomputed: a newer measure version or --recompute). */
+  computedAtReport?: RecomputeNote;
 }
 
 export interface Reproduction {
@@ -165,7 +168,7 @@ function claimRow(preset: string, c: CurveDetail): ClaimRow {
 }
 
 /** Curves and claims of every preset store found under DIR/run (missing stores give `not run` rows). */
-export function collectReproduction(out: string, options: { presets?: string[]; profile?: string; bootstrap?: number } = {}): { reproduction: Reproduction; curves: Map<string, { store: ResolvedStudy; curves: CurveDetail[] }> } {
+export function collectReproduction(out: string, options: { presets?: string[]; profile?: string; bootstrap?: number; recompute?: string[] } = {}): { reproduction: Reproduction; curves: Map<string, { store: ResolvedStudy; curves: CurveDetail[] }> } {
   const presets = resolvePresets(options.presets);
   const claims: ClaimRow[] = [];
   const status: PresetStatus[] = [];
@@ -183,7 +186,7 @@ export function collectReproduction(out: string, options: { presets?: string[]; 
     }
     const store = StudyStore.open(dir, { readonly: true }); // the report only reads: never switch a committed store to WAL
     try {
-      const view = withPresetLosses(store, resolvedPreset(p, options.profile));
+      const view = withPresetLosses(store, resolvedPreset(p, options.profile), options.recompute ? { recompute: options.recompute } : {});
       const notes = computeCurves(view, { bootstrap: options.bootstrap ?? 1000 });
       curves.set(p, { store: view.study, curves: notes.curves });
       for (const s of view.study.settings) {
@@ -196,7 +199,7 @@ export function collectReproduction(out: string, options: { presets?: string[]; 
           }
         }
       }
-      status.push(presetStatus(p, store));
+      status.push({ ...presetStatus(p, store), computedAtReport: view.note });
     } finally {
       store.close();
     }
@@ -207,38 +210,73 @@ export function collectReproduction(out: string, options: { presets?: string[]; 
 /** Losses a report can compute from a stored fitted model alone (no data): the Voronoi family. */
 const FROM_MODEL = new Set(['D1', 'D2', 'D2strong', 'D1inf', 'D2inf', 'D2stronginf', 'param', 'cell']);
 
+/** `--recompute` names must be losses a stored model alone determines. */
+export function checkRecompute(names: string[]): void {
+  for (const f of names) {
+    const base = f.split(':')[0];
+    if (!FROM_MODEL.has(base)) throw new OptionError(`--recompute: ${f} needs the fitted data, not only the stored model (recomputable measures: ${[...FROM_MODEL].join(', ')})`);
+  }
+}
+
+/** What a report view computed itself instead of reading the store. */
+export interface RecomputeNote {
+  /** Losses the preset lists that the run did not record, per setting. */
+  added: { setting: string; losses: string[] }[];
+  /** Stored losses recomputed from the stored models, per setting, with the reason. */
+  recomputed: { setting: string; losses: string[]; reason: string }[];
+  /** Stale losses that cannot be recomputed from a model alone (they need the data): reported as stored. */
+  stale: { setting: string; losses: string[] }[];
+}
+
 /**
  * The store as the report sees it: the stored study with the theory and claim of each loss taken
- * from the current preset (they are statements about the run, not part of it), plus the losses the
- * current preset lists that the stored run did not record and that follow from the stored fitted
- * model (e.g. `cell:BLOCK`, added after the run started), computed here exactly as a job would
- * (same measure stream from the job seed).
+ * from the current preset (they are statements about the run, not part of it), plus
+ * - the losses the current preset lists that the stored run did not record and that follow from the
+ *   stored fitted model (e.g. `cell:BLOCK`, added after the run started), and
+ * - the stored losses whose measure changed since the run (a version in study/measures.ts other than
+ *   the one the store recorded, study/versions.ts) or that `recompute` names (loss or measure names),
+ * both computed here exactly as a job would (same measure stream from the job seed) and replacing any
+ * stored value. `preset` null: the store's own study (`study report`).
  */
-export function withPresetLosses(store: StudyStore, preset: ResolvedStudy): { study: ResolvedStudy; lossValues: () => LossValue[] } {
+export function withPresetLosses(store: StudyStore, preset: ResolvedStudy | null, options: { recompute?: string[]; strict?: boolean } = {}): { study: ResolvedStudy; lossValues: () => LossValue[]; note: RecomputeNote } {
   const stored = store.study;
-  // only a store of this preset takes its statements
-  if (stored.name !== preset.name) return { study: stored, lossValues: () => store.lossValues() };
-  const extra = new Map<string, ResolvedStudy['settings'][number]['losses']>();
+  const stale = staleMeasures(store);
+  const forced = new Set(options.recompute ?? []);
+  checkRecompute([...forced]);
+  if (options.strict) {
+    for (const f of forced) if (!stored.settings.some((s) => s.losses.some((l) => l.name === f || l.base === f))) throw new OptionError(`--recompute: the study ${stored.name} has no loss ${JSON.stringify(f)} (losses: ${[...new Set(stored.settings.flatMap((s) => s.losses.map((l) => l.name)))].join(', ')})`);
+  }
+  // only a store of this preset takes its statements and extra losses
+  const cur = preset && stored.name === preset.name ? preset : null;
+  const todo = new Map<string, ResolvedStudy['settings'][number]['losses']>();
+  const note: RecomputeNote = { added: [], recomputed: [], stale: [] };
   const settings = stored.settings.map((s) => {
-    const cur = preset.settings.find((x) => x.name === s.name);
-    if (!cur) return s;
+    const cs = cur?.settings.find((x) => x.name === s.name);
     const losses = s.losses.map((l) => {
-      const c = cur.losses.find((x) => x.name === l.name);
+      const c = cs?.losses.find((x) => x.name === l.name);
       if (!c) return l;
       const { theory: _t, claim: _c, versus: _v, ...rest } = l;
       return { ...rest, ...(c.theory !== undefined ? { theory: c.theory } : {}), ...(c.claim !== undefined ? { claim: c.claim } : {}), ...(c.versus !== undefined ? { versus: c.versus } : {}) };
     });
-    const add = cur.losses.filter((c) => !s.losses.some((l) => l.name === c.name) && FROM_MODEL.has(c.base));
-    if (add.length) extra.set(s.name, add);
+    const add = (cs?.losses ?? []).filter((c) => !s.losses.some((l) => l.name === c.name) && FROM_MODEL.has(c.base));
+    const redo = s.losses.filter((l) => FROM_MODEL.has(l.base) && (stale.has(l.base) || forced.has(l.name) || forced.has(l.base)));
+    const staleData = s.losses.filter((l) => !FROM_MODEL.has(l.base) && stale.has(l.base));
+    if (add.length) note.added.push({ setting: s.name, losses: add.map((l) => l.name) });
+    if (redo.length) {
+      const why = redo.map((l) => (stale.has(l.base) ? `${l.name}: measure ${l.base} is at version ${measureVersions()[l.base]}, the store's rows at ${storedMeasureVersions(store)[l.base] ?? 1}` : `${l.name}: asked (--recompute)`));
+      note.recomputed.push({ setting: s.name, losses: redo.map((l) => l.name), reason: why.join('; ') });
+    }
+    if (staleData.length) note.stale.push({ setting: s.name, losses: staleData.map((l) => l.name) });
+    if (add.length || redo.length) todo.set(s.name, [...redo, ...add]);
     return { ...s, losses: [...losses, ...add] };
   });
   const study = { ...stored, settings };
   const lossValues = (): LossValue[] => {
-    const out = store.lossValues();
-    if (!extra.size) return out;
+    if (!todo.size) return store.lossValues();
+    const out = store.lossValues().filter((v) => !todo.get(v.setting)?.some((l) => l.name === v.name));
     const truth = MixtureOfExperts.fromJSON(stored.truth, 'truth');
     for (const row of store.rows()) {
-      const add = extra.get(row.setting);
+      const add = todo.get(row.setting);
       if (!add || row.status !== 'ok' || !row.model) continue;
       let values: Record<string, number>;
       try {
@@ -251,7 +289,7 @@ export function withPresetLosses(store: StudyStore, preset: ResolvedStudy): { st
     }
     return out;
   };
-  return { study, lossValues };
+  return { study, lossValues, note };
 }
 
 /** The JSON contract: {"claims":[{"preset","setting","loss","theory","summary","slope","ci","verdict"}, …]} plus details. */
@@ -291,7 +329,7 @@ export const COMPARISONS: { name: string; title: string; panels: [string, string
 ];
 
 /** Write reproduction.json, reproduction.md and the figures into out. */
-export async function writeReproduction(out: string, options: { presets?: string[]; profile?: string; bootstrap?: number; png?: boolean; wallSeconds?: number; note?: string } = {}): Promise<{ json: string; md: string; figures: string[]; reproduction: Reproduction }> {
+export async function writeReproduction(out: string, options: { presets?: string[]; profile?: string; bootstrap?: number; png?: boolean; wallSeconds?: number; note?: string; recompute?: string[] } = {}): Promise<{ json: string; md: string; figures: string[]; reproduction: Reproduction }> {
   const { reproduction: r, curves } = collectReproduction(out, options);
   mkdirSync(join(out, 'figures'), { recursive: true });
   const figures: string[] = [];

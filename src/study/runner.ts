@@ -16,6 +16,7 @@ import { runJob, type ResultRow } from './job.js';
 import type { StudyStore } from './store.js';
 import type { WorkerTask } from './worker.js';
 import { acquireLock } from './lock.js';
+import { recordMeasureVersions } from './versions.js';
 
 export interface RunOptions {
   /** Worker threads (default: all cores). */
@@ -83,6 +84,7 @@ export async function runStudy(store: StudyStore, options: RunOptions = {}): Pro
       retried, wallSeconds: 0, jobsPerSecond: 0, aborted: false, threads: options.inline ? 1 : threads,
     };
     store.setMeta('last_run_started', new Date().toISOString());
+    recordMeasureVersions(store); // before any new row: which measure versions this store's losses have
     const totalCost = todo < left.jobs ? todo * (left.cost / Math.max(left.jobs, 1)) : left.cost;
     if (options.progress ?? true) {
       const stream = options.stream ?? process.stderr;

@@ -67,6 +67,71 @@ describe('loss as an infimum over the gate invariance group', () => {
     expect(r.infimum!.translation.beta1[0]).toBeCloseTo(-2, 3);
   });
 
+  it('a far fit keeps its loss: the weight shift cannot send every weight to 0 (the loss would fall to Σ e^{β*₀} for any fit)', () => {
+    // one atom per cell, the reference expert's intercept off by 3: D1 at the fixed point is 3. Over the
+    // whole orbit, e^s → 0 gives Σ_j |0 − e^{β*₀ⱼ}| = 2 < 3 without matching anything; the restricted
+    // orbit (e^s between the cell-mass matches m*ⱼ/Mⱼ, here both 1) keeps s = 0, and any t₁ ≠ 0 adds 2|t₁|.
+    const truth: ModelJSON = { gate: { type: 'softmax', beta0: [0, 0], beta1: [[1], [0]] }, experts: { type: 'gaussianLinear', a: [[0], [0]], b: [0, 5], variance: [1, 1] } };
+    const fit: ModelJSON = { ...truth, experts: { type: 'gaussianLinear', a: [[0], [0]], b: [0, 8], variance: [1, 1] } };
+    const r = voronoiLoss(fit, truth, { loss: 'D1', infimum: true });
+    expect(r.loss).toBeCloseTo(3, 9);
+    expect(r.infimum!.loss).toBeCloseTo(3, 6);
+    expect(r.infimum!.logWeightShift).toBeCloseTo(0, 6);
+  });
+
+  it('a translation may not empty a cell: moving both atoms into the reference cell is not in the restricted orbit', () => {
+    // truth slopes 1 and 0, same experts; the fit's atom 0 has b off by 10 (weight 1). Shifting β₁ by −1 puts
+    // both fitted atoms in the reference cell (cell 0 empty, its term only its mass 1): 1 + 5.5 = 6.5 < 10.
+    // With the cells kept non-empty, t₁ ∈ (−½, ½) and the loss is 2|e^s − 1| + e^s(10 + 2|t₁|) ≥ 10.
+    const truth: ModelJSON = { gate: { type: 'softmax', beta0: [0, 0], beta1: [[1], [0]] }, experts: { type: 'gaussianLinear', a: [[0], [0]], b: [0, 0], variance: [1, 1] } };
+    const fit: ModelJSON = { ...truth, experts: { type: 'gaussianLinear', a: [[0], [0]], b: [10, 0], variance: [1, 1] } };
+    const r = voronoiLoss(fit, truth, { loss: 'D1', infimum: true });
+    expect(r.loss).toBeCloseTo(10, 9);
+    expect(r.infimum!.loss).toBeCloseTo(10, 6);
+    expect(r.infimum!.cells.every((c) => c.length === 1)).toBe(true);
+    // the emptied-cell point is really lower (so the restriction, not the search, keeps the value)
+    const emptied = voronoiLoss({ ...fit, gate: { type: 'softmax', beta0: [-Math.log(2), -Math.log(2)], beta1: [[0], [-1]] } }, truth, { loss: 'D1', translation: 'none' });
+    expect(emptied.cells[0]).toEqual([]);
+    expect(emptied.loss).toBeCloseTo(6.5, 9);
+  });
+
+  it('a far over-specified fit (a stored medium-run fit, n = 1e5): the restricted infimum matches a brute-force grid of the restricted orbit, not the constant Σ e^{β*₀}', () => {
+    // softmax-over · over3, n = 100000, rep 2 of the session-3 run: D2 = 20.8, the reference cell split in β₁
+    const far: ModelJSON = {
+      gate: { type: 'softmax', beta0: [-0.08357739362714421, -7.604600415967305, 0], beta1: [[4.265832294104956], [28.529440930570892], [0]] },
+      experts: { type: 'gaussianLinear', a: [[20.251274245435205], [-20.003418828097924], [20.308116300248393]], b: [-5.146591231448203, 15.002599842630682, -4.856100029026773], variance: [0.14153832406054848, 0.09039712640991096, 0.1384259809039062] },
+    };
+    const r = voronoiLoss(far, AUTHORS_TRUTH, { loss: 'D2', infimum: true });
+    const inf = r.infimum!;
+    expect(r.loss).toBeGreaterThan(20);
+    expect(inf.loss).toBeLessThanOrEqual(r.loss + 1e-12);
+    const total = AUTHORS_TRUTH.gate.beta0 as number[];
+    expect(inf.loss).toBeGreaterThan(2 * total.reduce((s, b) => s + Math.exp(b), 0)); // not the collapsed value ≈ 1.0003
+    // brute force: every (t₀, t₁) of a grid around the reported element, kept when its cells are all non-empty
+    // and some cell's fitted mass is ≥ its true weight and some ≤ (e^s between the matches), cells recomputed
+    const n = r.normalisation!;
+    const s0 = n.logWeightShift + inf.logWeightShift;
+    const t10 = n.translation.beta1[0] + inf.translation.beta1[0];
+    const trueW = total.map(Math.exp);
+    let best = Infinity;
+    for (let i = 0; i <= 60; i++) {
+      for (let j = 0; j <= 60; j++) {
+        const t0 = s0 - 1.5 + (3 * i) / 60;
+        const t1 = t10 - 3 + (6 * j) / 60;
+        const mv = moved(far, t0, t1);
+        const v = voronoiLoss(mv, AUTHORS_TRUTH, { loss: 'D2', translation: 'none' });
+        if (v.cells.some((c) => c.length === 0)) continue;
+        const b0 = (mv.gate as unknown as { beta0: number[] }).beta0;
+        const masses = v.cells.map((c) => c.reduce((s, q) => s + Math.exp(b0[q]), 0));
+        if (!masses.some((m, q) => m >= trueW[q]) || !masses.some((m, q) => m <= trueW[q])) continue;
+        best = Math.min(best, v.loss);
+      }
+    }
+    expect(Number.isFinite(best)).toBe(true);
+    expect(inf.loss).toBeLessThanOrEqual(best * (1 + 1e-6));
+    expect(inf.loss).toBeGreaterThan(best * 0.9);
+  });
+
   it('the reported group element reproduces the infimum with translation off', () => {
     const r = voronoiLoss(OVER, AUTHORS_TRUTH, { loss: 'D2', infimum: true });
     const inf = r.infimum!;

@@ -128,3 +128,76 @@ describe('withPresetLosses', () => {
     }
   });
 });
+
+describe('recomputing stale losses from the stored models', () => {
+  const setup = async (record: 'none' | 'current' | 'empty-then-run') => {
+    const { loadStudyFile, presetPath } = await import('../../src/study/config.js');
+    const { recordMeasureVersions, MEASURE_VERSIONS_META } = await import('../../src/study/versions.js');
+    const preset = loadStudyFile(presetPath('softmax-over'), { profile: 'quick' });
+    const dir = mkdtempSync(join(tmpdir(), 'moelab-recompute-'));
+    const store = StudyStore.create(dir, preset);
+    if (record === 'empty-then-run') recordMeasureVersions(store);
+    const jobs = planJobs(preset).slice(0, 3);
+    // far fits (the reference cell split in β₁ by ≈ 4): the old whole-orbit infimum gave ≈ 1.0003 for each
+    const models = jobs.map((_, i) => ({ gate: { type: 'softmax', beta0: [-0.08, -7.6, 0], beta1: [[4.27 + 0.3 * i], [28.5], [0]] }, experts: { type: 'gaussianLinear', a: [[20.25], [-20.0], [20.3]], b: [-5.15, 15.0, -4.86], variance: [0.14, 0.09, 0.138] } }));
+    jobs.forEach((job, i) => store.write({
+      jobId: job.id, setting: job.setting, n: job.n, rep: job.rep, seed: job.seed, status: 'ok', error: null, logLikelihood: -1, iterations: 1,
+      converged: true, seconds: 0.01, model: JSON.stringify(models[i]), warnings: null,
+      losses: Object.fromEntries(preset.settings[0].losses.map((l) => [l.name, l.name === 'D2inf' ? 1.0003 : 0.5])),
+    }));
+    if (record === 'current') recordMeasureVersions(store); // a store with rows and no record keeps none
+    return { preset, dir, store, jobs, models, meta: () => store.meta(MEASURE_VERSIONS_META) };
+  };
+
+  it('a store without a version record (a run of older code) gets D2inf recomputed with the job\'s own stream; the others stay as stored', async () => {
+    const { withPresetLosses } = await import('../../src/study/reproduce.js');
+    const { voronoiLoss } = await import('../../src/measure/voronoi.js');
+    const { AUTHORS_TRUTH } = await import('../../src/model/presets.js');
+    const { preset, dir, store, jobs, models, meta } = await setup('current');
+    try {
+      expect(meta()).toBeUndefined();
+      const view = withPresetLosses(store, preset);
+      expect(view.note.recomputed.map((r) => r.losses)).toEqual([['D2inf']]);
+      const vals = view.lossValues();
+      const inf = vals.filter((v) => v.name === 'D2inf');
+      expect(inf.length).toBe(3); // replaced, not duplicated
+      jobs.forEach((job, i) => {
+        const want = voronoiLoss(models[i] as never, AUTHORS_TRUTH, { loss: 'D2', infimum: true }).infimum!.loss;
+        expect(want).toBeGreaterThan(2);
+        expect(inf.find((v) => v.rep === job.rep && v.n === job.n)!.value).toBeCloseTo(want, 12);
+      });
+      expect(vals.filter((v) => v.name === 'D2').every((v) => v.value === 0.5)).toBe(true);
+      // asked explicitly: D2 too (from the model: not 0.5)
+      const forced = withPresetLosses(store, preset, { recompute: ['D2'] }).lossValues().filter((v) => v.name === 'D2');
+      expect(forced.length).toBe(3);
+      expect(forced[0].value).toBeCloseTo(voronoiLoss(models[0] as never, AUTHORS_TRUTH, { loss: 'D2' }).loss, 12);
+      expect(() => withPresetLosses(store, null, { recompute: ['hellinger'] })).toThrow(/needs the fitted data/);
+      expect(() => withPresetLosses(store, null, { recompute: ['D1inf'], strict: true })).toThrow(/has no loss "D1inf"/);
+      store.close();
+    } finally {
+      rmSync(dir, { recursive: true, force: true });
+    }
+  });
+
+  it('a store that recorded the current versions before its first row is read as stored', async () => {
+    const { withPresetLosses } = await import('../../src/study/reproduce.js');
+    const { measureVersions } = await import('../../src/study/measures.js');
+    const { recordMeasureVersions } = await import('../../src/study/versions.js');
+    const { preset, dir, store, meta } = await setup('empty-then-run');
+    try {
+      expect(JSON.parse(meta()!)).toEqual(measureVersions());
+      expect(measureVersions().D2inf).toBe(2);
+      const view = withPresetLosses(store, preset);
+      expect(view.note.recomputed).toEqual([]);
+      expect(view.lossValues().filter((v) => v.name === 'D2inf').every((v) => v.value === 1.0003)).toBe(true);
+      // resumed by code with another version of D2inf: the rows are mixed, recorded as 0, recomputed
+      store.setMeta('measure_versions', JSON.stringify({ ...measureVersions(), D2inf: 1 }));
+      recordMeasureVersions(store);
+      expect(JSON.parse(meta()!).D2inf).toBe(0);
+      expect(withPresetLosses(store, preset).note.recomputed.map((r) => r.losses)).toEqual([['D2inf']]);
+      store.close();
+    } finally {
+      rmSync(dir, { recursive: true, force: true });
+    }
+  });
+});

@@ -15,7 +15,7 @@ import { computeCurves, curvesTable, reportJSON, writeReport } from '../../study
 import { writeCSV } from '../../study/export.js';
 import { parseNumberOption } from '../io.js';
 import { parseQueueUrl } from '../../study/queue/connection.js';
-import { runReproduction, writeReproduction, updateReadme } from '../../study/reproduce.js';
+import { runReproduction, writeReproduction, updateReadme, withPresetLosses, checkRecompute } from '../../study/reproduce.js';
 
 interface RunCliOptions {
   allowLarge?: boolean;
@@ -247,10 +247,14 @@ export function register(program: Command): void {
     .option('--no-figures', 'only the table / JSON')
     .option('--no-png', 'SVG and HTML only')
     .option('--bootstrap <B>', 'bootstrap resamples for the slope CI', '1000')
-    .action(async (dir: string, opts: { json?: boolean; out?: string; figures: boolean; png: boolean; bootstrap: string }) => {
+    .option('--recompute <names>', 'recompute these losses (comma-separated loss or measure names, e.g. D2inf) from the stored fitted models; losses whose measure changed since the run are recomputed anyway')
+    .action(async (dir: string, opts: { json?: boolean; out?: string; figures: boolean; png: boolean; bootstrap: string; recompute?: string }) => {
       const store = StudyStore.open(dir, { readonly: true });
       try {
-        const notes = computeCurves(store, { bootstrap: parseNumberOption(opts.bootstrap, '--bootstrap', { integer: true, min: 1 }) });
+        const view = withPresetLosses(store, null, { recompute: opts.recompute ? opts.recompute.split(',').map((x) => x.trim()).filter(Boolean) : [], strict: true });
+        for (const r of view.note.recomputed) process.stderr.write(`recomputed from the stored models: ${r.setting} · ${r.losses.join(', ')} (${r.reason})\n`);
+        for (const r of view.note.stale) process.stderr.write(`warning: ${r.setting} · ${r.losses.join(', ')} were stored by an older version of the measure and need the data to recompute: reported as stored\n`);
+        const notes = computeCurves(view, { bootstrap: parseNumberOption(opts.bootstrap, '--bootstrap', { integer: true, min: 1 }) });
         for (const s of notes.skipped) process.stderr.write(`skipped ${s.setting} · ${s.loss}: ${s.reason}\n`);
         if (opts.figures) {
           const outDir = opts.out ?? join(dir, 'report');
@@ -293,8 +297,12 @@ export function register(program: Command): void {
     .option('--no-png', 'SVG figures only')
     .option('--bootstrap <B>', 'bootstrap resamples for the intervals', '1000')
     .option('--readme <file>', 'also replace the verdict table between the reproduction markers of this README')
+    .option('--recompute <names>', 'recompute these losses (comma-separated loss or measure names, e.g. D2inf,cell) from the stored fitted models; losses whose measure changed since the run are recomputed anyway')
+    .option('--note <text>', 'a paragraph for the report (e.g. the machine the run had)')
     .option('--no-progress', 'no progress bar')
-    .action(async (opts: { preset?: string[]; profile?: string; out: string; threads?: string; chunk: string; run: boolean; png: boolean; bootstrap: string; readme?: string; progress: boolean }) => {
+    .action(async (opts: { preset?: string[]; profile?: string; out: string; threads?: string; chunk: string; run: boolean; png: boolean; bootstrap: string; readme?: string; recompute?: string; note?: string; progress: boolean }) => {
+      const recompute = opts.recompute ? opts.recompute.split(',').map((x) => x.trim()).filter(Boolean) : undefined;
+      if (recompute) checkRecompute(recompute);
       const start = performance.now();
       const bootstrap = parseNumberOption(opts.bootstrap, '--bootstrap', { integer: true, min: 1 });
       let aborted = false;
@@ -324,7 +332,7 @@ export function register(program: Command): void {
       const wall = (performance.now() - start) / 1000;
       const res = await writeReproduction(opts.out, {
         ...(opts.preset ? { presets: opts.preset } : {}), ...(opts.profile ? { profile: opts.profile } : {}), bootstrap, png: opts.png,
-        ...(opts.run ? { wallSeconds: wall } : {}),
+        ...(opts.run ? { wallSeconds: wall } : {}), ...(recompute ? { recompute } : {}), ...(opts.note ? { note: opts.note } : {}),
       });
       if (opts.readme) process.stderr.write(`${updateReadme(opts.readme, res.reproduction, join(opts.out, 'reproduction.json')) ? 'updated' : 'unchanged'}: ${opts.readme}\n`);
       const v = (x: string): number => res.reproduction.claims.filter((c) => c.verdict === x).length;
