@@ -58,12 +58,13 @@ export {
 export { fitRate, ols, type RateFit, type RateOptions } from './measure/rate.js';
 export { AdaptiveGK15, type BatchIntegrand, type QuadratureOptions, type QuadratureResult } from './measure/quadrature.js';
 export {
-  loadStudy, loadStudyFile, expandGrid, studyHash, presetNames, presetPath, StudyConfigError,
+  loadStudy, loadStudyFile, loadStudyAsync, loadStudyFileAsync, expandGrid, studyHash, presetNames, presetPath, StudyConfigError,
   type ResolvedStudy, type ResolvedSetting, type LossSpec as StudyLossSpec, type InitConfig,
 } from './study/config.js';
+export { ensurePlugins, PluginError, type PluginRef } from './study/plugins.js';
 export { planJobs, executionOrder, jobId, type Job } from './study/plan.js';
 export { runJob, simulateJob, rowBytes, type ResultRow } from './study/job.js';
-export { MEASURES, measureAll, type MeasureContext, type MeasureValue, type MeasureEntry } from './study/measures.js';
+export { MEASURES, measureAll, registerMeasure, type MeasureContext, type MeasureValue, type MeasureEntry } from './study/measures.js';
 export { ESTIMATORS, type EstimatorEntry, type EstimatorInput, type EstimatorOutput } from './study/estimators.js';
 export { StudyStore, type LossValue, type StoreCounts } from './study/store.js';
 export { runStudy, type RunOptions, type RunSummary } from './study/runner.js';

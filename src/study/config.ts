@@ -28,6 +28,7 @@ import type { XDesign } from '../model/data.js';
 import { parseXDesign } from '../model/data.js';
 import { measureEntry, measureNames } from './measures.js';
 import { estimatorEntry, estimatorNames } from './estimators.js';
+import { isPluginLoaded, loadPluginRefs, resolvePluginRef, type PluginRef } from './plugins.js';
 
 /** A config file that fails validation; the message lists every issue as `path (line L): message`. */
 export class StudyConfigError extends OptionError {
@@ -184,6 +185,12 @@ export const StudyConfigSchema = z.strictObject({
   replicates: posInt,
   settings: z.array(SettingSchema).min(1, 'needs at least one fitted setting'),
   profiles: z.record(z.string(), ProfileSchema).default({}),
+  /**
+   * Plugin modules (file paths relative to the config's directory) that add gate, expert or measure
+   * families (src/study/plugins.ts). The study records each with its sha256; every worker loads the
+   * same bytes or refuses.
+   */
+  plugins: z.array(z.string().min(1, 'must not be empty')).optional(),
 });
 
 export type StudyConfig = z.output<typeof StudyConfigSchema>;
@@ -241,6 +248,8 @@ export interface ResolvedStudy {
   ns: number[];
   replicates: number;
   settings: ResolvedSetting[];
+  /** Plugin modules the jobs need (absent when none; `path` is not part of the study hash). */
+  plugins?: PluginRef[];
 }
 
 // ---------------------------------------------------------------------------------------------
@@ -346,6 +355,51 @@ export function loadStudyFile(path: string, options: Omit<LoadOptions, 'source'>
   return loadStudy(text, { ...options, source: path, baseDir: path === '-' ? process.cwd() : dirname(resolve(path)) });
 }
 
+/**
+ * Load a config (text) whose `plugins:` must be imported before its settings can be checked: resolves
+ * and imports them in this thread, then `loadStudy`. Same result as `loadStudy` for a config without
+ * plugins.
+ */
+export async function loadStudyAsync(text: string, options: LoadOptions = {}): Promise<ResolvedStudy> {
+  let raw: unknown;
+  try {
+    raw = parseDocument(text).toJS({ maxAliasCount: 100 });
+  } catch {
+    raw = undefined; // loadStudy reports it
+  }
+  const list = raw !== null && typeof raw === 'object' ? (raw as { plugins?: unknown }).plugins : undefined;
+  if (Array.isArray(list) && list.every((m) => typeof m === 'string' && m !== '')) {
+    const refs: PluginRef[] = [];
+    for (const m of list as string[]) {
+      try {
+        refs.push(resolvePluginRef(m, options.baseDir ?? process.cwd()));
+      } catch {
+        return loadStudy(text, options); // reports the bad entry with its line
+      }
+    }
+    try {
+      await loadPluginRefs(refs);
+    } catch (e) {
+      const i = refs.findIndex((r) => !isPluginLoaded(r.sha256));
+      const m = e instanceof Error ? e.message.split('\n')[0] : String(e);
+      throw new OptionError(`${options.source ?? 'config'}: plugins[${Math.max(i, 0)}] ${refs[Math.max(i, 0)].module}: the module failed to load: ${m}`);
+    }
+  }
+  return loadStudy(text, options);
+}
+
+/** `loadStudyFile` for configs with `plugins:` (imports them first; see loadStudyAsync). */
+export async function loadStudyFileAsync(path: string, options: Omit<LoadOptions, 'source'> = {}): Promise<ResolvedStudy> {
+  let text: string;
+  try {
+    text = path === '-' ? readStdinSync() : readFileSync(path, 'utf8');
+  } catch (e) {
+    const code = (e as NodeJS.ErrnoException).code;
+    throw new OptionError(`study config ${path}: ${code === 'ENOENT' ? 'no such file' : (e as Error).message}`);
+  }
+  return loadStudyAsync(text, { ...options, source: path, baseDir: path === '-' ? process.cwd() : dirname(resolve(path)) });
+}
+
 /** Directory of the shipped presets (`studies/` at the package root). */
 export function presetDir(): string {
   const here = dirname(fileURLToPath(import.meta.url));
@@ -410,6 +464,19 @@ function gridRange(g: GridInput): { min: number; max: number } {
 
 function resolveStudy(c: StudyConfig, profileName: string | undefined, fail: (issues: Issue[]) => never, allowLarge: boolean, baseDir: string): ResolvedStudy {
   const issues: Issue[] = [];
+  // plugins: their families must be registered before the settings are checked
+  const plugins: PluginRef[] = [];
+  (c.plugins ?? []).forEach((m, i) => {
+    try {
+      const ref = resolvePluginRef(m, baseDir);
+      if (!isPluginLoaded(ref.sha256)) issues.push({ path: ['plugins', i], message: `${JSON.stringify(m)} is not loaded in this process (load the config with loadStudyFileAsync, as the CLI does)` });
+      plugins.push(ref);
+    } catch (e) {
+      if (!(e instanceof MoelabError)) throw e;
+      issues.push({ path: ['plugins', i], message: e.message });
+    }
+  });
+  if (issues.length) fail(issues);
   // truth
   let truthJSON: ModelJSON | undefined;
   let d = 1;
@@ -583,6 +650,7 @@ function resolveStudy(c: StudyConfig, profileName: string | undefined, fail: (is
     ns,
     replicates,
     settings,
+    ...(plugins.length ? { plugins } : {}),
   };
 }
 
@@ -623,6 +691,8 @@ export function canonicalJSON(v: unknown): string {
 
 /** SHA-256 (hex, first 16 chars) of the canonical resolved study, ignoring the free-text fields. */
 export function studyHash(study: ResolvedStudy): string {
-  const { description: _d, claim: _c, profileDescription: _p, ...rest } = study;
-  return createHash('sha256').update(canonicalJSON(rest)).digest('hex').slice(0, 16);
+  const { description: _d, claim: _c, profileDescription: _p, plugins, ...rest } = study;
+  // a plugin counts by its content (and its name in the config), not by where this machine keeps it
+  const hashed = plugins?.length ? { ...rest, plugins: plugins.map((p) => ({ module: p.module, sha256: p.sha256 })) } : rest;
+  return createHash('sha256').update(canonicalJSON(hashed)).digest('hex').slice(0, 16);
 }

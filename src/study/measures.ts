@@ -167,6 +167,18 @@ export function measureVersions(): Record<string, number> {
   return Object.fromEntries(Object.entries(MEASURES).map(([k, e]) => [k, e.version ?? 1]));
 }
 
+/**
+ * Add a measure (a plugin's loss, written `NAME` or `NAME:BLOCK` in configs). `options` defaults to
+ * any object; a built-in measure cannot be replaced.
+ */
+export function registerMeasure(name: string, entry: Omit<MeasureEntry, 'options'> & { options?: MeasureEntry['options'] }): void {
+  if (!/^[A-Za-z][\w-]*$/.test(name)) throw new OptionError(`registerMeasure: ${JSON.stringify(name)} is not a loss name (letters, digits, _ and -)`);
+  if (Object.hasOwn(MEASURES, name) && BUILT_IN.has(name)) throw new OptionError(`registerMeasure: ${JSON.stringify(name)} is a built-in measure`);
+  MEASURES[name] = { ...entry, options: entry.options ?? z.record(z.string(), z.unknown()) };
+}
+
+const BUILT_IN = new Set(Object.keys(MEASURES));
+
 export function measureNames(): string[] {
   return Object.keys(MEASURES);
 }

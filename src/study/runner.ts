@@ -17,6 +17,7 @@ import type { StudyStore } from './store.js';
 import type { WorkerTask } from './worker.js';
 import { acquireLock } from './lock.js';
 import { recordMeasureVersions } from './versions.js';
+import { ensurePlugins } from './plugins.js';
 
 export interface RunOptions {
   /** Worker threads (default: all cores). */
@@ -73,8 +74,11 @@ export async function runStudy(store: StudyStore, options: RunOptions = {}): Pro
   let bar: cliProgress.SingleBar | undefined;
   const threads = Math.max(1, options.threads ?? availableParallelism());
   try {
-    const retried = options.retryFailed ? store.deleteFailed() : 0;
     const study = store.study;
+    // the study's plugin modules, checked (same bytes) and loaded here before anything runs; the
+    // pool's threads load them the same way
+    await ensurePlugins(study, { recheck: true });
+    const retried = options.retryFailed ? store.deleteFailed() : 0;
     const planned = plannedCount(study);
     const finished = store.finishedIds();
     const left = pendingCost(study, finished);

@@ -6,7 +6,7 @@ import type { Command } from 'commander';
 import { join } from 'node:path';
 import { EnvironmentError, OptionError } from '../../errors.js';
 import { guardIo, guardIoAsync, makeDir } from '../../io-errors.js';
-import { loadStudyFile, presetNames, presetPath, loadStudy, type ResolvedStudy } from '../../study/config.js';
+import { loadStudyFileAsync, presetNames, presetPath, loadStudy, type ResolvedStudy } from '../../study/config.js';
 import { readFileSync } from 'node:fs';
 import { StudyStore } from '../../study/store.js';
 import { runStudy, type RunSummary } from '../../study/runner.js';
@@ -135,7 +135,7 @@ export function register(program: Command): void {
       checkQueueOptions(opts);
       const profile = opts.quick ? 'quick' : opts.profile;
       const path = config ?? presetPath(opts.preset as string);
-      const resolved = loadStudyFile(path, { ...(profile !== undefined ? { profile } : {}), allowLarge: opts.allowLarge ?? false });
+      const resolved = await loadStudyFileAsync(path, { ...(profile !== undefined ? { profile } : {}), allowLarge: opts.allowLarge ?? false });
       const store = StudyStore.create(opts.out, resolved);
       try {
         const done = store.finishedIds().size;

@@ -5,6 +5,7 @@
 import type { Command } from 'commander';
 import { parseQueueUrl } from '../../study/queue/connection.js';
 import { parseNumberOption } from '../io.js';
+import { PluginError } from '../../study/plugins.js';
 
 interface WorkerCliOptions {
   queue: string;
@@ -24,7 +25,7 @@ export function register(program: Command): void {
     .requiredOption('--queue <url>', `Redis URL redis://[user:password@]HOST:PORT[/DB] (password also from MOELAB_REDIS_PASSWORD)`)
     .option('--queue-name <name>', 'BullMQ queue name (default moelab-study)')
     .option('--concurrency <n>', 'jobs at once, one worker thread each (default: all cores)')
-    .option('--plugin <module...>', 'modules to load in every job thread (families of plugins)', [])
+    .option('--plugin <module...>', 'modules to load in every job thread (plugin families); a study\'s `plugins:` file of the same name is taken from here', [])
     .option('--lock-duration <ms>', 'job lock, renewed every half of it; a dead worker\'s jobs rerun after about this long', '30000')
     .option('--stalled-interval <ms>', 'period of the check for jobs of dead workers', '30000')
     .option('--max-stalled <n>', 'times a job may lose its worker before it is stored as failed', '3')
@@ -44,8 +45,16 @@ export function register(program: Command): void {
         ...(opts.verbose ? { log } : { log: (l: string) => { if (l.startsWith('redis:')) log(l); } }),
       });
       log(`worker ${handle.name} serving ${target.display} (concurrency ${handle.worker.opts.concurrency ?? 1}); SIGTERM to stop`);
+      let refusal: string | undefined;
       await new Promise<void>((resolveStop) => {
         let stopping = false;
+        // a study this worker cannot run (its plugin is missing here or differs): stop, one line
+        void handle.refused.then((message) => {
+          if (stopping) return;
+          stopping = true;
+          refusal = message;
+          void handle.close(false).then(resolveStop);
+        });
         const stop = (signal: string): void => {
           if (stopping) {
             log(`${signal} again: handing held jobs back to the queue`);
@@ -59,6 +68,7 @@ export function register(program: Command): void {
         process.on('SIGTERM', () => stop('SIGTERM'));
         process.on('SIGINT', () => stop('SIGINT'));
       });
+      if (refusal !== undefined) throw new PluginError(`${refusal} (its jobs stay queued for other workers; this worker stopped)`);
       log(`worker ${handle.name} stopped`);
     });
 }

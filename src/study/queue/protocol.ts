@@ -12,6 +12,22 @@ import type { ResultRow } from '../job.js';
 
 /** Environment variable through which `moelab worker` passes its --plugin modules to its job threads. */
 export const PLUGINS_ENV = 'MOELAB_WORKER_PLUGINS';
+/** Environment variable with the worker's name (`host:pid`), for the messages of its job threads. */
+export const WORKER_NAME_ENV = 'MOELAB_WORKER_NAME';
+
+/**
+ * A job thread that cannot run a study (a plugin missing or different here) reports this as the
+ * job's progress, hands the job back to the queue (delayed by REFUSE_DELAY_MS, no attempt used),
+ * and the worker stops with the message.
+ */
+export interface RefusalProgress {
+  refused: string;
+}
+export const REFUSE_DELAY_MS = 500;
+
+export function isRefusal(v: unknown): v is RefusalProgress {
+  return typeof v === 'object' && v !== null && typeof (v as { refused?: unknown }).refused === 'string';
+}
 
 export interface QueueJobData {
   /** Study hash (the store's `hash`): a worker's row is only accepted by the same study. */

@@ -7,12 +7,11 @@
  * it holds (a second SIGTERM gives them back to the queue at once).
  */
 import { availableParallelism, hostname } from 'node:os';
-import { pathToFileURL } from 'node:url';
-import { resolve } from 'node:path';
 import type { Job as BullJob, Worker } from 'bullmq';
 import type { ResultRow } from '../job.js';
 import { connect, ensureReachable, loadBull, DEFAULT_QUEUE_NAME, type QueueTarget } from './connection.js';
-import { PLUGINS_ENV, type QueueJobData } from './protocol.js';
+import { isRefusal, PLUGINS_ENV, WORKER_NAME_ENV, type QueueJobData } from './protocol.js';
+import { pluginUrl } from '../plugins.js';
 
 export interface WorkerOptions {
   target: QueueTarget;
@@ -36,6 +35,11 @@ export interface WorkerHandle {
   worker: Worker<QueueJobData, ResultRow>;
   /** Graceful close: finish held jobs (force: hand them back now). */
   close(force?: boolean): Promise<void>;
+  /**
+   * Settles with a one-line message when a job thread refused a study (one of its plugins is
+   * missing here or differs): the job went back to the queue, and the worker should stop.
+   */
+  refused: Promise<string>;
 }
 
 /** The processor module for this build: the tsx shim from source, the compiled processor otherwise. */
@@ -45,10 +49,6 @@ export function processorFile(): string {
   return path.endsWith('.ts') ? new URL('./processor-shim.mjs', here.href).pathname : new URL('./processor.js', here.href).pathname;
 }
 
-function pluginUrl(p: string): string {
-  return /^(file|data|node):/.test(p) ? p : p.startsWith('.') || p.startsWith('/') ? pathToFileURL(resolve(p)).href : p;
-}
-
 export async function startQueueWorker(opts: WorkerOptions): Promise<WorkerHandle> {
   const { bullmq } = await loadBull();
   const name = `${hostname()}:${process.pid}`;
@@ -56,6 +56,7 @@ export async function startQueueWorker(opts: WorkerOptions): Promise<WorkerHandl
   await ensureReachable(client, opts.target);
   // the job threads inherit the environment of the moment they start: pass the plugins that way
   if (opts.plugins?.length) process.env[PLUGINS_ENV] = JSON.stringify(opts.plugins.map(pluginUrl));
+  process.env[WORKER_NAME_ENV] = name;
   const concurrency = Math.max(1, opts.concurrency ?? availableParallelism());
   const worker = new bullmq.Worker<QueueJobData, ResultRow>(opts.queueName ?? DEFAULT_QUEUE_NAME, processorFile(), {
     connection: client,
@@ -83,11 +84,19 @@ export async function startQueueWorker(opts: WorkerOptions): Promise<WorkerHandl
     if (down) log?.('redis: reconnected');
     down = false;
   });
+  let refuse: (message: string) => void = () => undefined;
+  const refused = new Promise<string>((res) => { refuse = res; });
+  worker.on('progress', (job: BullJob<QueueJobData, ResultRow>, progress: unknown) => {
+    if (!isRefusal(progress)) return;
+    log?.(`refused ${job.id ?? '?'}: handed back to the queue`);
+    refuse(progress.refused);
+  });
   void worker.run();
   await worker.waitUntilReady();
   return {
     name,
     worker,
+    refused,
     async close(force = false): Promise<void> {
       await worker.close(force);
       client.disconnect();
