@@ -6,7 +6,7 @@
  */
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { spawn, type ChildProcess } from 'node:child_process';
-import { mkdirSync, mkdtempSync, readdirSync, rmSync, writeFileSync } from 'node:fs';
+import { mkdirSync, mkdtempSync, readFileSync, readdirSync, renameSync, rmSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join, resolve } from 'node:path';
 import Database from 'better-sqlite3';
@@ -17,6 +17,7 @@ import { runStudy } from '../../src/study/runner.js';
 import { rowBytes, runJob, type ResultRow } from '../../src/study/job.js';
 import { planJobs } from '../../src/study/plan.js';
 import { runQueuedStudy } from '../../src/study/queue/coordinator.js';
+import { ensurePlugins } from '../../src/study/plugins.js';
 import { parseQueueUrl } from '../../src/study/queue/connection.js';
 import { runCli } from '../cli/run-cli.js';
 import { REDIS_SERVER, freePort, startRedis, type RedisInstance } from './redis-server.js';
@@ -300,6 +301,56 @@ describe.skipIf(!REDIS_SERVER)('distributed study runner (BullMQ + Redis on 127.
     const starts = [...a.log, ...b.log].filter((l) => l.includes(' active ')).length;
     expect(starts).toBe(2); // …and none was taken for stalled and run twice (max-stalled 0 would have failed it)
     await stopAll([b]);
+  });
+
+  it('plugins: every worker loads the study\'s plugin modules; a worker whose copy differs or is missing refuses in one line and uses up no attempt', async () => {
+    const url = redis.url(7);
+    const fixture = readFileSync(join(__dirname, 'fixtures', 'family-plugin.mjs'), 'utf8');
+    const dirOf = (name: string, text: string): string => {
+      const d = join(tmp, name);
+      mkdirSync(d, { recursive: true });
+      writeFileSync(join(d, 'family-plugin.mjs'), text);
+      return d;
+    };
+    const a = dirOf('plug-a', fixture); // the coordinator's copy (the config's directory)
+    const b = dirOf('plug-b', `${fixture}// another version\n`); // a worker's wrong copy
+    const c = dirOf('plug-c', fixture); // a worker's right copy, elsewhere
+    writeFileSync(join(a, 'plug.yaml'), 'name: plug\nseed: 11\ntruth: authors\nn: [300, 600]\nreplicates: 3\nplugins: [./family-plugin.mjs]\nsettings:\n  - { name: plugged, k: 2, gate: plugsoftmax, experts: gaussian, losses: [D1, twiceD1] }\n');
+    const out = join(tmp, 'plugins');
+    // one attempt per job: a refusal that used one up would store the job as failed
+    const coord = start(['study', 'run', join(a, 'plug.yaml'), '--out', out, '--queue', url, '--attempts', '1', '--no-progress']);
+    running.push(coord);
+    await until(() => coord.log.some((l) => l.startsWith('enqueued 6 jobs')), 'the enqueued jobs');
+    const wrong = start(['worker', '--queue', url, '--concurrency', '1', '--plugin', join(b, 'family-plugin.mjs')]);
+    running.push(wrong);
+    const wex = await wrong.exited;
+    expect(wex.code, wrong.log.join('\n')).toBe(2);
+    expect(wrong.log.at(-1)).toMatch(/^moelab: study plug needs plugin \.\/family-plugin\.mjs \(sha256 [0-9a-f]{12}…\), but the copy of worker \S+ at .*plug-b\/family-plugin\.mjs \(--plugin\) differs \(sha256 [0-9a-f]{12}…\); use the study's version of the file \(its jobs stay queued for other workers; this worker stopped\)$/);
+    // the coordinator's copy gone: a worker without --plugin has none (the recorded path is empty)
+    renameSync(join(a, 'family-plugin.mjs'), join(a, 'moved.mjs'));
+    const none = start(['worker', '--queue', url, '--concurrency', '1']);
+    running.push(none);
+    const nex = await none.exited;
+    expect(nex.code, none.log.join('\n')).toBe(2);
+    expect(none.log.at(-1)).toMatch(/^moelab: study plug needs plugin \.\/family-plugin\.mjs \(sha256 [0-9a-f]{12}…\), which worker \S+ does not have: not at .*plug-a\/family-plugin\.mjs and no --plugin named family-plugin\.mjs/);
+    expect(storedRows(join(out, 'study.sqlite'))).toBe(0);
+    const good = start(['worker', '--queue', url, '--concurrency', '2', '--plugin', join(c, 'family-plugin.mjs')]);
+    running.push(good);
+    const ex = await coord.exited;
+    expect(ex.code, coord.log.join('\n')).toBe(0);
+    expect(coord.log.join('\n')).toMatch(/collected 6 jobs \(6 ok, 0 failed\)/);
+    const store = StudyStore.open(out);
+    const study = store.study;
+    const rows = store.rows();
+    store.close();
+    expect(study.plugins?.map((p) => p.module)).toEqual(['./family-plugin.mjs']);
+    await ensurePlugins(study, { own: [join(c, 'family-plugin.mjs')] });
+    const inline = new Map(planJobs(study).map((j) => [j.id, runJob(study, j)]));
+    for (const r of rows) {
+      expect(rowBytes(r)).toBe(rowBytes(inline.get(r.jobId) as ResultRow));
+      expect(r.losses.twiceD1).toBeCloseTo(2 * (r.losses.D1 as number), 10);
+    }
+    await stopAll([good]);
   });
 
   it('refuses a changed config for a study directory, a bad URL and an unreachable Redis, each in one line', async () => {

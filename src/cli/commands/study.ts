@@ -106,7 +106,8 @@ function summaryLine(dir: string, s: RunSummary, store: StudyStore): string {
 
 function describeStudy(study: ResolvedStudy): string {
   const jobs = plannedCount(study);
-  return `study ${study.name} (profile ${study.profile}): ${study.settings.map((s) => s.name).join(', ')} × ${study.ns.length} sample sizes (${study.ns[0]}…${study.ns[study.ns.length - 1]}) × ${study.replicates} replicates = ${jobs} jobs`;
+  const plugins = study.plugins?.length ? `; plugins ${study.plugins.map((p) => `${p.module} (sha256 ${p.sha256.slice(0, 12)}…)`).join(', ')}` : '';
+  return `study ${study.name} (profile ${study.profile}): ${study.settings.map((s) => s.name).join(', ')} × ${study.ns.length} sample sizes (${study.ns[0]}…${study.ns[study.ns.length - 1]}) × ${study.replicates} replicates = ${jobs} jobs${plugins}`;
 }
 
 export function register(program: Command): void {
