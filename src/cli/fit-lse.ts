@@ -84,6 +84,8 @@ export interface LseCliRun {
   seed: number;
   maxIter: number;
   init: InitSpec;
+  /** Compact Θ for the gate (LSEOptions.gateBound). */
+  gateBound?: number;
   json: boolean;
 }
 
@@ -92,7 +94,7 @@ export function runLseFit(run: LseCliRun): void {
   const progress = fitProgress(run.restarts);
   let result;
   try {
-    result = fitLSE(run.spec, run.data, { restarts: run.restarts, seed: run.seed, maxIter: run.maxIter, init: run.init, onProgress: progress.lse });
+    result = fitLSE(run.spec, run.data, { restarts: run.restarts, seed: run.seed, maxIter: run.maxIter, init: run.init, ...(run.gateBound !== undefined ? { gateBound: run.gateBound } : {}), onProgress: progress.lse });
   } finally {
     progress.done();
   }

@@ -13,6 +13,8 @@
  *     per row: gate part Σᵢ h_ti π_ti ∂log π_ti (`gate.rowGradQ` with W_ti = h_ti π_ti), expert part
  *     π_ti ∂h_ti/∂ηᵢ (`rowGradPredict` with V_ti = π_ti); JᵀJ and Jᵀe are accumulated by blocks of
  *     rows, so J is never stored whole.
+ * Compact Θ (`gateBound`, math-spec §1.2 A.3): the box |θ_G,i| ≤ B on the gate's working parameters
+ * makes both solvers projected (lm.ts, lbfgs.ts); stationarity is then the KKT test of the box.
  * Restarts keep the lowest SSE. Initialisations are those of init.ts (random, kmeans++, nearTruth,
  * model); the data-driven ones use the regression family's weighted least-squares M-step.
  */
@@ -28,6 +30,7 @@ import { resolveLSEOptions, type LSEOptions, type ResolvedLSEOptions } from './o
 import { OptionError } from '../errors.js';
 import { expNonPositive } from '../numeric/fastmath.js';
 import { warning, type MoeWarning } from '../warnings.js';
+import { atActiveBound, clipToBox } from '../numeric/box.js';
 
 export type { LSEOptions } from './options.js';
 
@@ -44,7 +47,10 @@ export interface LSEResult {
   iterations: number;
   /** The solver stopped on its gradient criterion (L-BFGS: or its relative-decrease backstop). */
   converged: boolean;
-  /** Euclidean norm of ∇(SSE/n) with respect to the working parameters, at the returned model. */
+  /**
+   * Euclidean norm of ∇(SSE/n) with respect to the working parameters, at the returned model (with
+   * `gateBound`: components at an active bound that point out of the box do not count, as in KKT).
+   */
   gradientNorm: number;
   restarts: number;
   /** SSE reached by each restart (Infinity if it failed). */
@@ -260,6 +266,8 @@ interface RunResult {
 function runLSE(model: MixtureOfExperts, theta0: Float64Array, data: Dataset, ws: LSEWorkspace, options: ResolvedLSEOptions, restart = 0): RunResult {
   const n = data.n;
   const p = theta0.length;
+  const box = options.gateBound !== undefined ? { count: model.gate.nParams, bound: options.gateBound } : undefined;
+  if (box) clipToBox(theta0, 0, box.count, box.bound); // a start outside the box is moved onto it
   const sse0 = lseObjective(model, theta0, data, ws);
   if (!Number.isFinite(sse0)) throw new OptionError('the initial model is infeasible (non-finite squared error); choose another initialisation');
   if ((options.solver ?? 'lm') === 'lm' && hasRowDerivatives(model)) {
@@ -273,15 +281,16 @@ function runLSE(model: MixtureOfExperts, theta0: Float64Array, data: Dataset, ws
     const res = levenbergMarquardt(problem, theta0, {
       maxIter: options.maxIter,
       gtol: options.gtol,
+      box,
       onIteration: options.onProgress ? (it, f, g) => options.onProgress?.(restart, it, f, g) : undefined,
     });
     return { theta: res.x, sse0, sse: res.f, iterations: res.iterations, converged: res.converged, reason: res.reason };
   }
-  return runLBFGS(model, theta0, sse0, data, ws, options, restart);
+  return runLBFGS(model, theta0, sse0, data, ws, options, restart, box);
 }
 
 /** One L-BFGS run from θ0 on MSE(θ) = SSE(θ)/n. */
-function runLBFGS(model: MixtureOfExperts, theta0: Float64Array, sse0: number, data: Dataset, ws: LSEWorkspace, options: LSEOptions, restart: number): RunResult {
+function runLBFGS(model: MixtureOfExperts, theta0: Float64Array, sse0: number, data: Dataset, ws: LSEWorkspace, options: LSEOptions, restart: number, box?: { count: number; bound: number }): RunResult {
   const n = data.n;
   const p = theta0.length;
   const fg = (x: Float64Array, g: Float64Array): number => {
@@ -295,6 +304,7 @@ function runLBFGS(model: MixtureOfExperts, theta0: Float64Array, sse0: number, d
     gtol: options.gtol,
     ftol: options.ftol,
     memory: options.memory,
+    box,
     onIteration: options.onProgress ? (it, f, g) => options.onProgress?.(restart, it, f * n, Math.hypot(...g)) : undefined,
   });
   return { theta: res.x, sse0, sse: res.f * n, iterations: res.iterations, converged: res.converged, reason: res.reason };
@@ -344,8 +354,12 @@ export function fitLSE(spec: ModelSpec, data: Dataset, lseOptions: LSEOptions = 
   // gradient norm of the MSE at the returned (canonical) parameters
   const grad = new Float64Array(fitted.nParams);
   const sse = lseObjective(fitted, fitted.theta, data, ws, grad);
+  const B = options.gateBound ?? Infinity;
   let g2 = 0;
-  for (let i = 0; i < grad.length; i++) g2 += (grad[i] / n) ** 2;
+  for (let i = 0; i < grad.length; i++) {
+    if (i < fitted.gate.nParams && atActiveBound(fitted.theta[i], -grad[i], B)) continue; // KKT: held at the bound
+    g2 += (grad[i] / n) ** 2;
+  }
   if (!best.converged) warnings.push(warning('LSE_NOT_CONVERGED', `${solverName(model, options)} stopped (${best.reason}) before the gradient tolerance was met`, { reason: best.reason }));
   return {
     model: fitted,

@@ -83,6 +83,7 @@ export const EMOptionsSchema = EMTuningSchema.extend({
 /** LSE options a study setting may give in `options:`. */
 export const LSETuningSchema = z.strictObject({
   solver: z.enum(['lm', 'lbfgs']).optional(),
+  gateBound: positive.optional(),
   gtol: positive.optional(),
   ftol: positive.optional(),
   memory: count(1).optional(),
@@ -218,6 +219,15 @@ export interface LSEOptions {
    * 'lbfgs' (the earlier solver; needs families without per-row derivatives).
    */
   solver?: 'lm' | 'lbfgs';
+  /**
+   * Compact Θ for the gate (math-spec §1.2 A.3), as `EMOptions.gateBound`: every gate working
+   * parameter (softmax: β₀ⱼ, β₁ⱼ relative to the reference expert; temperature: γ = β/τ, or β for a
+   * fixed τ; every built-in gate) is kept in [−gateBound, gateBound]. Both solvers become projected
+   * (held active set, clipped steps; lm.ts, lbfgs.ts), the start is clipped into the box, and the
+   * gradient test and the reported gradient norm are the KKT ones (components at an active bound
+   * pointing out of the box do not count). Default: no bound.
+   */
+  gateBound?: number;
   /** Maximum solver iterations per start. Default 2000. */
   maxIter?: number;
   /** Gradient tolerance: stop when ‖∇ MSE‖∞ ≤ gtol·max(1, MSE). Default 1e-10. */
@@ -235,7 +245,9 @@ export interface LSEOptions {
   onProgress?: (restart: number, iteration: number, sse: number, gradientNorm: number) => void;
 }
 
-export type ResolvedLSEOptions = Required<Omit<LSEOptions, 'onRestart' | 'onProgress' | 'init'>> & Pick<LSEOptions, 'onRestart' | 'onProgress' | 'init'>;
+export type ResolvedLSEOptions = Required<Omit<LSEOptions, OptionalLSE>> & Pick<LSEOptions, OptionalLSE>;
+/** LSE options without a default: absent means none (no gate box, no callback, kmeans++). */
+type OptionalLSE = 'onRestart' | 'onProgress' | 'init' | 'gateBound';
 
 const lseSchemaMatchesType: Same<keyof z.input<typeof LSEOptionsSchema>, keyof LSEOptions> = true;
 void lseSchemaMatchesType;

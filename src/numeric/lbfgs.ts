@@ -23,7 +23,17 @@
  * a curvature failure (yᵀs ≤ ε·yᵀy) resets the memory, and the next step is steepest descent with the
  * first-iteration step min(1, 1/‖∇f‖₂). Every accepted iterate satisfies f_new ≤ f_old.
  * All work buffers are allocated once per call: the iteration loop allocates nothing.
+ *
+ * Box (compact Θ, `options.box`: |x_i| ≤ B on the first `count` coordinates; none by default):
+ * projected L-BFGS with an active set, in the spirit of L-BFGS-B (Byrd, Lu, Nocedal & Zhu 1995)
+ * without its Cauchy point: the start is clipped into the box; a coordinate on the bound whose
+ * descent direction −∇f_i points out of the box is held (gradient and direction 0 there), the
+ * memory is reset whenever the held set changes, the step is capped where the first free
+ * coordinate reaches the bound (accepted there on sufficient decrease alone, as for maxStep), and
+ * trial points are clipped. The gradient test (and gradNormInf/gradNorm2) skip held coordinates:
+ * the KKT conditions of the box.
  */
+import { atActiveBound } from './box.js';
 
 export interface LbfgsOptions {
   /** Maximum number of iterations (accepted steps, not evaluations). Default 200. */
@@ -41,6 +51,8 @@ export interface LbfgsOptions {
   c2?: number;
   /** Cap on the step length ‖α·p‖₂. Default Infinity. */
   maxStep?: number;
+  /** Box |x_i| ≤ bound on the coordinates 0 … count−1 (see the file comment). Default none. */
+  box?: { count: number; bound: number };
   /** Cooperative abort, polled once per iteration. */
   signal?: { aborted: boolean };
   /** Called after every accepted step with (iterations so far, f, ∇f); g must not be modified. */
@@ -111,6 +123,17 @@ export function lbfgs(fg: ObjectiveWithGradient, x0: Float64Array, options: Lbfg
   const n = x0.length;
   const m = memory;
   let x = Float64Array.from(x0);
+  const B = options.box?.bound ?? Infinity;
+  const nb = Number.isFinite(B) ? Math.min(n, options.box?.count ?? 0) : 0;
+  for (let i = 0; i < nb; i++) x[i] = Math.min(B, Math.max(-B, x[i]));
+  const held = new Uint8Array(n); // coordinates held at an active bound
+  let heldKey = -1; // a hash of the held set, to reset the memory when it changes
+  /** ‖g‖∞ over the coordinates not held at an active bound at x. */
+  const freeNormInf = (xv: Float64Array, gv: Float64Array): number => {
+    let mx = 0;
+    for (let i = 0; i < n; i++) if (!(i < nb && atActiveBound(xv[i], -gv[i], B))) mx = Math.max(mx, Math.abs(gv[i]));
+    return mx;
+  };
   let g = new Float64Array(n);
   let xt = new Float64Array(n); // trial point; swapped with x on acceptance
   let gt = new Float64Array(n); // trial gradient; swapped with g on acceptance
@@ -134,6 +157,7 @@ export function lbfgs(fg: ObjectiveWithGradient, x0: Float64Array, options: Lbfg
   /** φ(a) = f(x + a·d) into xt/gt, fTrial, dTrial; non-finite values count as f = +∞. */
   const evalAt = (a: number): void => {
     for (let i = 0; i < n; i++) xt[i] = x[i] + a * d[i];
+    for (let i = 0; i < nb; i++) xt[i] = Math.min(B, Math.max(-B, xt[i]));
     const fv = fg(xt, gt);
     evaluations++;
     lsEvals++;
@@ -201,6 +225,7 @@ export function lbfgs(fg: ObjectiveWithGradient, x0: Float64Array, options: Lbfg
   /** Alg. 7.4: d = −H·g from the stored pairs, oldest pair at (head − count) mod m. */
   const twoLoop = (): void => {
     d.set(g);
+    for (let i = 0; i < nb; i++) if (held[i]) d[i] = 0;
     for (let j = 0, k = head; j < count; j++) {
       k = (k - 1 + m) % m;
       const s = sMem[k], y = yMem[k];
@@ -215,20 +240,41 @@ export function lbfgs(fg: ObjectiveWithGradient, x0: Float64Array, options: Lbfg
       for (let i = 0; i < n; i++) d[i] += c * s[i];
     }
     for (let i = 0; i < n; i++) d[i] = -d[i];
+    for (let i = 0; i < nb; i++) if (held[i]) d[i] = 0;
   };
 
   let iterations = 0;
   let smallDecreases = 0;
   /** One iteration: returns a stop reason, or undefined to continue. */
   const iterate = (): StopReason | undefined => {
+    let boxStep = Infinity;
+    if (nb > 0) {
+      let key = 0;
+      for (let i = 0; i < nb; i++) {
+        held[i] = atActiveBound(x[i], -g[i], B) ? 1 : 0;
+        key = (key * 31 + (held[i] ? i + 1 : 0)) % 1000000007;
+      }
+      if (key !== heldKey) count = 0; // the active set changed: the stored curvature pairs no longer apply
+      heldKey = key;
+    }
     for (;;) {
       const steepest = count === 0;
       let a1 = 1;
       if (steepest) {
-        for (let i = 0; i < n; i++) d[i] = -g[i];
-        a1 = Math.min(1, 1 / Math.sqrt(dot(g, g)));
+        for (let i = 0; i < n; i++) d[i] = i < nb && held[i] ? 0 : -g[i];
+        a1 = Math.min(1, 1 / Math.sqrt(dot(d, d)));
       } else {
         twoLoop();
+      }
+      if (nb > 0) {
+        // a free coordinate on the bound may not move out of the box; the step ends where the first one reaches it
+        boxStep = Infinity;
+        for (let i = 0; i < nb; i++) {
+          if (d[i] === 0) continue;
+          const room = d[i] > 0 ? B - x[i] : -B - x[i];
+          if (room * d[i] <= 0) { d[i] = 0; continue; }
+          boxStep = Math.min(boxStep, room / d[i]);
+        }
       }
       phi0 = f;
       dphi0 = dot(g, d);
@@ -237,7 +283,7 @@ export function lbfgs(fg: ObjectiveWithGradient, x0: Float64Array, options: Lbfg
         count = 0; // not a descent direction: reset to steepest descent
         continue;
       }
-      const aMax = maxStep / Math.sqrt(dot(d, d));
+      const aMax = Math.min(maxStep / Math.sqrt(dot(d, d)), boxStep);
       if (lineSearch(Math.min(a1, aMax), aMax)) break;
       if (fBest < phi0) {
         // Line search failed but found a decrease: take the lowest trial point.
@@ -274,19 +320,20 @@ export function lbfgs(fg: ObjectiveWithGradient, x0: Float64Array, options: Lbfg
     iterations++;
     options.onIteration?.(iterations, f, g);
     const scale = Math.max(1, Math.abs(f));
-    if (normInf(g) <= gtol * scale) return 'gtol';
+    if ((nb > 0 ? freeNormInf(x, g) : normInf(g)) <= gtol * scale) return 'gtol';
     smallDecreases = fPrev - f <= ftol * scale ? smallDecreases + 1 : 0;
     return smallDecreases >= 2 ? 'ftol' : undefined;
   };
 
   let reason: StopReason | undefined;
   if (!g.every(Number.isFinite)) reason = 'nonFinite';
-  else if (normInf(g) <= gtol * Math.max(1, Math.abs(f))) reason = 'gtol';
+  else if ((nb > 0 ? freeNormInf(x, g) : normInf(g)) <= gtol * Math.max(1, Math.abs(f))) reason = 'gtol';
   while (reason === undefined) {
     if (iterations >= maxIter) reason = 'maxIter';
     else if (signal?.aborted) reason = 'aborted';
     else reason = iterate();
   }
+  if (nb > 0) for (let i = 0; i < nb; i++) if (atActiveBound(x[i], -g[i], B)) g[i] = 0; // KKT: held coordinates are stationary
   return {
     x,
     f,

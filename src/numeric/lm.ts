@@ -30,12 +30,21 @@
  * Below the rounding noise of S (|ΔS| and the predicted decrease ≤ 1e-12·S) values cannot rank two
  * points; a step is then accepted when it lowers ‖∇S‖∞, so a fit is not stopped by rounding short of the gradient test.
  *
+ * Box (compact Θ, math-spec §1.2 A.3; `options.box`: |θ_i| ≤ B for the first `count` coordinates):
+ * projected Levenberg–Marquardt with an active set (Kanzow, Yamashita & Fukushima 2004 use the
+ * projected LM step; here with the hold-active rule of the projected Newton in src/gates/newton.ts):
+ * the start is clipped into the box; a coordinate on the bound whose descent direction (Jᵀe)_i
+ * points out of the box is held (identity row and column of A + μD, zero right-hand side); the
+ * step of the others is clipped onto the box, and the gain ratio uses the clipped step. Stationarity
+ * is the KKT test: held coordinates do not count in ‖∇S‖∞ (reported gradNormInf too).
+ *
  * Stopping: 'gtol' ‖∇(S/n)‖∞ ≤ gtol·max(1, S/n) (the L-BFGS rule of lbfgs.ts, so both solvers stop
  * on the same test), 'xtol' (an accepted step below xtol·(‖θ‖ + xtol)), 'maxIter', 'stalled' (no
  * acceptable step at any damping), 'nonFinite'. Accepted iterates have S_new < S_old, except for the
  * in-noise acceptances above (|ΔS| ≤ 1e-12·S).
  */
 import { choleskyInPlace, choleskySolveInPlace } from './linalg.js';
+import { atActiveBound } from './box.js';
 
 /** The least-squares problem, as the solver sees it. */
 export interface LeastSquaresProblem {
@@ -71,6 +80,8 @@ export interface LMOptions {
    * than 10× over this many iterations. Default 25; 0 never switches.
    */
   newtonWindow?: number;
+  /** Box |θ_i| ≤ bound on the coordinates 0 … count−1 (compact Θ); none by default. */
+  box?: { count: number; bound: number };
   /** Called after every accepted step with (iteration, S, ‖∇(S/n)‖₂). */
   onIteration?: (iteration: number, f: number, gradNorm2: number) => void;
 }
@@ -79,7 +90,7 @@ export interface LMResult {
   x: Float64Array;
   /** S at x. */
   f: number;
-  /** ‖∇(S/n)‖∞ at x. */
+  /** ‖∇(S/n)‖∞ at x (with a box: over the coordinates not held at an active bound). */
   gradNormInf: number;
   /** Accepted steps (what `onIteration` counts). */
   iterations: number;
@@ -114,6 +125,16 @@ export function levenbergMarquardt(problem: LeastSquaresProblem, x0: Float64Arra
   const xtol = options.xtol ?? 1e-15;
   const secondOrder = options.secondOrder ?? true;
   const x = Float64Array.from(x0);
+  const B = options.box?.bound ?? Infinity;
+  const nb = Number.isFinite(B) ? Math.min(p, options.box?.count ?? 0) : 0;
+  for (let i = 0; i < nb; i++) x[i] = Math.min(B, Math.max(-B, x[i])); // a start outside the box is moved onto it
+  const held = new Uint8Array(p); // coordinates held at an active bound in this step
+  /** ‖v‖∞ over the coordinates not at an active bound of the box at xv (v = Jᵀe, a descent direction). */
+  const freeNormInf = (xv: Float64Array, v: Float64Array): number => {
+    let m = 0;
+    for (let i = 0; i < p; i++) if (!(i < nb && atActiveBound(xv[i], v[i], B))) m = Math.max(m, Math.abs(v[i]));
+    return m;
+  };
   const xt = new Float64Array(p);
   const JtJ = new Float64Array(p * p);
   const Sr = new Float64Array(p * p); // learnt residual curvature: ∇²(S/2) ≈ JᵀJ + Sr
@@ -142,7 +163,7 @@ export function levenbergMarquardt(problem: LeastSquaresProblem, x0: Float64Arra
 
   let f = problem.normal(x, JtJ, b);
   if (!Number.isFinite(f)) return { x, f, gradNormInf: Infinity, iterations: 0, steps: 0, newtonIterations, jacobians, values, gradients, converged: false, reason: 'nonFinite' };
-  const gradTest = (fv: number, bv: Float64Array): number => (2 * normInf(bv)) / n / Math.max(1, fv / n);
+  const gradTest = (fv: number, bv: Float64Array): number => (2 * freeNormInf(x, bv)) / n / Math.max(1, fv / n);
   const updateScale = (): void => {
     for (let i = 0; i < p; i++) D[i] = Math.max(D[i], JtJ[i * p + i]);
   };
@@ -186,22 +207,42 @@ export function levenbergMarquardt(problem: LeastSquaresProblem, x0: Float64Arra
     if (newton) newtonIterations++;
     else for (let i = 0; i < p * p; i++) A[i] = JtJ[i] + Sr[i];
     // damped step (A + μD) h = b; an indefinite A raises μ until the factorisation succeeds
+    let anyHeld = false;
+    for (let i = 0; i < nb; i++) {
+      held[i] = atActiveBound(x[i], b[i], B) ? 1 : 0;
+      if (held[i]) anyHeld = true;
+    }
     let solved = false;
     for (let tries = 0; tries < 60; tries++) {
       M.set(A);
       for (let i = 0; i < p; i++) M[i * p + i] += mu * (D[i] > 0 ? D[i] : 1);
+      if (anyHeld) {
+        // projected step: held coordinates get an identity row and column (and h_i = 0 below)
+        for (let i = 0; i < nb; i++) {
+          if (!held[i]) continue;
+          for (let j = 0; j < p; j++) { M[i * p + j] = 0; M[j * p + i] = 0; }
+          M[i * p + i] = 1;
+        }
+      }
       if (choleskyInPlace(M, p)) { solved = true; break; }
       mu *= nu;
       nu *= 2;
     }
     if (!solved) { reason = 'stalled'; break; }
     h.set(b);
+    if (anyHeld) for (let i = 0; i < nb; i++) if (held[i]) h[i] = 0;
     choleskySolveInPlace(M, p, h);
+    // the trial point clipped onto the box; h becomes the step actually taken
+    for (let i = 0; i < nb; i++) {
+      const v = x[i] + h[i];
+      if (v > B) h[i] = B - x[i];
+      else if (v < -B) h[i] = -B - x[i];
+    }
     let hx = 0;
     let xn = 0;
     let pred = 0; // L(0) − L(h) = hᵀ(2b − A h), the model's decrease of S
     for (let i = 0; i < p; i++) {
-      xt[i] = x[i] + h[i];
+      xt[i] = i < nb ? Math.min(B, Math.max(-B, x[i] + h[i])) : x[i] + h[i];
       hx += h[i] * h[i];
       xn += x[i] * x[i];
       let ah = 0;
@@ -220,8 +261,8 @@ export function levenbergMarquardt(problem: LeastSquaresProblem, x0: Float64Arra
       gradients++;
       if (!Number.isFinite(fn)) { accept = false; } else {
         let gn = 0;
-        for (let i = 0; i < p; i++) gn = Math.max(gn, Math.abs(g1[i]));
-        if (!accept) accept = gn < 2 * normInf(bOld);
+        for (let i = 0; i < p; i++) if (!(i < nb && atActiveBound(xt[i], -g1[i], B))) gn = Math.max(gn, Math.abs(g1[i]));
+        if (!accept) accept = gn < 2 * freeNormInf(x, bOld);
         if (accept) {
           x.set(xt);
           f = ft < f ? ft : fn;
@@ -235,7 +276,7 @@ export function levenbergMarquardt(problem: LeastSquaresProblem, x0: Float64Arra
       JtJOld.set(JtJ);
       const fn = problem.normal(xt, JtJ, b);
       jacobians++;
-      if (Number.isFinite(fn) && normInf(b) < normInf(bOld)) {
+      if (Number.isFinite(fn) && freeNormInf(xt, b) < freeNormInf(x, bOld)) {
         accept = true;
         x.set(xt);
         f = fn;
@@ -281,7 +322,7 @@ export function levenbergMarquardt(problem: LeastSquaresProblem, x0: Float64Arra
         // learnt term) is crawling → Newton; if Newton crawls too while ‖θ‖∞ grows by > 10 %, the
         // iterate runs along a valley to infinity, where exact curvature does not pay its p passes
         // per step → back to stage 2 for good
-        const gn = normInf(b);
+        const gn = freeNormInf(x, b);
         if (iter - windowStart >= newtonWindow) {
           const xGrowth = normInf(x) / Math.max(windowX, 1e-300);
           windowX = normInf(x);
@@ -304,7 +345,7 @@ export function levenbergMarquardt(problem: LeastSquaresProblem, x0: Float64Arra
             }
           }
           windowStart = iter;
-          windowG = normInf(b);
+          windowG = freeNormInf(x, b);
         } else if (windowG === Infinity) {
           windowG = gn;
           windowX = normInf(x);
@@ -319,6 +360,6 @@ export function levenbergMarquardt(problem: LeastSquaresProblem, x0: Float64Arra
       if (!Number.isFinite(mu) || mu > 1e300) { reason = 'stalled'; break; }
     }
   }
-  const gradNormInf = (2 * normInf(b)) / n;
+  const gradNormInf = (2 * freeNormInf(x, b)) / n;
   return { x, f, gradNormInf, iterations: accepted, steps: iter, newtonIterations, jacobians, values, gradients, converged: reason === 'gtol', reason };
 }

@@ -57,7 +57,7 @@ export function register(program: Command): void {
     .option('--tol <tol>', 'relative log-likelihood change to stop EM', String(EM_DEFAULTS.tol))
     .option('--max-iter <n>', 'maximum EM iterations per start', String(EM_DEFAULTS.maxIter))
     .option('--estimator <name>', 'mle (EM) | lse (least squares, regression experts); default by the expert family')
-    .option('--gate-bound <B>', 'compact Θ: keep every gate coefficient (relative to the reference expert) in [−B, B] (softmax and modified gates, EM)')
+    .option('--gate-bound <B>', 'compact Θ: keep every gate coefficient (relative to the reference expert) in [−B, B] (every gate; EM and least squares)')
     .option('--time-limit <seconds>', 'stop the fit after this wall time (all restarts); it is returned with converged: false and an EM_TIME_LIMIT warning')
     .option('--allow-large', `lift the size limits (k ≤ ${LIMITS.k}, ≤ ${LIMITS.columns} input columns, ≤ 2 GiB working memory)`)
     .option('--json', 'print one JSON object instead of a summary');
@@ -81,9 +81,8 @@ export function register(program: Command): void {
         ...(opts.timeLimit !== undefined ? { timeLimit: parseNumberOption(opts.timeLimit, '--time-limit', { positive: true }) } : {}),
       };
       if (estimator === 'lse') {
-        if (options.gateBound !== undefined) throw new OptionError('--gate-bound applies to EM fits (--estimator mle)');
         if (options.timeLimit !== undefined) throw new OptionError('--time-limit applies to EM fits (--estimator mle)');
-        runLseFit({ spec: { gate, experts, k, d: data.d }, data, dataPath: opts.data, restarts: options.restarts ?? LSE_DEFAULTS.restarts, seed: Number(options.seed), maxIter: options.maxIter ?? LSE_DEFAULTS.maxIter, init: options.init ?? { type: 'kmeans++' }, json: opts.json ?? false });
+        runLseFit({ spec: { gate, experts, k, d: data.d }, data, dataPath: opts.data, restarts: options.restarts ?? LSE_DEFAULTS.restarts, seed: Number(options.seed), maxIter: options.maxIter ?? LSE_DEFAULTS.maxIter, init: options.init ?? { type: 'kmeans++' }, ...(options.gateBound !== undefined ? { gateBound: options.gateBound } : {}), json: opts.json ?? false });
         return;
       }
       const progress = fitProgress(options.restarts ?? 1);
