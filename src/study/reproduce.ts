@@ -17,6 +17,7 @@ import { VERDICT_RULE } from './rates.js';
 import { OptionError } from '../errors.js';
 import { measureAll, measureVersions } from './measures.js';
 import { staleMeasures, storedMeasureVersions } from './versions.js';
+import { runTiming, settingFacts, type RunTiming, type SettingFacts, type JobTiming } from './run-facts.js';
 import { MixtureOfExperts } from '../model/model.js';
 import { Rng } from '../numeric/rng.js';
 import type { LossValue } from './store.js';
@@ -52,6 +53,8 @@ export interface ClaimRow {
   nMin: number | null;
   nMax: number | null;
   reps: number;
+  /** Voronoi-family losses: the share of fits with a loss above 1 among the smallest and the largest third of n (far fits). */
+  aboveOne?: { small: number; large: number; nSmallTo: number; nLargeFrom: number };
 }
 
 export interface PresetStatus {
@@ -68,12 +71,18 @@ export interface PresetStatus {
   missingBySetting: { setting: string; missing: number; ns: number[] }[];
   /** Losses the report computed from the stored models (added by the preset, or recomputed: a newer measure version or --recompute). */
   computedAtReport?: RecomputeNote;
+  /** Per setting: non-converged fits, fits on the gate bound, expert coefficients far beyond the truth's. */
+  facts?: SettingFacts[];
+  /** Wall time of this preset's jobs (the span of their finish times without pauses, see run-facts.ts). */
+  timing?: RunTiming;
 }
 
 export interface Reproduction {
   claims: ClaimRow[];
   presets: PresetStatus[];
   rule: string;
+  /** Wall time and throughput of the whole run (every store's jobs together). */
+  timing?: RunTiming;
 }
 
 export function storeDir(out: string, preset: string): string {
@@ -173,6 +182,7 @@ export function collectReproduction(out: string, options: { presets?: string[]; 
   const claims: ClaimRow[] = [];
   const status: PresetStatus[] = [];
   const curves = new Map<string, { store: ResolvedStudy; curves: CurveDetail[] }>();
+  const allTimings: { rows: JobTiming[] }[] = [];
   for (const p of presets) {
     const dir = storeDir(out, p);
     if (!StudyStore.exists(dir)) {
@@ -187,24 +197,44 @@ export function collectReproduction(out: string, options: { presets?: string[]; 
     const store = StudyStore.open(dir, { readonly: true }); // the report only reads: never switch a committed store to WAL
     try {
       const view = withPresetLosses(store, resolvedPreset(p, options.profile), options.recompute ? { recompute: options.recompute } : {});
-      const notes = computeCurves(view, { bootstrap: options.bootstrap ?? 1000 });
+      const values = view.lossValues(); // once: recomputed losses cost a Voronoi evaluation per job
+      const notes = computeCurves({ study: view.study, lossValues: () => values }, { bootstrap: options.bootstrap ?? 1000 });
+      const facts = settingFacts(view.study, store.rows());
+      const timings = store.timings();
+      allTimings.push({ rows: timings });
+      const ns = [...view.study.ns].sort((a, b) => a - b);
+      const third = Math.max(1, Math.floor(ns.length / 3));
+      const nSmallTo = ns[third - 1];
+      const nLargeFrom = ns[ns.length - third];
+      const share = (setting: string, loss: string): ClaimRow['aboveOne'] => {
+        if (!FROM_MODEL.has(loss.split(':')[0])) return undefined;
+        const v = values.filter((x) => x.setting === setting && x.name === loss && x.value !== null);
+        const sm = v.filter((x) => x.n <= nSmallTo);
+        const lg = v.filter((x) => x.n >= nLargeFrom);
+        if (!sm.length || !lg.length) return undefined;
+        return { small: sm.filter((x) => (x.value as number) > 1).length / sm.length, large: lg.filter((x) => (x.value as number) > 1).length / lg.length, nSmallTo, nLargeFrom };
+      };
       curves.set(p, { store: view.study, curves: notes.curves });
       for (const s of view.study.settings) {
         for (const l of s.losses) {
           const c = notes.curves.find((x) => x.setting === s.name && x.loss === l.name);
-          if (c) claims.push(claimRow(p, c));
+          if (c) {
+            const row = claimRow(p, c);
+            const a = share(s.name, l.name);
+            claims.push(a ? { ...row, aboveOne: a } : row);
+          }
           else {
             const sk = notes.skipped.find((x) => x.setting === s.name && x.loss === l.name);
             claims.push({ preset: p, setting: s.name, loss: l.name, theory: l.theory ?? null, summary: 'q0.8', slope: null, ci: null, verdict: 'not run', kind: l.claim ?? null, reason: sk?.reason ?? 'no data', meanSlope: null, meanCi: null, medianSlope: null, medianCi: null, localSlopes: [], bestModel: null, nMin: null, nMax: null, reps: 0 });
           }
         }
       }
-      status.push({ ...presetStatus(p, store), computedAtReport: view.note });
+      status.push({ ...presetStatus(p, store), computedAtReport: view.note, facts, timing: runTiming([{ rows: timings }]) });
     } finally {
       store.close();
     }
   }
-  return { reproduction: { claims, presets: status, rule: VERDICT_RULE }, curves };
+  return { reproduction: { claims, presets: status, rule: VERDICT_RULE, timing: runTiming(allTimings) }, curves };
 }
 
 /** Losses a report can compute from a stored fitted model alone (no data): the Voronoi family. */
@@ -298,10 +328,11 @@ export function reproductionJSON(r: Reproduction): Record<string, unknown> {
     claims: r.claims.map((c) => ({
       preset: c.preset, setting: c.setting, loss: c.loss, theory: c.theory, summary: c.summary, slope: c.slope, ci: c.ci, verdict: c.verdict,
       kind: c.kind, reason: c.reason, meanSlope: c.meanSlope, meanCi: c.meanCi, medianSlope: c.medianSlope, medianCi: c.medianCi,
-      localSlopes: c.localSlopes, bestModel: c.bestModel, nMin: c.nMin, nMax: c.nMax, reps: c.reps,
+      localSlopes: c.localSlopes, bestModel: c.bestModel, nMin: c.nMin, nMax: c.nMax, reps: c.reps, ...(c.aboveOne ? { aboveOne: c.aboveOne } : {}),
     })),
     presets: r.presets,
     rule: r.rule,
+    ...(r.timing ? { timing: r.timing } : {}),
   };
 }
 
@@ -378,6 +409,44 @@ export async function writeReproduction(out: string, options: { presets?: string
   return { json, md, figures, reproduction: r };
 }
 
+/** The rows of math-spec §7 and the preset settings that test them (null: no preset covers the row). */
+export const SPEC_ROWS: { row: string; theory: string; tests: [string, string][] | null; note?: string }[] = [
+  { row: 'P0 softmax, Gaussian linear (ex)', theory: 'density, masses, every parameter n^−1/2', tests: [['softmax-exact', 'exact']] },
+  { row: 'P0 (ov), cell size m = 2', theory: 'density n^−1/2; β₁, b n^−1/8; a, ν n^−1/4', tests: [['softmax-over', 'over3'], ['softmax-over', 'over3-free']] },
+  { row: 'P0 (ov), cell size m = 3', theory: 'β₁, b n^−1/12; a, ν n^−1/6', tests: [['softmax-over', 'over4']], note: 'only D2 and the density are measured (the cells of k = 4 fits are 3 or 2 + 2 depending on the replicate)' },
+  { row: 'P1 top-K (ex)', theory: 'parametric', tests: [['topk-exact', 'exact']] },
+  { row: 'P1 top-K (ov), K̄ ≥ max Σ|A|', theory: 'as P0 (ov) per active cell', tests: [['topk-over', 'over-kbar3'], ['topk-over-small', 'over-kbar3']] },
+  { row: 'P1 top-K (ov), K̄ below the bound', theory: 'the density does not converge', tests: [['topk-over-small', 'over-kbar2']] },
+  { row: 'P2 MLMoE, slopes ≠ 0 (ex/ov)', theory: 'n^−1/2 / n^−1/4', tests: null, note: 'no preset: every P2 preset has a vanishing slope' },
+  { row: 'P2 MLMoE, some slope = 0 (softmax gate)', theory: 'parameters slower than any polynomial', tests: [['multinomial-softmax-vanishing', 'exact'], ['multinomial-softmax-vanishing', 'over']] },
+  { row: 'P2 modified gate M(x)', theory: 'n^−1/2 / n^−1/4', tests: [['multinomial-modified-vanishing', 'exact'], ['multinomial-modified-vanishing', 'over']] },
+  { row: 'P3 LSE, strongly identifiable h', theory: 'n^−1/2 / n^−1/4', tests: [['lse-gelu', 'exact'], ['lse-gelu', 'over'], ['lse-sigmoid', 'exact'], ['lse-sigmoid', 'over']] },
+  { row: 'P3 LSE, linear h', theory: 'slower than any polynomial', tests: [['lse-linear', 'exact'], ['lse-linear', 'over']] },
+  { row: 'P4 dense-to-sparse with τ', theory: 'TV n^−1/2; parameters slower than any polynomial', tests: [['temperature', 'exact'], ['temperature', 'over']] },
+  { row: 'P4 activation gate (ex)', theory: 'n^−1/2 (β₁, τ and experts)', tests: [['activation', 'exact']] },
+  { row: 'P4 activation gate (ov)', theory: 'n^−1/2 … n^−1/4', tests: [['activation', 'over']] },
+];
+
+function minutes(sec: number): string {
+  return sec >= 120 ? `${(sec / 60).toFixed(1)} min` : `${sec.toFixed(0)} s`;
+}
+function pct(x: number): string {
+  return `${Math.round(100 * x)} %`;
+}
+
+/** The paragraph on the run's wall time, throughput and the machine (from the stores). */
+export function timingText(t: RunTiming | undefined): string[] {
+  if (!t || !t.jobs) return ['No jobs stored yet.'];
+  const lines: string[] = [];
+  lines.push(`${t.jobs} jobs finished between ${t.firstFinished} and ${t.lastFinished} (span ${minutes(t.spanSeconds)}); without the pauses ${t.pauses.length ? `(${t.pauses.map((p) => `${minutes(p.seconds)} after ${p.from}`).join(', ')})` : '(none)'} the run was busy for **${minutes(t.activeSeconds)}: ${t.jobsPerSecond.toFixed(2)} jobs/s**. The per-job times add up to ${t.computeSeconds.toFixed(0)} s, ${t.parallelism.toFixed(2)}× the busy wall time (about the worker count when every worker was busy).`);
+  if (t.laterRoundRatio !== null) {
+    const r = t.laterRoundRatio;
+    lines.push(`The same jobs (same preset, setting and n) took ${r.toFixed(2)}× as long in their last replicate round as in the first (median over the groups)${r > 1.3 ? ': the machine was more loaded later in the run (it was shared), so the wall time overstates the cost on an idle machine' : r < 0.77 ? ': the machine was more loaded early in the run (it was shared), so the wall time overstates the cost on an idle machine' : ': no sign of a change of load during the run'}.`);
+  }
+  lines.push('Per-job seconds are wall-clock times inside a worker: on a shared machine they include the wait for a core. The stores do not record the machine\'s load; the note above says what the machine was doing, when given.');
+  return lines;
+}
+
 /** The markdown report: status of the run, the verdict table, the rule, and the figures. */
 export function reproductionMarkdown(r: Reproduction, ctx: { figOf: Map<string, string>; compFigs: { title: string; path: string }[]; out: string; wallSeconds?: number; note?: string }): string {
   const rel = (p: string): string => relative(ctx.out, p);
@@ -388,9 +457,26 @@ export function reproductionMarkdown(r: Reproduction, ctx: { figOf: Map<string, 
   const count = (v: string): number => r.claims.filter((c) => c.verdict === v).length;
   const lines: string[] = [];
   lines.push('# Reproduction of the papers\' claims', '');
-  lines.push(`Generated by \`moelab study reproduce\` from the study stores under \`run/\`. ${ok + failed} of ${planned} jobs stored (${ok} ok, ${failed} failed, ${planned - ok - failed} missing); ${cpu.toFixed(0)} s of compute in the stored jobs${ctx.wallSeconds !== undefined ? `; wall time ${ctx.wallSeconds.toFixed(0)} s` : ''}.`);
+  lines.push(`Generated by \`moelab study reproduce\` from the study stores under \`run/\`. ${ok + failed} of ${planned} jobs stored (${ok} ok, ${failed} failed, ${planned - ok - failed} missing); ${cpu.toFixed(0)} s of compute in the stored jobs${ctx.wallSeconds !== undefined ? `; wall time of this command ${ctx.wallSeconds.toFixed(0)} s` : ''}.`);
   if (ctx.note) lines.push('', ctx.note);
   lines.push('', `Verdicts: ${count('reproduced')} reproduced, ${count('contradicted')} contradicted, ${count('inconclusive')} inconclusive, ${count('not run')} not run.`, '');
+  lines.push('## The run: wall time and throughput', '', ...timingText(r.timing), '');
+  lines.push('| preset | profile | jobs ok / planned | failed | missing | Σ job seconds | busy wall | jobs/s | first – last finished (UTC) |', '|---|---|---|---|---|---|---|---|---|');
+  for (const p of r.presets) {
+    const t = p.timing;
+    lines.push(`| ${p.preset} | ${p.profile} | ${p.ok} / ${p.planned} | ${p.failed} | ${p.missing} | ${p.computeSeconds.toFixed(0)} | ${t && t.jobs ? minutes(t.activeSeconds) : '—'} | ${t && t.jobs ? t.jobsPerSecond.toFixed(2) : '—'} | ${t?.firstFinished ? `${t.firstFinished.slice(11, 19)} – ${(t.lastFinished ?? '').slice(11, 19)}` : '—'} |`);
+  }
+  lines.push('', 'The presets run one after another in rounds of replicates (interleaved), so a preset\'s busy wall time is the sum of its own stretches; the whole run\'s is above.', '');
+  lines.push('## math-spec §7, row by row', '');
+  lines.push('| §7 setting | theory | tested by | verdicts |', '|---|---|---|---|');
+  for (const row of SPEC_ROWS) {
+    if (!row.tests) { lines.push(`| ${row.row} | ${row.theory} | — | not tested: ${row.note ?? ''} |`); continue; }
+    const cs = r.claims.filter((c) => row.tests!.some(([p, s]) => c.preset === p && c.setting === s));
+    const by = (v: string): number => cs.filter((c) => c.verdict === v).length;
+    const list = cs.map((c) => `${c.loss} ${c.verdict === 'reproduced' ? '✓' : c.verdict === 'contradicted' ? '✗' : c.verdict === 'not run' ? '·' : '?'}`).join(', ');
+    lines.push(`| ${row.row} | ${row.theory} | ${row.tests.map(([p, s]) => `${p} · ${s}`).join(', ')} | ${by('reproduced')} reproduced, ${by('contradicted')} contradicted, ${by('inconclusive')} inconclusive${by('not run') ? `, ${by('not run')} not run` : ''}: ${list}${row.note ? ` (${row.note})` : ''} |`);
+  }
+  lines.push('', '✓ reproduced, ✗ contradicted, ? inconclusive, · not run.', '');
   lines.push('## Verdict rule', '', ...r.rule.split('\n').map((l) => `- ${l}`), '');
   lines.push('## Claims', '');
   lines.push('| preset · setting | loss | theory | verdict (summary: slope [95% CI]) | mean slope [CI] | median slope [CI] | local slopes per decade (q0.8) | best trend | n range | reps |');
@@ -399,9 +485,16 @@ export function reproductionMarkdown(r: Reproduction, ctx: { figOf: Map<string, 
     const local = c.localSlopes.map((w) => num(w.slope)).join(', ') || '—';
     lines.push(`| ${c.preset} · ${c.setting} | ${c.loss} | ${theoryText(c)} | **${c.verdict}** (${c.summary}: ${num(c.slope)} ${ci(c.ci)}) | ${num(c.meanSlope)} ${ci(c.meanCi)} | ${num(c.medianSlope)} ${ci(c.medianCi)} | ${local} | ${c.bestModel ?? '—'} | ${c.nMin ?? '—'}–${c.nMax ?? '—'} | ${c.reps} |`);
   }
-  lines.push('', '## Runs', '');
-  lines.push('| preset | profile | jobs ok / planned | failed | missing | compute (s) |', '|---|---|---|---|---|---|');
-  for (const p of r.presets) lines.push(`| ${p.preset} | ${p.profile} | ${p.ok} / ${p.planned} | ${p.failed} | ${p.missing} | ${p.computeSeconds.toFixed(0)} |`);
+  const computed = r.presets.filter((p) => p.computedAtReport && (p.computedAtReport.added.length || p.computedAtReport.recomputed.length || p.computedAtReport.stale.length));
+  if (computed.length) {
+    lines.push('', '### Computed at report time', '', 'From the stored fitted models, with each job\'s own measure stream (exactly as the job would have):', '');
+    for (const p of computed) {
+      const n = p.computedAtReport!;
+      for (const a of n.added) lines.push(`- ${p.preset} · ${a.setting}: ${a.losses.join(', ')} (listed by the preset, not recorded by the run)`);
+      for (const a of n.recomputed) lines.push(`- ${p.preset} · ${a.setting}: ${a.losses.join(', ')} recomputed (${a.reason})`);
+      for (const a of n.stale) lines.push(`- ${p.preset} · ${a.setting}: ${a.losses.join(', ')} were stored by an older measure version and need the data: reported as stored`);
+    }
+  }
   const missing = r.presets.filter((p) => p.missing > 0);
   if (missing.length) {
     lines.push('', '### Missing jobs', '');
@@ -410,17 +503,18 @@ export function reproductionMarkdown(r: Reproduction, ctx: { figOf: Map<string, 
   const reasons = r.claims.filter((c) => c.verdict !== 'reproduced' && c.verdict !== 'not run');
   if (reasons.length) {
     lines.push('', '## Claims contradicted or inconclusive: why, and the run that would settle it', '');
-    lines.push('Generated from the data (the rule\'s reason, the summaries that disagree, the trend of the local slopes); the figure is the preset\'s panel of that loss. Read it with the notes of `docs/reproduction/README.md`.', '');
+    lines.push('Generated from the data: the rule\'s reason, the estimator\'s record in the store (fits that did not converge, sit on the gate bound, or have expert coefficients far beyond the truth\'s), the share of far fits, the summaries that disagree and the trend of the local slopes; then the cause these point to and the run that would decide. The figure is the preset\'s panel of that setting.', '');
     for (const c of reasons) {
       const fig = ctx.figOf.get(`${c.preset}\u0000${c.setting}`);
-      lines.push(`- **${c.preset} · ${c.setting} · ${c.loss}: ${c.verdict}.** ${c.reason}. ${diagnose(c)}${fig ? ` Figure: [${c.preset}-${c.setting}](${rel(fig)}).` : ''}`);
+      const facts = r.presets.find((p) => p.preset === c.preset)?.facts?.find((f) => f.setting === c.setting);
+      lines.push(`- **${c.preset} · ${c.setting} · ${c.loss}: ${c.verdict}.** ${c.reason}. ${diagnose(c, facts)}${fig ? ` Figure: [${c.preset}-${c.setting}](${rel(fig)}).` : ''}`);
     }
   }
   if (ctx.compFigs.length) {
     lines.push('', '## Side by side', '');
     for (const f of ctx.compFigs) lines.push(`### ${f.title}`, '', `![${f.title}](${rel(f.path)})`, '');
   }
-  lines.push('', '## Figures per preset', '', 'Mean loss ± 2 sd against n (log-log), the OLS line of the mean with its interval, and the theoretical slope (dashed).', '');
+  lines.push('', '## Figures per preset', '', 'Median loss with 25–75 % and 10–90 % bands and the mean against n (log-log), the OLS line of the mean, and the theoretical slope (dashed).', '');
   for (const [key, path] of ctx.figOf) {
     const [p, s] = key.split('\u0000');
     lines.push(`### ${p} · ${s}`, '', `![${p} ${s}](${rel(path)})`, '');
@@ -428,27 +522,66 @@ export function reproductionMarkdown(r: Reproduction, ctx: { figOf: Map<string, 
   return lines.join('\n') + '\n';
 }
 
-/** Why a claim's summaries disagree, and what run would narrow it (heuristics stated in the text). */
-export function diagnose(c: ClaimRow): string {
+/**
+ * Why a claim is not reproduced, from the data, and what run would decide it. The causes are tested in
+ * a fixed order and the first that the data support is named (each test is stated in the text it writes).
+ */
+export function diagnose(c: ClaimRow, facts?: SettingFacts): string {
   const parts: string[] = [];
-  if (c.meanSlope !== null && c.slope !== null && c.medianSlope !== null && Math.abs(c.meanSlope - c.medianSlope) > 0.2) {
-    parts.push(`The mean slope (${num(c.meanSlope)}) and the median slope (${num(c.medianSlope)}) differ by more than 0.2: a few replicates far from the rest dominate the mean (wandering atoms or local maxima).`);
-  }
+  const theory = c.theory;
   const ls = c.localSlopes.map((w) => w.slope).filter(Number.isFinite);
-  if (ls.length >= 2) {
-    const spread = Math.max(...ls) - Math.min(...ls);
-    parts.push(`Local slopes per decade ${ls.map((v) => num(v)).join(' → ')}${spread > 0.5 ? ' (unstable across decades: the curve is not yet a straight line on this range)' : ls[ls.length - 1] > ls[0] + 0.1 ? ' (flattening toward large n)' : ls[ls.length - 1] < ls[0] - 0.1 ? ' (steepening toward large n: pre-asymptotic at small n)' : ''}.`);
-  }
-  if (c.ci) {
-    const w = c.ci[1] - c.ci[0];
-    if (w > 0.5) {
-      const factor = Math.ceil((w / 0.4) ** 2);
-      parts.push(`The interval is ${num(w)} wide; it narrows like 1/√(replicates): about ${factor}× the replicates (${factor * c.reps}) would bring it under 0.4, or a wider n range at the same cost.`);
-    } else if (c.verdict === 'inconclusive') {
-      parts.push('The interval is narrow but sits across the threshold: a range of n one decade wider (or the same range with 4× the replicates) would decide.');
+  const last = ls.length ? ls[ls.length - 1] : null;
+  const lastWin = c.localSlopes.length ? c.localSlopes[c.localSlopes.length - 1] : null;
+  // what the store says about the fits
+  let far = false;
+  let blowup = false;
+  let stuck = false;
+  if (facts && facts.ok > 0) {
+    const f = facts;
+    if (f.nonConverged > 0) {
+      stuck = f.nonConverged / f.ok >= 0.2;
+      parts.push(`${f.nonConverged} of ${f.ok} fits (${pct(f.nonConverged / f.ok)}) stopped before the tolerance (iteration or time limit), ${f.nonConvergedLarge} of the ${f.largeJobs} at n ≥ ${f.nLargeFrom}.`);
+    }
+    if (f.gateBound !== null && f.atBound > 0) parts.push(`${f.atBound} of ${f.ok} fits (${pct(f.atBound / f.ok)}) have a gate coefficient on the bound ${f.gateBound}.`);
+    if (f.expertFar > 0) {
+      blowup = f.smallJobs > 0 && f.expertFarSmall / f.smallJobs >= 0.2;
+      parts.push(`${f.expertFar} of ${f.ok} fits have an expert coefficient above 10 × max(1, the truth's largest ${num(f.trueExpertMax, 1)}) (largest ${f.expertMax.toExponential(1)}), ${f.expertFarSmall} of the ${f.smallJobs} at n ≤ ${f.nSmallTo}: only the gate is bounded, the experts are not (Θ is compact in the theorems).`);
     }
   }
-  if (c.verdict === 'contradicted' && c.kind === 'rate') parts.push('The quantile falls more slowly than the theorem allows on this range; whether that is a constant (pre-asymptotic), the estimator (local maxima, atoms leaving the support) or the claim needs larger n: the local slope of the last decade is the best current estimate.');
+  if (c.aboveOne) {
+    const a = c.aboveOne;
+    far = a.large >= 0.2;
+    parts.push(`The loss exceeds 1 in ${pct(a.small)} of the fits at n ≤ ${a.nSmallTo} and ${pct(a.large)} at n ≥ ${a.nLargeFrom}.`);
+  }
+  if (c.meanSlope !== null && c.medianSlope !== null && Math.abs(c.meanSlope - c.medianSlope) > 0.2) {
+    parts.push(`The mean slope (${num(c.meanSlope)}) and the median slope (${num(c.medianSlope)}) differ by more than 0.2: a few replicates far from the rest dominate the mean.`);
+  }
+  if (ls.length >= 2) {
+    const spread = Math.max(...ls) - Math.min(...ls);
+    parts.push(`Local slopes per decade ${ls.map((v) => num(v)).join(' → ')}${spread > 0.5 ? ' (unstable across decades)' : last! > ls[0] + 0.1 ? ' (flattening toward large n)' : last! < ls[0] - 0.1 ? ' (steepening toward large n)' : ''}${lastWin && theory !== null && c.kind === 'rate' ? `; the last decade (n ${lastWin.nFrom}–${lastWin.nTo}) alone gives ${num(last)} against the theory ${num(theory, 3)}` : ''}.`);
+  }
+  // the cause, and the run that would decide
+  const width = c.ci ? c.ci[1] - c.ci[0] : null;
+  const reps = c.reps;
+  if (c.kind === 'slow' && c.verdict === 'contradicted') {
+    if (blowup || stuck) parts.push(`The estimator's record above (${[blowup ? 'runaway expert coefficients at small n' : '', stuck ? 'fits stopped at the iteration or time limit' : ''].filter(Boolean).join(', ')}) already makes the measured slope unreliable: a compact Θ for the experts and a larger iteration limit come first.`);
+    parts.push(`Cause: the estimator converges polynomially at this one fixed truth. The slow-rate result (math-spec §1.6) is a minimax lower bound — the infimum over estimators of the supremum over mixing measures in the class — so it says that some truths near this one are slow at each n, not that the MLE at a fixed truth is; a fixed-truth run measures the pointwise rate${c.preset === 'temperature' ? ', here of β/τ at τ̂ = τ* (the identified quantity; math-spec §6.1 [REC]), which the scale invariance leaves as a softmax-type parameter' : ''}. Run that would decide: truths that approach the degenerate configuration as n grows (local alternatives, e.g. the vanishing parameter at n^−1/4, one truth per n) beside the same design for the polynomial counterpart.`);
+  } else if (blowup && last !== null && theory !== null && Math.abs(last - theory) <= 0.3) {
+    parts.push(`Cause: too small n — the small-n fits with runaway expert coefficients (quasi-separation) steepen the curve, while the last decade already agrees with the theory. Run that would decide: n from 1e3 to 1e6 (the same 3 decades shifted up one), or a bound on the expert coefficients.`);
+  } else if (blowup) {
+    parts.push(`Cause: the estimator — runaway expert coefficients at small n (quasi-separation) make the small-n losses huge and the slope too steep; the last decade does not yet agree with the theory. Run that would decide: a compact Θ for the experts (a bound on their coefficients, as gateBound does for the gate) and n up to 1e6.`);
+  } else if (stuck) {
+    parts.push(`Cause: the estimator — ${pct(facts!.nonConverged / facts!.ok)} of the fits stopped at the iteration or time limit, so the losses are those of unfinished fits. Run that would decide: the same design with a larger iteration limit (or time limit) and a tighter check that the likelihood is no longer rising.`);
+  } else if (far && c.kind === 'rate') {
+    parts.push(`Cause: the estimator (local maxima / a wandering atom) or a large constant — ${pct(c.aboveOne!.large)} of the fits at the largest n are still far (loss > 1), and the 0.8-quantile reads them; whether their share falls with n is what the claim turns on. Run that would decide: more tries per fit (restarts) to separate local maxima from the MLE, and n up to 1e6 with ≥ 40 replicates.`);
+  } else if (width !== null && width > 0.5) {
+    const factor = Math.ceil((width / 0.4) ** 2);
+    parts.push(`Cause: too few replicates for the spread of this loss (interval ${num(width)} wide with ${reps} per n). Run that would decide: about ${factor}× the replicates (${factor * reps} per n; the width falls like 1/√replicates), or one more decade of n at the same cost.`);
+  } else if (c.verdict === 'inconclusive') {
+    parts.push('Cause: the interval is narrow but straddles the threshold. Run that would decide: one more decade of n (or 4× the replicates).');
+  } else if (c.verdict === 'contradicted' && c.kind === 'rate') {
+    parts.push(`Cause: not visible in the estimator's record (no runaway coefficients, few far fits); the quantile falls more slowly than the theorem allows on this range, which a large constant (pre-asymptotic) or the claim itself can do. Run that would decide: one more decade of n; the last decade's local slope is the best current estimate.`);
+  }
   if (c.bestModel) parts.push(`Best trend model of the 0.8-quantile: ${c.bestModel}.`);
   return parts.join(' ');
 }

@@ -382,6 +382,11 @@ export class StudyStore {
     });
   }
 
+  /** When each stored job finished and how long it took (wall time and throughput of a run). */
+  timings(): { setting: string; n: number; rep: number; seconds: number; finishedAt: string }[] {
+    return this.io('read the study store', () => this.db.prepare('SELECT setting, n, rep, seconds, finished_at AS finishedAt FROM jobs ORDER BY finished_at').all() as { setting: string; n: number; rep: number; seconds: number; finishedAt: string }[]);
+  }
+
   /** Loss values of successful jobs. */
   lossValues(): LossValue[] {
     return this.io('read the study store', () => {

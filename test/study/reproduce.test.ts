@@ -73,6 +73,13 @@ describe('study reproduce report', () => {
       expect(md).toContain('softmax-exact · exact: 5 jobs missing, at n = 100000');
       expect(md).toMatch(/\| softmax-exact · exact \| D1 \| n\^−0\.5 \| \*\*reproduced\*\*/);
       expect(md).toContain('**contradicted**');
+      // the run's wall time from the stores (7 sizes × 20 reps − 5 missing), and math-spec §7 row by row
+      const stored = 7 * 20 - 5;
+      expect((JSON.parse(readFileSync(res.json, 'utf8')) as { timing: { jobs: number; computeSeconds: number } }).timing.jobs).toBe(stored);
+      expect(res.reproduction.timing!.computeSeconds).toBeCloseTo(stored * 0.01, 9);
+      expect(md).toContain(`${stored} jobs finished between `);
+      expect(md).toMatch(/\| P0 softmax, Gaussian linear \(ex\) \| [^|]+ \| softmax-exact · exact \| 2 reproduced, 1 contradicted, 0 inconclusive: D1 ✓, hellinger ✗, D2:beta1 ✓ \|/);
+      expect(md).toMatch(/\| P1 top-K \(ex\) \| parametric \| topk-exact · exact \| 0 reproduced, 0 contradicted, 0 inconclusive, \d+ not run/);
       expect(existsSync(join(out, 'figures', 'softmax-exact-exact.svg'))).toBe(true);
       // a paragraph for the contradicted claim, and the README block generated from the same result
       expect(md).toMatch(/\*\*softmax-exact · exact · hellinger: contradicted\.\*\* the loss still falls/);
