@@ -51,7 +51,7 @@ settings:
       row(1000, 1, model(-50, -20), true), // on the bound (negative side)
       row(10000, 0, model(25, -20), false),
       row(10000, 1, model(25, -20), true),
-      { ...row(10000, 2, model(25, -20), true), status: 'failed', model: null },
+      { ...row(10000, 2, model(25, -20), true), status: 'failed' as const, model: null },
     ];
     const [f] = settingFacts(study, rows);
     expect(f.ok).toBe(6);
