@@ -21,8 +21,10 @@ export const WARNING_CODES = {
   EM_TIME_LIMIT: 'the fit stopped at its time limit before it converged',
   /** fitEM: an expert's variance ended at the variance floor (degenerate component). Details: experts (1-based list), floor. */
   EM_VARIANCE_AT_FLOOR: 'an expert variance is at the variance floor: a degenerate component, the likelihood is unbounded there',
-  /** fitLSE: L-BFGS stopped before its gradient tolerance was met. Details: reason. */
-  LSE_NOT_CONVERGED: 'L-BFGS stopped before the gradient tolerance was met: not converged',
+  /** fitLSE: the solver (Levenberg–Marquardt or L-BFGS) stopped before its gradient tolerance was met. Details: reason. */
+  LSE_NOT_CONVERGED: 'the least-squares solver stopped before the gradient tolerance was met: not converged',
+  /** fitLSE: the fit stopped at its time limit (timeLimit, fit --time-limit) before converging. Details: timeLimit, iterations. */
+  LSE_TIME_LIMIT: 'the least-squares fit stopped at its time limit before it converged',
   /** fitEM / fitLSE: one of several restarts threw; the best of the others is returned. Details: restart (1-based), error. */
   RESTART_FAILED: 'a restart failed and was skipped',
   /** voronoiLoss: the fitted gate type has no registered Voronoi hook, so no translation normalisation. Details: gateType. */

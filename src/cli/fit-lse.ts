@@ -86,6 +86,8 @@ export interface LseCliRun {
   init: InitSpec;
   /** Compact Θ for the gate (LSEOptions.gateBound). */
   gateBound?: number;
+  /** Wall-time limit (LSEOptions.timeLimit). */
+  timeLimit?: number;
   json: boolean;
 }
 
@@ -94,7 +96,7 @@ export function runLseFit(run: LseCliRun): void {
   const progress = fitProgress(run.restarts);
   let result;
   try {
-    result = fitLSE(run.spec, run.data, { restarts: run.restarts, seed: run.seed, maxIter: run.maxIter, init: run.init, ...(run.gateBound !== undefined ? { gateBound: run.gateBound } : {}), onProgress: progress.lse });
+    result = fitLSE(run.spec, run.data, { restarts: run.restarts, seed: run.seed, maxIter: run.maxIter, init: run.init, ...(run.gateBound !== undefined ? { gateBound: run.gateBound } : {}), ...(run.timeLimit !== undefined ? { timeLimit: run.timeLimit } : {}), onProgress: progress.lse });
   } finally {
     progress.done();
   }

@@ -56,7 +56,7 @@ export interface LSEResult {
   /** SSE reached by each restart (Infinity if it failed). */
   restartSSE: number[];
   seconds: number;
-  /** Typed warnings (codes in src/warnings.ts): LSE_NOT_CONVERGED, RESTART_FAILED. */
+  /** Typed warnings (codes in src/warnings.ts): LSE_NOT_CONVERGED, LSE_TIME_LIMIT, RESTART_FAILED. */
   warnings: MoeWarning[];
 }
 
@@ -260,10 +260,11 @@ interface RunResult {
   iterations: number;
   converged: boolean;
   reason: string;
+  timedOut: boolean;
 }
 
 /** One solver run from θ0. */
-function runLSE(model: MixtureOfExperts, theta0: Float64Array, data: Dataset, ws: LSEWorkspace, options: ResolvedLSEOptions, restart = 0): RunResult {
+function runLSE(model: MixtureOfExperts, theta0: Float64Array, data: Dataset, ws: LSEWorkspace, options: ResolvedLSEOptions, restart: number, deadline: number | undefined): RunResult {
   const n = data.n;
   const p = theta0.length;
   const box = options.gateBound !== undefined ? { count: model.gate.nParams, bound: options.gateBound } : undefined;
@@ -282,15 +283,16 @@ function runLSE(model: MixtureOfExperts, theta0: Float64Array, data: Dataset, ws
       maxIter: options.maxIter,
       gtol: options.gtol,
       box,
+      deadline,
       onIteration: options.onProgress ? (it, f, g) => options.onProgress?.(restart, it, f, g) : undefined,
     });
-    return { theta: res.x, sse0, sse: res.f, iterations: res.iterations, converged: res.converged, reason: res.reason };
+    return { theta: res.x, sse0, sse: res.f, iterations: res.iterations, converged: res.converged, reason: res.reason, timedOut: res.reason === 'timeLimit' };
   }
-  return runLBFGS(model, theta0, sse0, data, ws, options, restart, box);
+  return runLBFGS(model, theta0, sse0, data, ws, options, restart, box, deadline);
 }
 
 /** One L-BFGS run from θ0 on MSE(θ) = SSE(θ)/n. */
-function runLBFGS(model: MixtureOfExperts, theta0: Float64Array, sse0: number, data: Dataset, ws: LSEWorkspace, options: LSEOptions, restart: number, box?: { count: number; bound: number }): RunResult {
+function runLBFGS(model: MixtureOfExperts, theta0: Float64Array, sse0: number, data: Dataset, ws: LSEWorkspace, options: LSEOptions, restart: number, box: { count: number; bound: number } | undefined, deadline: number | undefined): RunResult {
   const n = data.n;
   const p = theta0.length;
   const fg = (x: Float64Array, g: Float64Array): number => {
@@ -305,9 +307,11 @@ function runLBFGS(model: MixtureOfExperts, theta0: Float64Array, sse0: number, d
     ftol: options.ftol,
     memory: options.memory,
     box,
+    // the time limit, polled once per iteration
+    signal: deadline !== undefined ? { get aborted() { return performance.now() > deadline; } } : undefined,
     onIteration: options.onProgress ? (it, f, g) => options.onProgress?.(restart, it, f * n, Math.hypot(...g)) : undefined,
   });
-  return { theta: res.x, sse0, sse: res.f * n, iterations: res.iterations, converged: res.converged, reason: res.reason };
+  return { theta: res.x, sse0, sse: res.f * n, iterations: res.iterations, converged: res.converged, reason: res.reason === 'aborted' ? 'timeLimit' : res.reason, timedOut: res.reason === 'aborted' };
 }
 
 function solverName(model: MixtureOfExperts, options: LSEOptions): string {
@@ -328,12 +332,13 @@ export function fitLSE(spec: ModelSpec, data: Dataset, lseOptions: LSEOptions = 
   const ws = new LSEWorkspace(model, data.n);
   const warnings: MoeWarning[] = [];
   const sses: number[] = [];
+  const deadline = options.timeLimit !== undefined ? start + options.timeLimit * 1000 : undefined;
   let best: RunResult | undefined;
   for (let r = 0; r < restarts; r++) {
     let run: RunResult;
     try {
       const theta0 = initialise(model, data, init, rng.split('restart', r), options);
-      run = runLSE(model, theta0, data, ws, options, r);
+      run = runLSE(model, theta0, data, ws, options, r, deadline);
     } catch (e) {
       if (restarts === 1 || !(e instanceof Error)) throw e;
       warnings.push(warning('RESTART_FAILED', `restart ${r + 1}: ${e.message}`, { restart: r + 1, error: e.message }));
@@ -360,7 +365,8 @@ export function fitLSE(spec: ModelSpec, data: Dataset, lseOptions: LSEOptions = 
     if (i < fitted.gate.nParams && atActiveBound(fitted.theta[i], -grad[i], B)) continue; // KKT: held at the bound
     g2 += (grad[i] / n) ** 2;
   }
-  if (!best.converged) warnings.push(warning('LSE_NOT_CONVERGED', `${solverName(model, options)} stopped (${best.reason}) before the gradient tolerance was met`, { reason: best.reason }));
+  if (best.timedOut) warnings.push(warning('LSE_TIME_LIMIT', `the fit stopped at the time limit of ${options.timeLimit ?? '?'} s after ${best.iterations} iterations, before it converged`, { timeLimit: options.timeLimit ?? null, iterations: best.iterations }));
+  else if (!best.converged) warnings.push(warning('LSE_NOT_CONVERGED', `${solverName(model, options)} stopped (${best.reason}) before the gradient tolerance was met`, { reason: best.reason }));
   return {
     model: fitted,
     sse,

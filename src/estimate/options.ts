@@ -84,6 +84,7 @@ export const EMOptionsSchema = EMTuningSchema.extend({
 export const LSETuningSchema = z.strictObject({
   solver: z.enum(['lm', 'lbfgs']).optional(),
   gateBound: positive.optional(),
+  timeLimit: positive.optional(),
   gtol: positive.optional(),
   ftol: positive.optional(),
   memory: count(1).optional(),
@@ -228,6 +229,12 @@ export interface LSEOptions {
    * pointing out of the box do not count). Default: no bound.
    */
   gateBound?: number;
+  /**
+   * Wall-time limit of the whole fit (all restarts), in seconds: the solver stops at the first
+   * step after it, and the best point so far is returned with converged: false and an
+   * LSE_TIME_LIMIT warning. Default none.
+   */
+  timeLimit?: number;
   /** Maximum solver iterations per start. Default 2000. */
   maxIter?: number;
   /** Gradient tolerance: stop when ‖∇ MSE‖∞ ≤ gtol·max(1, MSE). Default 1e-10. */
@@ -247,7 +254,7 @@ export interface LSEOptions {
 
 export type ResolvedLSEOptions = Required<Omit<LSEOptions, OptionalLSE>> & Pick<LSEOptions, OptionalLSE>;
 /** LSE options without a default: absent means none (no gate box, no callback, kmeans++). */
-type OptionalLSE = 'onRestart' | 'onProgress' | 'init' | 'gateBound';
+type OptionalLSE = 'onRestart' | 'onProgress' | 'init' | 'gateBound' | 'timeLimit';
 
 const lseSchemaMatchesType: Same<keyof z.input<typeof LSEOptionsSchema>, keyof LSEOptions> = true;
 void lseSchemaMatchesType;

@@ -40,7 +40,7 @@
  *
  * Stopping: 'gtol' ‖∇(S/n)‖∞ ≤ gtol·max(1, S/n) (the L-BFGS rule of lbfgs.ts, so both solvers stop
  * on the same test), 'xtol' (an accepted step below xtol·(‖θ‖ + xtol)), 'maxIter', 'stalled' (no
- * acceptable step at any damping), 'nonFinite'. Accepted iterates have S_new < S_old, except for the
+ * acceptable step at any damping), 'nonFinite', 'timeLimit' (options.deadline passed). Accepted iterates have S_new < S_old, except for the
  * in-noise acceptances above (|ΔS| ≤ 1e-12·S).
  */
 import { choleskyInPlace, choleskySolveInPlace } from './linalg.js';
@@ -80,6 +80,8 @@ export interface LMOptions {
    * than 10× over this many iterations. Default 25; 0 never switches.
    */
   newtonWindow?: number;
+  /** performance.now() after which the solver stops with reason 'timeLimit' (checked once per step). Default none. */
+  deadline?: number;
   /** Box |θ_i| ≤ bound on the coordinates 0 … count−1 (compact Θ); none by default. */
   box?: { count: number; bound: number };
   /** Called after every accepted step with (iteration, S, ‖∇(S/n)‖₂). */
@@ -103,7 +105,7 @@ export interface LMResult {
   values: number;
   gradients: number;
   converged: boolean;
-  reason: 'gtol' | 'xtol' | 'maxIter' | 'stalled' | 'nonFinite';
+  reason: 'gtol' | 'xtol' | 'maxIter' | 'stalled' | 'nonFinite' | 'timeLimit';
 }
 
 /**
@@ -123,6 +125,7 @@ export function levenbergMarquardt(problem: LeastSquaresProblem, x0: Float64Arra
   const maxIter = options.maxIter ?? 500;
   const gtol = options.gtol ?? 1e-10;
   const xtol = options.xtol ?? 1e-15;
+  const deadline = options.deadline;
   const secondOrder = options.secondOrder ?? true;
   const x = Float64Array.from(x0);
   const B = options.box?.bound ?? Infinity;
@@ -203,6 +206,7 @@ export function levenbergMarquardt(problem: LeastSquaresProblem, x0: Float64Arra
 
   while (iter < maxIter) {
     if (gradTest(f, b) <= gtol) { reason = 'gtol'; break; }
+    if (deadline !== undefined && performance.now() > deadline) { reason = 'timeLimit'; break; }
     iter++;
     if (newton) newtonIterations++;
     else for (let i = 0; i < p * p; i++) A[i] = JtJ[i] + Sr[i];

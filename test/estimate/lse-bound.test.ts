@@ -104,4 +104,16 @@ describe('fitLSE gateBound (compact Θ) under every gate', () => {
     expect(LSETuningSchema.safeParse({ gateBound: 10 }).success).toBe(true);
     expect(LSETuningSchema.safeParse({ gateBound: -3 }).success).toBe(false);
   });
+
+  it('timeLimit stops both solvers with LSE_TIME_LIMIT and converged false, keeping the best point so far', () => {
+    const { truth, data } = simulate(CASES[0].truth, 1500, 8, CASES[0].x);
+    for (const solver of ['lm', 'lbfgs'] as const) {
+      const r = fitLSE({ ...truth.spec(), k: 3 }, data, { init: { type: 'nearTruth', truth }, seed: 2, solver, timeLimit: 1e-6 });
+      expect(r.converged).toBe(false);
+      expect(r.warnings.map((w) => w.code)).toEqual(['LSE_TIME_LIMIT']);
+      expect(r.warnings[0].details).toMatchObject({ timeLimit: 1e-6 });
+      expect(r.sse).toBeLessThanOrEqual(r.trace[0] + 1e-9);
+    }
+    expect(() => fitLSE(truth.spec(), data, { timeLimit: 0 })).toThrow(/^timeLimit: must be a finite number > 0/);
+  });
 });
