@@ -19,6 +19,7 @@ import { measureAll, measureVersions } from './measures.js';
 import { staleMeasures, storedMeasureVersions } from './versions.js';
 import { runTiming, settingFacts, type RunTiming, type SettingFacts, type JobTiming } from './run-facts.js';
 import { MixtureOfExperts } from '../model/model.js';
+import { voronoiLoss } from '../measure/voronoi.js';
 import { Rng } from '../numeric/rng.js';
 import type { LossValue } from './store.js';
 
@@ -55,6 +56,49 @@ export interface ClaimRow {
   reps: number;
   /** Voronoi-family losses: the share of fits with a loss above 1 among the smallest and the largest third of n (far fits). */
   aboveOne?: { small: number; large: number; nSmallTo: number; nLargeFrom: number };
+  /** Voronoi losses with ≥ 20 % far fits at the largest third of n: the block whose term dominates them. */
+  farFits?: FarFits;
+}
+
+export interface FarFits {
+  /** Far fits (loss > 1) at n ≥ nFrom and the block with the largest share of their summed loss. */
+  count: number;
+  nFrom: number;
+  block: string;
+  share: number;
+  /** Median over those fits of the block's largest error (over atoms) and of its largest exponent. */
+  medianError: number;
+  exponent: number;
+  medianN: number;
+}
+
+/** Which block's term makes the far fits' loss (D1/D2/D2strong and their infima, measured at the fixed point). */
+export function farFitsOf(base: string, rows: { n: number; model: string }[], truth: MixtureOfExperts, nFrom: number): FarFits | undefined {
+  const loss = base.replace(/inf$/, '');
+  if (!['D1', 'D2', 'D2strong'].includes(loss) || !rows.length) return undefined;
+  const sums = new Map<string, number>();
+  const errs: { block: string; err: number; e: number; n: number }[][] = [];
+  for (const r of rows) {
+    let v;
+    try {
+      v = voronoiLoss(JSON.parse(r.model) as never, truth, { loss });
+    } catch {
+      continue;
+    }
+    const per: { block: string; err: number; e: number; n: number }[] = [];
+    for (const [b, x] of Object.entries(v.blocks)) {
+      sums.set(b, (sums.get(b) ?? 0) + x);
+      if (b !== 'mass') per.push({ block: b, err: v.blockMax[b] ?? NaN, e: Math.max(...(v.exponents[b] ?? [1]).filter(Number.isFinite)), n: r.n });
+    }
+    errs.push(per);
+  }
+  const total = [...sums.values()].reduce((a, b) => a + b, 0);
+  if (!(total > 0)) return undefined;
+  const [block, top] = [...sums.entries()].sort((a, b) => b[1] - a[1])[0];
+  const of = errs.map((p) => p.find((x) => x.block === block)).filter((x): x is NonNullable<typeof x> => x !== undefined).sort((a, b) => a.err - b.err);
+  const mid = of[Math.floor(of.length / 2)];
+  const ns = rows.map((r) => r.n).sort((a, b) => a - b);
+  return { count: rows.length, nFrom, block, share: top / total, medianError: mid ? mid.err : NaN, exponent: mid ? mid.e : NaN, medianN: ns[Math.floor(ns.length / 2)] };
 }
 
 export interface PresetStatus {
@@ -199,7 +243,9 @@ export function collectReproduction(out: string, options: { presets?: string[]; 
       const view = withPresetLosses(store, resolvedPreset(p, options.profile), options.recompute ? { recompute: options.recompute } : {});
       const values = view.lossValues(); // once: recomputed losses cost a Voronoi evaluation per job
       const notes = computeCurves({ study: view.study, lossValues: () => values }, { bootstrap: options.bootstrap ?? 1000 });
-      const facts = settingFacts(view.study, store.rows());
+      const rows = store.rows();
+      const facts = settingFacts(view.study, rows);
+      const truth = MixtureOfExperts.fromJSON(view.study.truth, 'truth');
       const timings = store.timings();
       allTimings.push({ rows: timings });
       const ns = [...view.study.ns].sort((a, b) => a - b);
@@ -221,7 +267,12 @@ export function collectReproduction(out: string, options: { presets?: string[]; 
           if (c) {
             const row = claimRow(p, c);
             const a = share(s.name, l.name);
-            claims.push(a ? { ...row, aboveOne: a } : row);
+            let ff: FarFits | undefined;
+            if (a && a.large >= 0.2) {
+              const farKeys = new Set(values.filter((x) => x.setting === s.name && x.name === l.name && x.n >= nLargeFrom && x.value !== null && x.value > 1).map((x) => `${x.n}/${x.rep}`));
+              ff = farFitsOf(l.base, rows.filter((r) => r.setting === s.name && r.status === 'ok' && r.model && farKeys.has(`${r.n}/${r.rep}`)).map((r) => ({ n: r.n, model: r.model as string })), truth, nLargeFrom);
+            }
+            claims.push({ ...row, ...(a ? { aboveOne: a } : {}), ...(ff ? { farFits: ff } : {}) });
           }
           else {
             const sk = notes.skipped.find((x) => x.setting === s.name && x.loss === l.name);
@@ -328,7 +379,7 @@ export function reproductionJSON(r: Reproduction): Record<string, unknown> {
     claims: r.claims.map((c) => ({
       preset: c.preset, setting: c.setting, loss: c.loss, theory: c.theory, summary: c.summary, slope: c.slope, ci: c.ci, verdict: c.verdict,
       kind: c.kind, reason: c.reason, meanSlope: c.meanSlope, meanCi: c.meanCi, medianSlope: c.medianSlope, medianCi: c.medianCi,
-      localSlopes: c.localSlopes, bestModel: c.bestModel, nMin: c.nMin, nMax: c.nMax, reps: c.reps, ...(c.aboveOne ? { aboveOne: c.aboveOne } : {}),
+      localSlopes: c.localSlopes, bestModel: c.bestModel, nMin: c.nMin, nMax: c.nMax, reps: c.reps, ...(c.aboveOne ? { aboveOne: c.aboveOne } : {}), ...(c.farFits ? { farFits: c.farFits } : {}),
     })),
     presets: r.presets,
     rule: r.rule,
@@ -572,6 +623,12 @@ export function diagnose(c: ClaimRow, facts?: SettingFacts): string {
     parts.push(`Cause: the estimator — runaway expert coefficients at small n (quasi-separation) make the small-n losses huge and the slope too steep; the last decade does not yet agree with the theory. Run that would decide: a compact Θ for the experts (a bound on their coefficients, as gateBound does for the gate) and n up to 1e6.`);
   } else if (stuck) {
     parts.push(`Cause: the estimator — ${pct(facts!.nonConverged / facts!.ok)} of the fits stopped at the iteration or time limit, so the losses are those of unfinished fits. Run that would decide: the same design with a larger iteration limit (or time limit) and a tighter check that the likelihood is no longer rising.`);
+  } else if (far && c.kind === 'rate' && c.farFits && Number.isFinite(c.farFits.medianError) && c.farFits.exponent > 1) {
+    const f = c.farFits;
+    const rate = 1 / (2 * f.exponent);
+    const C = f.medianError * f.medianN ** rate;
+    const nBelow = C ** (2 * f.exponent);
+    parts.push(`In the ${f.count} far fits at n ≥ ${f.nFrom} the ${f.block} term makes ${pct(f.share)} of the loss; their median largest ${f.block} error is ${num(f.medianError)} (exponent ${num(f.exponent, 0)} in its cell, rate n^−1/${num(2 * f.exponent, 0)}). Cause: a large constant — at n ≈ ${f.medianN} that error is C·n^−1/${num(2 * f.exponent, 0)} with C ≈ ${num(C, 1)}, so its term ≈ w·C^${num(f.exponent, 0)}·n^−1/2 (w the cell's weight) stays above w at n below ≈ ${nBelow.toExponential(0)}; the loss is the ${num(f.exponent, 0)}th power of a slowly shrinking error, and its upper quantile is correspondingly noisy. Run that would decide: far more replicates (the interval of a 4th-power loss narrows slowly), or the per-parameter statistic cell:${f.block} on the same fits, whose rate this is.`);
   } else if (far && c.kind === 'rate') {
     parts.push(`Cause: the estimator (local maxima / a wandering atom) or a large constant — ${pct(c.aboveOne!.large)} of the fits at the largest n are still far (loss > 1), and the 0.8-quantile reads them; whether their share falls with n is what the claim turns on. Run that would decide: more tries per fit (restarts) to separate local maxima from the MLE, and n up to 1e6 with ≥ 40 replicates.`);
   } else if (width !== null && width > 0.5) {

@@ -208,3 +208,27 @@ describe('recomputing stale losses from the stored models', () => {
     }
   });
 });
+
+describe('far fits: which block makes the loss, and the constant it implies', () => {
+  it('a stored over-specified fit with its reference cell split in β₁: the β₁ term, its error and the constant C = err·n^{1/8}', async () => {
+    const { farFitsOf, diagnose } = await import('../../src/study/reproduce.js');
+    const { MixtureOfExperts } = await import('../../src/model/model.js');
+    const { AUTHORS_TRUTH } = await import('../../src/model/presets.js');
+    const { voronoiLoss } = await import('../../src/measure/voronoi.js');
+    const far = {
+      gate: { type: 'softmax', beta0: [-0.08357739362714421, -7.604600415967305, 0], beta1: [[4.265832294104956], [28.529440930570892], [0]] },
+      experts: { type: 'gaussianLinear', a: [[20.251274245435205], [-20.003418828097924], [20.308116300248393]], b: [-5.146591231448203, 15.002599842630682, -4.856100029026773], variance: [0.14153832406054848, 0.09039712640991096, 0.1384259809039062] },
+    };
+    const v = voronoiLoss(far as never, AUTHORS_TRUTH, { loss: 'D2' });
+    const f = farFitsOf('D2inf', [{ n: 100000, model: JSON.stringify(far) }], MixtureOfExperts.fromJSON(AUTHORS_TRUTH, 'truth'), 15199)!;
+    expect(f.block).toBe('beta1');
+    expect(f.share).toBeCloseTo(v.blocks.beta1 / v.loss, 12);
+    expect(f.share).toBeGreaterThan(0.95);
+    expect(f.exponent).toBe(4); // r̄(2) in the 2-atom reference cell
+    expect(f.medianError).toBeCloseTo(v.blockMax.beta1, 12);
+    const text = diagnose({ preset: 'p', setting: 's', loss: 'D2', theory: -0.5, summary: 'q0.8', slope: -0.9, ci: [-1.4, -0.3], verdict: 'inconclusive', kind: 'rate', reason: 'x', meanSlope: null, meanCi: null, medianSlope: null, medianCi: null, localSlopes: [], bestModel: null, nMin: 100, nMax: 100000, reps: 5, aboveOne: { small: 0.9, large: 0.45, nSmallTo: 658, nLargeFrom: 15199 }, farFits: f });
+    const C = f.medianError * 100000 ** (1 / 8);
+    expect(text).toContain(`C ≈ ${C.toFixed(1)}`);
+    expect(text).toContain('the beta1 term makes');
+  });
+});
