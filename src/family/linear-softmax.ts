@@ -374,7 +374,11 @@ export class LinearSoftmaxCore {
       }
       let decrement = 0;
       for (let i = 0; i < p; i++) decrement += gs[i] * step[i];
-      if (!(decrement > 2 * options.tol * Math.max(1, Math.abs(Q)))) { converged = true; break; }
+      if (!(decrement > 2 * options.tol * Math.max(1, Math.abs(Q)))) {
+        converged = true;
+        if (this.finalStep(theta, decrement, bounded ? B : Infinity)) Q += decrement / 2; // the step's predicted gain
+        break;
+      }
       iterations++;
       let alpha = 1;
       let accepted = false;
@@ -396,6 +400,22 @@ export class LinearSoftmaxCore {
     }
     this.g = g; this.H = H; this.g2 = g2; this.H2 = H2;
     return { iterations, objective: Q, converged };
+  }
+
+  /**
+   * The Newton step already in `this.step`, taken without a trial pass once the decrement is below
+   * tol: its predicted gain is below the tolerance, so it lies deep in Newton's quadratic region
+   * (Q concave in θ), and it costs no pass. Without it EM stalls: at a warm start whose decrement
+   * is below tol the gate never moves, and EM ends with ‖∇(ℓ/n)‖∞ ≈ √(tol·|Q|·λmax)/n above gtol
+   * (measured 1.4e-7 at n = 1e4, d = 2, k = 3), leaving the rest to the L-BFGS finish.
+   */
+  private finalStep(theta: Float64Array, decrement: number, B: number): boolean {
+    if (!(decrement > 0)) return false;
+    const p = this.nParams;
+    for (let i = 0; i < p; i++) if (!Number.isFinite(this.step[i])) return false;
+    for (let i = 0; i < p; i++) theta[i] += this.step[i];
+    if (Number.isFinite(B)) clipToBox(theta, 0, p, B);
+    return true;
   }
 }
 

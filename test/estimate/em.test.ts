@@ -103,6 +103,53 @@ describe('EM for the softmax-gated Gaussian MoE', () => {
     }
   });
 
+  it('EM does not stall above gtol when the gate M-step starts below its tolerance (d = 2, k = 3, n = 1e4, from the truth)', () => {
+    // Before the gate took its last Newton step untested, the gate stopped moving once its decrement
+    // at the warm start was below gateTol, and EM crawled at ‖∇(ℓ/n)‖∞ ≈ 1e-7 and needed 22
+    // evaluations (the L-BFGS finish then took over).
+    const { truth, X, y, n, d } = simulate(TRUTH_D2K3, 10000, 31, -1, 1);
+    const data = { X, y, n, d };
+    const r = fitEM({ ...truth.spec(), k: 3 }, data, { init: { type: 'model', model: truth } });
+    expect(r.converged).toBe(true);
+    expect(r.warnings).toEqual([]);
+    expect(r.iterations).toBeLessThanOrEqual(18); // 22 before
+    // the trace is monotone and the plain-EM maximum from the same start is not higher
+    for (let i = 1; i < r.trace.length; i++) expect(r.trace[i]).toBeGreaterThanOrEqual(r.trace[i - 1] - 1e-12 * Math.abs(r.trace[i - 1]));
+    const plain = fitEM({ ...truth.spec(), k: 3 }, data, { init: { type: 'model', model: truth }, accelerate: 'none', polish: false, tol: 1e-13, maxIter: 5000 });
+    expect(r.logLikelihood).toBeGreaterThanOrEqual(plain.logLikelihood - 1e-10 * Math.abs(plain.logLikelihood));
+  });
+
+  it('the softmax M-step takes its last Newton step when the decrement is below tol: Q does not decrease, ∇Q shrinks', () => {
+    const { truth, X, y, n, d } = simulate(TRUTH_D2K3, 2000, 32, -1, 1);
+    const m = truth.clone();
+    const ws = new EMWorkspace(m, n);
+    eStep(m, m.theta, { X, y, n, d }, ws);
+    const pg = m.gate.nParams;
+    const th = m.theta.slice(0, pg);
+    m.gate.mStep(th, X, n, ws.R, { maxIter: 50, tol: 1e-12 }); // the maximiser of Q(·|R), to tol
+    const q = (t: Float64Array): number => {
+      const lp = new Float64Array(n * 3);
+      m.gate.logWeights(t, X, n, lp);
+      let s = 0;
+      for (let i = 0; i < n * 3; i++) s += ws.R[i] * lp[i];
+      return s;
+    };
+    const grad = (t: Float64Array): number => {
+      const g = new Float64Array(pg);
+      m.gate.gradQ(t, X, n, ws.R, g);
+      return Math.max(...g.map(Math.abs));
+    };
+    // a point just off the maximiser: its decrement (~1e-10) is far below tol·|Q| (~1e-9·… )
+    const start = th.slice();
+    start[1] += 2e-6;
+    const moved = start.slice();
+    const info = m.gate.mStep(moved, X, n, ws.R, { maxIter: 50, tol: 1e-12 });
+    expect(info.iterations).toBe(0);
+    expect(relMaxDiff(moved, start)).toBeGreaterThan(1e-8);
+    expect(grad(moved)).toBeLessThan(1e-3 * grad(start));
+    expect(q(moved)).toBeGreaterThanOrEqual(q(start));
+  });
+
   it('analytic log-likelihood gradient (Fisher identity) matches finite differences', () => {
     const { truth, X, y, n } = simulate(TRUTH_D2K3, 300, 15, -1, 1);
     const m = truth.clone();
