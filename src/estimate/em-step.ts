@@ -6,8 +6,7 @@
 import type { Dataset } from '../model/data.js';
 import type { MixtureOfExperts } from '../model/model.js';
 import type { GateState } from '../gates/gate.js';
-import { expNonPositive, LOG_BLOCK } from '../numeric/fastmath.js';
-import { combineKernel, type CombineKernel } from './e-step-kernel.js';
+import { combineKernel, combineTwo, type CombineKernel } from './e-step-kernel.js';
 import type { ResolvedEMOptions } from './options.js';
 
 /** Reusable per-fit buffers: no allocation inside iterations. */
@@ -77,56 +76,10 @@ export function eStep(model: MixtureOfExperts, theta: Float64Array, data: Datase
   if (gate.logits) gate.logits(thetaGate, X, n, R);
   else gate.logWeights(thetaGate, X, n, R);
   expert.logDensity(theta.subarray(gate.nParams), X, y, n, S);
-  let ll = 0;
-  let prod = 1;
-  let count = 0;
-  if (k === 2) {
-    // two experts: R_t0 = 1/(1 + e^{a1−a0}) with one exp per row (two with logits, and then the
-    // gate state too: π and Σ R log π = Σ r0(z0 − mz) + r1(z1 − mz) − log(1 + e^{−|z0−z1|}))
-    let qg = 0;
-    let prodz = 1;
-    for (let t = 0; t < n; t++) {
-      const z0 = R[2 * t];
-      const z1 = R[2 * t + 1];
-      const a0 = z0 + S[2 * t];
-      const a1 = z1 + S[2 * t + 1];
-      const ma = a0 > a1 ? a0 : a1;
-      if (!(ma > -Infinity)) return -Infinity;
-      const e = expNonPositive(-Math.abs(a0 - a1)); // in [0, 1]; NaN propagates
-      const r0 = a0 >= a1 ? 1 / (1 + e) : e / (1 + e);
-      R[2 * t] = r0;
-      R[2 * t + 1] = 1 - r0;
-      if (normalised) {
-        ll += ma;
-        prod *= 1 + e;
-      } else {
-        const mz = z0 > z1 ? z0 : z1;
-        const ez = expNonPositive(-Math.abs(z0 - z1));
-        ll += ma - mz;
-        prod *= (1 + e) / (1 + ez);
-        const pz0 = z0 >= z1 ? 1 / (1 + ez) : ez / (1 + ez);
-        G[2 * t] = pz0;
-        G[2 * t + 1] = 1 - pz0;
-        qg += r0 * (z0 - mz) + (1 - r0) * (z1 - mz);
-        prodz *= 1 + ez;
-      }
-      if (++count === LOG_BLOCK) {
-        ll += Math.log(prod);
-        prod = 1;
-        if (!normalised) {
-          qg -= Math.log(prodz);
-          prodz = 1;
-        }
-        count = 0;
-      }
-    }
-    ll += Math.log(prod);
-    if (!normalised) setGateState(ws, thetaGate, qg - Math.log(prodz));
-    return ll === ll ? ll : -Infinity;
-  }
-  const combined = ws.combine(R, S, n, G, ws.gateInfo);
+  const ll = k === 2 ? combineTwo(R, S, n, normalised ? undefined : G, ws.gateInfo) : ws.combine(R, S, n, G, ws.gateInfo);
+  if (!Number.isFinite(ll)) return -Infinity; // a row of zero likelihood (the combine stopped there) or NaN
   if (!normalised) setGateState(ws, thetaGate, ws.gateInfo[0]);
-  return combined === combined ? combined : -Infinity;
+  return ll;
 }
 
 function setGateState(ws: EMWorkspace, thetaGate: Float64Array, objective: number): void {
