@@ -303,6 +303,54 @@ describe.skipIf(!REDIS_SERVER)('distributed study runner (BullMQ + Redis on 127.
     await stopAll([b]);
   });
 
+  it('BullMQ stalled-job semantics: a job whose worker dies more often than --max-stalled is failed without running, stored as `worker: …`, and rerun by resume --retry-failed', async () => {
+    const url = redis.url(8);
+    const out = join(tmp, 'stalled');
+    const cfg = join(tmp, 'stalled.yaml');
+    writeFileSync(cfg, 'name: stalled\nseed: 6\ntruth: authors\nn: [20000]\nreplicates: 2\nsettings:\n  - { name: over, k: 3, gate: softmax, experts: gaussian, init: kmeans++, losses: [D1] }\n');
+    // --max-stalled 0: the first lost lock is one too many (the stalled check of BullMQ marks the job
+    // for failure, moves it back to wait, and the next worker to take it fails it unrecoverably)
+    const lockArgs = ['--concurrency', '1', '--lock-duration', '500', '--stalled-interval', '250', '--max-stalled', '0', '--verbose'];
+    const a = start(['worker', '--queue', url, ...lockArgs]);
+    running.push(a);
+    await until(() => a.log.some((l) => l.includes(' serving ')), 'worker A');
+    const coord = start(['study', 'run', cfg, '--out', out, '--queue', url, '--attempts', '3', '--no-progress']);
+    running.push(coord);
+    await until(() => a.log.some((l) => l.includes(' active ')), 'a job on worker A');
+    const held = (/ active (\S+)/.exec(a.log.find((l) => l.includes(' active ')) ?? '') ?? [])[1];
+    a.child.kill('SIGKILL');
+    await a.exited;
+    expect(a.log.some((l) => l.includes(`completed ${held}`))).toBe(false); // it died holding the job
+    const b = start(['worker', '--queue', url, ...lockArgs]);
+    running.push(b);
+    const ex = await coord.exited;
+    expect(ex.code, coord.log.join('\n')).toBe(0);
+    expect(coord.log.join('\n')).toMatch(/collected 2 jobs \(1 ok, 1 failed\)/);
+    const store = StudyStore.open(out);
+    const study = store.study;
+    const rows = store.rows();
+    store.close();
+    const heldId = held.slice(held.indexOf('/') + 1);
+    const failed = rows.filter((r) => r.status === 'failed');
+    expect(failed.map((r) => [r.jobId, r.error])).toEqual([[heldId, 'worker: job stalled more than allowable limit']]);
+    // B took the stalled job and failed it at once, unrecoverably (no retry of its 3 attempts), without running it
+    expect(b.log.filter((l) => l.includes(`failed ${held} `)).map((l) => l.replace(/^\S+ /, ''))).toEqual([`failed ${held} (attempt 1): job stalled more than allowable limit`]);
+    expect(b.log.some((l) => l.includes(`completed ${held}`))).toBe(false);
+    const st = await runCli(['study', 'status', out, '--queue', url]);
+    expect(st.stdout).toMatch(/stored 2\/2: 1 ok, 1 failed, 0 pending/);
+    expect(st.stdout).toContain('worker: job stalled more than allowable limit');
+    const res = await runCli(['study', 'resume', out, '--queue', url, '--retry-failed', '--no-progress']);
+    expect(res.code, res.stderr).toBe(0);
+    expect(res.stderr).toContain('enqueued 1 jobs');
+    const inline = new Map(planJobs(study).map((j) => [j.id, runJob(study, j)]));
+    const again = StudyStore.open(out);
+    const after = again.rows();
+    again.close();
+    expect(after.map((r) => r.status)).toEqual(['ok', 'ok']);
+    for (const r of after) expect(rowBytes(r)).toBe(rowBytes(inline.get(r.jobId) as ResultRow));
+    await stopAll([b]);
+  });
+
   it('plugins: every worker loads the study\'s plugin modules; a worker whose copy differs or is missing refuses in one line and uses up no attempt', async () => {
     const url = redis.url(7);
     const fixture = readFileSync(join(__dirname, 'fixtures', 'family-plugin.mjs'), 'utf8');
