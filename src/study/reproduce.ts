@@ -590,9 +590,11 @@ export function diagnose(c: ClaimRow, facts?: SettingFacts): string {
   if (facts && facts.ok > 0) {
     const f = facts;
     if (f.nonConverged > 0) {
-      stuck = f.nonConverged / f.ok >= 0.2;
-      parts.push(`${f.nonConverged} of ${f.ok} fits (${pct(f.nonConverged / f.ok)}) stopped before the tolerance (iteration or time limit), ${f.nonConvergedLarge} of the ${f.largeJobs} at n ≥ ${f.nLargeFrom}.`);
+      const limit = f.nonConverged - f.ridge;
+      stuck = limit / f.ok >= 0.2;
+      parts.push(`${f.nonConverged} of ${f.ok} fits (${pct(f.nonConverged / f.ok)}) are reported not converged, ${f.nonConvergedLarge} of the ${f.largeJobs} at n ≥ ${f.nLargeFrom}${f.ridge ? `; ${f.ridge === f.nonConverged ? 'all' : f.ridge} of them ended on a flat ridge (the gradient still positive along a flat direction after the finish: typical of over-specified fits, and of separation when coefficients run away)` : ''}${limit > 0 ? `; ${limit} stopped at the iteration or time limit` : ''}.`);
     }
+    if (f.varianceFloor > 0) parts.push(`${f.varianceFloor} of ${f.ok} fits have an expert variance at the floor (degenerate fits: an expert on too few distinct points).`);
     if (f.gateBound !== null && f.atBound > 0) parts.push(`${f.atBound} of ${f.ok} fits (${pct(f.atBound / f.ok)}) have a gate coefficient on the bound ${f.gateBound}.`);
     if (f.expertFar > 0) {
       blowup = f.smallJobs > 0 && f.expertFarSmall / f.smallJobs >= 0.2;
@@ -615,14 +617,14 @@ export function diagnose(c: ClaimRow, facts?: SettingFacts): string {
   const width = c.ci ? c.ci[1] - c.ci[0] : null;
   const reps = c.reps;
   if (c.kind === 'slow' && c.verdict === 'contradicted') {
-    if (blowup || stuck) parts.push(`The estimator's record above (${[blowup ? 'runaway expert coefficients at small n' : '', stuck ? 'fits stopped at the iteration or time limit' : ''].filter(Boolean).join(', ')}) already makes the measured slope unreliable: a compact Θ for the experts and a larger iteration limit come first.`);
+    if (blowup || stuck) parts.push(`The estimator's record above (${[blowup ? 'runaway expert coefficients at small n' : '', stuck ? 'fits stopped at the iteration or time limit' : ''].filter(Boolean).join(', ')}) already makes the measured slope unreliable: ${[blowup ? 'a compact Θ for the experts' : '', stuck ? 'a larger iteration limit' : ''].filter(Boolean).join(' and ')} come${blowup && stuck ? '' : 's'} first.`);
     parts.push(`Cause: the estimator converges polynomially at this one fixed truth. The slow-rate result (math-spec §1.6) is a minimax lower bound — the infimum over estimators of the supremum over mixing measures in the class — so it says that some truths near this one are slow at each n, not that the MLE at a fixed truth is; a fixed-truth run measures the pointwise rate${c.preset === 'temperature' ? ', here of β/τ at τ̂ = τ* (the identified quantity; math-spec §6.1 [REC]), which the scale invariance leaves as a softmax-type parameter' : ''}. Run that would decide: truths that approach the degenerate configuration as n grows (local alternatives, e.g. the vanishing parameter at n^−1/4, one truth per n) beside the same design for the polynomial counterpart.`);
   } else if (blowup && last !== null && theory !== null && Math.abs(last - theory) <= 0.3) {
     parts.push(`Cause: too small n — the small-n fits with runaway expert coefficients (quasi-separation) steepen the curve, while the last decade already agrees with the theory. Run that would decide: n from 1e3 to 1e6 (the same 3 decades shifted up one), or a bound on the expert coefficients.`);
   } else if (blowup) {
     parts.push(`Cause: the estimator — runaway expert coefficients at small n (quasi-separation) make the small-n losses huge and the slope too steep; the last decade does not yet agree with the theory. Run that would decide: a compact Θ for the experts (a bound on their coefficients, as gateBound does for the gate) and n up to 1e6.`);
   } else if (stuck) {
-    parts.push(`Cause: the estimator — ${pct(facts!.nonConverged / facts!.ok)} of the fits stopped at the iteration or time limit, so the losses are those of unfinished fits. Run that would decide: the same design with a larger iteration limit (or time limit) and a tighter check that the likelihood is no longer rising.`);
+    parts.push(`Cause: the estimator — ${pct((facts!.nonConverged - facts!.ridge) / facts!.ok)} of the fits stopped at the iteration or time limit, so the losses are those of unfinished fits. Run that would decide: the same design with a larger iteration limit (or time limit) and a tighter check that the likelihood is no longer rising.`);
   } else if (far && c.kind === 'rate' && c.farFits && Number.isFinite(c.farFits.medianError) && c.farFits.exponent > 1) {
     const f = c.farFits;
     const rate = 1 / (2 * f.exponent);

@@ -11,10 +11,14 @@ export interface SettingFacts {
   setting: string;
   ok: number;
   failed: number;
-  /** Fits that stopped before the tolerance (iteration or time limit). */
+  /** Fits reported not converged (converged = false). */
   nonConverged: number;
   /** The same among the largest third of the sample sizes. */
   nonConvergedLarge: number;
+  /** Of those, the fits whose finish ended on a flat ridge (gradient still > 0 along a flat direction, the estimator's warning). */
+  ridge: number;
+  /** Fits with an expert variance at the floor (degenerate: the likelihood is unbounded there). */
+  varianceFloor: number;
   largeJobs: number;
   /** `gateBound` of the setting (null: unbounded) and the fits with a gate coefficient on it. */
   gateBound: number | null;
@@ -71,7 +75,7 @@ export function settingFacts(study: ResolvedStudy, rows: ResultRow[]): SettingFa
   return study.settings.map((s) => {
     const bound = typeof (s.options as { gateBound?: unknown } | undefined)?.gateBound === 'number' ? (s.options as { gateBound: number }).gateBound : null;
     const f: SettingFacts = {
-      setting: s.name, ok: 0, failed: 0, nonConverged: 0, nonConvergedLarge: 0, largeJobs: 0, gateBound: bound, atBound: 0,
+      setting: s.name, ok: 0, failed: 0, nonConverged: 0, nonConvergedLarge: 0, ridge: 0, varianceFloor: 0, largeJobs: 0, gateBound: bound, atBound: 0,
       expertFar: 0, expertFarSmall: 0, smallJobs: 0, expertMax: 0, trueExpertMax, nLargeFrom, nSmallTo,
     };
     for (const r of rows) {
@@ -82,7 +86,12 @@ export function settingFacts(study: ResolvedStudy, rows: ResultRow[]): SettingFa
       const small = r.n <= nSmallTo;
       if (large) f.largeJobs++;
       if (small) f.smallJobs++;
-      if (r.converged === false) { f.nonConverged++; if (large) f.nonConvergedLarge++; }
+      if (r.converged === false) {
+        f.nonConverged++;
+        if (large) f.nonConvergedLarge++;
+        if (r.warnings !== null && /flat direction/.test(r.warnings)) f.ridge++;
+      }
+      if (r.warnings !== null && /variance of expert \d+ is at the floor/.test(r.warnings)) f.varianceFloor++;
       if (!r.model) continue;
       let m: { gate?: unknown; experts?: unknown };
       try {

@@ -43,11 +43,11 @@ settings:
     losses: [ { name: D1, theory: -0.5 } ]
 `);
     const model = (b1: number, a: number): string => JSON.stringify({ gate: { type: 'softmax', beta0: [-8, 0], beta1: [[b1], [0]] }, experts: { type: 'gaussianLinear', a: [[a], [20]], b: [15, -5], variance: [0.09, 0.16] } });
-    const row = (n: number, rep: number, m: string, converged: boolean): ResultRow => ({ jobId: `${n}-${rep}`, setting: 's', n, rep, seed: '1', status: 'ok', error: null, logLikelihood: 0, iterations: 1, converged, seconds: 1, model: m, losses: {}, warnings: null });
+    const row = (n: number, rep: number, m: string, converged: boolean, warnings: string | null = null): ResultRow => ({ jobId: `${n}-${rep}`, setting: 's', n, rep, seed: '1', status: 'ok', error: null, logLikelihood: 0, iterations: 1, converged, seconds: 1, model: m, losses: {}, warnings });
     const rows = [
       row(100, 0, model(50, -20), true), // on the bound
       row(100, 1, model(25, -2000), true), // expert slope 2000 > 10 × 20
-      row(1000, 0, model(25, -20), false),
+      row(1000, 0, model(25, -20), false, 'gradient norm 1.4e-6 after the finish: the log-likelihood still rises slowly along a flat direction (typical of over-specified fits); the fit is returned where the finish stopped; the variance of expert 2 is at the floor 1e-8 (…)'),
       row(1000, 1, model(-50, -20), true), // on the bound (negative side)
       row(10000, 0, model(25, -20), false),
       row(10000, 1, model(25, -20), true),
@@ -64,6 +64,8 @@ settings:
     expect(f.expertMax).toBe(2000);
     expect(f.nonConverged).toBe(2);
     expect(f.nonConvergedLarge).toBe(1);
+    expect(f.ridge).toBe(1);
+    expect(f.varianceFloor).toBe(1);
     expect(f.nLargeFrom).toBe(10000);
     expect(f.nSmallTo).toBe(100);
   });
