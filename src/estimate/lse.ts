@@ -31,6 +31,7 @@ import { OptionError } from '../errors.js';
 import { expNonPositive } from '../numeric/fastmath.js';
 import { warning, type MoeWarning } from '../warnings.js';
 import { atActiveBound, clipToBox } from '../numeric/box.js';
+import { hasAnalyticHessian, lseHessian, LSEHessianWorkspace } from './lse-hessian.js';
 
 export type { LSEOptions } from './options.js';
 
@@ -272,12 +273,15 @@ function runLSE(model: MixtureOfExperts, theta0: Float64Array, data: Dataset, ws
   const sse0 = lseObjective(model, theta0, data, ws);
   if (!Number.isFinite(sse0)) throw new OptionError('the initial model is infeasible (non-finite squared error); choose another initialisation');
   if ((options.solver ?? 'lm') === 'lm' && hasRowDerivatives(model)) {
+    // the Newton phase's exact Hessian in one pass where it is written out (softmax × regression experts)
+    const hws = hasAnalyticHessian(model) ? new LSEHessianWorkspace(model, n) : undefined;
     const problem: LeastSquaresProblem = {
       p,
       n,
       value: (x) => lseObjective(model, x, data, ws),
       normal: (x, JtJ, Jte) => lseNormalEquations(model, x, data, ws, JtJ, Jte),
       gradient: (x, g) => lseObjective(model, x, data, ws, g),
+      ...(hws ? { hessian: (x: Float64Array, H: Float64Array, b: Float64Array) => lseHessian(model, x, data, hws, H, b) } : {}),
     };
     const res = levenbergMarquardt(problem, theta0, {
       maxIter: options.maxIter,

@@ -20,8 +20,8 @@
  *     Why: in an over-specified mixture two atoms share a cell and JᵀJ is nearly singular along the
  *     directions that separate them, where the dropped term is as large as JᵀJ: Gauss–Newton alone
  *     converges linearly at a rate near 1 there.
- *  3. Newton on the exact Hessian, formed column by column from forward differences of the analytic
- *     gradient (p gradient passes per accepted step), when ‖∇S‖∞ fell by less than 10× over
+ *  3. Newton on the exact Hessian (`problem.hessian`, one pass, when the problem has it; otherwise
+ *     column by column from forward differences of the analytic gradient, p gradient passes) per accepted step, when ‖∇S‖∞ fell by less than 10× over
  *     `newtonWindow` iterations (only if the problem supplies `gradient`). An indefinite A raises μ
  *     until A + μD is positive definite. If the gradient does not fall 10× over a window of Newton
  *     steps either while ‖θ‖∞ grows by more than 10 % (a valley running off to infinity, as
@@ -61,6 +61,11 @@ export interface LeastSquaresProblem {
   normal(theta: Float64Array, JtJ: Float64Array, Jte: Float64Array): number;
   /** Optional: ∇S(θ) into grad; returns S(θ). Enables the Newton phase. */
   gradient?(theta: Float64Array, grad: Float64Array): number;
+  /**
+   * Optional: the exact Hessian ∇²(S/2) (p×p, full) into H and Jᵀe into b at θ, in one pass;
+   * returns S(θ). The Newton phase then uses it instead of p forward differences of `gradient`.
+   */
+  hessian?(theta: Float64Array, H: Float64Array, b: Float64Array): number;
 }
 
 export interface LMOptions {
@@ -152,6 +157,7 @@ export function levenbergMarquardt(problem: LeastSquaresProblem, x0: Float64Arra
   const g0 = new Float64Array(p);
   const g1 = new Float64Array(p);
   const xs = new Float64Array(p);
+  const bH = new Float64Array(p); // Jᵀe of the analytic Hessian pass (b is kept from the gradient)
   const gradient = problem.gradient?.bind(problem);
   const newtonWindow = options.newtonWindow ?? 25;
   let newton = false;
@@ -185,6 +191,10 @@ export function levenbergMarquardt(problem: LeastSquaresProblem, x0: Float64Arra
    */
   const exactHessian = (): boolean => {
     if (!gradient) return false;
+    if (problem.hessian) {
+      gradients++;
+      return Number.isFinite(problem.hessian(x, A, bH));
+    }
     for (let j = 0; j < p; j++) {
       const step = 1e-6 * Math.max(Math.abs(x[j]), 1e-2);
       xs.set(x);
