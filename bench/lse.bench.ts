@@ -5,11 +5,18 @@
  * n = 5e3 and 5e4. Baseline: L-BFGS (the solver before issue 16); against it Levenberg–Marquardt on
  * the residual Jacobian (src/numeric/lm.ts), the default. Diagnostics: SSE (lower is better),
  * ‖∇MSE‖, iterations, converged (gradient test).
+ *
+ * Generic-start groups ("LSE … over n=… generic start", issue 16 item 5): the over-specified fit
+ * (k = 3) of the linear, GELU and sigmoid truths from a start that knows nothing of the truth
+ * (bench/generic-start.ts: k-means++ experts, gate slopes 0); baseline Levenberg–Marquardt over an
+ * unbounded Θ, against it the presets' compact Θ (gateBound 10, studies/lse-*.yaml).
  */
 import type { BenchCase } from './types.js';
 import { simulated, type SimulatedState } from './simulated.js';
 import type { ModelJSON } from '../src/model/model.js';
 import { fitLSE, type LSEOptions } from '../src/estimate/lse.js';
+import { genericStart } from './generic-start.js';
+import type { MixtureOfExperts } from '../src/model/model.js';
 
 function truth(activation: string): ModelJSON {
   return {
@@ -18,12 +25,13 @@ function truth(activation: string): ModelJSON {
   };
 }
 
-interface State extends SimulatedState { k: number }
+interface State extends SimulatedState { k: number; start?: MixtureOfExperts }
 
 function lse(k: number, options: LSEOptions) {
   return (s: unknown) => {
-    const { truth: t, data } = s as State;
-    const r = fitLSE({ ...t.spec(), k }, data, { init: { type: 'nearTruth', truth: t }, seed: 3, ...options });
+    const { truth: t, data, start } = s as State;
+    const init = start ? { type: 'model' as const, model: start } : { type: 'nearTruth' as const, truth: t };
+    const r = fitLSE({ ...t.spec(), k }, data, { init, seed: 3, ...options });
     return { sse: r.sse, gradNorm: r.gradientNorm, iterations: r.iterations, converged: r.converged };
   };
 }
@@ -39,5 +47,17 @@ for (const activation of ['linear', 'gelu']) {
       cases.push({ group, name: 'L-BFGS (baseline)', setup, run: lse(k, { solver: 'lbfgs' }), baseline: true, iterations });
       cases.push({ group, name: 'Levenberg–Marquardt (default)', setup, run: lse(k, {}), iterations });
     }
+  }
+}
+for (const activation of ['linear', 'gelu', 'sigmoid']) {
+  for (const n of [1e4, 5e4]) {
+    const group = `LSE ${activation} k=3 over n=${n} generic start`;
+    const base = simulated(truth(activation), n, -3, 3);
+    const setup = (): State => {
+      const s = base();
+      return { ...s, k: 3, start: genericStart({ ...s.truth.spec(), k: 3 }, s.data, 5) };
+    };
+    cases.push({ group, name: 'Levenberg–Marquardt, unbounded (baseline)', setup, run: lse(3, {}), baseline: true, iterations: 3 });
+    cases.push({ group, name: 'Levenberg–Marquardt, gateBound 10 (presets)', setup, run: lse(3, { gateBound: 10 }), iterations: 3 });
   }
 }

@@ -31,6 +31,9 @@ export class LSEHessianWorkspace {
   readonly d2h: Float64Array;
   readonly J: Float64Array;
   readonly u: Float64Array;
+  /** Per-expert views of dh and d2h (made once: no allocation in the row loop). */
+  readonly dhOf: Float64Array[];
+  readonly d2hOf: Float64Array[];
   constructor(model: MixtureOfExperts, n: number) {
     const { k, d } = model;
     const q = (model.expert as RegressionExperts).perExpert;
@@ -42,6 +45,8 @@ export class LSEHessianWorkspace {
     this.d2h = new Float64Array(k * q * q);
     this.J = new Float64Array(model.nParams);
     this.u = new Float64Array(d + 1);
+    this.dhOf = Array.from({ length: k }, (_, i) => this.dh.subarray(i * q, (i + 1) * q));
+    this.d2hOf = Array.from({ length: k }, (_, i) => this.d2h.subarray(i * q * q, (i + 1) * q * q));
   }
 }
 
@@ -60,7 +65,7 @@ export function lseHessian(model: MixtureOfExperts, theta: Float64Array, data: D
   const thG = theta.subarray(0, pG);
   const thE = theta.subarray(pG);
   const { X, y, n } = data;
-  const { logP, pi, h, g, dh, d2h, J, u } = ws;
+  const { logP, pi, h, g, dh, d2h, J, u, dhOf, d2hOf } = ws;
   model.gate.logWeights(thG, X, n, logP);
   H.fill(0, 0, p * p);
   b.fill(0, 0, p);
@@ -72,7 +77,7 @@ export function lseHessian(model: MixtureOfExperts, theta: Float64Array, data: D
     let f = 0;
     for (let i = 0; i < k; i++) {
       pi[i] = Math.exp(logP[t * k + i]);
-      h[i] = expert.derivativesAt(thE, i, X, t, dh.subarray(i * q, (i + 1) * q), d2h.subarray(i * q * q, (i + 1) * q * q));
+      h[i] = expert.derivativesAt(thE, i, X, t, dhOf[i], d2hOf[i]);
       f += pi[i] * h[i];
     }
     const e = y[t] - f;
