@@ -37,57 +37,20 @@
 import type { BlockInfo } from '../family/blocks.js';
 import type { ExpertFamily, ExpertJSON, ExpertMStepOptions } from './expert.js';
 import type { ExpertFactory } from './registry.js';
-import { normalCdfPdf } from '../numeric/special.js';
+import { activationDerivatives, ACTIVATION_FUNCTIONS, LINEAR, RELU, TANH, type ActivationFunction } from '../family/activations.js';
 import { solveSPD, weightedLeastSquares } from '../numeric/linalg.js';
 import { DataError, ModelFormatError, OptionError } from '../errors.js';
 import { describe, lengthOf, readMatrix, readNumber, readString, readVector, widthOf } from '../json-read.js';
-import { expNonPositive } from '../numeric/fastmath.js';
 
-/** Scratch for Φ and φ of one argument. */
-const PHI = new Float64Array(2);
-
-export const ACTIVATIONS = ['linear', 'sigmoid', 'tanh', 'gelu', 'relu'] as const;
-export type Activation = (typeof ACTIVATIONS)[number];
-
-const LINEAR = 0;
-const SIGMOID = 1;
-const TANH = 2;
-const GELU = 3;
-const RELU = 4;
+/** The expert functions: the whole activation table (family/activations.ts); a code is an index here. */
+export const ACTIVATIONS = ACTIVATION_FUNCTIONS;
+export type Activation = ActivationFunction;
 
 /**
- * σ(z), σ′(z), σ″(z) into out[0..2]. ReLU: σ′(0) = 0, σ″ ≡ 0 (almost everywhere).
- * GELU(z) = z·Φ(z) (exact, erf-based), GELU′ = Φ + zφ, GELU″ = φ·(2 − z²).
+ * σ(z), σ′(z), σ″(z) into out[0..2] for the code `ACTIVATIONS.indexOf(name)` (the shared
+ * activation table, family/activations.ts, whose codes these are).
  */
-export function activation(kind: number, z: number, out: Float64Array): void {
-  switch (kind) {
-    case LINEAR:
-      out[0] = z; out[1] = 1; out[2] = 0;
-      return;
-    case SIGMOID: {
-      const e = expNonPositive(-Math.abs(z));
-      const s = z >= 0 ? 1 / (1 + e) : e / (1 + e);
-      const s1 = s * (1 - s);
-      out[0] = s; out[1] = s1; out[2] = s1 * (1 - 2 * s);
-      return;
-    }
-    case TANH: {
-      const th = Math.tanh(z);
-      const s1 = 1 - th * th;
-      out[0] = th; out[1] = s1; out[2] = -2 * th * s1;
-      return;
-    }
-    case GELU: {
-      normalCdfPdf(z, PHI);
-      const P = PHI[0];
-      const p = PHI[1];
-      out[0] = z * P; out[1] = P + z * p; out[2] = p * (2 - z * z);
-      return;
-    }
-    default: // RELU
-      out[0] = z > 0 ? z : 0; out[1] = z > 0 ? 1 : 0; out[2] = 0;
-  }
-}
+export const activation = activationDerivatives;
 
 /** A regression expert family usable by `fitLSE` and the identifiability checker. */
 export interface RegressionExpertFamily extends ExpertFamily {

@@ -7,9 +7,9 @@
  * The M-step is exact Newton/IRLS with step-halving (math-spec §8.1 IRLS, §9.1), warm-started.
  */
 import type { GateMStepInfo, GateMStepOptions, GateState } from './mstep.js';
-import { solveSPD, symmetrizeFromLower } from '../numeric/linalg.js';
+import { symmetrizeFromLower } from '../numeric/linalg.js';
 import { expNonPositive, LOG_BLOCK } from '../numeric/fastmath.js';
-import { atActiveBound, clipToBox } from '../numeric/box.js';
+import { NewtonMaximizer, RIDGE_NEWTON, type NewtonProblem } from '../numeric/newton.js';
 import { gradientKernel, logitsKernel, newtonSystemKernel, probabilitiesKernel, type GradientKernel, type LogitsKernel, type NewtonSystemKernel, type ProbabilitiesKernel } from './softmax-kernels.js';
 
 /** Softmax over linear logits with the last class as reference, on features F (n×m). */
@@ -21,13 +21,8 @@ export class LinearSoftmaxCore {
   private P = new Float64Array(0); // n×k probabilities
   private S = new Float64Array(0); // row sums of the weights
   private c = new Float64Array(0); // per-row scratch column
-  private H: Float64Array;
-  private H2: Float64Array;
-  private g: Float64Array;
-  private g2: Float64Array;
-  private readonly step: Float64Array;
-  private readonly work: Float64Array;
-  private readonly trial: Float64Array;
+  private readonly newton: NewtonMaximizer;
+  private readonly problem: SoftmaxMStepProblem;
   private readonly kernel: NewtonSystemKernel | null;
   private readonly probsKernel: ProbabilitiesKernel | null;
   /** π and s without the objective (for gradients). */
@@ -39,19 +34,13 @@ export class LinearSoftmaxCore {
     this.k = k;
     this.m = m;
     this.nParams = (k - 1) * (m + 1);
-    const p = this.nParams;
-    this.H = new Float64Array(p * p);
-    this.H2 = new Float64Array(p * p);
-    this.work = new Float64Array(p * p);
-    this.g = new Float64Array(p);
-    this.g2 = new Float64Array(p);
-    this.step = new Float64Array(p);
-    this.trial = new Float64Array(p);
     this.kernel = newtonSystemKernel(k, m);
     this.gradKernel = gradientKernel(k, m);
     this.logitsKernel = logitsKernel(k, m);
     this.probsKernel = k > 2 || m > 1 ? probabilitiesKernel(k, m, weightCorrection) : null;
     this.weightsKernel = probabilitiesKernel(k, m, weightCorrection, false);
+    this.newton = new NewtonMaximizer(this.nParams, RIDGE_NEWTON);
+    this.problem = new SoftmaxMStepProblem(this.nParams, (th, F, n, R, g, H) => this.fullPass(th, F, n, R, g, H), this.kernel);
   }
 
   /** log π written to out (n×k); returns nothing. */
@@ -310,112 +299,48 @@ export class LinearSoftmaxCore {
     return Q;
   }
 
-  private HHeld = new Float64Array(0);
-  private gHeld = new Float64Array(0);
-
   /**
-   * Copies of H and g with every coordinate that sits at the bound B and whose gradient points out
-   * of the box held fixed: its row and column of H become the identity's, its gradient 0.
-   */
-  private holdActive(H: Float64Array, g: Float64Array, theta: Float64Array, B: number): Float64Array {
-    const p = this.nParams;
-    if (this.HHeld.length < p * p) {
-      this.HHeld = new Float64Array(p * p);
-      this.gHeld = new Float64Array(p);
-    }
-    const Hh = this.HHeld;
-    const gh = this.gHeld;
-    Hh.set(H.subarray(0, p * p));
-    gh.set(g.subarray(0, p));
-    for (let i = 0; i < p; i++) {
-      if (!atActiveBound(theta[i], g[i], B)) continue;
-      gh[i] = 0;
-      for (let j = 0; j < p; j++) {
-        Hh[i * p + j] = 0;
-        Hh[j * p + i] = 0;
-      }
-      Hh[i * p + i] = 1;
-    }
-    return Hh;
-  }
-
-  /**
-   * Exact Newton/IRLS maximisation of Σ R log π with step-halving, warm-started (math-spec §8.1).
+   * Exact Newton/IRLS maximisation of Σ R log π with step-halving, warm-started (math-spec §8.1),
+   * by the shared damped-Newton maximiser (numeric/newton.ts, ridge damping: Q is concave).
    * Stops when the Newton decrement ½ gᵀ(−∇²Q)⁻¹g (the predicted remaining gain) is ≤ tol·max(1,|Q|).
    */
   mStep(theta: Float64Array, F: Float64Array, n: number, R: Float64Array, options: GateMStepOptions, start?: GateState): GateMStepInfo {
-    const { step, trial, work } = this;
-    const p = this.nParams;
-    if (p === 0) return { iterations: 0, objective: 0, converged: true };
-    let g = this.g;
-    let H = this.H;
-    let g2 = this.g2;
-    let H2 = this.H2;
-    let Q: number;
-    if (start && this.kernel && Number.isFinite(start.objective)) {
-      // the E-step's π and Q at the warm start: the first Newton system needs no exps
-      Q = start.objective;
-      this.kernel(start.weights, R, F, n, g, H);
-    } else {
-      Q = this.fullPass(theta, F, n, R, g, H);
-    }
-    let iterations = 0;
-    let converged = false;
-    const B = options.bound;
-    const bounded = B !== undefined && Number.isFinite(B);
-    while (iterations < options.maxIter) {
-      // with a box |θ_i| ≤ B (compact Θ): projected Newton — coordinates at a bound whose gradient
-      // points outward are held fixed (identity row, zero right-hand side), the step is solved on
-      // the others, and trial points are clipped back into the box
-      const Hs = bounded ? this.holdActive(H, g, theta, B) : H;
-      const gs = bounded ? this.gHeld : g;
-      if (solveSPD(Hs, gs, p, step, work) < 0) {
-        for (let i = 0; i < p; i++) step[i] = gs[i]; // no curvature at all: gradient direction
-      }
-      let decrement = 0;
-      for (let i = 0; i < p; i++) decrement += gs[i] * step[i];
-      if (!(decrement > 2 * options.tol * Math.max(1, Math.abs(Q)))) {
-        converged = true;
-        if (this.finalStep(theta, decrement, bounded ? B : Infinity)) Q += decrement / 2; // the step's predicted gain
-        break;
-      }
-      iterations++;
-      let alpha = 1;
-      let accepted = false;
-      for (let h = 0; h < 40; h++) {
-        for (let i = 0; i < p; i++) trial[i] = theta[i] + alpha * step[i];
-        if (bounded) clipToBox(trial, 0, p, B);
-        const Qt = this.fullPass(trial, F, n, R, g2, H2);
-        if (Qt >= Q) {
-          Q = Qt;
-          accepted = true;
-          break;
-        }
-        alpha *= 0.5;
-      }
-      if (!accepted) { converged = true; break; } // no ascent possible at machine precision
-      theta.set(trial);
-      let tg = g; g = g2; g2 = tg;
-      tg = H; H = H2; H2 = tg;
-    }
-    this.g = g; this.H = H; this.g2 = g2; this.H2 = H2;
-    return { iterations, objective: Q, converged };
+    if (this.nParams === 0) return { iterations: 0, objective: 0, converged: true };
+    const pr = this.problem;
+    pr.F = F;
+    pr.n = n;
+    pr.R = R;
+    // the E-step's π and Q at the warm start: the first Newton system needs no exps
+    pr.start = start && this.kernel && Number.isFinite(start.objective) ? start : undefined;
+    const info = this.newton.run(pr, theta, options);
+    pr.F = pr.R = EMPTY;
+    pr.start = undefined;
+    return info;
   }
+}
 
-  /**
-   * The Newton step already in `this.step`, taken without a trial pass once the decrement is below
-   * tol: its predicted gain is below the tolerance, so it lies deep in Newton's quadratic region
-   * (Q concave in θ), and it costs no pass. Without it EM stalls: at a warm start whose decrement
-   * is below tol the gate never moves, and EM ends with ‖∇(ℓ/n)‖∞ ≈ √(tol·|Q|·λmax)/n above gtol
-   * (measured 1.4e-7 at n = 1e4, d = 2, k = 3), leaving the rest to the L-BFGS finish.
-   */
-  private finalStep(theta: Float64Array, decrement: number, B: number): boolean {
-    if (!(decrement > 0)) return false;
-    const p = this.nParams;
-    for (let i = 0; i < p; i++) if (!Number.isFinite(this.step[i])) return false;
-    for (let i = 0; i < p; i++) theta[i] += this.step[i];
-    if (Number.isFinite(B)) clipToBox(theta, 0, p, B);
-    return true;
+const EMPTY = new Float64Array(0);
+
+/** The M-step objective Σ R log π on features F as a Newton problem (fields set per call). */
+class SoftmaxMStepProblem implements NewtonProblem {
+  F: Float64Array = EMPTY;
+  n = 0;
+  R: Float64Array = EMPTY;
+  start: GateState | undefined = undefined;
+  constructor(
+    readonly nParams: number,
+    private readonly full: (theta: Float64Array, F: Float64Array, n: number, R: Float64Array, g: Float64Array, H: Float64Array) => number,
+    private readonly kernel: NewtonSystemKernel | null,
+  ) {}
+  pass(theta: Float64Array, g: Float64Array, NH: Float64Array): number {
+    return this.full(theta, this.F, this.n, this.R, g, NH);
+  }
+  firstPass(theta: Float64Array, g: Float64Array, NH: Float64Array): number {
+    if (this.start && this.kernel) {
+      this.kernel(this.start.weights, this.R, this.F, this.n, g, NH);
+      return this.start.objective;
+    }
+    return this.pass(theta, g, NH);
   }
 }
 

@@ -29,104 +29,18 @@
  */
 import type { BlockInfo, Gate, GateJSON, GateMStepInfo, GateMStepOptions } from './gate.js';
 import type { GateFactory } from './registry.js';
-import { NewtonMaximizer, type NewtonProblem } from './newton.js';
+import { NewtonMaximizer, type NewtonProblem } from '../numeric/newton.js';
 import { linearBlocksToJSON } from './softmax.js';
 import { readTau, cliPositive, linearGateDims, parseCliOptions, readFixedTau, slopeNorm } from './common.js';
 import { ModelFormatError, OptionError } from '../errors.js';
 import { readMatrix, readString, readVector } from '../json-read.js';
-import { normalCdfPdf } from '../numeric/special.js';
-
-/** Scratch for Φ and φ of one argument. */
-const PHI = new Float64Array(2);
+import { activateArray, activationCode, activationDerivatives, LINEAR } from '../family/activations.js';
 import { expNonPositive } from '../numeric/fastmath.js';
 import { symmetrizeFromLower } from '../numeric/linalg.js';
 
 export const ACTIVATIONS = ['tanh', 'sigmoid', 'gelu', 'identity'] as const;
 export type ActivationName = (typeof ACTIVATIONS)[number];
 export type BiasPlacement = 'outside' | 'inside';
-
-const TANH = 0;
-const SIGMOID = 1;
-const GELU = 2;
-const IDENTITY = 3;
-
-/** σ(u), σ′(u), σ″(u) into out[0..2]. */
-export function activationDerivatives(code: number, u: number, out: Float64Array): void {
-  switch (code) {
-    case TANH: {
-      const s = Math.tanh(u);
-      const s1 = 1 - s * s;
-      out[0] = s; out[1] = s1; out[2] = -2 * s * s1;
-      return;
-    }
-    case SIGMOID: {
-      const e = expNonPositive(-Math.abs(u));
-      const s = u >= 0 ? 1 / (1 + e) : e / (1 + e);
-      const s1 = s * (1 - s);
-      out[0] = s; out[1] = s1; out[2] = s1 * (1 - 2 * s);
-      return;
-    }
-    case GELU: {
-      // gelu(u) = u Φ(u); gelu′ = Φ + uφ; gelu″ = φ(2 − u²)
-      normalCdfPdf(u, PHI);
-      const P = PHI[0];
-      const p = PHI[1];
-      out[0] = u * P; out[1] = P + u * p; out[2] = p * (2 - u * u);
-      return;
-    }
-    default:
-      out[0] = u; out[1] = 1; out[2] = 0;
-  }
-}
-
-/**
- * σ applied in place to U[0..m) (U becomes σ(U)), with σ′ into S1 and σ″ into S2 when given: one
- * long loop per activation (the switch sits outside the loop).
- */
-function activateArray(code: number, U: Float64Array, m: number, S1: Float64Array | null, S2: Float64Array | null): void {
-  switch (code) {
-    case TANH:
-      for (let i = 0; i < m; i++) {
-        const s = Math.tanh(U[i]);
-        U[i] = s;
-        if (S1 !== null) {
-          const s1 = 1 - s * s;
-          S1[i] = s1;
-          if (S2 !== null) S2[i] = -2 * s * s1;
-        }
-      }
-      return;
-    case SIGMOID:
-      for (let i = 0; i < m; i++) {
-        const u = U[i];
-        const e = expNonPositive(-Math.abs(u));
-        const s = u >= 0 ? 1 / (1 + e) : e / (1 + e);
-        U[i] = s;
-        if (S1 !== null) {
-          const s1 = s * (1 - s);
-          S1[i] = s1;
-          if (S2 !== null) S2[i] = s1 * (1 - 2 * s);
-        }
-      }
-      return;
-    case GELU:
-      for (let i = 0; i < m; i++) {
-        const u = U[i];
-        normalCdfPdf(u, PHI);
-        const P = PHI[0];
-        U[i] = u * P;
-        if (S1 !== null) {
-          const p = PHI[1];
-          S1[i] = P + u * p;
-          if (S2 !== null) S2[i] = p * (2 - u * u);
-        }
-      }
-      return;
-    default:
-      if (S1 !== null) S1.fill(1, 0, m);
-      if (S2 !== null) S2.fill(0, 0, m);
-  }
-}
 
 /** Bound on |log τ|: points outside are infeasible (τ would under/overflow the logits). */
 const LOG_TAU_MAX = 30;
@@ -172,8 +86,8 @@ export class ActivationGate implements Gate, NewtonProblem {
     this.sigma = sigma;
     this.bias = bias;
     this.fixedTau = fixedTau;
-    this.code = sigma === 'tanh' ? TANH : sigma === 'sigmoid' ? SIGMOID : sigma === 'gelu' ? GELU : IDENTITY;
-    const linear = this.code === IDENTITY;
+    this.code = activationCode(sigma);
+    const linear = this.code === LINEAR;
     this.hasLogTau = fixedTau === undefined && !linear;
     this.gauged = fixedTau === undefined && linear;
     this.nParams = (k - 1) * (d + 1) + (this.hasLogTau ? 1 : 0);
@@ -519,7 +433,7 @@ export class ActivationGate implements Gate, NewtonProblem {
     const beta0 = readVector(json.beta0, `${path}.beta0`, k);
     const beta1 = readMatrix(json.beta1, `${path}.beta1`, k, d);
     if (k < 1) throw new ModelFormatError(`${path}: needs at least one expert`);
-    const linear = this.code === IDENTITY;
+    const linear = this.code === LINEAR;
     const inside = this.bias === 'inside';
     if (!linear) {
       for (let a = 0; a < d; a++) {

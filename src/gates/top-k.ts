@@ -30,7 +30,7 @@
  */
 import type { BlockInfo, Gate, GateJSON, GateMStepInfo, GateMStepOptions } from './gate.js';
 import type { GateFactory } from './registry.js';
-import { NewtonMaximizer, type NewtonProblem } from './newton.js';
+import { NewtonMaximizer, type NewtonProblem } from '../numeric/newton.js';
 import { LinearSoftmaxCore } from '../family/linear-softmax.js';
 import { linearBlocksFromJSON, linearBlocksToJSON } from './softmax.js';
 import { linearGateDims, parseCliOptions } from './common.js';

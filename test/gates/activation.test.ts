@@ -1,5 +1,6 @@
 import { describe, it, expect } from 'vitest';
-import { ActivationGate, ACTIVATIONS, activationDerivatives, type ActivationName, type BiasPlacement } from '../../src/gates/activation.js';
+import { ActivationGate, ACTIVATIONS, type ActivationName, type BiasPlacement } from '../../src/gates/activation.js';
+import { activationCode, activationDerivatives } from '../../src/family/activations.js';
 import { TemperatureGate } from '../../src/gates/temperature.js';
 import { parseGateSpec } from '../../src/gates/registry.js';
 import { Rng } from '../../src/numeric/rng.js';
@@ -26,7 +27,8 @@ describe('activation gate', () => {
   it('σ, σ′, σ″ of tanh, sigmoid, gelu, identity match finite differences', () => {
     const out = new Float64Array(3);
     const f = (code: number, i: number) => (u: Float64Array): number => { activationDerivatives(code, u[0], out); return out[i]; };
-    for (let code = 0; code < 4; code++) {
+    for (const code of ACTIVATIONS.map(activationCode)) {
+      expect(code).toBeGreaterThanOrEqual(0);
       for (const u of [-3.1, -0.4, 0, 0.2, 1.7, 5]) {
         activationDerivatives(code, u, out);
         const [, s1, s2] = out;
@@ -34,7 +36,7 @@ describe('activation gate', () => {
         expect(Math.abs(fdGrad(f(code, 1), Float64Array.of(u))[0] - s2)).toBeLessThan(1e-8);
       }
     }
-    activationDerivatives(2, 1, out);
+    activationDerivatives(activationCode('gelu'), 1, out);
     expect(out[0]).toBeCloseTo(0.8413447460685429, 14); // gelu(1) = Φ(1)
   });
 

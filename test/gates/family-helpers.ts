@@ -5,7 +5,7 @@
  */
 import { expect } from 'vitest';
 import type { Gate } from '../../src/gates/gate.js';
-import type { NewtonProblem } from '../../src/gates/newton.js';
+import type { NewtonProblem } from '../../src/numeric/newton.js';
 import { Rng } from '../../src/numeric/rng.js';
 import { MixtureOfExperts, type ModelJSON } from '../../src/model/model.js';
 import { sampleX, type Dataset, type XDesign } from '../../src/model/data.js';

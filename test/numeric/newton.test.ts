@@ -1,0 +1,122 @@
+import { describe, it, expect } from 'vitest';
+import { MARQUARDT_NEWTON, NewtonMaximizer, RIDGE_NEWTON, type NewtonProblem } from '../../src/numeric/newton.js';
+import { Rng } from '../../src/numeric/rng.js';
+import { fitEM } from '../../src/estimate/em.js';
+import { parseGateSpec } from '../../src/gates/registry.js';
+import { parseExpertSpec } from '../../src/experts/registry.js';
+
+/** Q(θ) = −½ (θ − c)ᵀ A (θ − c) with A = diag(a) + ρ·11ᵀ (concave). */
+function quadratic(c: number[], a: number[], rho = 0.3): NewtonProblem {
+  const p = c.length;
+  return {
+    nParams: p,
+    pass(theta, g, NH) {
+      let q = 0;
+      for (let i = 0; i < p; i++) {
+        let Ad = 0;
+        for (let j = 0; j < p; j++) {
+          const Aij = (i === j ? a[i] : 0) + rho;
+          NH[i * p + j] = Aij;
+          Ad += Aij * (theta[j] - c[j]);
+        }
+        g[i] = -Ad;
+        q -= 0.5 * (theta[i] - c[i]) * Ad;
+      }
+      return q;
+    },
+  };
+}
+
+describe('the damped Newton maximiser (numeric/newton.ts)', () => {
+  it.each([['marquardt', MARQUARDT_NEWTON], ['ridge', RIDGE_NEWTON]] as const)('%s: one exact step to the maximum of a concave quadratic', (_name, settings) => {
+    const c = [1.5, -2, 0.25];
+    const theta = Float64Array.of(0, 0, 0);
+    const r = new NewtonMaximizer(3, settings).run(quadratic(c, [2, 1, 4]), theta, { maxIter: 50, tol: 1e-12 });
+    expect(r.converged).toBe(true);
+    expect(r.iterations).toBe(1);
+    for (let i = 0; i < 3; i++) expect(theta[i]).toBeCloseTo(c[i], 13);
+    expect(Math.abs(r.objective)).toBeLessThan(1e-24);
+  });
+
+  it('with a box: the coordinates whose maximum lies outside are held at the bound, the others solved', () => {
+    // diagonal A: the box maximum is the clipped unconstrained one
+    const theta = Float64Array.of(0, 0, 0);
+    const r = new NewtonMaximizer(3, RIDGE_NEWTON).run(quadratic([3, -0.5, -7], [1, 2, 3], 0), theta, { maxIter: 50, tol: 1e-14, bound: 2 });
+    expect(r.converged).toBe(true);
+    expect([...theta]).toEqual([2, expect.closeTo(-0.5, 13), -2]);
+    // a start outside the box is clipped into it first
+    const t2 = Float64Array.of(10, 10, 10);
+    new NewtonMaximizer(3, MARQUARDT_NEWTON).run(quadratic([3, -0.5, -7], [1, 2, 3], 0), t2, { maxIter: 50, tol: 1e-14, bound: 2 });
+    expect(t2[0]).toBe(2);
+    expect(t2[2]).toBe(-2);
+  });
+
+  it('marquardt: ascends a non-concave objective monotonically to a local maximum', () => {
+    // Q(θ) = −θ⁴ + θ² − 0.1θ: −Q″ < 0 near 0 (Newton alone would descend); maxima near ±1/√2
+    const values: number[] = [];
+    const problem: NewtonProblem = {
+      nParams: 1,
+      pass(theta, g, NH) {
+        const x = theta[0];
+        g[0] = -4 * x ** 3 + 2 * x - 0.1;
+        NH[0] = 12 * x * x - 2;
+        const q = -(x ** 4) + x * x - 0.1 * x;
+        values.push(q);
+        return q;
+      },
+    };
+    const theta = Float64Array.of(0.05);
+    const r = new NewtonMaximizer(1, MARQUARDT_NEWTON).run(problem, theta, { maxIter: 100, tol: 1e-14 });
+    expect(r.converged).toBe(true);
+    expect(Math.abs(-4 * theta[0] ** 3 + 2 * theta[0] - 0.1)).toBeLessThan(1e-7);
+    expect(12 * theta[0] ** 2 - 2).toBeGreaterThan(0); // a maximum, not the saddle/minimum
+    expect(r.objective).toBeGreaterThanOrEqual(values[0]);
+  });
+
+  it('reports no convergence when the start is outside the domain', () => {
+    const r = new NewtonMaximizer(1).run({ nParams: 1, pass: () => -Infinity }, Float64Array.of(0), { maxIter: 10, tol: 1e-8 });
+    expect(r).toEqual({ iterations: 0, objective: -Infinity, converged: false });
+  });
+
+  it('uses firstPass (a warm start that already knows the Newton system) for the first system only', () => {
+    const base = quadratic([1, 2], [1, 1]);
+    let first = 0;
+    const problem: NewtonProblem = { nParams: 2, pass: (t, g, NH) => base.pass(t, g, NH), firstPass: (t, g, NH) => { first++; return base.pass(t, g, NH); } };
+    const theta = Float64Array.of(0, 0);
+    new NewtonMaximizer(2, RIDGE_NEWTON).run(problem, theta, { maxIter: 10, tol: 1e-12 });
+    expect(first).toBe(1);
+    expect(theta[1]).toBeCloseTo(2, 12);
+  });
+});
+
+/** The fixed-seed data of the pinned fits (notes: /work/notes/i10/s4/pin-cases.mts). */
+function pinData(n: number, d: number, seed: number, classes: boolean) {
+  const rng = new Rng(seed);
+  const X = new Float64Array(n * d);
+  const y = new Float64Array(n);
+  for (let t = 0; t < n; t++) {
+    let s = 0;
+    for (let u = 0; u < d; u++) { const x = 2 * rng.uniform() - 1; X[t * d + u] = x; s += x * (u + 1); }
+    const z = rng.uniform() < 1 / (1 + Math.exp(-3 * s)) ? 1 : 0;
+    y[t] = classes ? Math.min(2, Math.max(0, Math.floor((z ? 1.2 : 0.2) + s + rng.uniform()))) : (z ? 2 + 1.5 * s : -1 - s) + 0.5 * rng.normal();
+  }
+  return { X, y, n, d };
+}
+
+describe('one maximiser for the softmax core and the gates: fits unchanged by the merge', () => {
+  // log-likelihood, EM iterations and θ₀ of fits with the two former Newton loops (gates/newton.ts
+  // and LinearSoftmaxCore.mStep, main at 18e20dd); the shared maximiser reproduces them exactly
+  const PINNED: [string, string, number, number, Record<string, unknown>, number, number, number][] = [
+    ['softmax', 'gaussian', 3, 2, {}, -481.4673878880933, 133, -0.21416218749124938],
+    ['softmax', 'gaussian', 3, 1, { gateBound: 1.5 }, -577.3605870600777, 85, 0.5349931576439482],
+    ['topk:2', 'gaussian', 3, 2, { maxIter: 60 }, -531.7898258425404, 35, -0.1680341645360901],
+    ['activation:tanh', 'gaussian', 2, 1, { maxIter: 60 }, -566.271825175327, 28, -0.044398927008854484],
+    ['softmax', 'multinomial:3', 2, 1, {}, -301.77389917332977, 142, 6.199177878355668],
+  ];
+  it.each(PINNED)('%s gate, %s experts, k=%i, d=%i, %o', (g, e, k, d, o, ll, iterations, theta0) => {
+    const r = fitEM({ gate: parseGateSpec(g), experts: parseExpertSpec(e), k, d }, pinData(500, d, 5 + k + d, e.startsWith('multi')), { init: { type: 'kmeans++' }, seed: 3, ...o });
+    expect(Math.abs(r.logLikelihood - ll) / Math.abs(ll)).toBeLessThan(1e-12);
+    expect(r.iterations).toBe(iterations);
+    expect(Math.abs(r.model.theta[0] - theta0)).toBeLessThan(1e-9);
+  });
+});
