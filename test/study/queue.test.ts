@@ -4,7 +4,7 @@
  * Every stored row is compared with a local inline run of the same study, byte for byte except
  * wall times (rowBytes).
  */
-import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { afterAll, afterEach, beforeAll, describe, expect, it } from 'vitest';
 import { spawn, type ChildProcess } from 'node:child_process';
 import { mkdirSync, mkdtempSync, readFileSync, readdirSync, renameSync, rmSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
@@ -104,6 +104,12 @@ describe.skipIf(!REDIS_SERVER)('distributed study runner (BullMQ + Redis on 127.
     expect(s.ran).toBe(PLANNED);
     ref = store.rows();
     store.close();
+  });
+
+  // a failed test leaves no worker or coordinator behind to load the next ones
+  afterEach(async () => {
+    await stopAll(running);
+    running.length = 0;
   });
 
   afterAll(async () => {
@@ -250,6 +256,8 @@ describe.skipIf(!REDIS_SERVER)('distributed study runner (BullMQ + Redis on 127.
       for (const r of failed) expect(r.error).toMatch(/^measure: OptionError: loss D1:nope: D1 has no block "nope"/);
       // each failed job ran twice (its two attempts)
       const attempts = (): number => w.log.filter((l) => / failed \S+\/broken\//.test(l)).length;
+      // the worker's last log line may reach us after the coordinator has collected the job
+      await until(() => attempts() >= 8, 'the log of every attempt', 10_000).catch(() => undefined);
       expect(attempts()).toBe(8);
       // the --plugin module was loaded in the job threads (not the main thread: threadId > 0)
       const loaded = readdirSync(markers);
