@@ -14,12 +14,19 @@ import type { BenchCase } from './types.js';
 import { simulated } from './simulated.js';
 import { AUTHORS_TRUTH } from '../src/model/presets.js';
 import { writeCsvDataset } from '../src/cli/io.js';
+import type { ModelJSON } from '../src/model/model.js';
 
 const ROOT = resolve(import.meta.dirname, '..');
 const BIN = join(ROOT, 'bin', 'moelab.mjs');
 const TIME = existsSync('/usr/bin/time') ? '/usr/bin/time' : undefined;
 
-interface State { dir: string; csv: string }
+interface State { dir: string; csv: string; d2k3: Record<string, string> }
+
+/** The d = 2, k = 3 exact truth of the foundation bench (x ~ U[−1, 1]²). */
+const TRUTH_D2K3: ModelJSON = {
+  gate: { type: 'softmax', beta0: [0.5, -0.5, 0], beta1: [[4, -3], [-3, 4], [0, 0]] },
+  experts: { type: 'gaussianLinear', a: [[2, -1], [-2, 1], [0.5, 3]], b: [1, -1, 4], variance: [0.25, 0.16, 0.36] },
+};
 
 let shared: State | undefined;
 function setup(): State {
@@ -28,8 +35,13 @@ function setup(): State {
   const dir = mkdtempSync(join(tmpdir(), 'moelab-startup-'));
   const csv = join(dir, 'd.csv');
   writeCsvDataset(csv, simulated(AUTHORS_TRUTH, 100_000, 0, 1)().data);
+  const d2k3: Record<string, string> = {};
+  for (const n of [10_000, 100_000]) {
+    d2k3[n] = join(dir, `d2k3-${n}.csv`);
+    writeCsvDataset(d2k3[n], simulated(TRUTH_D2K3, n, -1, 1)().data);
+  }
   process.on('exit', () => rmSync(dir, { recursive: true, force: true }));
-  shared = { dir, csv };
+  shared = { dir, csv, d2k3 };
   return shared;
 }
 
@@ -42,9 +54,12 @@ function cold(source: '0' | '1', args: (s: State) => string[]) {
       ? spawnSync(TIME, ['-f', '%U %S', '-o', timeFile, ...cmd], { env: { ...process.env, MOELAB_SOURCE: source }, encoding: 'utf8' })
       : spawnSync(cmd[0], cmd.slice(1), { env: { ...process.env, MOELAB_SOURCE: source }, encoding: 'utf8' });
     if (r.status !== 0) throw new Error(`moelab ${args(s).join(' ')} failed: ${r.stderr}`);
-    if (!TIME) return {};
+    // a fit's own report: iterations and log-likelihood (the cases of a group must agree)
+    const fitted = r.stdout.startsWith('{') ? (JSON.parse(r.stdout) as { iterations: number; logLikelihood: number }) : undefined;
+    const diag = fitted ? { iterations: fitted.iterations, logLik: fitted.logLikelihood } : {};
+    if (!TIME) return diag;
     const [u, sys] = readFileSync(timeFile, 'utf8').trim().split(/\s+/).map(Number);
-    return { cpuSeconds: u + sys };
+    return { cpuSeconds: u + sys, ...diag };
   };
 }
 
@@ -57,3 +72,16 @@ export const cases: BenchCase[] = [
   { group: 'cold process: fit --json n=1e5 k=2 kmeans++', name: 'tsx (source)', setup, run: cold('1', fit), baseline: true },
   { group: 'cold process: fit --json n=1e5 k=2 kmeans++', name: 'dist (compiled)', setup, run: cold('0', fit) },
 ];
+
+// issue 16 item 3, as a user runs it: the default start (k-means++ on (x, y)), compiled CLI, with the
+// subsample warm start (default) against --no-warm-start (the start before it) in the same run
+const generic = (csv: (s: State) => string, k: number, extra: string[]) => (s: State): string[] => ['fit', '--data', csv(s), '--k', String(k), '--json', ...extra];
+for (const [label, csv, k] of [
+  ['n=1e5 d=1 k=2', (s: State) => s.csv, 2],
+  ['n=1e4 d=2 k=3', (s: State) => s.d2k3[10_000], 3],
+  ['n=1e5 d=2 k=3', (s: State) => s.d2k3[100_000], 3],
+] as const) {
+  const group = `cold process: fit --json ${label} kmeans++ (dist)`;
+  cases.push({ group, name: '--no-warm-start (baseline)', setup, run: cold('0', generic(csv, k, ['--no-warm-start'])), baseline: true });
+  cases.push({ group, name: 'default (subsample warm start)', setup, run: cold('0', generic(csv, k, [])) });
+}

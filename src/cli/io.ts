@@ -59,6 +59,7 @@ export function readCsvDataset(path: string, opts: CsvReadOptions = {}): Dataset
   // and spans as many lines as it has line breaks inside quoted cells
   const lineOf = (i: number): number => {
     const r = records[i];
+    if (r.raw === '') return r.info.lines; // the plain fast path: a record is one line
     const body = r.raw.replace(/^[\r\n]+/, '').replace(/\r?\n$/, '');
     return r.info.lines - (body.match(/\n/g)?.length ?? 0);
   };

@@ -24,6 +24,8 @@ import { bestOfRestarts } from './restarts.js';
 import { resolveEMOptions, type EMOptions, type ResolvedEMOptions } from './options.js';
 import { warning, type MoeWarning } from '../warnings.js';
 import { fitStandardized } from './standardize.js';
+import { subsampleWarmStart } from './warm-start.js';
+import { Rng } from '../numeric/rng.js';
 
 export type { EMOptions } from './options.js';
 export { EMWorkspace, eStep, logLikelihoodGradient } from './em-step.js';
@@ -229,7 +231,16 @@ export function fitEMUnscaled(spec: ModelSpec, data: Dataset, options: EMOptions
   if (o.gateBound !== undefined && !model.gate.supportsBound) throw new OptionError(`gateBound: the ${model.gate.type} gate does not support a parameter box (every built-in gate does)`);
   const restarts = o.restarts;
   const opts = o.timeLimit !== undefined && o.deadline === undefined ? { ...o, deadline: start + o.timeLimit * 1000 } : o;
-  const { best, objectives, warnings } = bestOfRestarts(model, data, opts, restarts, (theta0) => runEM(model, theta0, data, opts));
+  const init = o.init ?? { type: 'kmeans++' };
+  const warm = o.warmStart && (init.type === 'kmeans++' || init.type === 'random');
+  const warmRng = new Rng(o.seed);
+  const warmSettings = { mStep: mStepSettings(o), gateBound: o.gateBound ?? Infinity };
+  let restart = 0;
+  const { best, objectives, warnings } = bestOfRestarts(model, data, opts, restarts, (theta0) => {
+    const start = warm ? subsampleWarmStart(model, data, theta0, warmRng.split('warm-start', restart), warmSettings) : theta0;
+    restart++;
+    return runEM(model, start, data, opts);
+  });
   const fitted = model.withTheta(best.theta);
   fitted.canonicalize();
   const converged = !best.timedOut && best.emConverged && (!o.polish || best.gradConverged);

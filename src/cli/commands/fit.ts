@@ -34,6 +34,7 @@ export interface FitCliOptions {
   estimator?: string;
   gateBound?: string;
   allowLarge?: boolean;
+  warmStart?: boolean;
   timeLimit?: string;
 }
 
@@ -59,6 +60,7 @@ export function register(program: Command): void {
     .option('--estimator <name>', 'mle (EM) | lse (least squares, regression experts); default by the expert family')
     .option('--gate-bound <B>', 'compact Θ: keep every gate coefficient (relative to the reference expert) in [−B, B] (every gate; EM and least squares)')
     .option('--time-limit <seconds>', 'stop the fit after this wall time (all restarts); it is returned with converged: false and an EM_TIME_LIMIT / LSE_TIME_LIMIT warning')
+    .option('--no-warm-start', 'with a k-means++ or random start and ≥ 8000 rows, do not first fit a random subsample (EM)')
     .option('--allow-large', `lift the size limits (k ≤ ${LIMITS.k}, ≤ ${LIMITS.columns} input columns, ≤ 2 GiB working memory)`)
     .option('--json', 'print one JSON object instead of a summary');
   inferenceOptions(cmd);
@@ -79,6 +81,7 @@ export function register(program: Command): void {
         init: initFromCli(opts),
         ...(opts.gateBound !== undefined ? { gateBound: parseNumberOption(opts.gateBound, '--gate-bound', { positive: true }) } : {}),
         ...(opts.timeLimit !== undefined ? { timeLimit: parseNumberOption(opts.timeLimit, '--time-limit', { positive: true }) } : {}),
+        ...(opts.warmStart === false ? { warmStart: false } : {}),
       };
       if (estimator === 'lse') {
         runLseFit({ spec: { gate, experts, k, d: data.d }, data, dataPath: opts.data, restarts: options.restarts ?? LSE_DEFAULTS.restarts, seed: Number(options.seed), maxIter: options.maxIter ?? LSE_DEFAULTS.maxIter, init: options.init ?? { type: 'kmeans++' }, ...(options.gateBound !== undefined ? { gateBound: options.gateBound } : {}), ...(options.timeLimit !== undefined ? { timeLimit: options.timeLimit } : {}), json: opts.json ?? false });
