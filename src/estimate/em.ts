@@ -22,35 +22,18 @@ import { PlainEM, Squarem, type EMCycle } from './squarem.js';
 import { lbfgsFinish, norm2, stationarity, type LbfgsFinishSettings } from './finish.js';
 import { bestOfRestarts } from './restarts.js';
 import { resolveEMOptions, type EMOptions, type ResolvedEMOptions } from './options.js';
-import { warning, type MoeWarning } from '../warnings.js';
+import { warning } from '../warnings.js';
 import { fitStandardized } from './standardize.js';
 import { subsampleWarmStart } from './warm-start.js';
 import { Rng } from '../numeric/rng.js';
+import type { FitResult } from './result.js';
 
 export type { EMOptions } from './options.js';
 export { EMWorkspace, eStep, logLikelihoodGradient } from './em-step.js';
 export { scoreOuterProduct } from './bhhh.js';
 
-export interface FitResult {
-  model: MixtureOfExperts;
-  /** Σ_t log p(y_t | x_t) at the returned model. */
-  logLikelihood: number;
-  /** Log-likelihood after each accepted cycle of the best restart (then the finish). */
-  trace: number[];
-  /** EM map evaluations of the best restart (plus L-BFGS iterations of its finish). */
-  iterations: number;
-  /** The relative-change criterion was met and the gradient norm is below gtol (or no finish). */
-  converged: boolean;
-  /** Euclidean norm of ∇(ℓ/n) with respect to the working parameters, at the returned model. */
-  gradientNorm: number;
-  restarts: number;
-  /** Log-likelihood reached by each restart. */
-  restartLogLikelihoods: number[];
-  /** Wall time of the fit (all restarts), in seconds. */
-  seconds: number;
-  /** Typed warnings (codes in src/warnings.ts): EM_MAX_ITER, EM_FLAT_DIRECTION, EM_GRADIENT_ABOVE_TOL, RESTART_FAILED. */
-  warnings: MoeWarning[];
-}
+/** The result of `fitEM` (estimate/result.ts, shared with the standardising wrapper). */
+export type { FitResult };
 
 interface RunResult {
   theta: Float64Array;

@@ -32,7 +32,7 @@ import { OptionError } from '../errors.js';
 import { initialise } from './init.js';
 import type { EMOptions } from './options.js';
 import { warning, type MoeWarning } from '../warnings.js';
-import type { FitResult } from './em.js';
+import type { FitResult } from './result.js';
 
 /** Relative variance floor, in units of the robust variance s_y² of the response. */
 export const RELATIVE_VARIANCE_FLOOR = 1e-6;

@@ -70,3 +70,14 @@ export interface ExpertFamily {
    */
   regressionNoiseVariance?(): number;
 }
+
+export interface ExpertFactory {
+  type: string;
+  cliNames: string[];
+  help: string;
+  /** Whether the family models a density (MLE/EM) or a regression function (LSE). */
+  kind: 'density' | 'regression';
+  create(spec: ExpertJSON, k: number, d: number): ExpertFamily;
+  dims(json: ExpertJSON, path: string): { k: number; d: number };
+  parseCli(rest: string | undefined, spec: string): ExpertJSON;
+}

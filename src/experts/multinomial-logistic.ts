@@ -26,7 +26,7 @@
  */
 import type { BlockInfo } from '../family/blocks.js';
 import type { ExpertFamily, ExpertJSON, ExpertMStepOptions } from './expert.js';
-import type { ExpertFactory } from './registry.js';
+import type { ExpertFactory } from './expert.js';
 import type { Rng } from '../numeric/rng.js';
 import { LinearSoftmaxCore } from '../family/linear-softmax.js';
 import { DataError, ModelFormatError, OptionError } from '../errors.js';

@@ -1,21 +1,13 @@
 /** Expert-family registry: JSON `type` / CLI spec (`gaussian`, `multinomial`, `regression:gelu`) → factory. */
-import type { ExpertFamily, ExpertJSON } from './expert.js';
+import type { ExpertJSON, ExpertFactory } from './expert.js';
 import { GaussianLinearExperts, gaussianOptionsFromJSON } from './gaussian-linear.js';
 import { multinomialLogisticFactory } from './multinomial-logistic.js';
 import { regressionFactory } from './regression.js';
 import { ModelFormatError, OptionError } from '../errors.js';
 import { lengthOf, widthOf } from '../json-read.js';
 
-export interface ExpertFactory {
-  type: string;
-  cliNames: string[];
-  help: string;
-  /** Whether the family models a density (MLE/EM) or a regression function (LSE). */
-  kind: 'density' | 'regression';
-  create(spec: ExpertJSON, k: number, d: number): ExpertFamily;
-  dims(json: ExpertJSON, path: string): { k: number; d: number };
-  parseCli(rest: string | undefined, spec: string): ExpertJSON;
-}
+/** The factory contract lives beside the family contract (expert.ts), so families need not import the registry. */
+export type { ExpertFactory };
 
 const factories = new Map<string, ExpertFactory>();
 const cliIndex = new Map<string, ExpertFactory>();

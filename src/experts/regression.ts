@@ -36,7 +36,7 @@
  */
 import type { BlockInfo } from '../family/blocks.js';
 import type { ExpertFamily, ExpertJSON, ExpertMStepOptions } from './expert.js';
-import type { ExpertFactory } from './registry.js';
+import type { ExpertFactory } from './expert.js';
 import { activationDerivatives, ACTIVATION_FUNCTIONS, LINEAR, RELU, TANH, type ActivationFunction } from '../family/activations.js';
 import { solveSPD, weightedLeastSquares } from '../numeric/linalg.js';
 import { DataError, ModelFormatError, OptionError } from '../errors.js';

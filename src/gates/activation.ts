@@ -28,7 +28,7 @@
  * "beta1": [[d] × k] } (+ "fixedTau": true when τ is an option).
  */
 import type { BlockInfo, Gate, GateJSON, GateMStepInfo, GateMStepOptions } from './gate.js';
-import type { GateFactory } from './registry.js';
+import type { GateFactory } from './gate.js';
 import { NewtonMaximizer, type NewtonProblem } from '../numeric/newton.js';
 import { linearBlocksToJSON } from './softmax.js';
 import { readTau, cliPositive, linearGateDims, parseCliOptions, readFixedTau, slopeNorm } from './common.js';

@@ -96,3 +96,18 @@ export interface Gate {
    */
   feasible?(theta: Float64Array): boolean;
 }
+
+export interface GateFactory {
+  /** JSON `type`. */
+  type: string;
+  /** Names accepted on the command line before the first ':' (e.g. `topk`). */
+  cliNames: string[];
+  /** One-line help for the CLI. */
+  help: string;
+  /** Build a gate for k experts and d inputs from its spec (type + options; parameters ignored). */
+  create(spec: GateJSON, k: number, d: number): Gate;
+  /** Infer (k, d) from the parameter blocks of a JSON gate. */
+  dims(json: GateJSON, path: string): { k: number; d: number };
+  /** Parse the part after `name:` of a CLI spec into a JSON spec (throws OptionError). */
+  parseCli(rest: string | undefined, spec: string): GateJSON;
+}

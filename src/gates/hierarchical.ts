@@ -18,7 +18,7 @@
  * maximised exactly by `LinearSoftmaxCore` (Newton/IRLS), so Q never decreases.
  */
 import type { BlockInfo, Gate, GateJSON, GateMStepInfo, GateMStepOptions } from './gate.js';
-import type { GateFactory } from './registry.js';
+import type { GateFactory } from './gate.js';
 import { LinearSoftmaxCore } from '../family/linear-softmax.js';
 import { parseCliOptions } from './common.js';
 import { ModelFormatError, OptionError } from '../errors.js';

@@ -17,7 +17,7 @@
  * JSON: { "type": "modified", "map": "sin", "beta0": [k], "beta1": [[d] × k] }.
  */
 import type { BlockInfo, Gate, GateJSON, GateMStepInfo, GateMStepOptions, GateState } from './gate.js';
-import type { GateFactory } from './registry.js';
+import type { GateFactory } from './gate.js';
 import { LinearSoftmaxCore } from '../family/linear-softmax.js';
 import { linearBlocksFromJSON, linearBlocksToJSON } from './softmax.js';
 import { linearGateDims, parseCliOptions } from './common.js';

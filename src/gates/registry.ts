@@ -2,7 +2,7 @@
  * Gate registry: maps a gate `type` (JSON) or a CLI spec (`topk:2`, `temperature:fixed=0.5`) to a
  * factory. Each gate family registers itself here with one entry.
  */
-import type { Gate, GateJSON } from './gate.js';
+import type { GateJSON, GateFactory } from './gate.js';
 import { SoftmaxGate } from './softmax.js';
 import { topKGateFactory } from './top-k.js';
 import { temperatureGateFactory } from './temperature.js';
@@ -12,20 +12,8 @@ import { hierarchicalGateFactory } from './hierarchical.js';
 import { ModelFormatError, OptionError } from '../errors.js';
 import { lengthOf, widthOf } from '../json-read.js';
 
-export interface GateFactory {
-  /** JSON `type`. */
-  type: string;
-  /** Names accepted on the command line before the first ':' (e.g. `topk`). */
-  cliNames: string[];
-  /** One-line help for the CLI. */
-  help: string;
-  /** Build a gate for k experts and d inputs from its spec (type + options; parameters ignored). */
-  create(spec: GateJSON, k: number, d: number): Gate;
-  /** Infer (k, d) from the parameter blocks of a JSON gate. */
-  dims(json: GateJSON, path: string): { k: number; d: number };
-  /** Parse the part after `name:` of a CLI spec into a JSON spec (throws OptionError). */
-  parseCli(rest: string | undefined, spec: string): GateJSON;
-}
+/** The factory contract lives beside the family contract (gate.ts), so families need not import the registry. */
+export type { GateFactory };
 
 const factories = new Map<string, GateFactory>();
 const cliIndex = new Map<string, GateFactory>();

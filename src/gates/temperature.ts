@@ -24,7 +24,7 @@
  * measure are exp(β₀ᵢ/τ) (math-spec §6.1).
  */
 import type { BlockInfo, Gate, GateJSON, GateMStepInfo, GateMStepOptions, GateState } from './gate.js';
-import type { GateFactory } from './registry.js';
+import type { GateFactory } from './gate.js';
 import { LinearSoftmaxCore } from '../family/linear-softmax.js';
 import { linearBlocksToJSON } from './softmax.js';
 import { readTau, cliPositive, linearGateDims, parseCliOptions, readFixedTau, slopeNorm } from './common.js';

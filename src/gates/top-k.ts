@@ -29,7 +29,7 @@
  * The likelihood is discontinuous across selection changes; the L-BFGS finish only accepts gains.
  */
 import type { BlockInfo, Gate, GateJSON, GateMStepInfo, GateMStepOptions } from './gate.js';
-import type { GateFactory } from './registry.js';
+import type { GateFactory } from './gate.js';
 import { NewtonMaximizer, type NewtonProblem } from '../numeric/newton.js';
 import { LinearSoftmaxCore } from '../family/linear-softmax.js';
 import { linearBlocksFromJSON, linearBlocksToJSON } from './softmax.js';

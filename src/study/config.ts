@@ -27,7 +27,7 @@ import { AUTHORS_TRUTH } from '../model/presets.js';
 import type { XDesign } from '../model/data.js';
 import { parseXDesign } from '../model/data.js';
 import { measureEntry, measureNames } from './measures.js';
-import { estimatorEntry, estimatorNames } from './estimators.js';
+import { estimatorEntry, estimatorNames, type InitConfig } from './estimators.js';
 import { isPluginLoaded, loadPluginRefs, resolvePluginRef, type PluginRef } from './plugins.js';
 
 /** A config file that fails validation; the message lists every issue as `path (line L): message`. */
@@ -210,10 +210,8 @@ export interface LossSpec {
   options: Record<string, unknown>;
 }
 
-export type InitConfig =
-  | { type: 'nearTruth'; gateSd?: number; expertSd?: number; scaleSd?: number; splitMass?: boolean; assignment?: number[] }
-  | { type: 'kmeans++' }
-  | { type: 'random' };
+/** Defined with its consumer (estimators.ts: `initSpec`), re-exported here. */
+export type { InitConfig };
 
 export interface ResolvedSetting {
   name: string;

@@ -10,8 +10,13 @@ import { EMTuningSchema, LSETuningSchema } from '../estimate/options.js';
 import type { InitSpec } from '../estimate/init.js';
 import type { Dataset } from '../model/data.js';
 import type { MixtureOfExperts, ModelSpec } from '../model/model.js';
-import type { InitConfig } from './config.js';
 import type { MoeWarning } from '../warnings.js';
+
+/** The initialisation named in a study config (`init:`). */
+export type InitConfig =
+  | { type: 'nearTruth'; gateSd?: number; expertSd?: number; scaleSd?: number; splitMass?: boolean; assignment?: number[] }
+  | { type: 'kmeans++' }
+  | { type: 'random' };
 
 export interface EstimatorInput {
   spec: ModelSpec;
