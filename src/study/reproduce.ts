@@ -521,11 +521,12 @@ export function reproductionMarkdown(r: Reproduction, ctx: { figOf: Map<string, 
   lines.push('## math-spec §7, row by row', '');
   lines.push('| §7 setting | theory | tested by | verdicts |', '|---|---|---|---|');
   for (const row of SPEC_ROWS) {
-    if (!row.tests) { lines.push(`| ${row.row} | ${row.theory} | — | not tested: ${row.note ?? ''} |`); continue; }
+    const cell = (t: string): string => t.replace(/\|/g, '\\|'); // a | inside a table cell (Σ|A|) must be escaped
+    if (!row.tests) { lines.push(`| ${cell(row.row)} | ${cell(row.theory)} | — | not tested: ${row.note ?? ''} |`); continue; }
     const cs = r.claims.filter((c) => row.tests!.some(([p, s]) => c.preset === p && c.setting === s));
     const by = (v: string): number => cs.filter((c) => c.verdict === v).length;
     const list = cs.map((c) => `${c.loss} ${c.verdict === 'reproduced' ? '✓' : c.verdict === 'contradicted' ? '✗' : c.verdict === 'not run' ? '·' : '?'}`).join(', ');
-    lines.push(`| ${row.row} | ${row.theory} | ${row.tests.map(([p, s]) => `${p} · ${s}`).join(', ')} | ${by('reproduced')} reproduced, ${by('contradicted')} contradicted, ${by('inconclusive')} inconclusive${by('not run') ? `, ${by('not run')} not run` : ''}: ${list}${row.note ? ` (${row.note})` : ''} |`);
+    lines.push(`| ${cell(row.row)} | ${cell(row.theory)} | ${row.tests.map(([p, s]) => `${p} · ${s}`).join(', ')} | ${by('reproduced')} reproduced, ${by('contradicted')} contradicted, ${by('inconclusive')} inconclusive${by('not run') ? `, ${by('not run')} not run` : ''}: ${list}${row.note ? ` (${row.note})` : ''} |`);
   }
   lines.push('', '✓ reproduced, ✗ contradicted, ? inconclusive, · not run.', '');
   lines.push('## Verdict rule', '', ...r.rule.split('\n').map((l) => `- ${l}`), '');

@@ -80,6 +80,9 @@ describe('study reproduce report', () => {
       expect(md).toContain(`${stored} jobs finished between `);
       expect(md).toMatch(/\| P0 softmax, Gaussian linear \(ex\) \| [^|]+ \| softmax-exact · exact \| 2 reproduced, 1 contradicted, 0 inconclusive: D1 ✓, hellinger ✗, D2:beta1 ✓ \|/);
       expect(md).toMatch(/\| P1 top-K \(ex\) \| parametric \| topk-exact · exact \| 0 reproduced, 0 contradicted, 0 inconclusive, \d+ not run/);
+      // a | inside a cell is escaped: every §7 row has exactly 5 unescaped pipes
+      for (const line of md.split('\n').filter((l) => l.startsWith('| P') && l.includes('§') === false && /^\| P\d/.test(l))) expect(line.replace(/\\\|/g, '').split('|').length).toBe(6);
+      expect(md).toContain('| P1 top-K (ov), K̄ ≥ max Σ\\|A\\| |');
       expect(existsSync(join(out, 'figures', 'softmax-exact-exact.svg'))).toBe(true);
       // a paragraph for the contradicted claim, and the README block generated from the same result
       expect(md).toMatch(/\*\*softmax-exact · exact · hellinger: contradicted\.\*\* the loss still falls/);
