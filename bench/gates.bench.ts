@@ -1,6 +1,7 @@
 /**
- * Gate family benchmarks (issue 3): one exact fit per gate at n = 1e4 and 1e5 (default EM: SQUAREM
- * + L-BFGS finish, nearTruth start, exact number of experts), against the softmax fit of the same
+ * Gate family benchmarks (issue 3; n = 1e3 added for issue 16 item 4): one exact fit per gate at
+ * n = 1e3, 1e4 and 1e5 (default EM: SQUAREM + L-BFGS finish, nearTruth start, exact number of
+ * experts), against the softmax fit of the same
  * size as the baseline (target: every gate ≤ 5× the softmax fit).
  *
  * Truth shape: d = 1, x ~ U[0, 1], the authors' experts (a = (−20, 20), b = (15, −5),
@@ -45,7 +46,7 @@ function run(s: unknown): unknown {
 }
 
 export const cases: BenchCase[] = [];
-for (const n of [1e4, 1e5]) {
+for (const n of [1e3, 1e4, 1e5]) {
   const group = `gates n=${n}`;
   for (const s of SETTINGS) cases.push({ group, name: s.name, setup: setup(s.truth, n, s.low, s.high), run, baseline: s.baseline });
 }
