@@ -20,8 +20,10 @@
  *     Why: in an over-specified mixture two atoms share a cell and JᵀJ is nearly singular along the
  *     directions that separate them, where the dropped term is as large as JᵀJ: Gauss–Newton alone
  *     converges linearly at a rate near 1 there.
- *  3. Newton on the exact Hessian (`problem.hessian`, one pass, when the problem has it; otherwise
- *     column by column from forward differences of the analytic gradient, p gradient passes) per accepted step, when ‖∇S‖∞ fell by less than 10× over
+ *  3. Newton on the exact Hessian per accepted step: with `problem.hessian` one pass at each trial
+ *     point gives both its gradient and its Hessian (taken over when the step is accepted); otherwise
+ *     the gradient at the trial point and, on acceptance, the Hessian column by column from forward
+ *     differences of the analytic gradient (p more gradient passes), when ‖∇S‖∞ fell by less than 10× over
  *     `newtonWindow` iterations (only if the problem supplies `gradient`). An indefinite A raises μ
  *     until A + μD is positive definite. If the gradient does not fall 10× over a window of Newton
  *     steps either while ‖θ‖∞ grows by more than 10 % (a valley running off to infinity, as
@@ -147,6 +149,7 @@ export function levenbergMarquardt(problem: LeastSquaresProblem, x0: Float64Arra
   const JtJ = new Float64Array(p * p);
   const Sr = new Float64Array(p * p); // learnt residual curvature: ∇²(S/2) ≈ JᵀJ + Sr
   const A = new Float64Array(p * p); // JᵀJ + Sr
+  const A2 = new Float64Array(p * p); // exact Hessian at the trial point (Newton phase with problem.hessian)
   const M = new Float64Array(p * p); // A + μD, factored
   const b = new Float64Array(p); // Jᵀe = −∇(S/2)
   const bOld = new Float64Array(p);
@@ -159,6 +162,7 @@ export function levenbergMarquardt(problem: LeastSquaresProblem, x0: Float64Arra
   const xs = new Float64Array(p);
   const bH = new Float64Array(p); // Jᵀe of the analytic Hessian pass (b is kept from the gradient)
   const gradient = problem.gradient?.bind(problem);
+  const hessian = problem.hessian?.bind(problem);
   const newtonWindow = options.newtonWindow ?? 25;
   let newton = false;
   let newtonOff = false;
@@ -270,8 +274,11 @@ export function levenbergMarquardt(problem: LeastSquaresProblem, x0: Float64Arra
     bOld.set(b);
     const inNoise = !accept && Number.isFinite(ft) && Math.abs(ft - f) <= NOISE * f && pred <= NOISE * f;
     if (newton && gradient && (accept || inNoise)) {
-      // Newton phase: the gradient at the trial point, then (if taken) the exact Hessian there
-      const fn = gradient(xt, g1);
+      // Newton phase: the gradient at the trial point, then (if taken) the exact Hessian there; with
+      // `problem.hessian` both come from one pass at the trial point (A2, taken over on acceptance)
+      const fused = hessian !== undefined;
+      const fn = hessian ? hessian(xt, A2, bH) : gradient(xt, g1);
+      if (fused) for (let i = 0; i < p; i++) g1[i] = -2 * bH[i];
       gradients++;
       if (!Number.isFinite(fn)) { accept = false; } else {
         let gn = 0;
@@ -282,7 +289,8 @@ export function levenbergMarquardt(problem: LeastSquaresProblem, x0: Float64Arra
           f = ft < f ? ft : fn;
           g0.set(g1);
           for (let i = 0; i < p; i++) b[i] = -0.5 * g0[i];
-          if (!exactHessian()) { newton = false; f = problem.normal(x, JtJ, b); jacobians++; }
+          if (fused) A.set(A2);
+          else if (!exactHessian()) { newton = false; f = problem.normal(x, JtJ, b); jacobians++; }
         }
       }
     } else if (inNoise) {

@@ -18,7 +18,7 @@ const CASES: { name: string; truth: ModelJSON; x: { low: number; high: number };
   { name: 'activation (tanh)', x: { low: -1, high: 1 }, B: 1, truth: { gate: { type: 'activation', sigma: 'tanh', bias: 'outside', tau: 0.2, beta0: [-1, 0], beta1: [[2], [0]] }, experts: GELU2 } },
   { name: 'modified', x: { low: -1, high: 1 }, B: 1.5, truth: { gate: { type: 'modified', map: 'sin', beta0: [-0.5, 0], beta1: [[3], [0]] }, experts: GELU2 } },
   {
-    name: 'hierarchical 2×2', x: { low: 0, high: 1 }, B: 6, n: 600, lbfgsTol: 1e-3, // L-BFGS crawls on this ill-conditioned gate (Levenberg–Marquardt meets 1e-7)
+    name: 'hierarchical 2×2', x: { low: 0, high: 1 }, B: 6, n: 400, lbfgsTol: 1e-3, // L-BFGS crawls on this ill-conditioned gate (Levenberg–Marquardt meets 1e-7)
    
     truth: {
       gate: { type: 'hierarchical', K1: 2, K2: 2, omega0: [-5, 0], omega1: [[10], [0]], beta0: [[-7.5, 0], [-2.5, 0]], beta1: [[[10], [0]], [[10], [0]]] },
