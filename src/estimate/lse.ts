@@ -32,6 +32,7 @@ import { expNonPositive } from '../numeric/fastmath.js';
 import { warning, type MoeWarning } from '../warnings.js';
 import { atActiveBound, clipToBox } from '../numeric/box.js';
 import { hasAnalyticHessian, lseHessian, LSEHessianWorkspace } from './lse-hessian.js';
+import { fitLSEStandardized } from './standardize-lse.js';
 
 export type { LSEOptions } from './options.js';
 
@@ -50,7 +51,8 @@ export interface LSEResult {
   converged: boolean;
   /**
    * Euclidean norm of ∇(SSE/n) with respect to the working parameters, at the returned model (with
-   * `gateBound`: components at an active bound that point out of the box do not count, as in KKT).
+   * `gateBound`: components at an active bound that point out of the box do not count, as in KKT;
+   * fitLSE: of the standardised problem, scale-free).
    */
   gradientNorm: number;
   restarts: number;
@@ -322,8 +324,17 @@ function solverName(model: MixtureOfExperts, options: LSEOptions): string {
   return (options.solver ?? 'lm') === 'lm' && hasRowDerivatives(model) ? 'Levenberg–Marquardt' : 'L-BFGS';
 }
 
-/** Fit a regression mixture of experts by least squares (math-spec §5.1, §9.3). */
+/**
+ * Fit a regression mixture of experts by least squares (math-spec §5.1, §9.3), on internally
+ * standardised data mapped back (scale-equivariant; standardize-lse.ts; `standardize: false` fits
+ * the data as given).
+ */
 export function fitLSE(spec: ModelSpec, data: Dataset, lseOptions: LSEOptions = {}): LSEResult {
+  return fitLSEStandardized(spec, data, lseOptions, fitLSEUnscaled);
+}
+
+/** `fitLSE` on the data as given (no standardisation). */
+export function fitLSEUnscaled(spec: ModelSpec, data: Dataset, lseOptions: LSEOptions = {}): LSEResult {
   const start = performance.now();
   const options = resolveLSEOptions(lseOptions);
   const model = MixtureOfExperts.fromSpec(spec);

@@ -42,6 +42,7 @@ export const LSE_DEFAULTS = {
   memory: 10,
   gateMaxIter: 50,
   expertMaxIter: 50,
+  standardize: true,
 } as const;
 
 // NaN and ±Infinity are numbers to the user: say what is wanted rather than zod's "expected number"
@@ -68,6 +69,7 @@ export const EMTuningSchema = z.strictObject({
   expertTol: positive.optional(),
   standardize: z.boolean().optional(),
   warmStart: z.boolean().optional(),
+  varianceFloor: z.strictObject({ scale: z.enum(['response', 'expert']).optional(), relative: positive.optional() }).optional(),
   timeLimit: positive.optional(),
 });
 
@@ -92,6 +94,7 @@ export const LSETuningSchema = z.strictObject({
   memory: count(1).optional(),
   gateMaxIter: count(1).optional(),
   expertMaxIter: count(1).optional(),
+  standardize: z.boolean().optional(),
 });
 
 /** Every option of `fitLSE`. */
@@ -168,6 +171,13 @@ export interface EMOptions {
    * Default true.
    */
   warmStart?: boolean;
+  /**
+   * Variance floor of Gaussian linear experts when `experts.varianceFloor` does not fix one
+   * (standardize.ts): every variance ≥ relative·s_y² (`scale: 'response'`, default; s_y the robust
+   * scale of y), or expert i's ≥ relative·σ̂ᵢ² (`scale: 'expert'`; σ̂ᵢ the robust scale of its
+   * residuals under the start's posteriors, relative·s_y² where that is 0). relative defaults to 1e-6.
+   */
+  varianceFloor?: { scale?: 'response' | 'expert'; relative?: number };
   /** Wall-time limit of the whole fit (all restarts), in seconds: the fit stops, is returned with converged: false and an EM_TIME_LIMIT warning. Default none. */
   timeLimit?: number;
   /** Internal: the performance.now() deadline derived from timeLimit (set once for all restarts). */
@@ -180,7 +190,7 @@ export interface EMOptions {
 /** EMOptions with every default filled in (gateBound stays optional: no box by default). */
 export type ResolvedEMOptions = Required<Omit<EMOptions, OptionalEM>> & Pick<EMOptions, OptionalEM>;
 /** Options without a default: absent means none (no gate box, no time limit, no callback, kmeans++). */
-type OptionalEM = 'gateBound' | 'onProgress' | 'init' | 'timeLimit' | 'deadline';
+type OptionalEM = 'gateBound' | 'onProgress' | 'init' | 'timeLimit' | 'deadline' | 'varianceFloor';
 
 // the schemas accept exactly the fields of the option types (checked at compile time)
 type Same<A, B> = [A] extends [B] ? ([B] extends [A] ? true : false) : false;
@@ -256,6 +266,12 @@ export interface LSEOptions {
   /** Inner iterations of the M-steps used by the data-driven initialisations. Default 50. */
   gateMaxIter?: number;
   expertMaxIter?: number;
+  /**
+   * Fit on internally standardised x (and y where the experts allow it) and map the result back
+   * (standardize-lse.ts): scale-equivariant fits, gtol and the gradient norm in standardised
+   * coordinates. Default true.
+   */
+  standardize?: boolean;
   /** Called after each start with (restart index, its SSE). */
   onRestart?: (restart: number, sse: number) => void;
   /** Called after every L-BFGS step with (restart index, iterations of this start, SSE, ‖∇(SSE/n)‖₂). */

@@ -16,12 +16,23 @@ import { readMatrix, readNumber, readVector } from '../json-read.js';
 
 const HALF_LOG_2PI = 0.5 * Math.log(2 * Math.PI);
 
+/** The relative (data-dependent) form of the variance floor. */
+export interface FloorSpec {
+  relative: number;
+  perExpert?: boolean;
+  global?: number;
+}
+
 export interface GaussianLinearOptions {
   /**
    * Lower bound on every variance. A number is absolute; `{ relative: c }` means c·Var(y) of the
    * data being fitted (default relative 1e-6, and 1e-12 absolute when no data was seen).
+   * `{ relative: c, perExpert: true }` (issue 12; fitEM's `varianceFloor: { scale: 'expert' }`):
+   * expert i's floor is c·σ̂ᵢ², with σ̂ᵢ = 1.4826 × the R-weighted median of |y − aᵢᵀx − bᵢ| at the
+   * first M-step after `prepare` (the posteriors of the start), and the global floor where σ̂ᵢ is 0;
+   * `global` (absolute) replaces c·Var(y) as the global floor (fitEM passes c·s_y², s_y robust).
    */
-  varianceFloor?: number | { relative: number };
+  varianceFloor?: number | FloorSpec;
 }
 
 export class GaussianLinearExperts implements ExpertFamily {
@@ -34,8 +45,12 @@ export class GaussianLinearExperts implements ExpertFamily {
     { name: 'b', perExpert: true, kind: 'expert' },
     { name: 'variance', perExpert: true, kind: 'scale' },
   ];
-  private readonly floorSpec: number | { relative: number };
+  private readonly floorSpec: number | FloorSpec;
   private floor = 1e-12;
+  /** The floor of each expert (all `floor` unless per-expert floors were set at the first M-step). */
+  private readonly floors: Float64Array;
+  /** Per-expert floors wanted and not yet set since `prepare`. */
+  private floorsPending = false;
   private readonly coef: Float64Array;
   private readonly gram: Float64Array;
   private readonly rhs: Float64Array;
@@ -55,6 +70,7 @@ export class GaussianLinearExperts implements ExpertFamily {
     this.nParams = k * (d + 2);
     this.floorSpec = options.varianceFloor ?? { relative: 1e-6 };
     if (typeof this.floorSpec === 'number') this.floor = this.floorSpec;
+    this.floors = new Float64Array(k).fill(this.floor);
     const p = d + 1;
     this.coef = new Float64Array(p);
     this.gram = new Float64Array(p * p);
@@ -70,20 +86,66 @@ export class GaussianLinearExperts implements ExpertFamily {
     this.ss = new Float64Array(k);
   }
 
-  /** The variance floor in force. */
+  /** The variance floor in force (the global one; see `varianceFloors` for per-expert floors). */
   get varianceFloor(): number {
     return this.floor;
   }
 
+  /** The floor of each expert in force (a copy). */
+  get varianceFloors(): number[] {
+    return Array.from(this.floors);
+  }
+
   prepare(_X: Float64Array, y: Float64Array, n: number): void {
     if (typeof this.floorSpec === 'number') return;
+    this.floorsPending = this.floorSpec.perExpert === true;
     let m = 0;
     for (let t = 0; t < n; t++) m += y[t];
     m /= n;
     let v = 0;
     for (let t = 0; t < n; t++) v += (y[t] - m) * (y[t] - m);
     v /= n;
-    this.floor = Math.max(1e-12, this.floorSpec.relative * v);
+    this.floor = this.floorSpec.global ?? Math.max(1e-12, this.floorSpec.relative * v);
+    this.floors.fill(this.floor);
+  }
+
+  /**
+   * Per-expert floors from the posteriors R of the start: c·σ̂ᵢ², σ̂ᵢ = 1.4826·(R-weighted median of
+   * |y − aᵢᵀx − bᵢ|) at θ, a robust scale of the points each expert explains (one outlier cannot lift
+   * it); the global floor where σ̂ᵢ is 0 (an expert already sitting on duplicated points).
+   */
+  private setPerExpertFloors(theta: Float64Array, X: Float64Array, y: Float64Array, n: number, R: Float64Array): void {
+    this.floorsPending = false;
+    const { k, d } = this;
+    const q = d + 2;
+    const rel = typeof this.floorSpec === 'number' ? 0 : this.floorSpec.relative;
+    const res = new Float64Array(n);
+    const order = new Uint32Array(n);
+    for (let i = 0; i < k; i++) {
+      const o = i * q;
+      let total = 0;
+      for (let t = 0; t < n; t++) {
+        let mu = theta[o];
+        for (let u = 0; u < d; u++) mu += theta[o + 1 + u] * X[t * d + u];
+        res[t] = Math.abs(y[t] - mu);
+        order[t] = t;
+        total += R[t * k + i];
+      }
+      order.sort((p1, p2) => res[p1] - res[p2]);
+      let acc = 0;
+      let med = 0;
+      for (let j = 0; j < n; j++) {
+        acc += R[order[j] * k + i];
+        if (acc >= 0.5 * total) {
+          med = res[order[j]];
+          break;
+        }
+      }
+      const s = 1.4826 * med;
+      const f = rel * s * s;
+      // never above the start's own variance (the start stays feasible)
+      this.floors[i] = f > 0 && Number.isFinite(f) ? Math.min(f, Math.exp(theta[o + d + 1])) : this.floor;
+    }
   }
 
   logDensity(theta: Float64Array, X: Float64Array, y: Float64Array, n: number, out: Float64Array): void {
@@ -118,6 +180,7 @@ export class GaussianLinearExperts implements ExpertFamily {
   }
 
   mStep(theta: Float64Array, X: Float64Array, y: Float64Array, n: number, R: Float64Array, _options: ExpertMStepOptions): void {
+    if (this.floorsPending) this.setPerExpertFloors(theta, X, y, n, R);
     if (this.moments && this.residuals) {
       this.mStepUnrolled(theta, X, y, n, R);
       return;
@@ -142,7 +205,7 @@ export class GaussianLinearExperts implements ExpertFamily {
         const r = y[t] - mu;
         ss += w * r * r;
       }
-      theta[o + d + 1] = Math.log(Math.max(ss / S, this.floor));
+      theta[o + d + 1] = Math.log(Math.max(ss / S, this.floors[i]));
     }
   }
 
@@ -172,7 +235,7 @@ export class GaussianLinearExperts implements ExpertFamily {
       if (!fitted[i]) continue;
       for (let u = 0; u < p; u++) theta[i * q + u] = coefs[i * p + u];
       // ν = weighted mean squared residual (math-spec §8.1 M-step)
-      theta[i * q + d + 1] = Math.log(Math.max(this.ss[i] / stats[i * size], this.floor));
+      theta[i * q + d + 1] = Math.log(Math.max(this.ss[i] / stats[i * size], this.floors[i]));
     }
   }
 
@@ -276,8 +339,7 @@ export class GaussianLinearExperts implements ExpertFamily {
 
   feasible(theta: Float64Array): boolean {
     const q = this.d + 2;
-    const lf = Math.log(this.floor) - 1e-12;
-    for (let i = 0; i < this.k; i++) if (!(theta[i * q + q - 1] >= lf)) return false;
+    for (let i = 0; i < this.k; i++) if (!(theta[i * q + q - 1] >= Math.log(this.floors[i]) - 1e-12)) return false;
     return true;
   }
 
@@ -324,5 +386,13 @@ export class GaussianLinearExperts implements ExpertFamily {
 /** Parse the optional `varianceFloor` of a JSON spec. */
 export function gaussianOptionsFromJSON(json: ExpertJSON): GaussianLinearOptions {
   if (json.varianceFloor === undefined) return {};
+  const f = json.varianceFloor;
+  // the fitting form { relative, perExpert } (set by fitEM's varianceFloor option, not written to JSON)
+  if (typeof f === 'object' && f !== null && !Array.isArray(f) && 'relative' in f) {
+    const o = f as { relative: unknown; perExpert?: unknown; global?: unknown };
+    const spec: FloorSpec = { relative: readNumber(o.relative, 'experts.varianceFloor.relative', { positive: true }), perExpert: o.perExpert === true };
+    if (o.global !== undefined) spec.global = readNumber(o.global, 'experts.varianceFloor.global', { positive: true });
+    return { varianceFloor: spec };
+  }
   return { varianceFloor: readNumber(json.varianceFloor, 'experts.varianceFloor', { positive: true }) };
 }
