@@ -349,6 +349,9 @@ function fitFromStarts(spec: ModelSpec, sSpec: ModelSpec, data: Dataset, sData: 
       const json = inDataUnits ? mapModelJSON(start, s, true) : start;
       if (json.experts.type === 'gaussianLinear') {
         const { varianceFloor: _f, ...rest } = json.experts;
+        // a given start below the floor is raised onto it (it would be infeasible: zero likelihood)
+        const f = typeof floor === 'number' ? floor : floor?.global;
+        if (f !== undefined) rest.variance = (rest.variance as number[]).map((v) => Math.max(v, f));
         json.experts = { ...rest, type: json.experts.type };
       }
       out = fit(sSpec, sData, { ...sOptions, restarts: 1, init: { type: 'model', model: MixtureOfExperts.fromJSON(json) } });
