@@ -188,6 +188,7 @@ export class StudyStore {
     makeDir(dir, 'create the study folder');
     const hash = studyHash(study);
     const file = StudyStore.pathIn(dir);
+    if (existsSync(file)) StudyStore.assertSound(dir); // a run into a folder that holds a store: never write to a damaged one
     const db = StudyStore.connect(file);
     try {
       const existing = db.prepare('SELECT value FROM meta WHERE key = ?').get('hash') as { value: string } | undefined;
@@ -222,7 +223,52 @@ export class StudyStore {
       const { db, snapshot } = StudyStore.connectReadonly(file);
       return StudyStore.fromConnection(dir, db, snapshot);
     }
+    StudyStore.assertSound(dir);
     return StudyStore.fromConnection(dir, StudyStore.connect(file));
+  }
+
+  /**
+   * Before a writable open of an existing store (resume, run into the same folder): read it
+   * read-only and refuse, in one line naming the file and the damage, a store whose integrity check
+   * (quick_check, foreign keys) fails or whose tables lack moelab's columns (a truncated or
+   * overwritten file, a different schema). Nothing is written to a damaged store, so no finished row
+   * is lost by writing over it; exit 74 (EnvironmentError), or 2 for a file that is not a moelab store.
+   */
+  static assertSound(dir: string): void {
+    const store = StudyStore.open(dir, { readonly: true });
+    try {
+      const file = store.file;
+      const problems = [...store.schemaProblems(), ...store.integrity()];
+      if (problems.length) {
+        throw new EnvironmentError(`${file}: the study store is damaged (${problems[0]}${problems.length > 1 ? `; and ${problems.length - 1} more` : ''}); nothing was written to it: restore it from a copy, or start again in a new folder`);
+      }
+    } finally {
+      store.close();
+    }
+  }
+
+  /** Tables or columns of moelab's schema missing from the store (a store written by something else, or damaged). */
+  schemaProblems(): string[] {
+    const want: Record<string, string[]> = {
+      meta: ['key', 'value'],
+      jobs: ['job_id', 'setting', 'n', 'rep', 'seed', 'status', 'error', 'log_likelihood', 'iterations', 'converged', 'seconds', 'model', 'warnings', 'finished_at'],
+      losses: ['job_id', 'name', 'value'],
+    };
+    const out: string[] = [];
+    try {
+      for (const [table, cols] of Object.entries(want)) {
+        const have = new Set((this.db.pragma(`table_info(${table})`) as { name: string }[]).map((c) => c.name));
+        if (have.size === 0) out.push(`no table ${table}`);
+        else {
+          const missing = cols.filter((c) => !have.has(c));
+          if (missing.length) out.push(`table ${table} lacks column${missing.length > 1 ? 's' : ''} ${missing.join(', ')}`);
+        }
+      }
+    } catch (e) {
+      if ((e as { code?: string }).code?.startsWith('SQLITE_')) return [(e as Error).message.replace(/\s+/g, ' ')];
+      throw e;
+    }
+    return out;
   }
 
   private static fromConnection(dir: string, conn: Database.Database, snapshot?: string): StudyStore {

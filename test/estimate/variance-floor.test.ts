@@ -38,7 +38,7 @@ function withDuplicates(): Dataset {
 function startFloor(data: Dataset, i: number): number {
   const m = MixtureOfExperts.fromJSON(START);
   const R = m.posterior(data.X, data.y, data.n);
-  const e = START.experts as { a: number[][]; b: number[] };
+  const e = START.experts as unknown as { a: number[][]; b: number[] };
   const rows = Array.from({ length: data.n }, (_, t) => ({ r: Math.abs(data.y[t] - e.b[i] - e.a[i][0] * data.X[t]), w: R[t * 3 + i] })).sort((p, q) => p.r - q.r);
   const total = rows.reduce((s, x) => s + x.w, 0);
   let acc = 0;

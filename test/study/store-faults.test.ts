@@ -237,6 +237,38 @@ describe('corrupted store', () => {
     expect(st.stdout).toBe('');
   });
 
+  it('resume (and run into the same folder) refuse a damaged but writable store in one line, exit 74, writing nothing', async () => {
+    const size = statSync(StudyStore.pathIn(full)).size;
+    const damages: [string, (file: string) => void, RegExp][] = [
+      ['a corrupted page', (file) => {
+        const fd = openSync(file, 'r+');
+        // the last page: a b-tree page of the jobs or losses table gets an invalid page type
+        writeSync(fd, Buffer.from([0x0d, 0xff, 0xff, 0xff, 0xff, 0, 0, 0]), 0, 8, size - 4096);
+        closeSync(fd);
+      }, /study\.sqlite: .*(damaged|corrupted|malformed)/],
+      ['a truncated file', (file) => writeFileSync(file, readFileSync(file).subarray(0, Math.floor(size / 2 / 4096) * 4096)), /study\.sqlite: .*(damaged|corrupted|malformed)/],
+      ['a wrong schema (the losses table renamed, a jobs column dropped)', (file) => {
+        const db = new Database(file);
+        db.exec('ALTER TABLE losses RENAME TO losses_old; ALTER TABLE jobs DROP COLUMN warnings;');
+        db.close();
+      }, /study\.sqlite: the study store is damaged \(table jobs lacks column warnings; and 1 more\)/],
+    ];
+    for (const [label, damage, pattern] of damages) {
+      const dir = mkdtempSync(join(root, 'damaged-'));
+      copyFileSync(StudyStore.pathIn(full), StudyStore.pathIn(dir));
+      damage(StudyStore.pathIn(dir));
+      const before = readFileSync(StudyStore.pathIn(dir));
+      for (const args of [['study', 'resume', dir, '--inline', '--no-progress'], ['study', 'run', cfg, '--out', dir, '--inline', '--no-progress']]) {
+        const r = await runCli(args);
+        expectOneLine(r, 74, pattern);
+        expect(r.stderr, label).toContain(StudyStore.pathIn(dir));
+        // nothing written: the file is byte-identical and no WAL was created
+        expect(readFileSync(StudyStore.pathIn(dir)).equals(before), `${label}: ${args[1]} changed the store`).toBe(true);
+        expect(existsSync(`${StudyStore.pathIn(dir)}-wal`) && statSync(`${StudyStore.pathIn(dir)}-wal`).size > 0, label).toBe(false);
+      }
+    }
+  });
+
   it('fuzz: random byte damage never gives a stack trace, and a clean status means quick_check passes (seeded)', async () => {
     const size = statSync(StudyStore.pathIn(full)).size;
     const bytes = readFileSync(StudyStore.pathIn(full));
