@@ -229,7 +229,7 @@ export function fitEMUnscaled(spec: ModelSpec, data: Dataset, options: EMOptions
   const converged = !best.timedOut && best.emConverged && (!o.polish || best.gradConverged);
   const maxIter = o.maxIter;
   const gradientNorm = best.gradientNorm;
-  if (best.timedOut) warnings.push(warning('EM_TIME_LIMIT', `the fit stopped at the time limit of ${opts.timeLimit ?? '?'} s after ${best.iterations} iterations, before it converged`, { timeLimit: opts.timeLimit ?? null, iterations: best.iterations }));
+  if (best.timedOut) warnings.push(warning('EM_TIME_LIMIT', `the fit stopped at the time limit of ${opts.timeLimit ?? '?'} s after ${best.iterations} iterations, before it converged${best.iterations === 0 ? ' (the limit passed during the initialisation: the model returned is the start, cut short)' : ''}`, { timeLimit: opts.timeLimit ?? null, iterations: best.iterations }));
   else if (!best.emConverged) warnings.push(warning('EM_MAX_ITER', `EM reached maxIter=${maxIter} before the relative change fell below tol`, { maxIter }));
   else if (best.flatDirection) warnings.push(warning('EM_FLAT_DIRECTION', `gradient norm ${gradientNorm.toExponential(2)} after the finish: the log-likelihood still rises slowly along a flat direction (typical of over-specified fits); the fit is returned where the finish stopped`, { gradientNorm }));
   else if (!converged) warnings.push(warning('EM_GRADIENT_ABOVE_TOL', `gradient norm ${gradientNorm.toExponential(2)} is above gtol after the finish`, { gradientNorm }));

@@ -49,6 +49,13 @@ export type InitSpec =
 interface InitBudget {
   gateMaxIter?: number;
   expertMaxIter?: number;
+  /** performance.now() after which the start is cut short (a fit's time limit): k-means stops, the gate M-step is skipped. */
+  deadline?: number;
+}
+
+/** Whether the time limit has passed. */
+function late(budget: InitBudget): boolean {
+  return budget.deadline !== undefined && performance.now() > budget.deadline;
 }
 
 /** Working parameters for a start, for the given (prepared) model structure. */
@@ -64,7 +71,7 @@ export function initialise(model: MixtureOfExperts, data: Dataset, init: InitSpe
       return nearTruth(model, init, data.n, rng);
     case 'random':
     case 'kmeans++': {
-      const labels = init.type === 'random' ? randomCentres(data, model.k, rng) : kmeansPlusPlus(data, model.k, rng, init.lloydIterations ?? 10);
+      const labels = init.type === 'random' ? randomCentres(data, model.k, rng) : kmeansPlusPlus(data, model.k, rng, init.lloydIterations ?? 10, budget);
       return fromLabels(model, data, labels, budget);
     }
     default: {
@@ -128,7 +135,7 @@ function randomCentres(data: Dataset, k: number, rng: Rng): Int32Array {
   return labels;
 }
 
-function kmeansPlusPlus(data: Dataset, k: number, rng: Rng, lloyd: number): Int32Array {
+function kmeansPlusPlus(data: Dataset, k: number, rng: Rng, lloyd: number, budget: InitBudget): Int32Array {
   const { Z, m } = standardise(data);
   const n = data.n;
   const C = new Float64Array(k * m);
@@ -138,6 +145,15 @@ function kmeansPlusPlus(data: Dataset, k: number, rng: Rng, lloyd: number): Int3
     for (let u = 0; u < m; u++) C[c * m + u] = Z[t0 * m + u];
     for (let t = 0; t < n; t++) D[t] = Math.min(D[t], dist2(Z, t, C, c, m));
     if (c + 1 < k) {
+      // past the time limit the remaining centres are data points drawn uniformly (no distance pass)
+      if (late(budget)) {
+        for (let c2 = c + 1; c2 < k; c2++) {
+          const t = rng.int(n);
+          for (let u = 0; u < m; u++) C[c2 * m + u] = Z[t * m + u];
+        }
+        lloyd = 0;
+        break;
+      }
       let total = 0;
       for (let t = 0; t < n; t++) total += D[t];
       t0 = total > 0 ? rng.categorical(D, 0, n) : rng.int(n);
@@ -147,7 +163,7 @@ function kmeansPlusPlus(data: Dataset, k: number, rng: Rng, lloyd: number): Int3
   const counts = new Float64Array(k);
   for (let it = 0; it <= lloyd; it++) {
     assign(Z, n, m, C, k, labels);
-    if (it === lloyd) break;
+    if (it === lloyd || late(budget)) break;
     C.fill(0);
     counts.fill(0);
     for (let t = 0; t < n; t++) {
@@ -175,6 +191,7 @@ function fromLabels(model: MixtureOfExperts, data: Dataset, labels: Int32Array, 
   const theta = new Float64Array(model.nParams);
   const g = model.gate;
   model.expert.mStep(theta.subarray(g.nParams), data.X, data.y, data.n, R, { maxIter: budget.expertMaxIter ?? 50, tol: 1e-10 });
+  if (late(budget)) return theta; // past the time limit: the gate stays at zero (equal weights), a valid start
   g.mStep(theta.subarray(0, g.nParams), data.X, data.n, R, { maxIter: budget.gateMaxIter ?? 50, tol: 1e-10 });
   return theta;
 }

@@ -11,6 +11,11 @@ import { loadStudy, StudyConfigError } from '../../src/study/config.js';
 import { plannedCount } from '../../src/study/plan.js';
 import { checkFitSize, LIMITS } from '../../src/limits.js';
 import { runCli } from '../cli/run-cli.js';
+import { fitEM } from '../../src/estimate/em.js';
+import { MixtureOfExperts } from '../../src/model/model.js';
+import { AUTHORS_TRUTH } from '../../src/model/presets.js';
+import { Rng } from '../../src/numeric/rng.js';
+import { sampleX } from '../../src/model/data.js';
 
 const cfg = (over: { n?: string; replicates?: string; k?: string; settings?: number } = {}): string => `name: b
 seed: 1
@@ -122,9 +127,33 @@ describe('fit limits', () => {
     expect(out.warnings.map((w) => w.code)).toContain('EM_TIME_LIMIT');
     expect(out.warnings.find((w) => w.code === 'EM_TIME_LIMIT')?.timeLimit).toBe(0.5);
     expect(out.warnings.map((w) => w.code)).not.toContain('EM_MAX_ITER');
-    expect(r.stderr).toMatch(/warning: the fit stopped at the time limit of 0\.5 s after \d+ iterations, before it converged \[EM_TIME_LIMIT\]/);
+    expect(r.stderr).toMatch(/warning: the fit stopped at the time limit of 0\.5 s after \d+ iterations, before it converged( \(the limit passed during the initialisation[^)]*\))? \[EM_TIME_LIMIT\]/);
     expect(took).toBeLessThan(12);
     await oneLine(['fit', '--data', join(dir, 'n2000.csv'), '--k', '2', '--time-limit', '0'], /--time-limit: must be > 0, got 0/);
+  });
+
+  it('a time limit that passes during the k-means++ start cuts the start short: no gate M-step, EM_TIME_LIMIT says so', () => {
+    // (the start's k-means and its gate Newton M-step took ~1.5 s at k = 60 on 2,000 rows, over any limit)
+    const truth = MixtureOfExperts.fromJSON(AUTHORS_TRUTH);
+    const n = 2000;
+    const rng = new Rng(3);
+    const X = sampleX({ type: 'uniform', low: 0, high: 1 }, n, 1, rng.split('x'));
+    const data = { X, y: truth.sample(X, n, rng.split('y')).y, n, d: 1 };
+    for (const restarts of [1, 3]) {
+      // a limit so small it has passed before the first k-means++ distance pass ends
+      const r = fitEM({ ...truth.spec(), k: 60 }, data, { timeLimit: 1e-9, restarts });
+      expect(r.converged).toBe(false);
+      expect(r.iterations).toBe(0);
+      expect(r.restartLogLikelihoods).toHaveLength(1); // later restarts are not started
+      const w = r.warnings.filter((x) => x.code === 'EM_TIME_LIMIT');
+      expect(w).toHaveLength(1);
+      expect(w[0].message).toMatch(/after 0 iterations, before it converged \(the limit passed during the initialisation: the model returned is the start, cut short\)/);
+      // the gate M-step of the start was skipped: equal gate weights
+      const g = r.model.toJSON().gate;
+      expect((g.beta1 as number[][]).flat().every((v) => v === 0)).toBe(true);
+      expect((g.beta0 as number[]).every((v) => v === 0)).toBe(true);
+      expect(Number.isFinite(r.logLikelihood)).toBe(true);
+    }
   });
 
   it('the memory estimate bounds k·d combinations that pass the k and column limits', () => {
