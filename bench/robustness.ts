@@ -20,6 +20,8 @@ import { MixtureOfExperts } from '../src/model/model.js';
 import { Rng } from '../src/numeric/rng.js';
 import { sampleX } from '../src/model/data.js';
 import { fitEM } from '../src/estimate/em.js';
+import { fitLSE } from '../src/estimate/lse.js';
+import type { ModelJSON } from '../src/model/model.js';
 import { StudyStore } from '../src/study/store.js';
 import { runStudy } from '../src/study/runner.js';
 
@@ -179,6 +181,15 @@ async function storeBattery(): Promise<void> {
     const b = Buffer.from(bytes);
     for (const [at, v] of edits) b[at] = v;
     writeFileSync(StudyStore.pathIn(d), b);
+    // is the damaged store sound? (a resume that runs on an unsound store would be a silent success)
+    let sound = false;
+    try {
+      const st = StudyStore.open(d, { readonly: true });
+      sound = st.integrity().length === 0 && st.schemaProblems().length === 0;
+      st.close();
+    } catch {
+      sound = false;
+    }
     for (const args of [['study', 'status', d, '--json'], ['study', 'export', d, '--csv', join(d, 'x.csv')], ['study', 'report', d, '--no-figures', '--bootstrap', '20'], ['study', 'resume', d, '--inline', '--no-progress']]) {
       tried++;
       const r = await cli(args);
@@ -189,6 +200,7 @@ async function storeBattery(): Promise<void> {
         valid = st.integrity().length === 0;
         st.close();
       }
+      if (args[1] === 'resume' && r.code === 0) valid = sound;
       tally[classify(r, valid)]++;
     }
     rmSync(d, { recursive: true, force: true });
@@ -233,7 +245,67 @@ function scaleBattery(): void {
   const o = fitEM(spec, { X, y: yo, n, d: 1 });
   const v = o.model.toJSON().experts.variance as number[];
   tally[Math.min(...v) < 1e3 ? 'clean' : 'wrong']++;
-  rows.push({ category: 'rescaled data (fitEM)', tally, tried });
+  // the other families: x·c + m and y·c + m where the family is closed under it (SSE·c², ℓ − n·log c, same converged)
+  const families: { truth: ModelJSON; lse: boolean; y: 'affine' | 'scale' | 'none'; d: number }[] = [
+    { truth: { gate: { type: 'softmax', beta0: [0.5, 0], beta1: [[3], [0]] }, experts: { type: 'regression', activation: 'linear', a: [[2], [-1]], b: [0.5, 1], noiseVariance: 0.01 } }, lse: true, y: 'affine', d: 1 },
+    { truth: { gate: { type: 'denseToSparse', tau: 1, beta0: [0.5, 0], beta1: [[3], [0]] }, experts: { type: 'regression', activation: 'linear', a: [[2], [-1]], b: [0.5, 1], noiseVariance: 0.01 } }, lse: true, y: 'affine', d: 1 },
+    { truth: { gate: { type: 'softmax', beta0: [0.2, 0], beta1: [[3], [0]] }, experts: { type: 'regression', activation: 'relu', a: [[2], [-2]], b: [0.5, 1], noiseVariance: 0.01 } }, lse: true, y: 'scale', d: 1 },
+    { truth: { gate: { type: 'softmax', beta0: [0.2, 0], beta1: [[3], [0]] }, experts: { type: 'regression', activation: 'gelu', a: [[2], [-2]], b: [0.5, 1], noiseVariance: 0.01 } }, lse: true, y: 'none', d: 1 },
+    { truth: { gate: { type: 'softmax', beta0: [0.3, 0], beta1: [[2, -1.5], [0, 0]] }, experts: { type: 'multinomialLogistic', classes: 3, a: [[1, -0.5, 0], [-1, 0.5, 0]], b: [[[2, 1], [-1, 2], [0, 0]], [[-2, 0.5], [1.5, -2], [0, 0]]] } }, lse: false, y: 'none', d: 2 },
+    { truth: { gate: { type: 'activation', sigma: 'tanh', bias: 'inside', tau: 1, beta0: [0.3, 0], beta1: [[3], [0]] }, experts: { type: 'gaussianLinear', a: [[-2], [2]], b: [1, -1], variance: [0.05, 0.1] } }, lse: false, y: 'affine', d: 1 },
+  ];
+  for (const f of families) {
+    const m = MixtureOfExperts.fromJSON(f.truth);
+    const fr = new Rng(10);
+    const nf = 600;
+    const Xf = sampleX({ type: 'uniform', low: -1, high: 1 }, nf, f.d, fr.split('x'));
+    const yf = m.sample(Xf, nf, fr.split('y')).y;
+    const objective = (X2: Float64Array, y2: Float64Array): { v: number; converged: boolean } => {
+      if (f.lse) {
+        const r = fitLSE(m.spec(), { X: X2, y: y2, n: nf, d: f.d });
+        return { v: r.sse, converged: r.converged };
+      }
+      const r = fitEM(m.spec(), { X: X2, y: y2, n: nf, d: f.d }, { init: { type: 'model', model: m } });
+      return { v: r.logLikelihood, converged: r.converged };
+    };
+    const b0 = objective(Xf, yf);
+    for (const cx of [1e-4, 1e4]) {
+      for (const cy of f.y === 'none' ? [1] : [1e-3, 1e5]) {
+        tried++;
+        try {
+          const my = f.y === 'affine' ? 2 * cy : 0;
+          const X2 = Xf.map((v) => cx * v + 3 * cx);
+          // the multinomial and activation-gate starts are given: map them with the data
+          if (!f.lse) {
+            const j = m.toJSON();
+            const g = j.gate as unknown as { beta0: number[]; beta1: number[][] };
+            g.beta0 = g.beta0.map((v, i) => v - g.beta1[i].reduce((s2, w) => s2 + (w / cx) * 3 * cx, 0));
+            g.beta1 = g.beta1.map((row) => row.map((w) => w / cx));
+            if (j.experts.type === 'multinomialLogistic') {
+              const e = j.experts as unknown as { a: number[][]; b: number[][][] };
+              e.a = e.a.map((ai, i) => ai.map((v, c2) => v - e.b[i][c2].reduce((s2, w) => s2 + (w / cx) * 3 * cx, 0)));
+              e.b = e.b.map((bi) => bi.map((row) => row.map((w) => w / cx)));
+            } else {
+              const e = j.experts as unknown as { a: number[][]; b: number[]; variance: number[] };
+              e.b = e.b.map((v, i) => cy * v + my - e.a[i].reduce((s2, w) => s2 + (cy * w / cx) * 3 * cx, 0));
+              e.a = e.a.map((row) => row.map((w) => (cy * w) / cx));
+              e.variance = e.variance.map((v) => v * cy * cy);
+            }
+            const r = fitEM(m.spec(), { X: X2, y: yf.map((v) => cy * v + my), n: nf, d: f.d }, { init: { type: 'model', model: MixtureOfExperts.fromJSON(j) } });
+            const same = Math.abs(r.logLikelihood + nf * Math.log(cy) - b0.v) <= 1e-6 * Math.abs(b0.v) && r.converged === b0.converged;
+            tally[same ? 'clean' : 'wrong']++;
+            continue;
+          }
+          const r = objective(X2, yf.map((v) => cy * v + my));
+          const same = Math.abs(r.v / (cy * cy) - b0.v) <= 1e-6 * Math.abs(b0.v) && r.converged === b0.converged;
+          tally[same ? 'clean' : 'wrong']++;
+        } catch (e) {
+          tally[e instanceof MoelabError ? 'wrong' : 'stack']++;
+        }
+      }
+    }
+  }
+  rows.push({ category: 'rescaled data (fitEM: Gaussian, multinomial, activation gate; fitLSE: linear, relu, GELU)', tally, tried });
 }
 
 async function boundsBattery(): Promise<void> {

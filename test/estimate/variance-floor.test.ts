@@ -12,6 +12,10 @@ import { sampleX, type Dataset } from '../../src/model/data.js';
 import { fitEM } from '../../src/estimate/em.js';
 import { robustScale, RELATIVE_VARIANCE_FLOOR } from '../../src/estimate/standardize.js';
 import { OptionError } from '../../src/errors.js';
+import { mkdtempSync, writeFileSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
+import { runCli } from '../cli/run-cli.js';
 
 const TRUTH: ModelJSON = { gate: { type: 'softmax', beta0: [0, 0], beta1: [[6], [0]] }, experts: { type: 'gaussianLinear', a: [[2], [-2]], b: [-1, 1], variance: [0.04, 0.04] } };
 
@@ -112,5 +116,23 @@ describe('variance floor', () => {
   it('a bad varianceFloor option is one OptionError naming the field', () => {
     expect(() => fitEM(spec, data, { varianceFloor: { scale: 'cell' as 'expert' } })).toThrow(OptionError);
     expect(() => fitEM(spec, data, { varianceFloor: { relative: -1 } })).toThrow(/varianceFloor\.relative: must be a finite number > 0/);
+  });
+
+  it('fit --variance-floor expert: the floored expert is warned on stderr (text and --json) and in the JSON; a bad value is one line', async () => {
+    const dir = mkdtempSync(join(tmpdir(), 'moelab-floor-'));
+    const csv = join(dir, 'dup.csv');
+    writeFileSync(csv, 'x,y\n' + Array.from({ length: data.n }, (_, t) => `${data.X[t]},${data.y[t]}`).join('\n') + '\n');
+    const start = join(dir, 'start.json');
+    writeFileSync(start, JSON.stringify(START));
+    for (const json of [false, true]) {
+      const r = await runCli(['fit', '--data', csv, '--k', '3', '--init-model', start, '--variance-floor', 'expert', ...(json ? ['--json'] : [])]);
+      expect(r.code, r.stderr).toBe(0);
+      expect(r.stderr).toMatch(/warning: the variance of expert 3 is at the floor \S+ .*\[EM_VARIANCE_AT_FLOOR\]/);
+      if (json) expect((JSON.parse(r.stdout) as { warnings: { code: string; experts: string }[] }).warnings).toContainEqual(expect.objectContaining({ code: 'EM_VARIANCE_AT_FLOOR', experts: '3' }));
+    }
+    const bad = await runCli(['fit', '--data', csv, '--k', '3', '--variance-floor', 'cell']);
+    expect(bad.code).toBe(2);
+    expect(bad.stderr.trim().split('\n')).toHaveLength(1);
+    expect(bad.stderr).toMatch(/--variance-floor: expected response or expert, got "cell"/);
   });
 });

@@ -36,6 +36,7 @@ export interface FitCliOptions {
   allowLarge?: boolean;
   warmStart?: boolean;
   timeLimit?: string;
+  varianceFloor?: string;
 }
 
 export type FitCommandOptions = FitCliOptions & InferenceCliOptions;
@@ -61,6 +62,7 @@ export function register(program: Command): void {
     .option('--gate-bound <B>', 'compact Θ: keep every gate coefficient (relative to the reference expert) in [−B, B] (every gate; EM and least squares)')
     .option('--time-limit <seconds>', 'stop the fit after this wall time (all restarts); it is returned with converged: false and an EM_TIME_LIMIT / LSE_TIME_LIMIT warning')
     .option('--no-warm-start', 'with a k-means++ or random start and ≥ 8000 rows, do not first fit a random subsample (EM)')
+    .option('--variance-floor <scale>', 'Gaussian experts: response (every variance ≥ 1e-6·s_y², default) | expert (expert i ≥ 1e-6·σ̂ᵢ², its robust residual scale at the start)')
     .option('--allow-large', `lift the size limits (k ≤ ${LIMITS.k}, ≤ ${LIMITS.columns} input columns, ≤ 2 GiB working memory)`)
     .option('--json', 'print one JSON object instead of a summary');
   inferenceOptions(cmd);
@@ -82,8 +84,10 @@ export function register(program: Command): void {
         ...(opts.gateBound !== undefined ? { gateBound: parseNumberOption(opts.gateBound, '--gate-bound', { positive: true }) } : {}),
         ...(opts.timeLimit !== undefined ? { timeLimit: parseNumberOption(opts.timeLimit, '--time-limit', { positive: true }) } : {}),
         ...(opts.warmStart === false ? { warmStart: false } : {}),
+        ...(opts.varianceFloor !== undefined ? { varianceFloor: { scale: varianceFloorScale(opts.varianceFloor) } } : {}),
       };
       if (estimator === 'lse') {
+        if (options.varianceFloor !== undefined) throw new OptionError('--variance-floor applies to EM fits of Gaussian experts (--estimator mle)');
         runLseFit({ spec: { gate, experts, k, d: data.d }, data, dataPath: opts.data, restarts: options.restarts ?? LSE_DEFAULTS.restarts, seed: Number(options.seed), maxIter: options.maxIter ?? LSE_DEFAULTS.maxIter, init: options.init ?? { type: 'kmeans++' }, ...(options.gateBound !== undefined ? { gateBound: options.gateBound } : {}), ...(options.timeLimit !== undefined ? { timeLimit: options.timeLimit } : {}), json: opts.json ?? false });
         return;
       }
@@ -150,4 +154,10 @@ export function initFromCli(opts: { init?: string; truth?: string; initModel?: s
     default:
       throw new OptionError(`--init: expected random, kmeans++, near-truth or model, got ${JSON.stringify(method)}`);
   }
+}
+
+/** --variance-floor: response | expert. */
+function varianceFloorScale(v: string): 'response' | 'expert' {
+  if (v === 'response' || v === 'expert') return v;
+  throw new OptionError(`--variance-floor: expected response or expert, got ${JSON.stringify(v)}`);
 }
