@@ -67,6 +67,9 @@ function fitFromMappedStarts(spec: ModelSpec, data: Dataset, sData: Dataset, s: 
   const sses: number[] = [];
   const warnings: MoeWarning[] = [];
   for (let r = 0; r < restarts; r++) {
+    // one time limit for all the starts (each raw fit measures its own from its start)
+    const left = sOptions.timeLimit !== undefined ? sOptions.timeLimit - (performance.now() - t0) / 1000 : undefined;
+    if (r > 0 && left !== undefined && left <= 0) break;
     let out: LSEResult;
     try {
       const theta0 = initialise(structure, data, init, rng.split('restart', r), sOptions);
@@ -75,6 +78,7 @@ function fitFromMappedStarts(spec: ModelSpec, data: Dataset, sData: Dataset, s: 
         ...sOptions,
         restarts: 1,
         init: { type: 'model', model: MixtureOfExperts.fromJSON(json) },
+        ...(left !== undefined ? { timeLimit: Math.max(left, 1e-6) } : {}),
         onRestart: onRestart ? (_: number, sse: number) => onRestart(r, sse) : undefined,
         onProgress: onProgress ? (_: number, it: number, sse: number, g: number) => onProgress(r, it, sse, g) : undefined,
       });
