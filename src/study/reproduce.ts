@@ -559,7 +559,8 @@ export function reproductionMarkdown(r: Reproduction, ctx: { figOf: Map<string, 
     for (const c of reasons) {
       const fig = ctx.figOf.get(`${c.preset}\u0000${c.setting}`);
       const facts = r.presets.find((p) => p.preset === c.preset)?.facts?.find((f) => f.setting === c.setting);
-      lines.push(`- **${c.preset} · ${c.setting} · ${c.loss}: ${c.verdict}.** ${c.reason}. ${diagnose(c, facts)}${fig ? ` Figure: [${c.preset}-${c.setting}](${rel(fig)}).` : ''}`);
+      const sibling = c.loss.startsWith('param:') ? r.claims.find((x) => x.preset === c.preset && x.setting === c.setting && x.loss === `cell:${c.loss.slice(6)}`) : undefined;
+      lines.push(`- **${c.preset} · ${c.setting} · ${c.loss}: ${c.verdict}.** ${c.reason}. ${diagnose(c, facts, sibling)}${fig ? ` Figure: [${c.preset}-${c.setting}](${rel(fig)}).` : ''}`);
     }
   }
   if (ctx.compFigs.length) {
@@ -578,7 +579,7 @@ export function reproductionMarkdown(r: Reproduction, ctx: { figOf: Map<string, 
  * Why a claim is not reproduced, from the data, and what run would decide it. The causes are tested in
  * a fixed order and the first that the data support is named (each test is stated in the text it writes).
  */
-export function diagnose(c: ClaimRow, facts?: SettingFacts): string {
+export function diagnose(c: ClaimRow, facts?: SettingFacts, cellSibling?: ClaimRow): string {
   const parts: string[] = [];
   const theory = c.theory;
   const ls = c.localSlopes.map((w) => w.slope).filter(Number.isFinite);
@@ -620,6 +621,12 @@ export function diagnose(c: ClaimRow, facts?: SettingFacts): string {
   if (c.kind === 'slow' && c.verdict === 'contradicted') {
     if (blowup || stuck) parts.push(`The estimator's record above (${[blowup ? 'runaway expert coefficients at small n' : '', stuck ? 'fits stopped at the iteration or time limit' : ''].filter(Boolean).join(', ')}) already makes the measured slope unreliable: ${[blowup ? 'a compact Θ for the experts' : '', stuck ? 'a larger iteration limit' : ''].filter(Boolean).join(' and ')} come${blowup && stuck ? '' : 's'} first.`);
     parts.push(`Cause: the estimator converges polynomially at this one fixed truth. The slow-rate result (math-spec §1.6) is a minimax lower bound — the infimum over estimators of the supremum over mixing measures in the class — so it says that some truths near this one are slow at each n, not that the MLE at a fixed truth is; a fixed-truth run measures the pointwise rate${c.preset === 'temperature' ? ', here of β/τ at τ̂ = τ* (the identified quantity; math-spec §6.1 [REC]), which the scale invariance leaves as a softmax-type parameter' : ''}. Run that would decide: truths that approach the degenerate configuration as n grows (local alternatives, e.g. the vanishing parameter at n^−1/4, one truth per n) beside the same design for the polynomial counterpart.`);
+  } else if (c.loss.startsWith('param:') && cellSibling && cellSibling.verdict === 'reproduced') {
+    parts.push(`Cause: the statistic — ${c.loss} is the largest error over the fitted atoms, unweighted, which the theorem does not bound (an atom of small weight may wander); the theorem bounds the weighted cell sums, and ${cellSibling.loss} on the same fits is reproduced (${cellSibling.summary}: ${num(cellSibling.slope)} ${ci(cellSibling.ci)}). Nothing to rerun: read ${cellSibling.loss}.`);
+  } else if (facts && facts.gateBound !== null && facts.atBound / Math.max(facts.ok, 1) >= 0.1 && c.slope !== null && theory !== null && c.slope > theory) {
+    parts.push(`Cause: the bound on Θ — ${pct(facts.atBound / facts.ok)} of the fits have a gate coefficient on the bound ${facts.gateBound}, where the error cannot shrink, and the 0.8-quantile reads the upper fifth of the fits. Run that would decide: the same design with a larger bound (or none) beside this one, to separate fits that want a larger coefficient from the truth's neighbourhood.`);
+  } else if (blowup && c.slope !== null && theory !== null && c.slope >= theory - 0.2) {
+    parts.push(`Cause: the estimator — runaway expert coefficients (quasi-separation, ${facts!.expertFarSmall} of the ${facts!.smallJobs} fits at n ≤ ${facts!.nSmallTo}) make the fits of that range unreliable; the slope is not steeper than the theory, so they do not explain it alone. Run that would decide: a compact Θ for the experts (a bound on their coefficients, as gateBound does for the gate) and n from 1e3 to 1e6.`);
   } else if (blowup && last !== null && theory !== null && Math.abs(last - theory) <= 0.3) {
     parts.push(`Cause: too small n — the small-n fits with runaway expert coefficients (quasi-separation) steepen the curve, while the last decade already agrees with the theory. Run that would decide: n from 1e3 to 1e6 (the same 3 decades shifted up one), or a bound on the expert coefficients.`);
   } else if (blowup) {

@@ -235,3 +235,22 @@ describe('far fits: which block makes the loss, and the constant it implies', ()
     expect(text).toContain('the beta1 term makes');
   });
 });
+
+describe('diagnose picks the cause the data support', () => {
+  const base = { preset: 'p', setting: 's', theory: -0.25, summary: 'q0.8', ci: [-0.18, 0.0] as [number, number], kind: 'rate', reason: 'x', meanSlope: null, meanCi: null, medianSlope: null, medianCi: null, localSlopes: [], bestModel: null, nMin: 100, nMax: 100000, reps: 20 };
+  const facts = { setting: 's', ok: 240, failed: 0, nonConverged: 0, nonConvergedLarge: 0, ridge: 0, varianceFloor: 0, largeJobs: 80, gateBound: 10, atBound: 3, expertFar: 0, expertFarSmall: 0, smallJobs: 80, expertMax: 20, trueExpertMax: 20, nLargeFrom: 15199, nSmallTo: 658 };
+  it('param:BLOCK contradicted while cell:BLOCK is reproduced: the statistic, with the sibling\'s slope', async () => {
+    const { diagnose } = await import('../../src/study/reproduce.js');
+    const cell = { ...base, loss: 'cell:a', slope: -0.31, ci: [-0.38, -0.21] as [number, number], verdict: 'reproduced' as const };
+    const t = diagnose({ ...base, loss: 'param:a', slope: -0.09, verdict: 'contradicted' }, facts, cell);
+    expect(t).toContain('Cause: the statistic');
+    expect(t).toContain('cell:a on the same fits is reproduced (q0.8: −0.31 [−0.38, −0.21])');
+  });
+  it('many fits on the gate bound and a slope shallower than the theory: the bound', async () => {
+    const { diagnose } = await import('../../src/study/reproduce.js');
+    const t = diagnose({ ...base, loss: 'cell:beta1', theory: -0.5, slope: -0.29, verdict: 'contradicted' }, { ...facts, atBound: 48 });
+    expect(t).toContain('Cause: the bound on Θ — 20 % of the fits have a gate coefficient on the bound 10');
+    // the same with few fits on the bound: not that cause
+    expect(diagnose({ ...base, loss: 'cell:beta1', theory: -0.5, slope: -0.29, verdict: 'contradicted' }, facts)).not.toContain('the bound on Θ');
+  });
+});
