@@ -13,8 +13,8 @@
  *     per row: gate part Σᵢ h_ti π_ti ∂log π_ti (`gate.rowGradQ` with W_ti = h_ti π_ti), expert part
  *     π_ti ∂h_ti/∂ηᵢ (`rowGradPredict` with V_ti = π_ti); JᵀJ and Jᵀe are accumulated by blocks of
  *     rows, so J is never stored whole.
- * Compact Θ (`gateBound`, math-spec §1.2 A.3): the box |θ_G,i| ≤ B on the gate's working parameters
- * makes both solvers projected (lm.ts, lbfgs.ts); stationarity is then the KKT test of the box.
+ * Compact Θ (`gateBound`, `expertBound`, math-spec §1.2 A.3): the box |θ_G,i| ≤ B on the gate's
+ * working parameters (and |η_i| ≤ B_E on the experts') makes both solvers projected (lm.ts, lbfgs.ts); stationarity is then the KKT test of the box.
  * Restarts keep the lowest SSE. Initialisations are those of init.ts (random, kmeans++, nearTruth,
  * model); the data-driven ones use the regression family's weighted least-squares M-step.
  */
@@ -30,7 +30,7 @@ import { resolveLSEOptions, type LSEOptions, type ResolvedLSEOptions } from './o
 import { OptionError } from '../errors.js';
 import { expNonPositive } from '../numeric/fastmath.js';
 import { warning, type MoeWarning } from '../warnings.js';
-import { atActiveBound, clipToBox } from '../numeric/box.js';
+import { atActiveBound } from '../numeric/box.js';
 import { hasAnalyticHessian, lseHessian, LSEHessianWorkspace } from './lse-hessian.js';
 import { fitLSEStandardized } from './standardize-lse.js';
 
@@ -266,12 +266,21 @@ interface RunResult {
   timedOut: boolean;
 }
 
+/** The box |θ_i| ≤ B_i of gateBound (gate block) and expertBound (expert block), or undefined when neither is set. */
+function parameterBounds(model: MixtureOfExperts, options: LSEOptions): Float64Array | undefined {
+  if (options.gateBound === undefined && options.expertBound === undefined) return undefined;
+  const pG = model.gate.nParams;
+  const B = new Float64Array(model.nParams);
+  for (let i = 0; i < B.length; i++) B[i] = (i < pG ? options.gateBound : options.expertBound) ?? Infinity;
+  return B;
+}
+
 /** One solver run from θ0. */
 function runLSE(model: MixtureOfExperts, theta0: Float64Array, data: Dataset, ws: LSEWorkspace, options: ResolvedLSEOptions, restart: number, deadline: number | undefined): RunResult {
   const n = data.n;
   const p = theta0.length;
-  const box = options.gateBound !== undefined ? { count: model.gate.nParams, bound: options.gateBound } : undefined;
-  if (box) clipToBox(theta0, 0, box.count, box.bound); // a start outside the box is moved onto it
+  const box = parameterBounds(model, options);
+  if (box) for (let i = 0; i < p; i++) theta0[i] = Math.min(box[i], Math.max(-box[i], theta0[i])); // a start outside the box is moved onto it
   const sse0 = lseObjective(model, theta0, data, ws);
   if (!Number.isFinite(sse0)) throw new OptionError('the initial model is infeasible (non-finite squared error); choose another initialisation');
   if ((options.solver ?? 'lm') === 'lm' && hasRowDerivatives(model)) {
@@ -288,7 +297,7 @@ function runLSE(model: MixtureOfExperts, theta0: Float64Array, data: Dataset, ws
     const res = levenbergMarquardt(problem, theta0, {
       maxIter: options.maxIter,
       gtol: options.gtol,
-      box,
+      bounds: box,
       deadline,
       onIteration: options.onProgress ? (it, f, g) => options.onProgress?.(restart, it, f, g) : undefined,
     });
@@ -298,7 +307,7 @@ function runLSE(model: MixtureOfExperts, theta0: Float64Array, data: Dataset, ws
 }
 
 /** One L-BFGS run from θ0 on MSE(θ) = SSE(θ)/n. */
-function runLBFGS(model: MixtureOfExperts, theta0: Float64Array, sse0: number, data: Dataset, ws: LSEWorkspace, options: LSEOptions, restart: number, box: { count: number; bound: number } | undefined, deadline: number | undefined): RunResult {
+function runLBFGS(model: MixtureOfExperts, theta0: Float64Array, sse0: number, data: Dataset, ws: LSEWorkspace, options: LSEOptions, restart: number, box: Float64Array | undefined, deadline: number | undefined): RunResult {
   const n = data.n;
   const p = theta0.length;
   const fg = (x: Float64Array, g: Float64Array): number => {
@@ -312,7 +321,7 @@ function runLBFGS(model: MixtureOfExperts, theta0: Float64Array, sse0: number, d
     gtol: options.gtol,
     ftol: options.ftol,
     memory: options.memory,
-    box,
+    bounds: box,
     // the time limit, polled once per iteration
     signal: deadline !== undefined ? { get aborted() { return performance.now() > deadline; } } : undefined,
     onIteration: options.onProgress ? (it, f, g) => options.onProgress?.(restart, it, f * n, Math.hypot(...g)) : undefined,
@@ -374,10 +383,10 @@ export function fitLSEUnscaled(spec: ModelSpec, data: Dataset, lseOptions: LSEOp
   // gradient norm of the MSE at the returned (canonical) parameters
   const grad = new Float64Array(fitted.nParams);
   const sse = lseObjective(fitted, fitted.theta, data, ws, grad);
-  const B = options.gateBound ?? Infinity;
+  const box = parameterBounds(fitted, options);
   let g2 = 0;
   for (let i = 0; i < grad.length; i++) {
-    if (i < fitted.gate.nParams && atActiveBound(fitted.theta[i], -grad[i], B)) continue; // KKT: held at the bound
+    if (box && atActiveBound(fitted.theta[i], -grad[i], box[i])) continue; // KKT: held at the bound
     g2 += (grad[i] / n) ** 2;
   }
   if (best.timedOut) warnings.push(warning('LSE_TIME_LIMIT', `the fit stopped at the time limit of ${options.timeLimit ?? '?'} s after ${best.iterations} iterations, before it converged`, { timeLimit: options.timeLimit ?? null, iterations: best.iterations }));

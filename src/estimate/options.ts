@@ -88,6 +88,7 @@ export const EMOptionsSchema = EMTuningSchema.extend({
 export const LSETuningSchema = z.strictObject({
   solver: z.enum(['lm', 'lbfgs']).optional(),
   gateBound: positive.optional(),
+  expertBound: positive.optional(),
   timeLimit: positive.optional(),
   gtol: positive.optional(),
   ftol: positive.optional(),
@@ -250,6 +251,12 @@ export interface LSEOptions {
    */
   gateBound?: number;
   /**
+   * Compact Θ for the experts (math-spec §1.2 A.3): every expert working parameter (a, b, and c with
+   * an output weight) is kept in [−expertBound, expertBound], by the same projected solvers and KKT
+   * tests as `gateBound`. Default: no bound.
+   */
+  expertBound?: number;
+  /**
    * Wall-time limit of the whole fit (all restarts), in seconds: the solver stops at the first
    * step after it, and the best point so far is returned with converged: false and an
    * LSE_TIME_LIMIT warning. Default none.
@@ -280,7 +287,7 @@ export interface LSEOptions {
 
 export type ResolvedLSEOptions = Required<Omit<LSEOptions, OptionalLSE>> & Pick<LSEOptions, OptionalLSE>;
 /** LSE options without a default: absent means none (no gate box, no callback, kmeans++). */
-type OptionalLSE = 'onRestart' | 'onProgress' | 'init' | 'gateBound' | 'timeLimit';
+type OptionalLSE = 'onRestart' | 'onProgress' | 'init' | 'gateBound' | 'expertBound' | 'timeLimit';
 
 const lseSchemaMatchesType: Same<keyof z.input<typeof LSEOptionsSchema>, keyof LSEOptions> = true;
 void lseSchemaMatchesType;

@@ -53,6 +53,8 @@ export interface LbfgsOptions {
   maxStep?: number;
   /** Box |x_i| ≤ bound on the coordinates 0 … count−1 (see the file comment). Default none. */
   box?: { count: number; bound: number };
+  /** Per-coordinate box |x_i| ≤ bounds[i] (Infinity: free); replaces `box` when given. */
+  bounds?: Float64Array;
   /** Cooperative abort, polled once per iteration. */
   signal?: { aborted: boolean };
   /** Called after every accepted step with (iterations so far, f, ∇f); g must not be modified. */
@@ -123,15 +125,18 @@ export function lbfgs(fg: ObjectiveWithGradient, x0: Float64Array, options: Lbfg
   const n = x0.length;
   const m = memory;
   let x = Float64Array.from(x0);
-  const B = options.box?.bound ?? Infinity;
-  const nb = Number.isFinite(B) ? Math.min(n, options.box?.count ?? 0) : 0;
-  for (let i = 0; i < nb; i++) x[i] = Math.min(B, Math.max(-B, x[i]));
+  // per-coordinate bounds |θ_i| ≤ Bv[i] (Infinity: free); nb = n when any is finite, else 0
+  const Bv = new Float64Array(n).fill(Infinity);
+  if (options.bounds) for (let i = 0; i < n; i++) Bv[i] = options.bounds[i] ?? Infinity;
+  else if (options.box) for (let i = 0; i < Math.min(n, options.box.count); i++) Bv[i] = options.box.bound;
+  const nb = Bv.some(Number.isFinite) ? n : 0;
+  for (let i = 0; i < nb; i++) x[i] = Math.min(Bv[i], Math.max(-Bv[i], x[i]));
   const held = new Uint8Array(n); // coordinates held at an active bound
   let heldKey = -1; // a hash of the held set, to reset the memory when it changes
   /** ‖g‖∞ over the coordinates not held at an active bound at x. */
   const freeNormInf = (xv: Float64Array, gv: Float64Array): number => {
     let mx = 0;
-    for (let i = 0; i < n; i++) if (!(i < nb && atActiveBound(xv[i], -gv[i], B))) mx = Math.max(mx, Math.abs(gv[i]));
+    for (let i = 0; i < n; i++) if (!(i < nb && atActiveBound(xv[i], -gv[i], Bv[i]))) mx = Math.max(mx, Math.abs(gv[i]));
     return mx;
   };
   let g = new Float64Array(n);
@@ -157,7 +162,7 @@ export function lbfgs(fg: ObjectiveWithGradient, x0: Float64Array, options: Lbfg
   /** φ(a) = f(x + a·d) into xt/gt, fTrial, dTrial; non-finite values count as f = +∞. */
   const evalAt = (a: number): void => {
     for (let i = 0; i < n; i++) xt[i] = x[i] + a * d[i];
-    for (let i = 0; i < nb; i++) xt[i] = Math.min(B, Math.max(-B, xt[i]));
+    for (let i = 0; i < nb; i++) xt[i] = Math.min(Bv[i], Math.max(-Bv[i], xt[i]));
     const fv = fg(xt, gt);
     evaluations++;
     lsEvals++;
@@ -251,7 +256,7 @@ export function lbfgs(fg: ObjectiveWithGradient, x0: Float64Array, options: Lbfg
     if (nb > 0) {
       let key = 0;
       for (let i = 0; i < nb; i++) {
-        held[i] = atActiveBound(x[i], -g[i], B) ? 1 : 0;
+        held[i] = atActiveBound(x[i], -g[i], Bv[i]) ? 1 : 0;
         key = (key * 31 + (held[i] ? i + 1 : 0)) % 1000000007;
       }
       if (key !== heldKey) count = 0; // the active set changed: the stored curvature pairs no longer apply
@@ -271,7 +276,7 @@ export function lbfgs(fg: ObjectiveWithGradient, x0: Float64Array, options: Lbfg
         boxStep = Infinity;
         for (let i = 0; i < nb; i++) {
           if (d[i] === 0) continue;
-          const room = d[i] > 0 ? B - x[i] : -B - x[i];
+          const room = d[i] > 0 ? Bv[i] - x[i] : -Bv[i] - x[i];
           if (room * d[i] <= 0) { d[i] = 0; continue; }
           boxStep = Math.min(boxStep, room / d[i]);
         }
@@ -333,7 +338,7 @@ export function lbfgs(fg: ObjectiveWithGradient, x0: Float64Array, options: Lbfg
     else if (signal?.aborted) reason = 'aborted';
     else reason = iterate();
   }
-  if (nb > 0) for (let i = 0; i < nb; i++) if (atActiveBound(x[i], -g[i], B)) g[i] = 0; // KKT: held coordinates are stationary
+  if (nb > 0) for (let i = 0; i < nb; i++) if (atActiveBound(x[i], -g[i], Bv[i])) g[i] = 0; // KKT: held coordinates are stationary
   return {
     x,
     f,

@@ -91,6 +91,8 @@ export interface LMOptions {
   deadline?: number;
   /** Box |θ_i| ≤ bound on the coordinates 0 … count−1 (compact Θ); none by default. */
   box?: { count: number; bound: number };
+  /** Per-coordinate box |θ_i| ≤ bounds[i] (Infinity: free); replaces `box` when given. */
+  bounds?: Float64Array;
   /** Called after every accepted step with (iteration, S, ‖∇(S/n)‖₂). */
   onIteration?: (iteration: number, f: number, gradNorm2: number) => void;
 }
@@ -135,14 +137,17 @@ export function levenbergMarquardt(problem: LeastSquaresProblem, x0: Float64Arra
   const deadline = options.deadline;
   const secondOrder = options.secondOrder ?? true;
   const x = Float64Array.from(x0);
-  const B = options.box?.bound ?? Infinity;
-  const nb = Number.isFinite(B) ? Math.min(p, options.box?.count ?? 0) : 0;
-  for (let i = 0; i < nb; i++) x[i] = Math.min(B, Math.max(-B, x[i])); // a start outside the box is moved onto it
+  // per-coordinate bounds |θ_i| ≤ Bv[i] (Infinity: free); nb = p when any is finite, else 0
+  const Bv = new Float64Array(p).fill(Infinity);
+  if (options.bounds) for (let i = 0; i < p; i++) Bv[i] = options.bounds[i] ?? Infinity;
+  else if (options.box) for (let i = 0; i < Math.min(p, options.box.count); i++) Bv[i] = options.box.bound;
+  const nb = Bv.some(Number.isFinite) ? p : 0;
+  for (let i = 0; i < nb; i++) x[i] = Math.min(Bv[i], Math.max(-Bv[i], x[i])); // a start outside the box is moved onto it
   const held = new Uint8Array(p); // coordinates held at an active bound in this step
   /** ‖v‖∞ over the coordinates not at an active bound of the box at xv (v = Jᵀe, a descent direction). */
   const freeNormInf = (xv: Float64Array, v: Float64Array): number => {
     let m = 0;
-    for (let i = 0; i < p; i++) if (!(i < nb && atActiveBound(xv[i], v[i], B))) m = Math.max(m, Math.abs(v[i]));
+    for (let i = 0; i < p; i++) if (!(i < nb && atActiveBound(xv[i], v[i], Bv[i]))) m = Math.max(m, Math.abs(v[i]));
     return m;
   };
   const xt = new Float64Array(p);
@@ -227,7 +232,7 @@ export function levenbergMarquardt(problem: LeastSquaresProblem, x0: Float64Arra
     // damped step (A + μD) h = b; an indefinite A raises μ until the factorisation succeeds
     let anyHeld = false;
     for (let i = 0; i < nb; i++) {
-      held[i] = atActiveBound(x[i], b[i], B) ? 1 : 0;
+      held[i] = atActiveBound(x[i], b[i], Bv[i]) ? 1 : 0;
       if (held[i]) anyHeld = true;
     }
     let solved = false;
@@ -253,14 +258,14 @@ export function levenbergMarquardt(problem: LeastSquaresProblem, x0: Float64Arra
     // the trial point clipped onto the box; h becomes the step actually taken
     for (let i = 0; i < nb; i++) {
       const v = x[i] + h[i];
-      if (v > B) h[i] = B - x[i];
-      else if (v < -B) h[i] = -B - x[i];
+      if (v > Bv[i]) h[i] = Bv[i] - x[i];
+      else if (v < -Bv[i]) h[i] = -Bv[i] - x[i];
     }
     let hx = 0;
     let xn = 0;
     let pred = 0; // L(0) − L(h) = hᵀ(2b − A h), the model's decrease of S
     for (let i = 0; i < p; i++) {
-      xt[i] = i < nb ? Math.min(B, Math.max(-B, x[i] + h[i])) : x[i] + h[i];
+      xt[i] = i < nb ? Math.min(Bv[i], Math.max(-Bv[i], x[i] + h[i])) : x[i] + h[i];
       hx += h[i] * h[i];
       xn += x[i] * x[i];
       let ah = 0;
@@ -282,7 +287,7 @@ export function levenbergMarquardt(problem: LeastSquaresProblem, x0: Float64Arra
       gradients++;
       if (!Number.isFinite(fn)) { accept = false; } else {
         let gn = 0;
-        for (let i = 0; i < p; i++) if (!(i < nb && atActiveBound(xt[i], -g1[i], B))) gn = Math.max(gn, Math.abs(g1[i]));
+        for (let i = 0; i < p; i++) if (!(i < nb && atActiveBound(xt[i], -g1[i], Bv[i]))) gn = Math.max(gn, Math.abs(g1[i]));
         if (!accept) accept = gn < 2 * freeNormInf(x, bOld);
         if (accept) {
           x.set(xt);

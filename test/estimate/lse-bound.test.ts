@@ -117,4 +117,30 @@ describe('fitLSE gateBound (compact Θ) under every gate', () => {
     }
     expect(() => fitLSE(truth.spec(), data, { timeLimit: 0 })).toThrow(/^timeLimit: must be a finite number > 0/);
   });
+
+  it('expertBound: the expert coefficients stay in their box and meet the KKT conditions (both solvers); with gateBound both blocks', () => {
+    const { truth, data } = simulate(CASES[0].truth, 2000, 12, CASES[0].x);
+    const pg = truth.gate.nParams;
+    const BE = 2.5; // the true a₂ = −3 lies outside
+    for (const solver of ['lm', 'lbfgs'] as const) {
+      const r = fitLSE(truth.spec(), data, { init: { type: 'nearTruth', truth }, seed: 3, solver, expertBound: BE, gateBound: 2, maxIter: 3000 });
+      const g = new Float64Array(r.model.nParams);
+      lseObjective(r.model, r.model.theta, data, new LSEWorkspace(r.model, data.n), g);
+      let onExpertBound = 0;
+      for (let i = 0; i < r.model.nParams; i++) {
+        const B = i < pg ? 2 : BE;
+        const v = r.model.theta[i];
+        const gi = g[i] / data.n;
+        expect(Math.abs(v)).toBeLessThanOrEqual(B * (1 + 1e-12));
+        if (Math.abs(v) >= B * (1 - 1e-12)) {
+          if (i >= pg) onExpertBound++;
+          expect(-gi * Math.sign(v)).toBeGreaterThanOrEqual(-1e-6);
+        } else {
+          expect(Math.abs(gi)).toBeLessThan(solver === 'lm' ? 1e-7 : 1e-5);
+        }
+      }
+      expect(onExpertBound).toBeGreaterThan(0);
+    }
+    expect(() => fitLSE(truth.spec(), data, { expertBound: -1 })).toThrow(/^expertBound: must be a finite number > 0/);
+  });
 });
