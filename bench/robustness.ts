@@ -64,7 +64,8 @@ const DECIMAL = /^[+-]?(\d+(\.\d*)?|\.\d+)([eE][+-]?\d+)?$/;
 function csvValid(text: string): boolean {
   let recs: string[][];
   try {
-    recs = parse(text.replace(/^\ufeff/, ''), { skip_empty_lines: true, trim: true }) as string[][];
+    // CRLF and LF both end a record, mixed in one file (as moelab reads it since e9c7b8b)
+    recs = parse(text.replace(/^\ufeff/, ''), { skip_empty_lines: true, trim: true, record_delimiter: ['\r\n', '\n'] }) as string[][];
   } catch {
     return false;
   }
