@@ -517,7 +517,8 @@ export function reproductionMarkdown(r: Reproduction, ctx: { figOf: Map<string, 
     const t = p.timing;
     lines.push(`| ${p.preset} | ${p.profile} | ${p.ok} / ${p.planned} | ${p.failed} | ${p.missing} | ${p.computeSeconds.toFixed(0)} | ${t && t.jobs ? minutes(t.activeSeconds) : '—'} | ${t && t.jobs ? t.jobsPerSecond.toFixed(2) : '—'} | ${t?.firstFinished ? `${t.firstFinished.slice(11, 19)} – ${(t.lastFinished ?? '').slice(11, 19)}` : '—'} |`);
   }
-  lines.push('', 'The presets run one after another in rounds of replicates (interleaved), so a preset\'s busy wall time is the sum of its own stretches; the whole run\'s is above.', '');
+  const perPreset = r.presets.reduce((a, p) => a + (p.timing?.activeSeconds ?? 0), 0);
+  lines.push('', `A preset's busy wall time is the span of its own jobs' finish times without pauses (one \`study reproduce\` interleaves the presets in rounds of replicates, so this includes the other presets' stretches between its rounds only when they are shorter than a pause).${r.timing && perPreset > 1.05 * r.timing.activeSeconds ? ` Here the presets' busy times add up to ${minutes(perPreset)}, more than the whole run's ${minutes(r.timing.activeSeconds)}: some presets ran at the same time (e.g. in a second process), so the whole run's figure above is the wall time.` : ''}`, '');
   lines.push('## math-spec §7, row by row', '');
   lines.push('| §7 setting | theory | tested by | verdicts |', '|---|---|---|---|');
   for (const row of SPEC_ROWS) {
