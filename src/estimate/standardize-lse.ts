@@ -22,7 +22,7 @@ import { OptionError } from '../errors.js';
 import { initialise } from './init.js';
 import type { LSEOptions } from './options.js';
 import { warning, type MoeWarning } from '../warnings.js';
-import { lseObjective, LSEWorkspace, type LSEResult } from './lse.js';
+import { lseObjective, LSEWorkspace, type LSEResult } from './lse-objective.js';
 import { RegressionExperts } from '../experts/regression.js';
 import { isIdentity, mapBack, mapModelJSON, standardization, standardizeData, type Standardization } from './standardize.js';
 
