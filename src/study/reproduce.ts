@@ -468,7 +468,7 @@ export const SPEC_ROWS: { row: string; theory: string; tests: [string, string][]
   { row: 'P1 top-K (ex)', theory: 'parametric', tests: [['topk-exact', 'exact']] },
   { row: 'P1 top-K (ov), K̄ ≥ max Σ|A|', theory: 'as P0 (ov) per active cell', tests: [['topk-over', 'over-kbar3'], ['topk-over-small', 'over-kbar3']] },
   { row: 'P1 top-K (ov), K̄ below the bound', theory: 'the density does not converge', tests: [['topk-over-small', 'over-kbar2']] },
-  { row: 'P2 MLMoE, slopes ≠ 0 (ex/ov)', theory: 'n^−1/2 / n^−1/4', tests: null, note: 'no preset: every P2 preset has a vanishing slope' },
+  { row: 'P2 MLMoE, slopes ≠ 0 (ex/ov)', theory: 'n^−1/2 / n^−1/4', tests: [['multinomial-softmax', 'exact'], ['multinomial-softmax', 'over']] },
   { row: 'P2 MLMoE, some slope = 0 (softmax gate)', theory: 'parameters slower than any polynomial', tests: [['multinomial-softmax-vanishing', 'exact'], ['multinomial-softmax-vanishing', 'over']] },
   { row: 'P2 modified gate M(x)', theory: 'n^−1/2 / n^−1/4', tests: [['multinomial-modified-vanishing', 'exact'], ['multinomial-modified-vanishing', 'over']] },
   { row: 'P3 LSE, strongly identifiable h', theory: 'n^−1/2 / n^−1/4', tests: [['lse-gelu', 'exact'], ['lse-gelu', 'over'], ['lse-sigmoid', 'exact'], ['lse-sigmoid', 'over']] },
