@@ -341,8 +341,8 @@ export function loadStudy(text: string, options: LoadOptions = {}): ResolvedStud
   return resolveStudy(parsed.data, options.profile, (issues) => fail(issues, source, doc, lc), options.allowLarge ?? false, options.baseDir ?? process.cwd());
 }
 
-/** Load a config file (YAML or JSON). */
-export function loadStudyFile(path: string, options: Omit<LoadOptions, 'source'> = {}): ResolvedStudy {
+/** A config file's text (`-`: standard input) and the options that name it; one-line error if unreadable. */
+function readConfigFile(path: string, options: Omit<LoadOptions, 'source'>): { text: string; options: LoadOptions } {
   let text: string;
   try {
     text = path === '-' ? readStdinSync() : readFileSync(path, 'utf8');
@@ -350,7 +350,13 @@ export function loadStudyFile(path: string, options: Omit<LoadOptions, 'source'>
     const code = (e as NodeJS.ErrnoException).code;
     throw new OptionError(`study config ${path}: ${code === 'ENOENT' ? 'no such file' : (e as Error).message}`);
   }
-  return loadStudy(text, { ...options, source: path, baseDir: path === '-' ? process.cwd() : dirname(resolve(path)) });
+  return { text, options: { ...options, source: path, baseDir: path === '-' ? process.cwd() : dirname(resolve(path)) } };
+}
+
+/** Load a config file (YAML or JSON). */
+export function loadStudyFile(path: string, options: Omit<LoadOptions, 'source'> = {}): ResolvedStudy {
+  const f = readConfigFile(path, options);
+  return loadStudy(f.text, f.options);
 }
 
 /**
@@ -388,14 +394,8 @@ export async function loadStudyAsync(text: string, options: LoadOptions = {}): P
 
 /** `loadStudyFile` for configs with `plugins:` (imports them first; see loadStudyAsync). */
 export async function loadStudyFileAsync(path: string, options: Omit<LoadOptions, 'source'> = {}): Promise<ResolvedStudy> {
-  let text: string;
-  try {
-    text = path === '-' ? readStdinSync() : readFileSync(path, 'utf8');
-  } catch (e) {
-    const code = (e as NodeJS.ErrnoException).code;
-    throw new OptionError(`study config ${path}: ${code === 'ENOENT' ? 'no such file' : (e as Error).message}`);
-  }
-  return loadStudyAsync(text, { ...options, source: path, baseDir: path === '-' ? process.cwd() : dirname(resolve(path)) });
+  const f = readConfigFile(path, options);
+  return loadStudyAsync(f.text, f.options);
 }
 
 /** Directory of the shipped presets (`studies/` at the package root). */
