@@ -24,7 +24,7 @@ import { bestOfRestarts } from './restarts.js';
 import { resolveEMOptions, type EMOptions, type ResolvedEMOptions } from './options.js';
 import { warning } from '../warnings.js';
 import { fitStandardized } from './standardize.js';
-import { subsampleWarmStart } from './warm-start.js';
+import { subsampleStart } from './warm-start.js';
 import { Rng } from '../numeric/rng.js';
 import type { FitResult } from './result.js';
 
@@ -218,12 +218,8 @@ export function fitEMUnscaled(spec: ModelSpec, data: Dataset, options: EMOptions
   const warm = o.warmStart && (init.type === 'kmeans++' || init.type === 'random');
   const warmRng = new Rng(o.seed);
   const warmSettings = { mStep: mStepSettings(o), gateBound: o.gateBound ?? Infinity };
-  let restart = 0;
-  const { best, objectives, warnings } = bestOfRestarts(model, data, opts, restarts, (theta0) => {
-    const start = warm ? subsampleWarmStart(model, data, theta0, warmRng.split('warm-start', restart), warmSettings) : theta0;
-    restart++;
-    return runEM(model, start, data, opts);
-  });
+  const { best, objectives, warnings } = bestOfRestarts(model, data, opts, restarts, (theta0) => runEM(model, theta0, data, opts),
+    warm ? (rng, r) => subsampleStart(model, data, init, rng, warmRng.split('warm-start', r), warmSettings, opts) : undefined);
   const fitted = model.withTheta(best.theta);
   fitted.canonicalize();
   const converged = !best.timedOut && best.emConverged && (!o.polish || best.gradConverged);

@@ -18,9 +18,10 @@ export interface RestartOutcome<R> {
 /**
  * Runs `run` from `restarts` starts (restart r initialised from stream split('restart', r) of
  * `seed`) and keeps the highest `objective`. A failing restart is recorded and skipped when there
- * are several; with one restart its error propagates.
+ * are several; with one restart its error propagates. `start` replaces `initialise` (same stream;
+ * EM's subsample warm start draws its start on the subsample).
  */
-export function bestOfRestarts<R extends { ll: number }>(model: MixtureOfExperts, data: Dataset, options: EMOptions, restarts: number, run: (theta0: Float64Array) => R): RestartOutcome<R> {
+export function bestOfRestarts<R extends { ll: number }>(model: MixtureOfExperts, data: Dataset, options: EMOptions, restarts: number, run: (theta0: Float64Array) => R, start?: (rng: Rng, restart: number) => Float64Array): RestartOutcome<R> {
   const rng = new Rng(options.seed ?? EM_DEFAULTS.seed);
   const init = options.init ?? { type: 'kmeans++' };
   let best: R | undefined;
@@ -29,7 +30,7 @@ export function bestOfRestarts<R extends { ll: number }>(model: MixtureOfExperts
   for (let r = 0; r < restarts; r++) {
     // a time limit (EMOptions.deadline) also ends the restarts: later ones are not started
     if (r > 0 && options.deadline !== undefined && performance.now() > options.deadline) break;
-    const theta0 = initialise(model, data, init, rng.split('restart', r), options);
+    const theta0 = start ? start(rng.split('restart', r), r) : initialise(model, data, init, rng.split('restart', r), options);
     let result: R;
     try {
       result = run(theta0);
