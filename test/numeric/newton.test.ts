@@ -38,6 +38,30 @@ describe('the damped Newton maximiser (numeric/newton.ts)', () => {
     expect(Math.abs(r.objective)).toBeLessThan(1e-24);
   });
 
+  it('ridge: a gain below the rounding of Q ends the line search (tiny tol: no halving on noise)', () => {
+    // Q = 1e6 − (θ − 1)² with rounding-level noise (1e-9 below the true value everywhere but at
+    // the start): every trial point looks worse, as a sum over 1e5 rows does at tol 1e-20
+    const start = 1 + 1e-6;
+    let passes = 0;
+    const problem: NewtonProblem = {
+      nParams: 1,
+      pass(theta, g, NH) {
+        passes++;
+        const e = theta[0] - 1;
+        g[0] = -2 * e;
+        NH[0] = 2;
+        return 1e6 - e * e - (theta[0] === start ? 0 : 1e-9);
+      },
+    };
+    const theta = Float64Array.of(start);
+    const r = new NewtonMaximizer(1, RIDGE_NEWTON).run(problem, theta, { maxIter: 50, tol: 1e-30 });
+    expect(passes).toBe(1); // was 1 + 40 halvings
+    expect(r.converged).toBe(true);
+    expect(r.objective).toBeGreaterThanOrEqual(1e6 - 1e-12);
+    // it still takes its last solved step (predicted gain 1e-12, deep in the quadratic region)
+    expect(theta[0]).toBeCloseTo(1, 14);
+  });
+
   it('with a box: the coordinates whose maximum lies outside are held at the bound, the others solved', () => {
     // diagonal A: the box maximum is the clipped unconstrained one
     const theta = Float64Array.of(0, 0, 0);
