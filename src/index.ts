@@ -1,85 +1,38 @@
-/** moelab public API. The CLI and the web playground use only what is exported here. */
-export * from './errors.js';
-export * from './warnings.js';
-export { Rng, deriveSeed, splitmix64 } from './numeric/rng.js';
-export { lbfgs, type LbfgsOptions, type LbfgsResult } from './numeric/lbfgs.js';
-export type { BlockInfo } from './family/blocks.js';
-export type { GateMStepOptions, GateMStepInfo, GateState, ExpertMStepOptions } from './family/mstep.js';
-export { LinearSoftmaxCore } from './family/linear-softmax.js';
-export type { Gate, GateJSON } from './gates/gate.js';
-export { SoftmaxGate } from './gates/softmax.js';
-export { TopKGate } from './gates/top-k.js';
-export { TemperatureGate } from './gates/temperature.js';
-export { ActivationGate, ACTIVATIONS, type ActivationName, type BiasPlacement } from './gates/activation.js';
-export { ModifiedGate, registerGateMap, gateMap, gateMapNames, type GateMap } from './gates/modified.js';
-export { HierarchicalGate } from './gates/hierarchical.js';
-export { sampleExperts } from './gates/common.js';
-export { registerGate, gateFactory, gateTypes, parseGateSpec, type GateFactory } from './gates/registry.js';
-export type { ExpertFamily, ExpertJSON } from './experts/expert.js';
-export { GaussianLinearExperts } from './experts/gaussian-linear.js';
-export {
-  MultinomialLogisticExperts, multinomialOptionsFromJSON, multinomialLogisticFactory, type MultinomialLogisticOptions,
-} from './experts/multinomial-logistic.js';
-export {
-  RegressionExperts, isRegressionFamily, regressionOptionsFromJSON, regressionFactory,
-  activation as regressionActivation, ACTIVATIONS as REGRESSION_ACTIVATIONS,
-  type Activation, type RegressionExpertFamily, type RegressionExpertOptions,
-} from './experts/regression.js';
-export { registerExpert, expertFactory, expertTypes, parseExpertSpec, type ExpertFactory } from './experts/registry.js';
-export { MixtureOfExperts, type ModelJSON, type ModelSpec } from './model/model.js';
-export { sampleX, parseXDesign, type Dataset, type XDesign } from './model/data.js';
-export { AUTHORS_TRUTH } from './model/presets.js';
-export { predict, type Prediction, type PredictionKind } from './model/predict.js';
-export { predictClassProbabilities } from './model/class-probabilities.js';
-export { fitEM, runEM, eStep, logLikelihoodGradient, EMWorkspace, type EMOptions, type FitResult } from './estimate/em.js';
-export { standardErrors, covarianceBHHH } from './estimate/inference.js';
-export {
-  EM_DEFAULTS, LSE_DEFAULTS, EMOptionsSchema, EMTuningSchema, LSEOptionsSchema, LSETuningSchema, resolveEMOptions, resolveLSEOptions,
-  type ResolvedEMOptions, type ResolvedLSEOptions,
-} from './estimate/options.js';
-export { initialise, surjectiveAssignment, type InitSpec, type NearTruthInit } from './estimate/init.js';
-export { fitLSE, lseObjective, lseNormalEquations, LSEWorkspace, type LSEOptions, type LSEResult } from './estimate/lse.js';
-export { levenbergMarquardt, type LeastSquaresProblem, type LMOptions, type LMResult } from './numeric/lm.js';
-export { checkStrongIdentifiability, type IdentifiabilityOptions, type IdentifiabilityReport } from './measure/identifiability.js';
-export { jacobiSVD, type SVDResult } from './numeric/svd.js';
-export { erf, erfc, normalCdf, normalPdf } from './numeric/special.js';
-export {
-  voronoiLoss, voronoiCells, assignCells, rbar, resolveExponents, parseExponentExpr, LOSS_PRESETS, NORMALISATION_DOC,
-  type VoronoiOptions, type VoronoiResult, type VoronoiRegion, type VoronoiMetric, type LossSpec, type ExplicitExponents, type ExponentFunction,
-} from './measure/voronoi.js';
-export {
-  atomsOf, resolveModel, registerVoronoiGate, registerVoronoiExpert, voronoiGateHook, voronoiExpertHook,
-  type Atoms, type AtomBlockInfo, type RawBlock, type ExponentRule, type VoronoiGateHook, type VoronoiExpertHook, type ModelInput,
-} from './measure/atoms.js';
-export {
-  densityDistance, regressionDistance, registerConditional,
-  type DensityMetric, type DensityDistanceOptions, type DistanceResult, type ConditionalLaw, type ConditionalProvider,
-} from './measure/distance.js';
-export { fitRate, ols, type RateFit, type RateOptions } from './measure/rate.js';
-export { AdaptiveGK15, type BatchIntegrand, type QuadratureOptions, type QuadratureResult } from './measure/quadrature.js';
+/**
+ * moelab public API (`import … from 'moelab'`): everything of src/core.ts (the browser-safe part:
+ * families, models, fits, measures, one study job) plus the Node-side part below (study configs
+ * from files and plugins, the SQLite store, the local and queue runners, reports, the
+ * reproduction, worker pools for many fits, figures as files).
+ *
+ * The faces use only the public API: src/cli imports src/index.ts, src/core.ts and src/internal.ts
+ * (face-only helpers), web/src imports src/core.ts; eslint.layers.js enforces it
+ * (docs/architecture.md, "Entries").
+ */
+export * from './core.js';
+
+// studies: configs, plugins, store, runners (local pool, BullMQ queue), reports, the reproduction
 export {
   loadStudy, loadStudyFile, loadStudyAsync, loadStudyFileAsync, expandGrid, studyHash, presetNames, presetPath, StudyConfigError,
-  type ResolvedStudy, type ResolvedSetting, type LossSpec as StudyLossSpec, type InitConfig,
 } from './study/config.js';
 export { ensurePlugins, PluginError, type PluginRef } from './study/plugins.js';
-export { planJobs, executionOrder, jobId, type Job } from './study/plan.js';
-export { runJob, simulateJob, rowBytes, type ResultRow } from './study/job.js';
-export { MEASURES, measureAll, registerMeasure, type MeasureContext, type MeasureValue, type MeasureEntry } from './study/measures.js';
-export { ESTIMATORS, type EstimatorEntry, type EstimatorInput, type EstimatorOutput } from './study/estimators.js';
 export { StudyStore, type LossValue, type StoreCounts } from './study/store.js';
 export { runStudy, type RunOptions, type RunSummary } from './study/runner.js';
+export { parseQueueUrl, DEFAULT_QUEUE_NAME, type QueueTarget } from './study/queue/connection.js';
+export { runQueuedStudy, queueCounts, type QueueRunOptions, type QueueRunSummary, type QueueCounts } from './study/queue/coordinator.js';
+export { startQueueWorker, type WorkerOptions as QueueWorkerOptions, type WorkerHandle as QueueWorkerHandle } from './study/queue/worker.js';
 export { computeCurves, reportJSON, curvesTable, writeReport, figureSpec, renderSVG, svgToPNG, type Curve, type CurveDetail, type ReportJSON } from './study/report.js';
 export { exportCSV, writeCSV } from './study/export.js';
-export { modelCriteria, criteriaFrom, classificationEntropy, CRITERIA, type Criteria, type CriterionName } from './select/criteria.js';
 export {
-  parameterStandardErrors, observedInformation, bhhhInformation, invertInformation, METHOD_NAMES,
-  type StandardErrorReport, type ParameterEstimate, type InformationMethod, type InformationStatus, type StandardErrorOptions,
-} from './infer/standard-errors.js';
-export { bootstrap, bootstrapSample, matchExperts, quantileSorted, type BootstrapOptions, type BootstrapReport, type BootstrapParameter, type BootstrapType } from './infer/bootstrap.js';
-export { flattenModel, parameterJacobian, blockSymbol, type ParameterLabel, type FlatParameters } from './infer/parameters.js';
+  runReproduction, writeReproduction, collectReproduction, withPresetLosses, checkRecompute, updateReadme as updateReproductionReadme,
+  type ReproduceOptions, type Reproduction, type ClaimRow,
+} from './study/reproduce.js';
+
+// many fits on a worker pool: threads, model selection over k, the bootstrap
 export { runFits, runFitTask, defaultThreads, type FitTask, type FitOutcome, type PlainEMOptions, type FitPoolOptions } from './estimate/fit-pool.js';
 export { selectK, parseKRange, type SelectionResult, type SelectionRow, type SweepOptions } from './select/sweep.js';
-export { buildDendrogram, mergeAtoms, type Dendrogram, type DendrogramLevel, type DendrogramMerge, type DendrogramOptions } from './select/dendrogram.js';
+export { bootstrap, bootstrapSample, matchExperts, quantileSorted, type BootstrapOptions, type BootstrapReport, type BootstrapParameter, type BootstrapType } from './infer/bootstrap.js';
+
+// figures
 export { writeFigure, figureFormat, htmlPage, type FigureFormat } from './plot/render.js';
 export { selectionFigureSpec, dendrogramLayout } from './plot/select-figure.js';
 export { fitFigureSpec, type FitFigureOptions } from './plot/fit-figure.js';

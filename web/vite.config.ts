@@ -4,7 +4,11 @@
  * chunk so the size budget (test/web/budget.test.ts) can tell the app's own JS from the plotting
  * library's.
  */
+import { fileURLToPath } from 'node:url';
 import { defineConfig } from 'vite';
+
+/** The library's sources (src/): the page imports them through src/core.ts. */
+const LIB = fileURLToPath(new URL('../src/', import.meta.url));
 
 export default defineConfig({
   root: import.meta.dirname,
@@ -18,6 +22,11 @@ export default defineConfig({
     target: 'es2022',
     chunkSizeWarningLimit: 1000,
     rollupOptions: {
+      // The page imports src/core.ts (docs/architecture.md, "Entries") for one class, and Rollup
+      // would keep every module behind it that has a top-level statement (a registration, a zod
+      // schema). A library module's top-level code serves only its own exports (no side-effect-only
+      // imports on the web's path), so one whose exports are unused may go.
+      treeshake: { moduleSideEffects: (id) => !id.startsWith(LIB) },
       // zod's sources carry /* @__PURE__ */ comments Rollup cannot place: harmless, and not ours
       onwarn(warning, warn) {
         if (warning.code === 'INVALID_ANNOTATION' && warning.id?.includes('node_modules')) return;

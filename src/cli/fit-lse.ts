@@ -5,16 +5,8 @@
  * `fit --json` with `--estimator lse` keeps the foundation's contract with `"sse"` and `"mse"` in
  * place of `"logLikelihood"`: { model, sse, mse, iterations, converged, gradientNorm, restarts, seconds }.
  */
-import type { ExpertJSON } from '../experts/expert.js';
-import { expertFactory } from '../experts/registry.js';
-import type { Dataset } from '../model/data.js';
-import type { ModelSpec } from '../model/model.js';
-import type { InitSpec } from '../estimate/init.js';
-import { fitLSE } from '../estimate/lse.js';
-import { DataError, OptionError } from '../errors.js';
-import { MultinomialLogisticExperts } from '../experts/multinomial-logistic.js';
+import { type ExpertJSON, expertFactory, type Dataset, type ModelSpec, type InitSpec, fitLSE, DataError, OptionError, MultinomialLogisticExperts, formatWarning } from '../core.js';
 import { modelTable } from './format.js';
-import { formatWarning } from '../warnings.js';
 import { fitProgress } from './progress.js';
 import { readModelFile, rowLine } from './io.js';
 

@@ -1,5 +1,5 @@
 /** Human-readable summaries for the CLI. */
-import type { ModelJSON } from '../model/model.js';
+import type { ModelJSON } from '../core.js';
 
 function fmt(v: unknown): string {
   if (typeof v === 'number') return Number.isInteger(v) ? String(v) : v.toPrecision(6);

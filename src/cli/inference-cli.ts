@@ -1,14 +1,9 @@
 /** `fit --se` and `fit --bootstrap B`: the options and what they print. */
 import type { Command } from 'commander';
-import type { Dataset } from '../model/data.js';
-import type { MixtureOfExperts } from '../model/model.js';
-import type { EMOptions } from '../estimate/em.js';
-import { OptionError } from '../errors.js';
-import { parameterStandardErrors, type InformationMethod } from '../infer/standard-errors.js';
-import type { BootstrapType } from '../infer/bootstrap.js';
+import type { BootstrapType } from '../index.js';
+import { type Dataset, type MixtureOfExperts, type EMOptions, OptionError, parameterStandardErrors, type InformationMethod, type MoeWarning } from '../core.js';
 import { parseNumberOption } from './io.js';
 import { bootstrapTable, standardErrorTable } from './inference-format.js';
-import type { MoeWarning } from '../warnings.js';
 
 export interface InferenceCliOptions {
   se?: string | boolean;
@@ -53,8 +48,8 @@ export async function runInference(model: MixtureOfExperts, data: Dataset, opts:
     const level = parseNumberOption(opts.level ?? '0.95', '--level', { positive: true });
     if (!(level < 1)) throw new OptionError(`--level: must be in (0, 1), got ${opts.level}`);
     const threads = opts.threads === undefined ? undefined : parseNumberOption(opts.threads, '--threads', { integer: true, min: 1 });
-    // imported here: the bootstrap pool (piscina) is start-up cost that a plain fit must not pay
-    const { bootstrap } = await import('../infer/bootstrap.js');
+    // imported here: the Node-side API (the bootstrap's piscina pool) is start-up cost that a plain fit must not pay
+    const { bootstrap } = await import('../index.js');
     const r = await bootstrap(model, data, {
       replicates: B, type: type as BootstrapType, seed: parseNumberOption(opts.bootstrapSeed ?? '1', '--bootstrap-seed', { integer: true }), level, threads, naming,
       em: { tol: em.tol, maxIter: em.maxIter, ...(em.gateBound !== undefined ? { gateBound: em.gateBound } : {}) },

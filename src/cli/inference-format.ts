@@ -1,8 +1,6 @@
 /** Text tables for model criteria, standard errors and bootstrap intervals (fit --se / --bootstrap). */
-import type { Criteria } from '../select/criteria.js';
-import type { StandardErrorReport } from '../infer/standard-errors.js';
-import type { BootstrapReport } from '../infer/bootstrap.js';
-import type { ParameterLabel } from '../infer/parameters.js';
+import type { BootstrapReport } from '../index.js';
+import type { Criteria, StandardErrorReport, ParameterLabel } from '../core.js';
 
 function num(v: number | null, digits = 4): string {
   if (v === null || !Number.isFinite(v)) return '—';

@@ -1,13 +1,10 @@
 /** File input/output for the CLI: CSV datasets and model JSON files, with one-line errors. */
 import { readFileSync, writeFileSync, renameSync } from 'node:fs';
-import { readStdinSync } from '../stdin.js';
+import { DataError, ModelFormatError, OptionError, type Dataset, MixtureOfExperts } from '../core.js';
+import { readStdinSync, parseDecimal, isDecimal } from '../internal.js';
 import { parse } from 'csv-parse/sync';
 import { stringify } from 'csv-stringify/sync';
-import { parseDecimal, isDecimal } from '../decimal.js';
 import { plainRecords } from './csv-plain.js';
-import { DataError, ModelFormatError, OptionError } from '../errors.js';
-import type { Dataset } from '../model/data.js';
-import { MixtureOfExperts } from '../model/model.js';
 
 let stdinText: string | undefined;
 

@@ -10,7 +10,6 @@
  */
 import { readFileSync } from 'node:fs';
 import { Command, CommanderError } from 'commander';
-import { MoelabError } from '../errors.js';
 
 interface CommandModule { register(program: Command): void }
 
@@ -73,6 +72,9 @@ export async function main(argv: string[]): Promise<number> {
       // help / version exit with code 0; usage errors were already printed by commander
       return e.exitCode === 0 ? 0 : 2;
     }
+    // the library's error classes, loaded only now (`--version` loads none of the library); the
+    // command that threw has loaded src/core.ts already, so this import costs nothing
+    const { MoelabError } = await import('../core.js');
     if (e instanceof MoelabError) {
       process.stderr.write(`moelab: ${e.message}\n`);
       return e.exitCode; // 2 user error, 74 environment fault (errors.ts)

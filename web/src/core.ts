@@ -5,18 +5,7 @@
  * modules (store, runner, report, config loading, CLI) are never reached. The worker runs these
  * functions, and the Node test runs the very same ones to compare the page with the library.
  */
-import { MixtureOfExperts, type ModelJSON, type ModelSpec } from '../../src/model/model.js';
-import { sampleX, type Dataset, type XDesign } from '../../src/model/data.js';
-import { Rng } from '../../src/numeric/rng.js';
-import { fitEM } from '../../src/estimate/em.js';
-import { fitLSE } from '../../src/estimate/lse.js';
-import type { InitSpec } from '../../src/estimate/init.js';
-import { voronoiLoss } from '../../src/measure/voronoi.js';
-import { densityDistance, regressionDistance } from '../../src/measure/distance.js';
-import { fitRate, type RateFit } from '../../src/measure/rate.js';
-import { planJobs } from '../../src/study/plan.js';
-import { runJob, type ResultRow } from '../../src/study/job.js';
-import type { ResolvedStudy } from '../../src/study/config.js';
+import { MixtureOfExperts, type ModelJSON, type ModelSpec, sampleX, type Dataset, type XDesign, Rng, fitEM, fitLSE, type InitSpec, voronoiLoss, densityDistance, regressionDistance, fitRate, type RateFit, planJobs, runJob, type ResultRow, type ResolvedStudy } from '../../src/core.js';
 import type { AppState } from './state.js';
 
 /** The playground is one-dimensional in x (the papers' examples are). */

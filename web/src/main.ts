@@ -2,7 +2,7 @@
  * The playground page: controls ↔ state ↔ URL, two workers (fit, study) and the figures.
  * No framework: the page is one form and a few outputs.
  */
-import { MixtureOfExperts, type ModelJSON } from '../../src/model/model.js';
+import { MixtureOfExperts, type ModelJSON } from '../../src/core.js';
 import { EXPERT_FAMILIES, EXPERT_LABELS, GATE_FAMILIES, GATE_LABELS, defaultTruth, isExpertFamily, isGateFamily } from './presets.js';
 import { defaultState, estimatorFor, stateFromQuery, stateToQuery, trueK, type AppState } from './state.js';
 import type { ExpertCurves, StudyPoint } from './core.js';

@@ -4,7 +4,7 @@
  */
 import * as Plot from '@observablehq/plot';
 import type { AtomPoint, ExpertCurves, StudyPoint } from './core.js';
-import type { RateFit } from '../../src/measure/rate.js';
+import type { RateFit } from '../../src/core.js';
 
 const WIDTH = 520;
 const HEIGHT = 300;

@@ -4,8 +4,7 @@
  * are those of the study presets (studies/*.yaml) where one exists; the softmax + Gaussian default
  * is the authors' truth (AUTHORS_TRUTH, math-spec §8.1).
  */
-import type { ModelJSON } from '../../src/model/model.js';
-import { AUTHORS_TRUTH } from '../../src/model/presets.js';
+import { type ModelJSON, AUTHORS_TRUTH } from '../../src/core.js';
 
 export const GATE_FAMILIES = ['softmax', 'topK', 'denseToSparse', 'activation', 'modified', 'hierarchical'] as const;
 export type GateFamily = (typeof GATE_FAMILIES)[number];

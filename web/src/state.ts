@@ -4,7 +4,7 @@
  * grid) is a query parameter. `truth` is the model JSON, or the word `default` for the gate × expert
  * preset (for softmax + Gaussian that is the authors' truth; `authors` is accepted as an alias).
  */
-import type { ModelJSON } from '../../src/model/model.js';
+import type { ModelJSON } from '../../src/core.js';
 import { defaultTruth, isExpertFamily, isGateFamily, type ExpertFamily, type GateFamily, type XRange } from './presets.js';
 
 export type Estimator = 'em' | 'lse';

@@ -4,7 +4,7 @@
  * Stop / cancel is `worker.terminate()` on the page side (a fit is one synchronous call), after
  * which the page starts a fresh worker; so nothing here needs to poll for cancellation.
  */
-import { MixtureOfExperts } from '../../src/model/model.js';
+import { MixtureOfExperts } from '../../src/core.js';
 import { benchFit, curves, fit, measure, parseTruth, runStudy, simulate } from './core.js';
 import type { FromWorker, ToWorker } from './messages.js';
 

@@ -1,17 +1,8 @@
 /** `moelab demo`: simulate from the authors' truth, fit by EM, compare with the truth. No files needed. */
 import type { Command } from 'commander';
-import { MixtureOfExperts } from '../../model/model.js';
-import { AUTHORS_TRUTH } from '../../model/presets.js';
-import { sampleX } from '../../model/data.js';
-import { Rng } from '../../numeric/rng.js';
-import { fitEM } from '../../estimate/em.js';
+import { loadStudyFile, presetPath, MixtureOfExperts, AUTHORS_TRUTH, sampleX, Rng, fitEM, formatWarning, planJobs, runJob, summariseRate, judge } from '../../index.js';
 import { parseNumberOption } from '../io.js';
 import { modelTable } from '../format.js';
-import { formatWarning } from '../../warnings.js';
-import { loadStudyFile, presetPath } from '../../study/config.js';
-import { planJobs } from '../../study/plan.js';
-import { runJob } from '../../study/job.js';
-import { summariseRate, judge } from '../../study/rates.js';
 
 /**
  * One claim reproduced in seconds: the `softmax-exact` preset (P0, D1 = O_P(n^-1/2)) on a small grid,

@@ -1,8 +1,6 @@
 /** `moelab distance`: E_X of the Hellinger / TV distance between two models' conditional densities. */
 import type { Command } from 'commander';
-import { densityDistance, regressionDistance } from '../../measure/distance.js';
-import { parseXDesign } from '../../model/data.js';
-import { OptionError } from '../../errors.js';
+import { densityDistance, regressionDistance, parseXDesign, OptionError } from '../../core.js';
 import { readModelFile, parseNumberOption } from '../io.js';
 
 export interface DistanceCliOptions {

@@ -1,18 +1,11 @@
 /** `moelab fit`: fit a mixture of experts to a CSV by maximum likelihood (EM). */
 import type { Command } from 'commander';
-import { fitEM, type EMOptions } from '../../estimate/em.js';
-import type { InitSpec } from '../../estimate/init.js';
-import { parseGateSpec } from '../../gates/registry.js';
-import { parseExpertSpec, expertFactory } from '../../experts/registry.js';
-import { OptionError } from '../../errors.js';
-import { checkFitSize, LIMITS } from '../../limits.js';
+import { fitEM, type EMOptions, type InitSpec, parseGateSpec, parseExpertSpec, expertFactory, OptionError, EM_DEFAULTS, LSE_DEFAULTS, formatWarning, modelCriteria } from '../../core.js';
+import { checkFitSize, LIMITS } from '../../internal.js';
 import { readCsvDataset, readModelFile, parseNumberOption } from '../io.js';
-import { EM_DEFAULTS, LSE_DEFAULTS } from '../../estimate/options.js';
 import { modelTable } from '../format.js';
-import { formatWarning } from '../../warnings.js';
 import { fitProgress } from '../progress.js';
 import { completeClassSpec, resolveEstimator, runLseFit } from '../fit-lse.js';
-import { modelCriteria } from '../../select/criteria.js';
 import { inferenceOptions, runInference, type InferenceCliOptions } from '../inference-cli.js';
 import { criteriaLine } from '../inference-format.js';
 

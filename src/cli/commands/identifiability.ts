@@ -1,8 +1,6 @@
 /** `moelab identifiability`: numerical strong-identifiability check of a regression expert family (math-spec §5.2). */
 import type { Command } from 'commander';
-import { parseExpertSpec } from '../../experts/registry.js';
-import { checkStrongIdentifiability, type IdentifiabilityOptions } from '../../measure/identifiability.js';
-import { OptionError } from '../../errors.js';
+import { parseExpertSpec, checkStrongIdentifiability, type IdentifiabilityOptions, OptionError } from '../../core.js';
 import { parseNumberOption } from '../io.js';
 
 interface IdentifiabilityCliOptions {

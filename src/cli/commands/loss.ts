@@ -1,11 +1,7 @@
 /** `moelab loss`: Voronoi loss between a fitted and a true model (math-spec §1.3–1.6, §8.1–8.2). */
 import type { Command } from 'commander';
-import { voronoiLoss, LOSS_PRESETS, type VoronoiMetric } from '../../measure/voronoi.js';
-import type { ModelInput } from '../../measure/atoms.js';
-import { parseXDesign } from '../../model/data.js';
-import { OptionError } from '../../errors.js';
+import { voronoiLoss, LOSS_PRESETS, type VoronoiMetric, type ModelInput, parseXDesign, OptionError, formatWarning } from '../../core.js';
 import { readModelFile, readText, parseNumberOption } from '../io.js';
-import { formatWarning } from '../../warnings.js';
 
 export interface LossCliOptions {
   fit: string;

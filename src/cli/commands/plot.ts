@@ -1,12 +1,8 @@
 /** `moelab plot`: a figure of a fitted model over its data (SVG, PNG or self-contained HTML). */
 import { readFileSync } from 'node:fs';
 import type { Command } from 'commander';
-import { DataError, OptionError } from '../../errors.js';
+import { fitFigureSpec, figureFormat, writeFigure, DataError, OptionError, type Dataset, type MixtureOfExperts } from '../../index.js';
 import { readCsvDataset, readModelFile } from '../io.js';
-import { fitFigureSpec } from '../../plot/fit-figure.js';
-import { figureFormat, writeFigure } from '../../plot/render.js';
-import type { Dataset } from '../../model/data.js';
-import type { MixtureOfExperts } from '../../model/model.js';
 
 interface PlotCliOptions {
   model: string;

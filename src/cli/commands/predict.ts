@@ -1,9 +1,6 @@
 /** `moelab predict`: per-row predictions of a fitted model for new inputs (library: `predict`). */
 import type { Command } from 'commander';
-import { DataError, OptionError } from '../../errors.js';
-import { predict, type Prediction } from '../../model/predict.js';
-import type { MixtureOfExperts } from '../../model/model.js';
-import { formatWarning } from '../../warnings.js';
+import { DataError, OptionError, predict, type Prediction, type MixtureOfExperts, formatWarning } from '../../core.js';
 import { csvText, numberCell, readCsvDataset, readModelFile, writeAtomic } from '../io.js';
 
 interface PredictCliOptions {

@@ -1,20 +1,9 @@
 /** `moelab select`: choose the number of experts by AIC/BIC/ICL over a range of k, and by the dendrogram of mixing measures. */
 import type { Command } from 'commander';
-import { parseGateSpec } from '../../gates/registry.js';
-import { parseExpertSpec, expertFactory } from '../../experts/registry.js';
-import { OptionError } from '../../errors.js';
-import { MixtureOfExperts } from '../../model/model.js';
+import { parseKRange, selectK, type SelectionResult, defaultThreads, runFits, type PlainEMOptions, selectionFigureSpec, figureFormat, writeFigure, parseGateSpec, parseExpertSpec, expertFactory, OptionError, MixtureOfExperts, EM_DEFAULTS, buildDendrogram, type Dendrogram, CRITERIA, type CriterionName, warning, formatWarning, type MoeWarning, type WarningJSON } from '../../index.js';
 import { readCsvDataset, parseNumberOption } from '../io.js';
-import { EM_DEFAULTS } from '../../estimate/options.js';
 import { completeClassSpec } from '../fit-lse.js';
-import { parseKRange, selectK, type SelectionResult } from '../../select/sweep.js';
-import { buildDendrogram, type Dendrogram } from '../../select/dendrogram.js';
-import { CRITERIA, type CriterionName } from '../../select/criteria.js';
-import { defaultThreads, runFits, type PlainEMOptions } from '../../estimate/fit-pool.js';
-import { selectionFigureSpec } from '../../plot/select-figure.js';
-import { figureFormat, writeFigure } from '../../plot/render.js';
 import { table } from '../inference-format.js';
-import { warning, formatWarning, type MoeWarning, type WarningJSON } from '../../warnings.js';
 
 interface SelectCliOptions {
   data: string;

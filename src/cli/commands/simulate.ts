@@ -1,9 +1,7 @@
 /** `moelab simulate`: draw a dataset from a model JSON. */
 import type { Command } from 'commander';
-import { parseXDesign, sampleX } from '../../model/data.js';
-import { Rng } from '../../numeric/rng.js';
+import { parseXDesign, sampleX, Rng, MultinomialLogisticExperts } from '../../core.js';
 import { readModelFile, writeCsvDataset, parseNumberOption } from '../io.js';
-import { MultinomialLogisticExperts } from '../../experts/multinomial-logistic.js';
 
 export function register(program: Command): void {
   program

@@ -4,18 +4,10 @@
  */
 import type { Command } from 'commander';
 import { join } from 'node:path';
-import { EnvironmentError, OptionError } from '../../errors.js';
-import { guardIo, guardIoAsync, makeDir } from '../../io-errors.js';
-import { loadStudyFileAsync, presetNames, presetPath, loadStudy, type ResolvedStudy } from '../../study/config.js';
+import { loadStudyFileAsync, presetNames, presetPath, loadStudy, StudyStore, runStudy, type RunSummary, computeCurves, curvesTable, reportJSON, writeReport, writeCSV, parseQueueUrl, runReproduction, writeReproduction, updateReproductionReadme, runQueuedStudy, queueCounts, withPresetLosses, checkRecompute, EnvironmentError, OptionError, type ResolvedStudy, plannedCount } from '../../index.js';
+import { guardIo, guardIoAsync, makeDir } from '../../internal.js';
 import { readFileSync } from 'node:fs';
-import { StudyStore } from '../../study/store.js';
-import { runStudy, type RunSummary } from '../../study/runner.js';
-import { plannedCount } from '../../study/plan.js';
-import { computeCurves, curvesTable, reportJSON, writeReport } from '../../study/report.js';
-import { writeCSV } from '../../study/export.js';
 import { parseNumberOption } from '../io.js';
-import { parseQueueUrl } from '../../study/queue/connection.js';
-import { runReproduction, writeReproduction, updateReadme, withPresetLosses, checkRecompute } from '../../study/reproduce.js';
 
 interface RunCliOptions {
   allowLarge?: boolean;
@@ -78,7 +70,6 @@ function checkQueueOptions(opts: QueueCliOptions): void {
 }
 
 async function runOnQueue(dir: string, store: StudyStore, opts: QueueCliOptions & { queue: string }): Promise<void> {
-  const { runQueuedStudy } = await import('../../study/queue/coordinator.js');
   const target = parseQueueUrl(opts.queue);
   await withStopSignals('stopping the coordinator: finished jobs are stored; queued jobs stay queued for the workers', async (signal) => {
     const s = await runQueuedStudy(store, {
@@ -219,7 +210,6 @@ export function register(program: Command): void {
           queue: null as null | { queued: number; running: number; uncollected: number; workers: number },
         };
         if (opts.queue !== undefined) {
-          const { queueCounts } = await import('../../study/queue/coordinator.js');
           status.queue = await queueCounts(parseQueueUrl(opts.queue), store.hash, opts.queueName);
         }
         if (opts.json) {
@@ -335,7 +325,7 @@ export function register(program: Command): void {
         ...(opts.preset ? { presets: opts.preset } : {}), ...(opts.profile ? { profile: opts.profile } : {}), bootstrap, png: opts.png,
         ...(opts.run ? { wallSeconds: wall } : {}), ...(recompute ? { recompute } : {}), ...(opts.note ? { note: opts.note } : {}),
       });
-      if (opts.readme) process.stderr.write(`${updateReadme(opts.readme, res.reproduction, join(opts.out, 'reproduction.json')) ? 'updated' : 'unchanged'}: ${opts.readme}\n`);
+      if (opts.readme) process.stderr.write(`${updateReproductionReadme(opts.readme, res.reproduction, join(opts.out, 'reproduction.json')) ? 'updated' : 'unchanged'}: ${opts.readme}\n`);
       const v = (x: string): number => res.reproduction.claims.filter((c) => c.verdict === x).length;
       process.stderr.write(`wrote ${res.md}, ${res.json}, ${res.figures.length} figure files: ${v('reproduced')} reproduced, ${v('contradicted')} contradicted, ${v('inconclusive')} inconclusive, ${v('not run')} not run\n`);
       if (aborted) {

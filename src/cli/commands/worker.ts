@@ -3,9 +3,8 @@
  * database (any number of workers on any number of machines; see README "Studies on many machines").
  */
 import type { Command } from 'commander';
-import { parseQueueUrl } from '../../study/queue/connection.js';
+import { parseQueueUrl, PluginError, startQueueWorker } from '../../index.js';
 import { parseNumberOption } from '../io.js';
-import { PluginError } from '../../study/plugins.js';
 
 interface WorkerCliOptions {
   queue: string;
@@ -33,7 +32,6 @@ export function register(program: Command): void {
     .action(async (opts: WorkerCliOptions) => {
       const target = parseQueueUrl(opts.queue);
       const log = (line: string): void => { process.stderr.write(`${new Date().toISOString()} ${line}\n`); };
-      const { startQueueWorker } = await import('../../study/queue/worker.js');
       const handle = await startQueueWorker({
         target,
         ...(opts.queueName !== undefined ? { queueName: opts.queueName } : {}),
