@@ -27,7 +27,7 @@
  * JSON: { "type": "activation", "sigma": "tanh", "bias": "outside", "tau": τ, "beta0": [k],
  * "beta1": [[d] × k] } (+ "fixedTau": true when τ is an option).
  */
-import type { BlockInfo, Gate, GateJSON, GateMStepInfo, GateMStepOptions } from './gate.js';
+import type { BlockInfo, Gate, GateJSON, GateMStepInfo, GateMStepOptions, GateState } from './gate.js';
 import type { GateFactory } from './gate.js';
 import { NewtonMaximizer, type NewtonProblem } from '../numeric/newton.js';
 import { linearBlocksToJSON } from './softmax.js';
@@ -37,6 +37,7 @@ import { readMatrix, readString, readVector } from '../json-read.js';
 import { activateArray, activationCode, activationDerivatives, LINEAR } from '../family/activations.js';
 import { expNonPositive } from '../numeric/fastmath.js';
 import { symmetrizeFromLower } from '../numeric/linalg.js';
+import { activationGradientKernel, activationLogitsKernel, activationPassKernel, type ActivationGradientKernel, type ActivationLogitsKernel, type ActivationPassKernel } from './activation-kernels.js';
 
 export const ACTIVATIONS = ['tanh', 'sigmoid', 'gelu', 'identity'] as const;
 export type ActivationName = (typeof ACTIVATIONS)[number];
@@ -63,6 +64,10 @@ export class ActivationGate implements Gate, NewtonProblem {
   private readonly gauged: boolean;
   private readonly sigma0: number;
   private readonly newton: NewtonMaximizer;
+  /** One-pass kernels for this shape (activation-kernels.ts); null: the plain block-wise path. */
+  private readonly passKernel: ActivationPassKernel | null;
+  private readonly gradKernel: ActivationGradientKernel | null;
+  private readonly logitsKernel: ActivationLogitsKernel | null;
   // n×(k−1) buffers: σ(u), σ′(u), σ″(u) of the non-reference experts; n×k weights; n row sums
   private S0 = new Float64Array(0);
   private S1 = new Float64Array(0);
@@ -73,8 +78,11 @@ export class ActivationGate implements Gate, NewtonProblem {
   private X: Float64Array = new Float64Array(0);
   private R: Float64Array = new Float64Array(0);
   private n = 0;
+  /** The E-step's π and Q at the M-step's start (see `firstPass`). */
+  private start: GateState | undefined = undefined;
 
-  constructor(k: number, d: number, options: { sigma: ActivationName; bias?: BiasPlacement; fixedTau?: number }) {
+  /** `plain: true` keeps the block-wise loops instead of the generated kernels (the tests' reference). */
+  constructor(k: number, d: number, options: { sigma: ActivationName; bias?: BiasPlacement; fixedTau?: number; plain?: boolean }) {
     const { sigma } = options;
     const bias = options.bias ?? 'outside';
     if (!ACTIVATIONS.includes(sigma)) throw new OptionError(`activation gate: sigma must be one of ${ACTIVATIONS.join(', ')}, got ${JSON.stringify(sigma)}`);
@@ -95,6 +103,11 @@ export class ActivationGate implements Gate, NewtonProblem {
     activationDerivatives(this.code, 0, der);
     this.sigma0 = der[0];
     this.newton = new NewtonMaximizer(this.nParams);
+    const shape = { k, d, code: this.code, inside: bias === 'inside', hasLogTau: this.hasLogTau };
+    const plain = options.plain === true;
+    this.passKernel = plain ? null : activationPassKernel(shape);
+    this.gradKernel = plain ? null : activationGradientKernel(shape);
+    this.logitsKernel = plain ? null : activationLogitsKernel(shape);
     const fixedRef = !linear;
     this.blocks = [
       { name: 'beta0', perExpert: true, kind: 'gate', ...(fixedRef && bias === 'inside' ? { fixedReference: true } : {}) },
@@ -219,6 +232,19 @@ export class ActivationGate implements Gate, NewtonProblem {
   }
 
   /**
+   * Logits δ_i = z_i − z_ref (log π = δ − lse δ): the E-step then needs no normaliser of its own
+   * and hands π and Q to the M-step (`GateState`). Without a kernel, log π itself (also logits).
+   */
+  logits(theta: Float64Array, X: Float64Array, n: number, out: Float64Array): void {
+    if (this.logitsKernel === null) {
+      this.evaluate(theta, X, n, 0, null, out);
+      return;
+    }
+    const invTau = 1 / this.tauOf(theta);
+    this.logitsKernel(theta, X, n, invTau, this.sigma0 * invTau, out);
+  }
+
+  /**
    * Gradient Σ_t Σ_i c_ti ∇z_ti, c_ti = W_ti − π_ti Σ_j W_tj, from the buffers of evaluate(level ≥ 1,
    * W): into grad (length nParams) when rows is null, else per row into rows (n×nParams).
    */
@@ -260,7 +286,12 @@ export class ActivationGate implements Gate, NewtonProblem {
     }
   }
 
-  gradQ(theta: Float64Array, X: Float64Array, n: number, W: Float64Array, grad: Float64Array): void {
+  gradQ(theta: Float64Array, X: Float64Array, n: number, W: Float64Array, grad: Float64Array, weights?: Float64Array): void {
+    if (this.gradKernel !== null) {
+      const invTau = 1 / this.tauOf(theta);
+      this.gradKernel(theta, X, W, n, invTau, this.sigma0 * invTau, grad, weights ?? null);
+      return;
+    }
     this.evaluate(theta, X, n, 1, W, null);
     this.gradient(theta, X, n, W, grad, null);
   }
@@ -280,6 +311,10 @@ export class ActivationGate implements Gate, NewtonProblem {
   pass(theta: Float64Array, g: Float64Array, NH: Float64Array): number {
     if (!this.feasible(theta)) return -Infinity;
     const { k, d, X, R, n } = this;
+    if (this.passKernel !== null) {
+      const invTau = 1 / this.tauOf(theta);
+      return this.passKernel(theta, X, R, n, invTau, this.sigma0 * invTau, g, NH, null);
+    }
     const q = d + 1;
     const km = k - 1;
     const p = this.nParams;
@@ -383,15 +418,26 @@ export class ActivationGate implements Gate, NewtonProblem {
     return Q;
   }
 
-  mStep(theta: Float64Array, X: Float64Array, n: number, R: Float64Array, options: GateMStepOptions): GateMStepInfo {
+  /** The first Newton system from the E-step's π (no exps, no logs) when it describes this θ and R. */
+  firstPass(theta: Float64Array, g: Float64Array, NH: Float64Array): number {
+    const st = this.start;
+    if (st === undefined || this.passKernel === null || !this.feasible(theta)) return this.pass(theta, g, NH);
+    const invTau = 1 / this.tauOf(theta);
+    this.passKernel(theta, this.X, this.R, this.n, invTau, this.sigma0 * invTau, g, NH, st.weights);
+    return st.objective;
+  }
+
+  mStep(theta: Float64Array, X: Float64Array, n: number, R: Float64Array, options: GateMStepOptions, start?: GateState): GateMStepInfo {
     this.X = X;
     this.R = R;
     this.n = n;
+    this.start = start !== undefined && Number.isFinite(start.objective) ? start : undefined;
     try {
       return this.newton.run(this, theta, options);
     } finally {
       this.X = new Float64Array(0);
       this.R = new Float64Array(0);
+      this.start = undefined;
     }
   }
 

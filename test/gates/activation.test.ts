@@ -6,6 +6,7 @@ import { parseGateSpec } from '../../src/gates/registry.js';
 import { Rng } from '../../src/numeric/rng.js';
 import { MixtureOfExperts, type ModelJSON } from '../../src/model/model.js';
 import { ModelFormatError, OptionError } from '../../src/errors.js';
+import { runEM } from '../../src/estimate/em.js';
 import {
   checkEMMonotone, checkGradQ, checkMStep, checkNewtonHessian, checkNormalised, checkRecovery,
   checkSampling, fdGrad, relErr, simulateData, softTargets, uniformX,
@@ -144,6 +145,74 @@ describe('activation gate', () => {
   it('plain EM never decreases the log-likelihood (bias outside and inside)', () => {
     checkEMMonotone(TRUTH, 3000, 41, DESIGN, 0.3);
     checkEMMonotone(TRUTH_INSIDE, 3000, 42, DESIGN, 0.3);
+  });
+
+  it.each(CONFIGS)('the one-pass kernels equal the block-wise loops: Q, ∇Q, −∇²Q, gradQ, logits, the first pass from π (σ=%s, bias %s, fixed τ=%s)', (sigma, bias, tau) => {
+    const rng = new Rng(900 + ACTIVATIONS.indexOf(sigma) * 4 + (bias === 'inside' ? 2 : 0) + (tau ? 1 : 0));
+    for (const [k, d] of [[2, 1], [3, 2], [4, 1]]) {
+      const fast = new ActivationGate(k, d, { sigma, bias, fixedTau: tau });
+      const plain = new ActivationGate(k, d, { sigma, bias, fixedTau: tau, plain: true });
+      const p = fast.nParams;
+      const n = 150;
+      const X = uniformX(n, d, rng, -2, 2);
+      // rows that do not sum to 1 (the log correction) and some zero weights
+      const R = new Float64Array(n * k).map(() => (rng.uniform() < 0.1 ? 0 : rng.uniform()));
+      const theta = new Float64Array(p).map(() => rng.normal());
+      for (const g of [fast, plain]) Object.assign(g as unknown as Problem, { X, R, n });
+      const [g1, g2, H1, H2] = [new Float64Array(p), new Float64Array(p), new Float64Array(p * p), new Float64Array(p * p)];
+      const Q1 = fast.pass(theta, g1, H1);
+      const Q2 = plain.pass(theta, g2, H2);
+      expect(Math.abs(Q1 - Q2)).toBeLessThan(1e-13 * Math.abs(Q2));
+      expect(relErr(g1, g2)).toBeLessThan(1e-12);
+      expect(relErr(H1, H2)).toBeLessThan(1e-12);
+      // gradQ for signed W, with π computed and with π given
+      const W = new Float64Array(n * k).map(() => 2 * rng.uniform() - 1);
+      plain.gradQ(theta, X, n, W, g2);
+      fast.gradQ(theta, X, n, W, g1);
+      expect(relErr(g1, g2)).toBeLessThan(1e-12);
+      const lw = new Float64Array(n * k);
+      plain.logWeights(theta, X, n, lw);
+      const pi = lw.map(Math.exp);
+      fast.gradQ(theta, X, n, W, g1, pi);
+      expect(relErr(g1, g2)).toBeLessThan(1e-12);
+      // logits: log π = δ − lse δ, and the reference column is 0
+      const z = new Float64Array(n * k);
+      fast.logits(theta, X, n, z);
+      for (let t = 0; t < n; t++) {
+        let mx = -Infinity;
+        for (let i = 0; i < k; i++) mx = Math.max(mx, z[t * k + i]);
+        let sum = 0;
+        for (let i = 0; i < k; i++) sum += Math.exp(z[t * k + i] - mx);
+        expect(z[t * k + k - 1]).toBe(0);
+        for (let i = 0; i < k; i++) expect(Math.abs(z[t * k + i] - mx - Math.log(sum) - lw[t * k + i])).toBeLessThan(1e-13 * Math.max(1, Math.abs(lw[t * k + i])));
+      }
+      // the first Newton system from the E-step's π and Q equals a full pass
+      const Qstart = Q2;
+      Object.assign(fast as unknown as { start: unknown }, { start: { weights: pi, objective: Qstart } });
+      expect(fast.firstPass(theta, g1, H1)).toBe(Qstart);
+      plain.pass(theta, g2, H2);
+      expect(relErr(g1, g2)).toBeLessThan(1e-12);
+      expect(relErr(H1, H2)).toBeLessThan(1e-12);
+    }
+  });
+
+  it.each([['tanh', 'outside'], ['sigmoid', 'inside'], ['gelu', 'inside']] as const)('EM with the kernels reaches the block-wise loops\' maximum (σ=%s, bias %s, d = 2, k = 3): ℓ to 1e-9, monotone', (sigma, bias) => {
+    const truthJson: ModelJSON = {
+      gate: { type: 'activation', sigma, bias, tau: 0.5, beta0: [0.5, -0.3, 0], beta1: [[1.5, -1], [-1, 0.5], [0, 0]] },
+      experts: { type: 'gaussianLinear', a: [[-3, 1], [3, 0], [0, 2]], b: [1, -1, 0], variance: [0.3, 0.3, 0.3] },
+    };
+    const { truth, data } = simulateData(truthJson, 3000, 61, { type: 'uniform', low: -1, high: 1 });
+    const lls: number[] = [];
+    for (const plain of [false, true]) {
+      const gate = new ActivationGate(3, 2, { sigma, bias, plain });
+      const model = new MixtureOfExperts(gate, MixtureOfExperts.fromSpec(truth.spec()).expert);
+      model.expert.prepare?.(data.X, data.y, data.n);
+      const theta0 = truth.theta.map((v, i) => v + 0.2 * Math.sin(i + 1));
+      const run = runEM(model, theta0, data, { accelerate: 'none', polish: false, maxIter: 400, tol: 1e-13 });
+      for (let i = 1; i < run.trace.length; i++) expect(run.trace[i]).toBeGreaterThanOrEqual(run.trace[i - 1] - 1e-10 * Math.abs(run.trace[i - 1]));
+      lls.push(run.trace[run.trace.length - 1]);
+    }
+    expect(Math.abs(lls[0] - lls[1])).toBeLessThan(1e-9 * Math.abs(lls[1]));
   });
 
   it('recovers the truth (β₀, β₁, log τ and experts) at n = 5e4 within 4.5 asymptotic standard errors (nearTruth start)', () => {
