@@ -23,6 +23,8 @@ export const WARNING_CODES = {
   EM_VARIANCE_AT_FLOOR: 'an expert variance is at the variance floor: a degenerate component, the likelihood is unbounded there',
   /** fitLSE: the solver (Levenberg–Marquardt or L-BFGS) stopped before its gradient tolerance was met. Details: reason. */
   LSE_NOT_CONVERGED: 'the least-squares solver stopped before the gradient tolerance was met: not converged',
+  /** fitLSE: solver 'varpro' was asked for but cannot honour expertBound; Levenberg–Marquardt ran instead. Details: requested, used. */
+  LSE_SOLVER_FALLBACK: "the requested least-squares solver cannot honour the options; another one ran (the result's solver says which)",
   /** fitLSE: the fit stopped at its time limit (timeLimit, fit --time-limit) before converging. Details: timeLimit, iterations. */
   LSE_TIME_LIMIT: 'the least-squares fit stopped at its time limit before it converged',
   /** fitEM / fitLSE: one of several restarts threw; the best of the others is returned. Details: restart (1-based), error. */

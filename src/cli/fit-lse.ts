@@ -3,7 +3,7 @@
  * the number of classes of a multinomial expert taken from the data, and the LSE run + output.
  *
  * `fit --json` with `--estimator lse` keeps the foundation's contract with `"sse"` and `"mse"` in
- * place of `"logLikelihood"`: { model, sse, mse, iterations, converged, gradientNorm, restarts, seconds }.
+ * place of `"logLikelihood"`: { model, sse, mse, iterations, solver, converged, gradientNorm, restarts, seconds }.
  */
 import { type ExpertJSON, expertFactory, type Dataset, type ModelSpec, type InitSpec, fitLSE, DataError, OptionError, MultinomialLogisticExperts, formatWarning } from '../core.js';
 import { modelTable } from './format.js';
@@ -11,6 +11,17 @@ import { fitProgress } from './progress.js';
 import { readModelFile, rowLine } from './io.js';
 
 export type Estimator = 'mle' | 'lse';
+
+const LSE_SOLVERS = ['auto', 'varpro', 'lm', 'lbfgs'] as const;
+export type LSESolverOption = (typeof LSE_SOLVERS)[number];
+
+/** `--solver` value (LSEOptions.solver). */
+export function lseSolverOption(value: string): LSESolverOption {
+  const v = value.trim().toLowerCase();
+  const found = LSE_SOLVERS.find((s) => s === v);
+  if (!found) throw new OptionError(`--solver: expected one of ${LSE_SOLVERS.join(', ')}, got ${JSON.stringify(value)}`);
+  return found;
+}
 
 /** `--estimator` value, defaulting by the expert family's kind (regression → lse, density → mle). */
 export function resolveEstimator(value: string | undefined, experts: ExpertJSON, expertOption: string): Estimator {
@@ -80,6 +91,8 @@ export interface LseCliRun {
   gateBound?: number;
   /** Wall-time limit (LSEOptions.timeLimit). */
   timeLimit?: number;
+  /** LSEOptions.solver. */
+  solver?: LSESolverOption;
   json: boolean;
 }
 
@@ -88,7 +101,7 @@ export function runLseFit(run: LseCliRun): void {
   const progress = fitProgress(run.restarts);
   let result;
   try {
-    result = fitLSE(run.spec, run.data, { restarts: run.restarts, seed: run.seed, maxIter: run.maxIter, init: run.init, ...(run.gateBound !== undefined ? { gateBound: run.gateBound } : {}), ...(run.timeLimit !== undefined ? { timeLimit: run.timeLimit } : {}), onProgress: progress.lse });
+    result = fitLSE(run.spec, run.data, { restarts: run.restarts, seed: run.seed, maxIter: run.maxIter, init: run.init, ...(run.gateBound !== undefined ? { gateBound: run.gateBound } : {}), ...(run.timeLimit !== undefined ? { timeLimit: run.timeLimit } : {}), ...(run.solver !== undefined ? { solver: run.solver } : {}), onProgress: progress.lse });
   } finally {
     progress.done();
   }
@@ -100,6 +113,7 @@ export function runLseFit(run: LseCliRun): void {
       sse: result.sse,
       mse: result.mse,
       iterations: result.iterations,
+      solver: result.solver,
       converged: result.converged,
       gradientNorm: result.gradientNorm,
       restarts: result.restarts,
@@ -111,7 +125,7 @@ export function runLseFit(run: LseCliRun): void {
   const { k, gate, experts } = run.spec;
   const lines = [
     `fitted k=${k} ${gate.type}/${experts.type}:${String(experts.activation)} by least squares to ${run.data.n} rows × ${run.data.d} inputs (${run.dataPath})`,
-    `SSE ${result.sse.toPrecision(8)}   MSE ${result.mse.toPrecision(6)}   iterations ${result.iterations}   converged ${result.converged ? 'yes' : 'no'}   gradient norm ${result.gradientNorm.toExponential(2)}`,
+    `SSE ${result.sse.toPrecision(8)}   MSE ${result.mse.toPrecision(6)}   iterations ${result.iterations} (${result.solver})   converged ${result.converged ? 'yes' : 'no'}   gradient norm ${result.gradientNorm.toExponential(2)}`,
     `restarts ${result.restarts}${result.restarts > 1 ? ` (SSEs ${result.restartSSE.map((v) => v.toPrecision(6)).join(', ')})` : ''}   time ${(result.seconds * 1000).toFixed(1)} ms`,
     '',
     modelTable(model),

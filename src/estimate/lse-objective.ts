@@ -9,6 +9,8 @@ import { expNonPositive } from '../numeric/fastmath.js';
 import type { MoeWarning } from '../warnings.js';
 import { OptionError } from '../errors.js';
 
+export type LSESolver = 'varpro' | 'lm' | 'lbfgs';
+
 export interface LSEResult {
   /** Fitted model (canonical); its experts carry `noiseVariance` = SSE/n. */
   model: MixtureOfExperts;
@@ -20,6 +22,8 @@ export interface LSEResult {
   trace: number[];
   /** Solver iterations of the best restart. */
   iterations: number;
+  /** The solver that ran: 'varpro' (variable projection, lse-varpro.ts), 'lm' (Levenberg–Marquardt) or 'lbfgs'. */
+  solver: LSESolver;
   /** The solver stopped on its gradient criterion (L-BFGS: or its relative-decrease backstop). */
   converged: boolean;
   /**
@@ -72,8 +76,8 @@ export class LSEWorkspace {
   jrow = new Float64Array(0);
 }
 
-/** Mark P = π(θ), H = h(θ) in ws as belonging to θ. */
-function setCache(ws: LSEWorkspace, theta: Float64Array): void {
+/** Mark P = π(θ), H = h(θ) in ws as belonging to θ (π exponentiated; also used by lse-varpro.ts). */
+export function markCache(ws: LSEWorkspace, theta: Float64Array): void {
   if (ws.cachedTheta.length !== theta.length) (ws as { cachedTheta: Float64Array }).cachedTheta = new Float64Array(theta.length);
   ws.cachedTheta.set(theta);
   ws.cacheValid = true;
@@ -138,7 +142,7 @@ export function lseObjective(model: MixtureOfExperts, theta: Float64Array, data:
     }
   }
   if (!Number.isFinite(sse)) return Infinity;
-  setCache(ws, theta);
+  markCache(ws, theta);
   if (grad) {
     gate.gradQ(thG, X, n, W, ws.gradG);
     expert.gradPredict(thE, X, n, V, ws.gradE);
@@ -194,7 +198,7 @@ export function lseNormalEquations(model: MixtureOfExperts, theta: Float64Array,
     sse = next;
   }
   if (!Number.isFinite(sse)) return Infinity;
-  setCache(ws, theta);
+  markCache(ws, theta);
   JtJ.fill(0, 0, p * p);
   Jte.fill(0, 0, p);
   if (ws.jrow.length !== p) ws.jrow = new Float64Array(p);

@@ -3,8 +3,10 @@
  *
  *   Ĝ ∈ argmin Σ_t (y_t − f_G(x_t))²,   f_G(x) = Σᵢ πᵢ(x) h(x, ηᵢ),
  *
- * by Levenberg–Marquardt on the residual Jacobian (src/numeric/lm.ts; default) or L-BFGS
- * (src/numeric/lbfgs.ts, `solver: 'lbfgs'`) on the mean squared error. With e_t = y_t − f_G(x_t):
+ * by variable projection where the experts are linear in their parameters (lse-varpro.ts: the
+ * experts eliminated by linear least squares, Levenberg–Marquardt on the gate; default 'auto'),
+ * Levenberg–Marquardt on the full residual Jacobian (src/numeric/lm.ts; the default for other
+ * experts) or L-BFGS (src/numeric/lbfgs.ts, `solver: 'lbfgs'`) on the mean squared error. With e_t = y_t − f_G(x_t):
  *   - gate part (any gate, through the Gate interface only):
  *       ∂SSE/∂θ_G = Σ_t −2e_t Σᵢ h_ti ∂π_ti = Σ_t Σᵢ W_ti ∂log π_ti   with W_ti = −2 e_t h_ti π_ti,
  *     i.e. `gate.gradQ(θ_G, X, n, W, grad)` (gradQ accepts arbitrary real W);
@@ -32,11 +34,12 @@ import { warning, type MoeWarning } from '../warnings.js';
 import { atActiveBound } from '../numeric/box.js';
 import { hasAnalyticHessian, lseHessian, LSEHessianWorkspace } from './lse-hessian.js';
 import { fitLSEStandardized } from './standardize-lse.js';
+import { isSeparable, varproFit } from './lse-varpro.js';
 
 export type { LSEOptions } from './options.js';
 
-import { LSEWorkspace, lseNormalEquations, lseObjective, regressionExperts, type LSEResult } from './lse-objective.js';
-export { LSEWorkspace, lseObjective, lseNormalEquations, type LSEResult } from './lse-objective.js';
+import { LSEWorkspace, lseNormalEquations, lseObjective, regressionExperts, type LSEResult, type LSESolver } from './lse-objective.js';
+export { LSEWorkspace, lseObjective, lseNormalEquations, type LSEResult, type LSESolver } from './lse-objective.js';
 
 function hasRowDerivatives(model: MixtureOfExperts): boolean {
   const e = model.expert as Partial<RegressionExpertFamily>;
@@ -53,6 +56,25 @@ interface RunResult {
   timedOut: boolean;
 }
 
+/** The solver that runs for this model and these options, and why it differs from the requested one. */
+export function chooseSolver(model: MixtureOfExperts, options: LSEOptions): { solver: LSESolver; fallback?: string } {
+  const requested = options.solver ?? 'auto';
+  const rows = hasRowDerivatives(model);
+  if (requested === 'lbfgs') return { solver: 'lbfgs' };
+  if (requested === 'lm') return { solver: rows ? 'lm' : 'lbfgs' };
+  if (requested === 'varpro') {
+    if (!isSeparable(model) || !rows) {
+      const e = model.expert;
+      const what = e instanceof RegressionExperts ? `regression:${e.activation}${e.outputWeight ? ' with an output weight' : ''} experts` : `${e.type} experts`;
+      throw new OptionError(`solver: 'varpro' needs experts linear in their parameters (regression:linear) and per-row gate derivatives; ${what} under a ${model.gate.type} gate are not; use solver 'auto' or 'lm'`);
+    }
+    if (options.expertBound !== undefined) return { solver: 'lm', fallback: `solver 'varpro' cannot honour expertBound (the experts are solved unconstrained); Levenberg–Marquardt ran instead` };
+    return { solver: 'varpro' };
+  }
+  if (isSeparable(model) && rows && options.expertBound === undefined) return { solver: 'varpro' };
+  return { solver: rows ? 'lm' : 'lbfgs' };
+}
+
 /** The box |θ_i| ≤ B_i of gateBound (gate block) and expertBound (expert block), or undefined when neither is set. */
 function parameterBounds(model: MixtureOfExperts, options: LSEOptions): Float64Array | undefined {
   if (options.gateBound === undefined && options.expertBound === undefined) return undefined;
@@ -63,14 +85,15 @@ function parameterBounds(model: MixtureOfExperts, options: LSEOptions): Float64A
 }
 
 /** One solver run from θ0. */
-function runLSE(model: MixtureOfExperts, theta0: Float64Array, data: Dataset, ws: LSEWorkspace, options: ResolvedLSEOptions, restart: number, deadline: number | undefined): RunResult {
+function runLSE(model: MixtureOfExperts, theta0: Float64Array, data: Dataset, ws: LSEWorkspace, options: ResolvedLSEOptions, solver: LSESolver, restart: number, deadline: number | undefined): RunResult {
   const n = data.n;
   const p = theta0.length;
   const box = parameterBounds(model, options);
   if (box) for (let i = 0; i < p; i++) theta0[i] = Math.min(box[i], Math.max(-box[i], theta0[i])); // a start outside the box is moved onto it
   const sse0 = lseObjective(model, theta0, data, ws);
   if (!Number.isFinite(sse0)) throw new OptionError('the initial model is infeasible (non-finite squared error); choose another initialisation');
-  if ((options.solver ?? 'lm') === 'lm' && hasRowDerivatives(model)) {
+  if (solver === 'varpro') return runVarpro(model, theta0, sse0, data, ws, options, restart, box, deadline);
+  if (solver === 'lm') {
     // the Newton phase's exact Hessian in one pass where it is written out (softmax × regression experts)
     const hws = hasAnalyticHessian(model) ? new LSEHessianWorkspace(model, n) : undefined;
     const problem: LeastSquaresProblem = {
@@ -91,6 +114,30 @@ function runLSE(model: MixtureOfExperts, theta0: Float64Array, data: Dataset, ws
     return { theta: res.x, sse0, sse: res.f, iterations: res.iterations, converged: res.converged, reason: res.reason, timedOut: res.reason === 'timeLimit' };
   }
   return runLBFGS(model, theta0, sse0, data, ws, options, restart, box, deadline);
+}
+
+/**
+ * One variable-projection run from θ0 (lse-varpro.ts): Levenberg–Marquardt on the gate parameters
+ * with the experts projected out (the gate box as in the full solver), in anchored rounds, then the
+ * experts recovered and the gradient test made on the FULL parameter vector (KKT with the gate box).
+ * If the rounds end without passing it, the remaining iteration budget is spent by the full
+ * Levenberg–Marquardt from there (which only lowers the SSE).
+ */
+function runVarpro(model: MixtureOfExperts, theta0: Float64Array, sse0: number, data: Dataset, ws: LSEWorkspace, options: ResolvedLSEOptions, restart: number, box: Float64Array | undefined, deadline: number | undefined): RunResult {
+  const vp = varproFit(model, theta0, data, ws, {
+    maxIter: options.maxIter,
+    gtol: options.gtol,
+    box,
+    deadline,
+    onIteration: options.onProgress ? (it, f, g) => options.onProgress?.(restart, it, f, g) : undefined,
+  });
+  let run: RunResult = { theta: vp.theta, sse0, sse: vp.sse, iterations: vp.iterations, converged: vp.converged, reason: vp.reason, timedOut: vp.reason === 'timeLimit' };
+  const left = options.maxIter - vp.steps;
+  if (!run.converged && !run.timedOut && left > 0) {
+    const polish = runLSE(model, vp.theta, data, ws, { ...options, maxIter: left }, 'lm', restart, deadline);
+    if (polish.sse <= run.sse) run = { ...polish, sse0, iterations: vp.iterations + polish.iterations };
+  }
+  return run;
 }
 
 /** One L-BFGS run from θ0 on MSE(θ) = SSE(θ)/n. */
@@ -116,9 +163,7 @@ function runLBFGS(model: MixtureOfExperts, theta0: Float64Array, sse0: number, d
   return { theta: res.x, sse0, sse: res.f * n, iterations: res.iterations, converged: res.converged, reason: res.reason === 'aborted' ? 'timeLimit' : res.reason, timedOut: res.reason === 'aborted' };
 }
 
-function solverName(model: MixtureOfExperts, options: LSEOptions): string {
-  return (options.solver ?? 'lm') === 'lm' && hasRowDerivatives(model) ? 'Levenberg–Marquardt' : 'L-BFGS';
-}
+const SOLVER_NAMES: Record<LSESolver, string> = { varpro: 'variable projection (Levenberg–Marquardt on the gate)', lm: 'Levenberg–Marquardt', lbfgs: 'L-BFGS' };
 
 /**
  * Fit a regression mixture of experts by least squares (math-spec §5.1, §9.3), on internally
@@ -144,12 +189,14 @@ export function fitLSEUnscaled(spec: ModelSpec, data: Dataset, lseOptions: LSEOp
   const warnings: MoeWarning[] = [];
   const sses: number[] = [];
   const deadline = options.timeLimit !== undefined ? start + options.timeLimit * 1000 : undefined;
+  const { solver, fallback } = chooseSolver(model, options);
+  if (fallback) warnings.push(warning('LSE_SOLVER_FALLBACK', fallback, { requested: options.solver, used: solver }));
   let best: RunResult | undefined;
   for (let r = 0; r < restarts; r++) {
     let run: RunResult;
     try {
       const theta0 = initialise(model, data, init, rng.split('restart', r), options);
-      run = runLSE(model, theta0, data, ws, options, r, deadline);
+      run = runLSE(model, theta0, data, ws, options, solver, r, deadline);
     } catch (e) {
       if (restarts === 1 || !(e instanceof Error)) throw e;
       warnings.push(warning('RESTART_FAILED', `restart ${r + 1}: ${e.message}`, { restart: r + 1, error: e.message }));
@@ -177,13 +224,14 @@ export function fitLSEUnscaled(spec: ModelSpec, data: Dataset, lseOptions: LSEOp
     g2 += (grad[i] / n) ** 2;
   }
   if (best.timedOut) warnings.push(warning('LSE_TIME_LIMIT', `the fit stopped at the time limit of ${options.timeLimit ?? '?'} s after ${best.iterations} iterations, before it converged`, { timeLimit: options.timeLimit ?? null, iterations: best.iterations }));
-  else if (!best.converged) warnings.push(warning('LSE_NOT_CONVERGED', `${solverName(model, options)} stopped (${best.reason}) before the gradient tolerance was met`, { reason: best.reason }));
+  else if (!best.converged) warnings.push(warning('LSE_NOT_CONVERGED', `${SOLVER_NAMES[solver]} stopped (${best.reason}) before the gradient tolerance was met`, { reason: best.reason }));
   return {
     model: fitted,
     sse,
     mse: sse / n,
     trace: [best.sse0, sse],
     iterations: best.iterations,
+    solver,
     converged: best.converged,
     gradientNorm: Math.sqrt(g2),
     restarts,

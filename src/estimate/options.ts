@@ -35,7 +35,7 @@ export const EM_DEFAULTS = {
 export const LSE_DEFAULTS = {
   restarts: 1,
   seed: 1,
-  solver: 'lm',
+  solver: 'auto',
   maxIter: 2000,
   gtol: 1e-10,
   ftol: 1e-15,
@@ -86,7 +86,7 @@ export const EMOptionsSchema = EMTuningSchema.extend({
 
 /** LSE options a study setting may give in `options:`. */
 export const LSETuningSchema = z.strictObject({
-  solver: z.enum(['lm', 'lbfgs']).optional(),
+  solver: z.enum(['auto', 'varpro', 'lm', 'lbfgs']).optional(),
   gateBound: positive.optional(),
   expertBound: positive.optional(),
   timeLimit: positive.optional(),
@@ -237,10 +237,14 @@ export interface LSEOptions {
   /** Seed of the initialisations (restart r uses stream split('restart', r)). Default 1. */
   seed?: number | bigint;
   /**
-   * Solver: 'lm' (Levenberg–Marquardt on the residual Jacobian with a Newton phase, default) or
-   * 'lbfgs' (the earlier solver; needs families without per-row derivatives).
+   * Solver: 'varpro' (variable projection, lse-varpro.ts: the experts are eliminated by linear least
+   * squares and Levenberg–Marquardt runs on the gate parameters only; needs experts linear in their
+   * parameters, regression:linear, and no expertBound), 'lm' (Levenberg–Marquardt on the full residual
+   * Jacobian with a Newton phase), 'lbfgs' (the earlier solver; also for families without per-row
+   * derivatives), or 'auto' (default): varpro where it applies, otherwise lm (lbfgs without per-row
+   * derivatives). The result's `solver` says which ran.
    */
-  solver?: 'lm' | 'lbfgs';
+  solver?: 'auto' | 'varpro' | 'lm' | 'lbfgs';
   /**
    * Compact Θ for the gate (math-spec §1.2 A.3), as `EMOptions.gateBound`: every gate working
    * parameter (softmax: β₀ⱼ, β₁ⱼ relative to the reference expert; temperature: γ = β/τ, or β for a

@@ -70,7 +70,7 @@ export const ESTIMATORS: Record<string, EstimatorEntry> = {
     },
   },
   lse: {
-    help: 'least squares by Levenberg–Marquardt on the residual Jacobian (fitLSE, math-spec §9.3; option solver: lbfgs for L-BFGS); `tol` is unused (both stop on the gradient, option gtol)',
+    help: 'least squares (fitLSE, math-spec §9.3): option solver auto (default: variable projection for linear experts, else Levenberg–Marquardt on the residual Jacobian) | varpro | lm | lbfgs; `tol` is unused (all stop on the gradient, option gtol)',
     options: LSETuningSchema,
     run: (inp) => {
       const opts: LSEOptions = {

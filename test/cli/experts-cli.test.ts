@@ -42,7 +42,8 @@ describe('CLI: regression experts by least squares', () => {
     const r = await runCli(['fit', '--data', f('gelu.csv'), '--k', '2', '--expert', 'regression:gelu', '--estimator', 'lse', '--truth', f('gelu.json'), '--json']);
     expect(r.code, r.stderr).toBe(0);
     const out = JSON.parse(r.stdout) as Record<string, unknown>;
-    expect(Object.keys(out).sort()).toEqual(['converged', 'gradientNorm', 'iterations', 'model', 'mse', 'restarts', 'seconds', 'sse', 'warnings']);
+    expect(Object.keys(out).sort()).toEqual(['converged', 'gradientNorm', 'iterations', 'model', 'mse', 'restarts', 'seconds', 'solver', 'sse', 'warnings']);
+    expect(out.solver).toBe('lm'); // auto: Levenberg–Marquardt for GELU experts
     expect(out.logLikelihood).toBeUndefined();
     expect(out.converged).toBe(true);
     expect(out.mse as number).toBeCloseTo((out.sse as number) / 3000, 12);
@@ -64,6 +65,16 @@ describe('CLI: regression experts by least squares', () => {
     await expectUserError(['fit', '--data', f('gelu.csv'), '--k', '2', '--estimator', 'lse'], /--estimator lse: --expert gaussian is a density family/);
     await expectUserError(['fit', '--data', f('gelu.csv'), '--k', '2', '--expert', 'regression:gelu', '--estimator', 'ols'], /--estimator: expected mle or lse/);
     await expectUserError(['fit', '--data', f('gelu.csv'), '--k', '2', '--expert', 'regression:swish'], /unknown expert function "swish"/);
+    // --solver: varpro for linear experts (auto picks it), refused for GELU, validated, LSE only
+    const lin = await runCli(['fit', '--data', f('gelu.csv'), '--k', '2', '--expert', 'regression:linear', '--json']);
+    expect(lin.code, lin.stderr).toBe(0);
+    expect((JSON.parse(lin.stdout) as { solver: string }).solver).toBe('varpro');
+    const lm = await runCli(['fit', '--data', f('gelu.csv'), '--k', '2', '--expert', 'regression:linear', '--solver', 'lm', '--json']);
+    expect((JSON.parse(lm.stdout) as { solver: string; sse: number }).solver).toBe('lm');
+    expect((JSON.parse(lm.stdout) as { sse: number }).sse).toBeCloseTo((JSON.parse(lin.stdout) as { sse: number }).sse, 6);
+    await expectUserError(['fit', '--data', f('gelu.csv'), '--k', '2', '--expert', 'regression:gelu', '--solver', 'varpro'], /solver: 'varpro' needs experts linear in their parameters/);
+    await expectUserError(['fit', '--data', f('gelu.csv'), '--k', '2', '--expert', 'regression:linear', '--solver', 'fast'], /--solver: expected one of auto, varpro, lm, lbfgs, got "fast"/);
+    await expectUserError(['fit', '--data', f('gelu.csv'), '--k', '2', '--solver', 'lm'], /--solver applies to least-squares fits/);
   });
 
   it('simulate needs the noise variance of a regression model', async () => {

@@ -5,7 +5,7 @@ import { checkFitSize, LIMITS } from '../../internal.js';
 import { readCsvDataset, readModelFile, parseNumberOption } from '../io.js';
 import { modelTable } from '../format.js';
 import { fitProgress } from '../progress.js';
-import { completeClassSpec, resolveEstimator, runLseFit } from '../fit-lse.js';
+import { completeClassSpec, lseSolverOption, resolveEstimator, runLseFit } from '../fit-lse.js';
 import { inferenceOptions, runInference, type InferenceCliOptions } from '../inference-cli.js';
 import { criteriaLine } from '../inference-format.js';
 
@@ -26,6 +26,7 @@ export interface FitCliOptions {
   json?: boolean;
   estimator?: string;
   gateBound?: string;
+  solver?: string;
   allowLarge?: boolean;
   warmStart?: boolean;
   timeLimit?: string;
@@ -53,6 +54,7 @@ export function register(program: Command): void {
     .option('--max-iter <n>', 'maximum EM iterations per start', String(EM_DEFAULTS.maxIter))
     .option('--estimator <name>', 'mle (EM) | lse (least squares, regression experts); default by the expert family')
     .option('--gate-bound <B>', 'compact Θ: keep every gate coefficient (relative to the reference expert) in [−B, B] (every gate; EM and least squares)')
+    .option('--solver <name>', 'least squares: auto (default: varpro for linear experts, else lm) | varpro (variable projection) | lm (Levenberg–Marquardt) | lbfgs')
     .option('--time-limit <seconds>', 'stop the fit after this wall time (all restarts); it is returned with converged: false and an EM_TIME_LIMIT / LSE_TIME_LIMIT warning')
     .option('--no-warm-start', 'with a k-means++ or random start and ≥ 8000 rows, do not first fit a random subsample (EM)')
     .option('--variance-floor <scale>', 'Gaussian experts: response (every variance ≥ 1e-6·s_y², default) | expert (expert i ≥ 1e-6·σ̂ᵢ², its robust residual scale at the start)')
@@ -79,9 +81,10 @@ export function register(program: Command): void {
         ...(opts.warmStart === false ? { warmStart: false } : {}),
         ...(opts.varianceFloor !== undefined ? { varianceFloor: { scale: varianceFloorScale(opts.varianceFloor) } } : {}),
       };
+      if (opts.solver !== undefined && estimator !== 'lse') throw new OptionError('--solver applies to least-squares fits (--estimator lse)');
       if (estimator === 'lse') {
         if (options.varianceFloor !== undefined) throw new OptionError('--variance-floor applies to EM fits of Gaussian experts (--estimator mle)');
-        runLseFit({ spec: { gate, experts, k, d: data.d }, data, dataPath: opts.data, restarts: options.restarts ?? LSE_DEFAULTS.restarts, seed: Number(options.seed), maxIter: options.maxIter ?? LSE_DEFAULTS.maxIter, init: options.init ?? { type: 'kmeans++' }, ...(options.gateBound !== undefined ? { gateBound: options.gateBound } : {}), ...(options.timeLimit !== undefined ? { timeLimit: options.timeLimit } : {}), json: opts.json ?? false });
+        runLseFit({ spec: { gate, experts, k, d: data.d }, data, dataPath: opts.data, restarts: options.restarts ?? LSE_DEFAULTS.restarts, seed: Number(options.seed), maxIter: options.maxIter ?? LSE_DEFAULTS.maxIter, init: options.init ?? { type: 'kmeans++' }, ...(options.gateBound !== undefined ? { gateBound: options.gateBound } : {}), ...(options.timeLimit !== undefined ? { timeLimit: options.timeLimit } : {}), ...(opts.solver !== undefined ? { solver: lseSolverOption(opts.solver) } : {}), json: opts.json ?? false });
         return;
       }
       const progress = fitProgress(options.restarts ?? 1);
