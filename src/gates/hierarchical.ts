@@ -17,12 +17,13 @@
  * softmax with weights Σ_{i₂} R_{t,i₁i₂} and K1 inner softmaxes with weights R_{t,i₁·}; each is
  * maximised exactly by `LinearSoftmaxCore` (Newton/IRLS), so Q never decreases.
  */
-import type { BlockInfo, Gate, GateJSON, GateMStepInfo, GateMStepOptions } from './gate.js';
+import type { BlockInfo, Gate, GateJSON, GateMStepInfo, GateMStepOptions, GateState } from './gate.js';
 import type { GateFactory } from './gate.js';
 import { LinearSoftmaxCore } from '../family/linear-softmax.js';
 import { parseCliOptions } from './common.js';
 import { ModelFormatError, OptionError } from '../errors.js';
 import { describe, lengthOf, readMatrix, readNumber, readVector } from '../json-read.js';
+import { hierarchicalLogitsKernel, type HierarchicalLogitsKernel } from './hierarchical-kernels.js';
 
 export class HierarchicalGate implements Gate {
   readonly type = 'hierarchical';
@@ -49,8 +50,19 @@ export class HierarchicalGate implements Gate {
   private Lo = new Float64Array(0); // n×K1 outer log-weights
   private Li = new Float64Array(0); // n×K2 inner log-weights
   private G = new Float64Array(0); // n×max(pOuter, pInner) per-row scores
+  /** One-pass logits (hierarchical-kernels.ts); null: the plain path, and no `logits` state. */
+  private readonly logitsKernel: HierarchicalLogitsKernel | null;
+  // the levels' weights and log-weights of the last `logits` call (n×K1; n×K2 per group), at stateTheta on stateX
+  private Po = new Float64Array(0);
+  private Lk = new Float64Array(0);
+  private Pg: Float64Array[] = [];
+  private Lg: Float64Array[] = [];
+  private readonly stateTheta: Float64Array;
+  private stateX: Float64Array | null = null;
+  private stateN = 0;
 
-  constructor(K1: number, K2: number, d: number) {
+  /** `plain: true` keeps the separate softmax passes (the tests' reference). */
+  constructor(K1: number, K2: number, d: number, options: { plain?: boolean } = {}) {
     if (!Number.isInteger(K1) || K1 < 1 || !Number.isInteger(K2) || K2 < 1) throw new OptionError(`hierarchical gate: K1 and K2 must be integers ≥ 1, got ${K1}×${K2}`);
     this.K1 = K1;
     this.K2 = K2;
@@ -61,6 +73,8 @@ export class HierarchicalGate implements Gate {
     this.pOuter = this.outer.nParams;
     this.pInner = this.inner.nParams;
     this.nParams = this.pOuter + K1 * this.pInner;
+    this.logitsKernel = options.plain === true ? null : hierarchicalLogitsKernel(K1, K2, d);
+    this.stateTheta = new Float64Array(this.nParams);
   }
 
   private ensure(n: number): void {
@@ -115,12 +129,43 @@ export class HierarchicalGate implements Gate {
     }
   }
 
+  /**
+   * Logits z_{i₁i₂} = a_{i₁} + log π^{i₁}_{i₂} (log π = z − lse z, since each inner softmax sums to 1).
+   * The kernel also keeps both levels' weights at this θ, from which `mStep` and `gradQ` start.
+   */
+  logits(theta: Float64Array, X: Float64Array, n: number, out: Float64Array): void {
+    if (this.logitsKernel === null) {
+      this.logWeights(theta, X, n, out);
+      return;
+    }
+    this.ensure(n);
+    const { K1, K2 } = this;
+    if (this.Po.length < n * K1) { this.Po = new Float64Array(n * K1); this.Lk = new Float64Array(n * K1); }
+    if (this.Pg.length !== K1 || this.Pg[0].length < n * K2) {
+      this.Pg = Array.from({ length: K1 }, () => new Float64Array(n * K2));
+      this.Lg = Array.from({ length: K1 }, () => new Float64Array(n * K2));
+    }
+    this.stateX = null;
+    this.logitsKernel(theta, X, n, out, this.Po, this.Lk, this.Pg, this.Lg);
+    this.stateTheta.set(theta);
+    this.stateX = X;
+    this.stateN = n;
+  }
+
+  /** Whether the kept level weights describe θ on X (n rows). */
+  private hasState(theta: Float64Array, X: Float64Array, n: number): boolean {
+    if (this.stateX !== X || this.stateN !== n) return false;
+    for (let i = 0; i < this.nParams; i++) if (theta[i] !== this.stateTheta[i]) return false;
+    return true;
+  }
+
   gradQ(theta: Float64Array, X: Float64Array, n: number, W: Float64Array, grad: Float64Array): void {
     this.ensure(n);
-    this.outer.gradQ(this.outerTheta(theta), X, n, this.sumGroups(W, n), grad.subarray(0, this.pOuter));
+    const kept = this.hasState(theta, X, n);
+    this.outer.gradQ(this.outerTheta(theta), X, n, this.sumGroups(W, n), grad.subarray(0, this.pOuter), kept ? this.Po : undefined);
     for (let i1 = 0; i1 < this.K1; i1++) {
       const o = this.pOuter + i1 * this.pInner;
-      this.inner.gradQ(this.innerTheta(theta, i1), X, n, this.groupSlice(W, n, i1), grad.subarray(o, o + this.pInner));
+      this.inner.gradQ(this.innerTheta(theta, i1), X, n, this.groupSlice(W, n, i1), grad.subarray(o, o + this.pInner), kept ? this.Pg[i1] : undefined);
     }
   }
 
@@ -147,11 +192,16 @@ export class HierarchicalGate implements Gate {
 
   mStep(theta: Float64Array, X: Float64Array, n: number, R: Float64Array, options: GateMStepOptions): GateMStepInfo {
     this.ensure(n);
+    // each level starts from the weights of the last logits at this θ when there are any (no first pass)
+    const kept = this.hasState(theta, X, n);
+    this.stateX = null; // θ moves
     // the objective separates: outer softmax on group sums + one inner softmax per group
-    const info = this.outer.mStep(this.outerTheta(theta), X, n, this.sumGroups(R, n), options);
+    const Wo = this.sumGroups(R, n);
+    const info = this.outer.mStep(this.outerTheta(theta), X, n, Wo, options, kept ? levelState(this.Po, this.Lk, Wo, n * this.K1) : undefined);
     let { iterations, objective, converged } = info;
     for (let i1 = 0; i1 < this.K1; i1++) {
-      const r = this.inner.mStep(this.innerTheta(theta, i1), X, n, this.groupSlice(R, n, i1), options);
+      const Wi = this.groupSlice(R, n, i1);
+      const r = this.inner.mStep(this.innerTheta(theta, i1), X, n, Wi, options, kept ? levelState(this.Pg[i1], this.Lg[i1], Wi, n * this.K2) : undefined);
       iterations += r.iterations;
       objective += r.objective;
       converged &&= r.converged;
@@ -226,6 +276,13 @@ export class HierarchicalGate implements Gate {
   spec(): GateJSON {
     return { type: this.type, K1: this.K1, K2: this.K2 };
   }
+}
+
+/** A level's start: its weights and Σ W log π from its log-weights (m = n × classes entries). */
+function levelState(P: Float64Array, L: Float64Array, W: Float64Array, m: number): GateState {
+  let objective = 0;
+  for (let i = 0; i < m; i++) if (W[i] !== 0) objective += W[i] * L[i];
+  return { weights: P, objective };
 }
 
 /** Validate optional K1/K2 fields of a JSON gate against the block shapes. */

@@ -3,7 +3,7 @@ import { HierarchicalGate } from '../../src/gates/hierarchical.js';
 import { gateFactory, parseGateSpec } from '../../src/gates/registry.js';
 import { Rng } from '../../src/numeric/rng.js';
 import { MixtureOfExperts, type ModelJSON } from '../../src/model/model.js';
-import { fitEM } from '../../src/estimate/em.js';
+import { fitEM, runEM } from '../../src/estimate/em.js';
 import { ModelFormatError, OptionError } from '../../src/errors.js';
 import {
   checkEMMonotone, checkGradQ, checkMStep, checkNormalised, checkRecovery, checkSampling, relErr,
@@ -50,6 +50,61 @@ describe('hierarchical gate', () => {
     const X = uniformX(n, d, rng);
     checkNormalised(gate, theta, X, n);
     checkGradQ(gate, theta, X, n, rng);
+  });
+
+  it.each([[2, 2, 1], [2, 3, 2], [3, 2, 3], [1, 3, 2], [3, 1, 1]])('the one-pass logits give log π; M-step and gradQ from the kept level weights equal the plain ones (%ix%i, d=%i)', (K1, K2, d) => {
+    const rng = new Rng(700 + K1 * 10 + K2);
+    const fast = new HierarchicalGate(K1, K2, d);
+    const plain = new HierarchicalGate(K1, K2, d, { plain: true });
+    const k = K1 * K2;
+    const n = 200;
+    const X = uniformX(n, d, rng);
+    const theta = new Float64Array(fast.nParams).map(() => rng.normal());
+    const lw = new Float64Array(n * k);
+    plain.logWeights(theta, X, n, lw);
+    const z = new Float64Array(n * k);
+    fast.logits(theta, X, n, z);
+    for (let t = 0; t < n; t++) {
+      let mx = -Infinity;
+      for (let i = 0; i < k; i++) mx = Math.max(mx, z[t * k + i]);
+      let sum = 0;
+      for (let i = 0; i < k; i++) sum += Math.exp(z[t * k + i] - mx);
+      for (let i = 0; i < k; i++) expect(Math.abs(z[t * k + i] - mx - Math.log(sum) - lw[t * k + i])).toBeLessThan(1e-13 * Math.max(1, Math.abs(lw[t * k + i])));
+    }
+    // gradQ from the kept weights (signed W) = the plain gradQ
+    const W = new Float64Array(n * k).map(() => 2 * rng.uniform() - 1);
+    const g1 = new Float64Array(fast.nParams);
+    const g2 = new Float64Array(fast.nParams);
+    fast.gradQ(theta, X, n, W, g1);
+    plain.gradQ(theta, X, n, W, g2);
+    expect(relErr(g1, g2)).toBeLessThan(1e-12);
+    // the M-step from the kept weights reaches the plain M-step's θ and Q
+    const R = softTargets(plain, theta.map((v) => v + 0.4 * rng.normal()), X, n, rng);
+    const t1 = theta.slice();
+    const t2 = theta.slice();
+    const opts = { maxIter: 50, tol: 1e-14 };
+    const r1 = fast.mStep(t1, X, n, R, opts);
+    const r2 = plain.mStep(t2, X, n, R, opts);
+    expect(Math.abs(r1.objective - r2.objective)).toBeLessThan(1e-10 * Math.abs(r2.objective));
+    expect(relErr(t1, t2)).toBeLessThan(1e-6);
+    // the kept weights describe the old θ only: after the M-step, gradQ recomputes them
+    fast.gradQ(t1, X, n, W, g1);
+    plain.gradQ(t1, X, n, W, g2);
+    expect(relErr(g1, g2)).toBeLessThan(1e-12);
+  });
+
+  it('EM with the one-pass logits reaches the plain gate\'s maximum (ℓ to 1e-9), monotone', () => {
+    const { truth, data } = simulateData(TRUTH, 4000, 77, DESIGN);
+    const lls: number[] = [];
+    for (const plain of [false, true]) {
+      const model = new MixtureOfExperts(new HierarchicalGate(2, 2, 1, { plain }), MixtureOfExperts.fromSpec(truth.spec()).expert);
+      model.expert.prepare?.(data.X, data.y, data.n);
+      const theta0 = truth.theta.map((v, i) => v + 0.3 * Math.sin(i + 1));
+      const run = runEM(model, theta0, data, { accelerate: 'none', polish: false, maxIter: 300, tol: 1e-13 });
+      for (let i = 1; i < run.trace.length; i++) expect(run.trace[i]).toBeGreaterThanOrEqual(run.trace[i - 1] - 1e-10 * Math.abs(run.trace[i - 1]));
+      lls.push(run.trace[run.trace.length - 1]);
+    }
+    expect(Math.abs(lls[0] - lls[1])).toBeLessThan(1e-9 * Math.abs(lls[1]));
   });
 
   it('M-step (outer softmax + one inner softmax per group) reaches the maximum and never decreases Q', () => {
