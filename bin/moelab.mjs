@@ -3,16 +3,20 @@
 // checkout by `npm run build`, which `prepare` runs after `npm ci`). In a source checkout where dist/
 // is missing or older than some file in src/, it runs src/ through tsx instead (a development
 // dependency), so an edit takes effect without a rebuild and a stale dist/ is never run.
-// MOELAB_SOURCE=1 forces the tsx path, MOELAB_SOURCE=0 the compiled one.
+// MOELAB_SOURCE=1 forces the tsx path, MOELAB_SOURCE=0 the compiled one. The compiled path of the
+// commands in FAST_COMMANDS is the bundle dist/cli-fast/main.js (faster start-up, scripts/build.mjs).
 import { existsSync } from 'node:fs';
-import { compiledEntry, distIsStale } from './stale.mjs';
+import { compiledEntry, distIsStale, fastCommand, fastEntry } from './stale.mjs';
 import process from 'node:process';
 import { fileURLToPath, pathToFileURL } from 'node:url';
 import { dirname, join } from 'node:path';
 
 const root = join(dirname(fileURLToPath(import.meta.url)), '..');
 const source = join(root, 'src', 'cli', 'main.ts');
-const compiled = compiledEntry(root);
+const argv = process.argv.slice(2);
+// the bundled start-up path for the commands that allow it (bin/stale.mjs), when it was built
+const fast = fastEntry(root);
+const compiled = fastCommand(argv) && existsSync(fast) ? fast : compiledEntry(root);
 
 function useSource() {
   const forced = process.env.MOELAB_SOURCE;
@@ -34,4 +38,4 @@ if (useSource()) {
 } else {
   mod = await import(pathToFileURL(compiled).href);
 }
-process.exitCode = await mod.main(process.argv.slice(2));
+process.exitCode = await mod.main(argv);

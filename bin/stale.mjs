@@ -18,6 +18,24 @@ export function compiledEntry(root) {
   return join(root, 'dist', 'cli', 'main.js');
 }
 
+/** The bundled start-up entry dist/cli-fast/main.js (scripts/build.mjs: bundleCli). */
+export function fastEntry(root) {
+  return join(root, 'dist', 'cli-fast', 'main.js');
+}
+
+/**
+ * Commands the bundle runs (with `--version` and no command): they load no plugins and start no
+ * study workers. Every other command runs dist/cli/main.js.
+ */
+export const FAST_COMMANDS = new Set(['fit', 'simulate', 'predict', 'loss', 'distance', 'identifiability', 'plot']);
+
+/** Whether `argv` may run from the bundle: its command (the first non-option word) is fast, or it is `--version` alone. */
+export function fastCommand(argv) {
+  const first = argv.find((a) => !a.startsWith('-'));
+  if (first !== undefined) return FAST_COMMANDS.has(first);
+  return argv.length > 0 && argv.every((a) => a === '-V' || a === '--version');
+}
+
 /** True when dist/ is missing or some file in src/ is newer than its compiled entry. */
 export function distIsStale(root) {
   const compiled = compiledEntry(root);

@@ -4,7 +4,7 @@ import { DataError, ModelFormatError, OptionError, type Dataset, MixtureOfExpert
 import { readStdinSync, parseDecimal, isDecimal } from '../internal.js';
 import { parse } from 'csv-parse/sync';
 import { stringify } from 'csv-stringify/sync';
-import { plainRecords } from './csv-plain.js';
+import { plainNumericTable, plainRecords } from './csv-plain.js';
 
 let stdinText: string | undefined;
 
@@ -45,22 +45,25 @@ const RECORD_DELIMITERS = ['\r\n', '\n'];
 
 export function readCsvDataset(path: string, opts: CsvReadOptions = {}): Dataset {
   const text = readText(path, 'data file');
-  let records: { record: string[]; raw: string; info: { lines: number } }[];
-  try {
+  // numbers only (the common case): read without a string per cell (csv-plain.ts)
+  const table = opts.classes ? undefined : plainNumericTable(text);
+  let records: { record: string[]; raw: string; info: { lines: number } }[] = [];
+  if (!table) try {
     records = plainRecords(text) ?? parse(text, { bom: true, skip_empty_lines: true, trim: true, relax_column_count: false, info: true, raw: true, record_delimiter: RECORD_DELIMITERS }) as unknown as typeof records;
   } catch (e) {
     throw new DataError(`${path}: ${(e as Error).message.split('\n')[0]}`);
   }
-  if (records.length === 0) throw new DataError(`${path}: the file is empty (expected a header row)`);
+  if (!table && records.length === 0) throw new DataError(`${path}: the file is empty (expected a header row)`);
   // csv-parse reports the line where a record ends; a record starts after its leading blank lines
   // and spans as many lines as it has line breaks inside quoted cells
   const lineOf = (i: number): number => {
+    if (table) return i === 0 ? table.headerLine : table.lines[i - 1];
     const r = records[i];
     if (r.raw === '') return r.info.lines; // the plain fast path: a record is one line
     const body = r.raw.replace(/^[\r\n]+/, '').replace(/\r?\n$/, '');
     return r.info.lines - (body.match(/\n/g)?.length ?? 0);
   };
-  const header = records[0].record;
+  const header = table ? table.header : records[0].record;
   const seen = new Set<string>();
   header.forEach((h, j) => {
     if (h === '') throw new DataError(`${path}: line ${lineOf(0)}: header column ${j + 1} is empty`);
@@ -82,7 +85,7 @@ export function readCsvDataset(path: string, opts: CsvReadOptions = {}): Dataset
     if (j === yCol) throw new DataError(`${path}: column ${JSON.stringify(name)} is the response and cannot also be an input`);
     return j;
   });
-  const n = records.length - 1;
+  const n = table ? table.rows : records.length - 1;
   if (n === 0) throw new DataError(`${path}: no data rows after the header`);
   const d = xCols.length;
   const X = new Float64Array(n * d);
@@ -94,6 +97,14 @@ export function readCsvDataset(path: string, opts: CsvReadOptions = {}): Dataset
     if (v === undefined) throw new DataError(`${path}: line ${lineOf(r)}, column ${name}: ${JSON.stringify(s)} is not a finite decimal number`);
     return v;
   };
+  if (table) {
+    const { values } = table;
+    const w = header.length;
+    lines.set(table.lines);
+    for (let t = 0; t < n; t++) for (let u = 0; u < d; u++) X[t * d + u] = values[t * w + xCols[u]];
+    if (yCol >= 0) for (let t = 0; t < n; t++) y[t] = values[t * w + yCol];
+    return { X, y: yCol >= 0 ? y : new Float64Array(0), n, d, xNames, yName, sourceLines: lines };
+  }
   for (let r = 1; r <= n; r++) {
     const row = records[r].record;
     lines[r - 1] = lineOf(r);

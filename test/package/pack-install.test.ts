@@ -110,7 +110,7 @@ describe('npm pack → install into an empty project', () => {
   afterAll(() => { if (tmp) rmSync(tmp, { recursive: true, force: true }); });
 
   it('ships dist/, bin, presets, docs, examples, README and LICENSE, and no sources, tests, benches or maps', () => {
-    for (const f of ['package.json', 'README.md', 'LICENSE', PKG.bin.moelab, 'dist/index.js', 'dist/index.d.ts', 'dist/cli/main.js', 'dist/study/worker.js', 'studies/softmax-exact.yaml', 'docs/math-spec.md', 'examples/truth.json']) {
+    for (const f of ['package.json', 'README.md', 'LICENSE', PKG.bin.moelab, 'dist/index.js', 'dist/index.d.ts', 'dist/cli/main.js', 'dist/cli-fast/main.js', 'dist/cli-fast/fit-worker.js', 'dist/study/worker.js', 'studies/softmax-exact.yaml', 'docs/math-spec.md', 'examples/truth.json']) {
       expect(packed, f).toContain(f);
     }
     expect(packed.filter((f) => /^(src|test|bench|scripts|web)\//.test(f) || f.endsWith('.map') || f.endsWith('.test.js'))).toEqual([]);
