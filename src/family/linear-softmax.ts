@@ -10,7 +10,7 @@ import type { GateMStepInfo, GateMStepOptions, GateState } from './mstep.js';
 import { symmetrizeFromLower } from '../numeric/linalg.js';
 import { expNonPositive, LOG_BLOCK } from '../numeric/fastmath.js';
 import { NewtonMaximizer, RIDGE_NEWTON, type NewtonProblem } from '../numeric/newton.js';
-import { gradientKernel, logitsKernel, newtonSystemKernel, probabilitiesKernel, type GradientKernel, type LogitsKernel, type NewtonSystemKernel, type ProbabilitiesKernel } from './softmax-kernels.js';
+import { fusedNewtonKernel, gradientKernel, logitsKernel, newtonSystemKernel, probabilitiesKernel, type FusedNewtonKernel, type GradientKernel, type LogitsKernel, type NewtonSystemKernel, type ProbabilitiesKernel } from './softmax-kernels.js';
 
 /** Softmax over linear logits with the last class as reference, on features F (n×m). */
 export class LinearSoftmaxCore {
@@ -29,6 +29,8 @@ export class LinearSoftmaxCore {
   private readonly weightsKernel: ProbabilitiesKernel | null;
   private readonly gradKernel: GradientKernel | null;
   private readonly logitsKernel: LogitsKernel | null;
+  /** Q, g and −H in one pass without storing π (the Newton trial passes). */
+  private readonly fusedKernel: FusedNewtonKernel | null;
 
   constructor(k: number, m: number) {
     this.k = k;
@@ -39,6 +41,7 @@ export class LinearSoftmaxCore {
     this.logitsKernel = logitsKernel(k, m);
     this.probsKernel = k > 2 || m > 1 ? probabilitiesKernel(k, m, weightCorrection) : null;
     this.weightsKernel = probabilitiesKernel(k, m, weightCorrection, false);
+    this.fusedKernel = this.kernel ? fusedNewtonKernel(k, m) : null;
     this.newton = new NewtonMaximizer(this.nParams, RIDGE_NEWTON);
     this.problem = new SoftmaxMStepProblem(this.nParams, (th, F, n, R, g, H) => this.fullPass(th, F, n, R, g, H), this.kernel);
   }
@@ -254,6 +257,8 @@ export class LinearSoftmaxCore {
    * in V8. An accepted Newton step already holds the next Newton system.
    */
   private fullPass(theta: Float64Array, F: Float64Array, n: number, R: Float64Array, g: Float64Array, H: Float64Array): number {
+    // one fused pass (the same bits as probs + the Newton-system kernel; π is not needed afterwards)
+    if (this.fusedKernel) return this.fusedKernel(theta, F, R, n, g, H);
     const { k, m } = this;
     const q = m + 1;
     const p = this.nParams;

@@ -40,6 +40,22 @@ export function newtonSystemKernel(k: number, m: number): NewtonSystemKernel | n
 }
 
 function newtonSource(k: number, m: number): KernelSource {
+  const { decl, body, out } = newtonParts(k, m, false);
+  const src = [
+    `let ${decl.join(', ')};`,
+    `for (let t = 0; t < n; t++) {`,
+    ...body.map((l) => `  ${l}`),
+    `}`,
+    ...out,
+  ];
+  return { name: 'newtonSystem', params: ['P', 'R', 'F', 'n', 'g', 'H'], body: src };
+}
+
+/**
+ * The accumulation of g and −H: declarations, per-row body (row t; `o`, `s`, `p_j` and `v_a`
+ * defined here unless `inline`, where the fused kernel has already defined them) and the stores.
+ */
+function newtonParts(k: number, m: number, inline: boolean): { decl: string[]; body: string[]; out: string[] } {
   const q = m + 1;
   const p = (k - 1) * q;
   const J = k - 1;
@@ -49,9 +65,11 @@ function newtonSource(k: number, m: number): KernelSource {
   // v_a: a = 0 is the intercept (1); vv(a, b) for a ≥ b
   const v = (a: number): string => (a === 0 ? '1' : `v${a}`);
   const vv = (a: number, b: number): string => (a === 0 && b === 0 ? '1' : b === 0 ? `v${a}` : `v${a}_${b}`);
-  body.push(`const o = t * ${k};`, `const s = ${Array.from({ length: k }, (_, i) => `R[o + ${i}]`).join(' + ')};`);
-  for (let j = 0; j < J; j++) body.push(`const p${j} = P[o + ${j}];`);
-  for (let a = 1; a <= m; a++) body.push(`const v${a} = F[t * ${m} + ${a - 1}];`);
+  if (!inline) {
+    body.push(`const o = t * ${k};`, `const s = ${Array.from({ length: k }, (_, i) => `R[o + ${i}]`).join(' + ')};`);
+    for (let j = 0; j < J; j++) body.push(`const p${j} = P[o + ${j}];`);
+    for (let a = 1; a <= m; a++) body.push(`const v${a} = F[t * ${m} + ${a - 1}];`);
+  }
   for (let a = 1; a <= m; a++) for (let b = 1; b <= a; b++) body.push(`const v${a}_${b} = v${a} * v${b};`);
   for (let j = 0; j < J; j++) body.push(`const c${j} = R[o + ${j}] - s * p${j};`);
   for (let j = 0; j < J; j++) {
@@ -86,14 +104,76 @@ function newtonSource(k: number, m: number): KernelSource {
       }
     }
   }
+  return { decl, body, out };
+}
+
+/**
+ * Kernel: one pass at θ for the gate M-step's Newton iteration — Q = Σ R log π as the
+ * probabilities kernel computes it, and g, −H as the Newton-system kernel does, from π computed
+ * in the row instead of stored and read back (the same operations in the same order: the same
+ * bits). Writes no per-row output. Returns Q.
+ */
+export type FusedNewtonKernel = (theta: Float64Array, F: Float64Array, R: Float64Array, n: number, g: Float64Array, H: Float64Array) => number;
+
+/**
+ * The fused kernel for (k, m), or null when either part is too large to unroll. For k = 2, m = 1
+ * it follows the hand-written two-class path of LinearSoftmaxCore.probs (one exp per row).
+ */
+export function fusedNewtonKernel(k: number, m: number): FusedNewtonKernel | null {
+  if (k < 2 || (k - 1) * (m + 1) > MAX_UNROLLED_PARAMS || accumulatorCount(k, m) > MAX_ACCUMULATORS) return null;
+  return compileKernel<FusedNewtonKernel>(`softmax-fused-newton:${k}:${m}`, () => fusedSource(k, m));
+}
+
+/** (s − 1)·log(sum) of a row whose weight s is not 1, inline: LinearSoftmaxCore's `weightCorrection`, the same operations. */
+const CORRECTION = 'if (s !== 1) { const ds = s - 1; corr += ds > -1e-14 && ds < 1e-14 ? (2 * ds * (sum - 1)) / (sum + 1) : ds * Math.log(sum); }';
+
+function fusedSource(k: number, m: number): KernelSource {
+  const q = m + 1;
+  const J = k - 1;
+  const pre: string[] = [];
+  for (let j = 0; j < J; j++) for (let a = 0; a < q; a++) pre.push(`const th${j}_${a} = theta[${j * q + a}];`);
+  const row: string[] = [`const o = t * ${k};`];
+  for (let a = 1; a <= m; a++) row.push(`const v${a} = F[t * ${m} + ${a - 1}];`);
+  if (k === 2 && m === 1) {
+    // LinearSoftmaxCore.probs, two classes and a scalar feature: one logit, one exp
+    row.push('const z = th0_0 + th0_1 * v1;', 'const r0 = R[o];', 'const r1 = R[o + 1];');
+    row.push(expSource('e', '-Math.abs(z)'));
+    row.push('const p0 = z > 0 ? 1 / (1 + e) : e / (1 + e);', 'const s = r0 + r1;');
+    row.push('Q += r0 * z - s * (z > 0 ? z : 0);', 'const sum = 1 + e;', 'prod *= sum;', CORRECTION);
+  } else {
+    for (let j = 0; j < J; j++) {
+      const terms = [`th${j}_0`];
+      for (let a = 1; a <= m; a++) terms.push(`th${j}_${a} * v${a}`);
+      row.push(`const z${j} = ${terms.join(' + ')};`);
+    }
+    row.push(maxOf('mx', names('z', J), '0'));
+    const rs: string[] = [];
+    const rz: string[] = [];
+    for (let i = 0; i < k; i++) {
+      row.push(`const r${i} = R[o + ${i}];`);
+      rs.push(`r${i}`);
+      if (i < J) rz.push(`r${i} * z${i}`);
+    }
+    row.push(`const s = ${rs.join(' + ')};`);
+    for (let j = 0; j < J; j++) row.push(expSource(`e${j}`, `z${j} - mx`));
+    row.push(expSource(`e${J}`, '-mx'));
+    row.push(`const sum = ${names('e', k).join(' + ')};`);
+    row.push('const inv = 1 / sum;');
+    for (let j = 0; j < J; j++) row.push(`const p${j} = e${j} * inv;`);
+    row.push(`Q += ${rz.join(' + ')} - s * mx;`, 'prod *= sum;', CORRECTION);
+  }
+  row.push(`if (++count === ${LOG_BLOCK}) { Q -= Math.log(prod); prod = 1; count = 0; }`);
+  const { decl, body, out } = newtonParts(k, m, true);
   const src = [
-    `let ${decl.join(', ')};`,
-    `for (let t = 0; t < n; t++) {`,
-    ...body.map((l) => `  ${l}`),
-    `}`,
+    ...pre,
+    `let Q = 0, prod = 1, count = 0, corr = 0, ${decl.join(', ')};`,
+    'for (let t = 0; t < n; t++) {',
+    ...[...row, ...body].map((l) => `  ${l}`),
+    '}',
     ...out,
+    'return Q - Math.log(prod) - corr;',
   ];
-  return { name: 'newtonSystem', params: ['P', 'R', 'F', 'n', 'g', 'H'], body: src };
+  return { name: 'fusedNewton', params: ['theta', 'F', 'R', 'n', 'g', 'H'], body: src, scope: { ...EXP_SCOPE } };
 }
 
 /**

@@ -1,5 +1,6 @@
 import { describe, expect, it } from 'vitest';
-import { gradientKernel, logitsKernel, newtonSystemKernel, probabilitiesKernel, accumulatorCount, MAX_ACCUMULATORS } from '../../src/family/softmax-kernels.js';
+import { fusedNewtonKernel, gradientKernel, logitsKernel, newtonSystemKernel, probabilitiesKernel, accumulatorCount, MAX_ACCUMULATORS } from '../../src/family/softmax-kernels.js';
+import { expNonPositive, LOG_BLOCK } from '../../src/numeric/fastmath.js';
 import { Rng } from '../../src/numeric/rng.js';
 import { LinearSoftmaxCore } from '../../src/family/linear-softmax.js';
 
@@ -119,5 +120,76 @@ describe('generated softmax kernels', () => {
   it('declines shapes too large to unroll', () => {
     expect(accumulatorCount(6, 6)).toBeGreaterThan(MAX_ACCUMULATORS);
     expect(newtonSystemKernel(6, 6)).toBeNull();
+  });
+});
+
+describe('fused Newton pass (probabilities + Newton system in one loop)', () => {
+  /** LinearSoftmaxCore's weightCorrection (the probabilities kernel's `correction`). */
+  const weightCorrection = (s: number, sum: number): number => {
+    const d = s - 1;
+    return d > -1e-14 && d < 1e-14 ? (2 * d * (sum - 1)) / (sum + 1) : d * Math.log(sum);
+  };
+  /** The two-pass path it replaces: π into P (the hand-written two-class loop for k = 2, m = 1), then the Newton kernel. */
+  function twoPass(theta: Float64Array, F: Float64Array, R: Float64Array, n: number, k: number, m: number, g: Float64Array, H: Float64Array): number {
+    const P = new Float64Array(n * k);
+    const S = new Float64Array(n);
+    let Q: number;
+    if (k === 2 && m === 1) {
+      Q = 0;
+      let prod = 1;
+      let count = 0;
+      let corr = 0;
+      for (let t = 0; t < n; t++) {
+        const z = theta[0] + theta[1] * F[t];
+        const r0 = R[2 * t];
+        const r1 = R[2 * t + 1];
+        const e = expNonPositive(-Math.abs(z));
+        const p0 = z > 0 ? 1 / (1 + e) : e / (1 + e);
+        P[2 * t] = p0;
+        P[2 * t + 1] = 1 - p0;
+        const s = r0 + r1;
+        Q += r0 * z - s * (z > 0 ? z : 0);
+        prod *= 1 + e;
+        if (s !== 1) corr += weightCorrection(s, 1 + e);
+        if (++count === LOG_BLOCK) { Q -= Math.log(prod); prod = 1; count = 0; }
+      }
+      Q = Q - Math.log(prod) - corr;
+    } else {
+      Q = probabilitiesKernel(k, m, weightCorrection)!(theta, F, R, n, P, S);
+    }
+    newtonSystemKernel(k, m)!(P, R, F, n, g, H);
+    return Q;
+  }
+  for (const [k, m] of [[2, 1], [2, 3], [3, 2], [4, 3]] as const) {
+    it(`k=${k}, m=${m}: the same Q, g and −H bit for bit as the two passes`, () => {
+      const rng = new Rng(100 + k * 10 + m);
+      const n = 1000;
+      const p = (k - 1) * (m + 1);
+      const F = new Float64Array(n * m).map(() => 4 * rng.uniform() - 2);
+      const R = new Float64Array(n * k);
+      for (let t = 0; t < n; t++) {
+        let s = 0;
+        for (let i = 0; i < k; i++) s += (R[t * k + i] = rng.uniform());
+        // posterior rows (sum 1 up to an ulp), rows off by 1e-15, general weights
+        const scale = t % 5 === 0 ? 2.5 : t % 5 === 1 ? 1 + 1e-15 : 1;
+        for (let i = 0; i < k; i++) R[t * k + i] *= scale / s;
+      }
+      for (const spread of [1, 40]) { // far logits: terms that underflow
+        const theta = new Float64Array(p).map(() => spread * rng.normal());
+        const g1 = new Float64Array(p);
+        const H1 = new Float64Array(p * p);
+        const g2 = new Float64Array(p);
+        const H2 = new Float64Array(p * p);
+        const Q1 = twoPass(theta, F, R, n, k, m, g1, H1);
+        const Q2 = fusedNewtonKernel(k, m)!(theta, F, R, n, g2, H2);
+        expect(Number.isFinite(Q2)).toBe(true);
+        expect(Object.is(Q2, Q1)).toBe(true);
+        expect(Array.from(g2)).toEqual(Array.from(g1));
+        expect(Array.from(H2)).toEqual(Array.from(H1));
+      }
+    });
+  }
+  it('is null where a part is too large to unroll', () => {
+    expect(fusedNewtonKernel(20, 10)).toBeNull();
   });
 });
