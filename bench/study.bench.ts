@@ -40,7 +40,7 @@ function syntheticStore(rows: number): { store: StudyStore; dir: string } {
   const jobs = planJobs(exact).slice(0, rows);
   for (const j of jobs) {
     store.write({
-      jobId: j.id, setting: j.setting, n: j.n, rep: j.rep, seed: j.seed, status: 'ok', error: null, logLikelihood: -1,
+      jobId: j.id, setting: j.setting, n: j.n, rep: j.rep, seed: j.seed, status: 'ok', error: null, objectiveName: 'logLikelihood', objectiveValue: -1,
       iterations: 5, converged: true, seconds: 0.1, model: '{}', warnings: null,
       losses: { D1: 3 / Math.sqrt(j.n) * (1 + 0.3 * Math.sin(j.rep * 7.1 + j.n)), hellinger: 1 / Math.sqrt(j.n) },
     });

@@ -31,9 +31,16 @@ export interface EstimatorInput {
   options: Record<string, unknown>;
 }
 
+/**
+ * What an estimator maximises, by name (stored with every row, `objective_name` in the store and the
+ * CSV): `logLikelihood` = Σᵢ log p(yᵢ|xᵢ) (EM), `negSSE` = −Σᵢ (yᵢ − ŷ(xᵢ))² (LSE).
+ */
+export type ObjectiveName = 'logLikelihood' | 'negSSE';
+export const OBJECTIVE_NAMES: readonly ObjectiveName[] = ['logLikelihood', 'negSSE'];
+
 export interface EstimatorOutput {
   model: MixtureOfExperts;
-  /** The maximised objective: log-likelihood (EM) or −(sum of squares) (LSE). */
+  /** The maximised objective, named by the entry's `objective`: log-likelihood (EM) or −(sum of squares) (LSE). */
   objective: number;
   iterations: number;
   converged: boolean;
@@ -42,6 +49,8 @@ export interface EstimatorOutput {
 
 export interface EstimatorEntry {
   help: string;
+  /** What `run(…).objective` is. */
+  objective: ObjectiveName;
   /** Validates `settings[].options` for this estimator. */
   options: z.ZodType<Record<string, unknown>>;
   run(input: EstimatorInput): EstimatorOutput;
@@ -55,6 +64,7 @@ export function initSpec(init: InitConfig, truth: MixtureOfExperts): InitSpec {
 export const ESTIMATORS: Record<string, EstimatorEntry> = {
   em: {
     help: 'maximum likelihood by accelerated EM (fitEM)',
+    objective: 'logLikelihood',
     options: EMTuningSchema,
     run: (inp) => {
       const opts: EMOptions = {
@@ -71,6 +81,7 @@ export const ESTIMATORS: Record<string, EstimatorEntry> = {
   },
   lse: {
     help: 'least squares (fitLSE, math-spec §9.3): option solver auto (default: variable projection for linear experts, else Levenberg–Marquardt on the residual Jacobian) | varpro | lm | lbfgs; `tol` is unused (all stop on the gradient, option gtol)',
+    objective: 'negSSE',
     options: LSETuningSchema,
     run: (inp) => {
       const opts: LSEOptions = {
@@ -93,4 +104,9 @@ export function estimatorNames(): string[] {
 /** The estimator of a config name: an own entry of ESTIMATORS only (`constructor` is not an estimator). */
 export function estimatorEntry(name: string): EstimatorEntry | undefined {
   return Object.hasOwn(ESTIMATORS, name) ? ESTIMATORS[name] : undefined;
+}
+
+/** The objective of a setting's estimator (`null` for an estimator this process does not know). */
+export function objectiveOf(estimator: string): ObjectiveName | null {
+  return estimatorEntry(estimator)?.objective ?? null;
 }

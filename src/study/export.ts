@@ -1,7 +1,8 @@
 /**
  * Export the store as CSV: one line per job, one column per recorded loss (wide form), plus the
  * fitted model JSON when asked. Parquet is not provided (it would need apache-arrow + parquet-wasm,
- * which are not installed); the CSV is lossless (numbers in shortest round-trip form).
+ * which are not installed); the CSV is lossless (numbers in shortest round-trip form). The fit's
+ * objective is named: `objective_name` (logLikelihood | negSSE) and `objective_value`.
  */
 import { writeFileSync, renameSync } from 'node:fs';
 import { stringify } from 'csv-stringify/sync';
@@ -18,11 +19,11 @@ export function exportCSV(store: StudyStore, options: { model?: boolean } = {}):
   const lossNames: string[] = [];
   for (const s of store.study.settings) for (const l of s.losses) if (!lossNames.includes(l.name)) lossNames.push(l.name);
   for (const r of rows) for (const k of Object.keys(r.losses)) if (!lossNames.includes(k)) lossNames.push(k);
-  const header = ['job_id', 'setting', 'n', 'rep', 'seed', 'status', 'error', 'log_likelihood', 'iterations', 'converged', 'seconds', 'warnings', ...lossNames, ...(options.model ? ['model'] : [])];
+  const header = ['job_id', 'setting', 'n', 'rep', 'seed', 'status', 'error', 'objective_name', 'objective_value', 'iterations', 'converged', 'seconds', 'warnings', ...lossNames, ...(options.model ? ['model'] : [])];
   const lines: string[][] = [header];
   for (const r of rows) {
     lines.push([
-      r.jobId, r.setting, r.n, r.rep, r.seed, r.status, r.error, r.logLikelihood, r.iterations, r.converged, r.seconds, r.warnings,
+      r.jobId, r.setting, r.n, r.rep, r.seed, r.status, r.error, r.objectiveName, r.objectiveValue, r.iterations, r.converged, r.seconds, r.warnings,
       ...lossNames.map((k) => r.losses[k]),
       ...(options.model ? [r.model] : []),
     ].map(cell));

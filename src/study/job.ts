@@ -8,7 +8,7 @@ import { sampleX, type Dataset } from '../model/data.js';
 import { Rng, deriveSeed } from '../numeric/rng.js';
 import type { ResolvedStudy } from './config.js';
 import type { Job } from './plan.js';
-import { estimatorEntry } from './estimators.js';
+import { estimatorEntry, objectiveOf, type ObjectiveName } from './estimators.js';
 import { measureAll } from './measures.js';
 import { OptionError } from '../errors.js';
 
@@ -21,8 +21,10 @@ export interface ResultRow {
   status: 'ok' | 'failed';
   /** `stage: Name: message` when the job failed (stage = simulate | fit | measure). */
   error: string | null;
-  /** Maximised objective: log-likelihood (EM) or −SSE (LSE). */
-  logLikelihood: number | null;
+  /** What the estimator maximised (`null`: the setting or its estimator is unknown). */
+  objectiveName: ObjectiveName | null;
+  /** Its value at the fit: log-likelihood (`logLikelihood`, EM) or −SSE (`negSSE`, LSE). */
+  objectiveValue: number | null;
   iterations: number | null;
   converged: boolean | null;
   /** Wall time of the job (simulate + fit + measure), seconds. The only non-deterministic field. */
@@ -35,11 +37,15 @@ export interface ResultRow {
   warnings: string | null;
 }
 
-/** The deterministic part of a row as bytes (canonical field order, `seconds` excluded). */
+/**
+ * The deterministic part of a row as bytes (canonical field order, `seconds` excluded). The
+ * objective's name is left out: it is a function of the setting (its estimator), whose name the
+ * bytes hold, so rows keep the bytes they had before the objective was named.
+ */
 export function rowBytes(row: ResultRow): string {
   const lossKeys = Object.keys(row.losses).sort();
   return JSON.stringify([
-    row.jobId, row.setting, row.n, row.rep, row.seed, row.status, row.error, row.logLikelihood,
+    row.jobId, row.setting, row.n, row.rep, row.seed, row.status, row.error, row.objectiveValue,
     row.iterations, row.converged, row.model, lossKeys.map((k) => [k, row.losses[k]]), row.warnings,
   ]);
 }
@@ -79,9 +85,10 @@ export function runJob(study: ResolvedStudy, job: Job): ResultRow {
   const start = performance.now();
   const row: ResultRow = {
     jobId: job.id, setting: job.setting, n: job.n, rep: job.rep, seed: job.seed, status: 'ok', error: null,
-    logLikelihood: null, iterations: null, converged: null, seconds: 0, model: null, losses: {}, warnings: null,
+    objectiveName: null, objectiveValue: null, iterations: null, converged: null, seconds: 0, model: null, losses: {}, warnings: null,
   };
   const setting = study.settings.find((s) => s.name === job.setting);
+  if (setting) row.objectiveName = objectiveOf(setting.estimator);
   const done = (): ResultRow => {
     row.seconds = (performance.now() - start) / 1000;
     return row;
@@ -110,7 +117,7 @@ export function runJob(study: ResolvedStudy, job: Job): ResultRow {
       seed: deriveSeed(BigInt(job.seed), 'fit'),
       options: setting.options,
     });
-    row.logLikelihood = finiteOrNull(fit.objective);
+    row.objectiveValue = finiteOrNull(fit.objective);
     row.iterations = fit.iterations;
     row.converged = fit.converged;
     row.model = JSON.stringify(fit.model.toJSON());

@@ -175,8 +175,8 @@ export async function runStudy(store: StudyStore, options: RunOptions = {}): Pro
           // the worker itself died (out of memory, crash): record the failure, do not drop the job
           row = {
             jobId: job.id, setting: job.setting, n: job.n, rep: job.rep, seed: job.seed, status: 'failed',
-            error: `worker: ${e instanceof Error ? `${e.name}: ${e.message}` : String(e)}`, logLikelihood: null,
-            iterations: null, converged: null, seconds: 0, model: null, losses: {}, warnings: null,
+            error: `worker: ${e instanceof Error ? `${e.name}: ${e.message}` : String(e)}`,
+            objectiveName: null, objectiveValue: null, iterations: null, converged: null, seconds: 0, model: null, losses: {}, warnings: null, // the store names the objective
           };
         }
         onResult(job, row);

@@ -1,9 +1,17 @@
 /**
  * Results store: one SQLite file (better-sqlite3, WAL mode) per study directory.
  *
- *  meta(key, value)                study JSON, hash, creation time
+ *  meta(key, value)                study JSON, hash, creation time, format
  *  jobs(job_id UNIQUE, …)          one row per finished job (ok or failed, with its error)
  *  losses(job_id, name, value)     one row per recorded loss of a job
+ *
+ * Format 2 names the fit's objective: `objective_name` ('logLikelihood' for EM, 'negSSE' for LSE)
+ * and `objective_value`. Format 1 (before) had one column `log_likelihood`, which held −SSE for LSE
+ * jobs. A format-1 store opens as it is: read-only opens read `log_likelihood` as the value and name
+ * it from the setting's estimator; a writable open (run, resume) first migrates it in one
+ * transaction (the column renamed, the name filled in per setting, `format` set to 2), keeping every
+ * row, so a resume redoes nothing. Code from before format 2 refuses a migrated store (it lacks
+ * `log_likelihood`) with one line and writes nothing.
  *
  * Each job is written in one transaction (its jobs row and its loss rows together), and the insert
  * is `ON CONFLICT(job_id) DO NOTHING`, so a run killed at any moment keeps every committed job, and a
@@ -25,8 +33,11 @@ import { OptionError, EnvironmentError } from '../errors.js';
 import { environmentError, guardIo, isCorrupt, makeDir } from '../io-errors.js';
 import { studyHash, type ResolvedStudy } from './config.js';
 import type { ResultRow } from './job.js';
+import { objectiveOf, type ObjectiveName } from './estimators.js';
 
 export const STORE_FILE = 'study.sqlite';
+/** The `format` of a store this code writes (meta table). */
+export const STORE_FORMAT = 'moelab-study-store/2';
 
 const SCHEMA = `
 CREATE TABLE IF NOT EXISTS meta (key TEXT PRIMARY KEY, value TEXT NOT NULL);
@@ -38,7 +49,8 @@ CREATE TABLE IF NOT EXISTS jobs (
   seed TEXT NOT NULL,
   status TEXT NOT NULL CHECK (status IN ('ok', 'failed')),
   error TEXT,
-  log_likelihood REAL,
+  objective_name TEXT,
+  objective_value REAL,
   iterations INTEGER,
   converged INTEGER,
   seconds REAL NOT NULL,
@@ -63,7 +75,10 @@ interface JobRowDb {
   seed: string;
   status: 'ok' | 'failed';
   error: string | null;
-  log_likelihood: number | null;
+  objective_name?: ObjectiveName | null;
+  objective_value?: number | null;
+  /** Format 1 (a store not migrated yet, read-only). */
+  log_likelihood?: number | null;
   iterations: number | null;
   converged: number | null;
   seconds: number;
@@ -99,6 +114,16 @@ function folderCause(e: unknown, file: string): unknown {
     }
   }
   return e;
+}
+
+/**
+ * A row's objective value. A row from a worker of code before format 2 (a BullMQ worker not yet
+ * upgraded) carries it as `logLikelihood`: it is stored all the same, under its name.
+ */
+function objectiveValueOf(r: ResultRow): number | null {
+  if (r.objectiveValue !== undefined) return r.objectiveValue;
+  const legacy = (r as { logLikelihood?: unknown }).logLikelihood;
+  return typeof legacy === 'number' ? legacy : null;
 }
 
 export interface OpenOptions {
@@ -196,11 +221,11 @@ export class StudyStore {
         if (existing.value !== hash) {
           throw new OptionError(`${dir} already holds a different study (hash ${existing.value}, this config ${hash}); use \`moelab study resume ${dir}\` or another --out`);
         }
-        return StudyStore.fromConnection(dir, db);
+        return StudyStore.fromConnection(dir, db, { writable: true });
       }
       const put = db.prepare('INSERT INTO meta (key, value) VALUES (?, ?)');
       db.transaction(() => {
-        put.run('format', 'moelab-study-store/1');
+        put.run('format', STORE_FORMAT);
         put.run('hash', hash);
         put.run('study', JSON.stringify(study));
         put.run('created_at', new Date().toISOString());
@@ -221,10 +246,10 @@ export class StudyStore {
     }
     if (options.readonly) {
       const { db, snapshot } = StudyStore.connectReadonly(file);
-      return StudyStore.fromConnection(dir, db, snapshot);
+      return StudyStore.fromConnection(dir, db, { snapshot });
     }
     StudyStore.assertSound(dir);
-    return StudyStore.fromConnection(dir, StudyStore.connect(file));
+    return StudyStore.fromConnection(dir, StudyStore.connect(file), { writable: true });
   }
 
   /**
@@ -251,7 +276,7 @@ export class StudyStore {
   schemaProblems(): string[] {
     const want: Record<string, string[]> = {
       meta: ['key', 'value'],
-      jobs: ['job_id', 'setting', 'n', 'rep', 'seed', 'status', 'error', 'log_likelihood', 'iterations', 'converged', 'seconds', 'model', 'warnings', 'finished_at'],
+      jobs: ['job_id', 'setting', 'n', 'rep', 'seed', 'status', 'error', 'iterations', 'converged', 'seconds', 'model', 'warnings', 'finished_at'],
       losses: ['job_id', 'name', 'value'],
     };
     const out: string[] = [];
@@ -260,7 +285,9 @@ export class StudyStore {
         const have = new Set((this.db.pragma(`table_info(${table})`) as { name: string }[]).map((c) => c.name));
         if (have.size === 0) out.push(`no table ${table}`);
         else {
-          const missing = cols.filter((c) => !have.has(c));
+          // the objective: format 2 (objective_name, objective_value) or format 1 (log_likelihood)
+          const objective = table !== 'jobs' || (have.has('objective_name') && have.has('objective_value')) || have.has('log_likelihood') ? [] : ['objective_name', 'objective_value'];
+          const missing = [...cols.filter((c) => !have.has(c)), ...objective];
           if (missing.length) out.push(`table ${table} lacks column${missing.length > 1 ? 's' : ''} ${missing.join(', ')}`);
         }
       }
@@ -271,8 +298,22 @@ export class StudyStore {
     return out;
   }
 
-  private static fromConnection(dir: string, conn: Database.Database, snapshot?: string): StudyStore {
+  /** Format 1 → 2 (see the head of this file): one transaction, every row kept; a no-op on a format-2 store. */
+  private static migrate(conn: Database.Database, study: ResolvedStudy): void {
+    const have = new Set((conn.pragma('table_info(jobs)') as { name: string }[]).map((c) => c.name));
+    if (!have.has('log_likelihood') || have.has('objective_value')) return;
+    conn.transaction(() => {
+      conn.exec('ALTER TABLE jobs RENAME COLUMN log_likelihood TO objective_value');
+      conn.exec('ALTER TABLE jobs ADD COLUMN objective_name TEXT');
+      const name = conn.prepare('UPDATE jobs SET objective_name = ? WHERE setting = ?');
+      for (const s of study.settings) name.run(objectiveOf(s.estimator), s.name);
+      conn.prepare('INSERT INTO meta (key, value) VALUES (?, ?) ON CONFLICT (key) DO UPDATE SET value = excluded.value').run('format', STORE_FORMAT);
+    })();
+  }
+
+  private static fromConnection(dir: string, conn: Database.Database, how: { writable?: boolean; snapshot?: string } = {}): StudyStore {
     const file = StudyStore.pathIn(dir);
+    const snapshot = how.snapshot;
     try {
       const get = (key: string): string | undefined => (conn.prepare('SELECT value FROM meta WHERE key = ?').get(key) as { value: string } | undefined)?.value;
       const text = get('study');
@@ -287,6 +328,7 @@ export class StudyStore {
       if (study === null || typeof study !== 'object' || !Array.isArray(study.settings) || !Array.isArray(study.ns)) {
         throw new EnvironmentError(`${file}: the study stored in the meta table is malformed (the store is corrupted)`);
       }
+      if (how.writable) StudyStore.migrate(conn, study);
       return new StudyStore(dir, conn, study, hash, snapshot);
     } catch (e) {
       conn.close();
@@ -352,8 +394,8 @@ export class StudyStore {
   write(row: ResultRow): boolean {
     return this.io('write a result to the study store', () => {
       if (!this.writeTx) {
-        this.insertJob = this.db.prepare(`INSERT INTO jobs (job_id, setting, n, rep, seed, status, error, log_likelihood, iterations, converged, seconds, model, warnings, finished_at)
-          VALUES (@job_id, @setting, @n, @rep, @seed, @status, @error, @log_likelihood, @iterations, @converged, @seconds, @model, @warnings, @finished_at)
+        this.insertJob = this.db.prepare(`INSERT INTO jobs (job_id, setting, n, rep, seed, status, error, objective_name, objective_value, iterations, converged, seconds, model, warnings, finished_at)
+          VALUES (@job_id, @setting, @n, @rep, @seed, @status, @error, @objective_name, @objective_value, @iterations, @converged, @seconds, @model, @warnings, @finished_at)
           ON CONFLICT (job_id) DO NOTHING`);
         this.insertLoss = this.db.prepare('INSERT INTO losses (job_id, name, value) VALUES (?, ?, ?)');
         const ij = this.insertJob;
@@ -361,7 +403,7 @@ export class StudyStore {
         this.writeTx = this.db.transaction((r: ResultRow): boolean => {
           const info = ij.run({
             job_id: r.jobId, setting: r.setting, n: r.n, rep: r.rep, seed: r.seed, status: r.status, error: r.error,
-            log_likelihood: r.logLikelihood, iterations: r.iterations, converged: r.converged === null ? null : r.converged ? 1 : 0,
+            objective_name: r.objectiveName ?? this.objectiveOf(r.setting), objective_value: objectiveValueOf(r), iterations: r.iterations, converged: r.converged === null ? null : r.converged ? 1 : 0,
             seconds: r.seconds, model: r.model, warnings: r.warnings, finished_at: new Date().toISOString(),
           });
           if (info.changes === 0) return false;
@@ -371,6 +413,12 @@ export class StudyStore {
       }
       return this.writeTx(row);
     });
+  }
+
+  /** The objective of a setting of this store's study (`null`: no such setting, or an estimator unknown here). */
+  objectiveOf(setting: string): ObjectiveName | null {
+    const s = this.study.settings.find((x) => x.name === setting);
+    return s ? objectiveOf(s.estimator) : null;
   }
 
   /** Delete failed jobs (so a resume retries them); returns how many. */
@@ -422,7 +470,8 @@ export class StudyStore {
       }
       return jobs.map((j) => ({
         jobId: j.job_id, setting: j.setting, n: j.n, rep: j.rep, seed: j.seed, status: j.status, error: j.error,
-        logLikelihood: j.log_likelihood, iterations: j.iterations, converged: j.converged === null ? null : j.converged === 1,
+        objectiveName: j.objective_name ?? this.objectiveOf(j.setting), objectiveValue: j.objective_value !== undefined ? j.objective_value : (j.log_likelihood ?? null),
+        iterations: j.iterations, converged: j.converged === null ? null : j.converged === 1,
         seconds: j.seconds, model: j.model, losses: byJob.get(j.job_id) ?? {}, warnings: j.warnings,
       }));
     });

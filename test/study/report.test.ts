@@ -39,7 +39,7 @@ function syntheticStore(dir: string): StudyStore {
   for (const job of planJobs(study)) {
     const row: ResultRow = {
       jobId: job.id, setting: job.setting, n: job.n, rep: job.rep, seed: job.seed, status: 'ok', error: null,
-      logLikelihood: -1, iterations: 1, converged: true, seconds: 0.01, model: '{}', warnings: null,
+      objectiveName: 'logLikelihood', objectiveValue: -1, iterations: 1, converged: true, seconds: 0.01, model: '{}', warnings: null,
       losses: { D1: 3 * Math.pow(job.n, -0.5) * Math.exp(0.3 * rng.normal()), 'D2:beta1': 0.2 * Math.pow(job.n, -0.125) * Math.exp(0.3 * rng.normal()) },
     };
     // one failed job: recorded, and excluded from the curves
@@ -107,15 +107,16 @@ describe('study report', () => {
       // CSV export: header + one line per job, losses as columns, failed job with its error
       const csv = exportCSV(store).text.trim().split('\n');
       expect(csv.length).toBe(1 + 7 * 20);
-      expect(csv[0]).toBe('job_id,setting,n,rep,seed,status,error,log_likelihood,iterations,converged,seconds,warnings,D1,D2:beta1');
+      expect(csv[0]).toBe('job_id,setting,n,rep,seed,status,error,objective_name,objective_value,iterations,converged,seconds,warnings,D1,D2:beta1');
       expect(csv.find((l) => l.startsWith('exact/100/0,'))).toMatch(/,failed,fit: Error: boom,/);
       store.close();
 
       // the CLI prints the same contract
       const r = spawnSync(process.execPath, [BIN, 'study', 'report', dir, '--json', '--no-figures'], { cwd: ROOT, encoding: 'utf8' });
       expect(r.status, r.stderr).toBe(0);
-      const out = JSON.parse(r.stdout) as { curves: Record<string, unknown>[] };
-      expect(Object.keys(out)).toEqual(['curves']);
+      const out = JSON.parse(r.stdout) as { curves: Record<string, unknown>[]; settings: unknown[] };
+      expect(Object.keys(out)).toEqual(['curves', 'settings']);
+      expect(out.settings).toEqual([{ name: 'exact', estimator: 'em', objective: 'logLikelihood' }]); // what the stored objective is
       expect(out.curves.map((c) => Object.keys(c))).toEqual([CURVE_KEYS, CURVE_KEYS]);
       expect(out.curves[0].slope).toBe(d1.slope);
       expect(out.curves[0].ci).toEqual(d1.ci);

@@ -36,7 +36,7 @@ function fill(dir: string, skip: (id: string) => boolean): void {
     const e = (): number => Math.exp(0.3 * rng.normal());
     store.write({
       jobId: job.id, setting: job.setting, n: job.n, rep: job.rep, seed: job.seed, status: 'ok', error: null,
-      logLikelihood: -1, iterations: 1, converged: true, seconds: 0.01, model: '{}', warnings: null,
+      objectiveName: 'logLikelihood', objectiveValue: -1, iterations: 1, converged: true, seconds: 0.01, model: '{}', warnings: null,
       losses: { D1: 3 * job.n ** -0.5 * e(), hellinger: job.n ** -0.5 * e(), 'D2:beta1': e() / Math.log(job.n) },
     } satisfies ResultRow);
   }
@@ -118,7 +118,7 @@ describe('withPresetLosses', () => {
       const jobs = planJobs(old).slice(0, 3);
       const models = jobs.map((_, i) => ({ gate: { type: 'softmax', beta0: [-8 + 0.1 * i, 0], beta1: [[25 + i], [0]] }, experts: { type: 'gaussianLinear', a: [[-20], [20.5]], b: [15, -5 + 0.2 * i], variance: [0.09, 0.16] } }));
       jobs.forEach((job, i) => store.write({
-        jobId: job.id, setting: job.setting, n: job.n, rep: job.rep, seed: job.seed, status: 'ok', error: null, logLikelihood: -1, iterations: 1,
+        jobId: job.id, setting: job.setting, n: job.n, rep: job.rep, seed: job.seed, status: 'ok', error: null, objectiveName: 'logLikelihood', objectiveValue: -1, iterations: 1,
         converged: true, seconds: 0.01, model: JSON.stringify(models[i]), warnings: null, losses: { D1: 0.1, hellinger: 0.01 },
       }));
       const view = withPresetLosses(store, preset);
@@ -151,7 +151,7 @@ describe('recomputing stale losses from the stored models', () => {
     // far fits (the reference cell split in β₁ by ≈ 4): the old whole-orbit infimum gave ≈ 1.0003 for each
     const models = jobs.map((_, i) => ({ gate: { type: 'softmax', beta0: [-0.08, -7.6, 0], beta1: [[4.27 + 0.3 * i], [28.5], [0]] }, experts: { type: 'gaussianLinear', a: [[20.25], [-20.0], [20.3]], b: [-5.15, 15.0, -4.86], variance: [0.14, 0.09, 0.138] } }));
     jobs.forEach((job, i) => store.write({
-      jobId: job.id, setting: job.setting, n: job.n, rep: job.rep, seed: job.seed, status: 'ok', error: null, logLikelihood: -1, iterations: 1,
+      jobId: job.id, setting: job.setting, n: job.n, rep: job.rep, seed: job.seed, status: 'ok', error: null, objectiveName: 'logLikelihood', objectiveValue: -1, iterations: 1,
       converged: true, seconds: 0.01, model: JSON.stringify(models[i]), warnings: null,
       losses: Object.fromEntries(preset.settings[0].losses.map((l) => [l.name, l.name === 'D2inf' ? 1.0003 : 0.5])),
     }));

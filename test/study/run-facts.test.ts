@@ -43,7 +43,7 @@ settings:
     losses: [ { name: D1, theory: -0.5 } ]
 `);
     const model = (b1: number, a: number): string => JSON.stringify({ gate: { type: 'softmax', beta0: [-8, 0], beta1: [[b1], [0]] }, experts: { type: 'gaussianLinear', a: [[a], [20]], b: [15, -5], variance: [0.09, 0.16] } });
-    const row = (n: number, rep: number, m: string, converged: boolean, warnings: string | null = null): ResultRow => ({ jobId: `${n}-${rep}`, setting: 's', n, rep, seed: '1', status: 'ok', error: null, logLikelihood: 0, iterations: 1, converged, seconds: 1, model: m, losses: {}, warnings });
+    const row = (n: number, rep: number, m: string, converged: boolean, warnings: string | null = null): ResultRow => ({ jobId: `${n}-${rep}`, setting: 's', n, rep, seed: '1', status: 'ok', error: null, objectiveName: 'logLikelihood', objectiveValue: 0, iterations: 1, converged, seconds: 1, model: m, losses: {}, warnings });
     const rows = [
       row(100, 0, model(50, -20), true), // on the bound
       row(100, 1, model(25, -2000), true), // expert slope 2000 > 10 × 20

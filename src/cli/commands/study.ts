@@ -233,7 +233,7 @@ export function register(program: Command): void {
     .command('report')
     .description('rate table (OLS slope, bootstrap CI, median slope) and figures (SVG, PNG, HTML) of a study directory')
     .argument('<dir>', 'study directory')
-    .option('--json', 'print the curves as JSON ({"curves":[…]})')
+    .option('--json', 'print the curves as JSON ({"curves":[…], "settings":[{name, estimator, objective}]})')
     .option('--out <dir>', 'where to write figures and index.html (default DIR/report)')
     .option('--no-figures', 'only the table / JSON')
     .option('--no-png', 'SVG and HTML only')
@@ -253,7 +253,9 @@ export function register(program: Command): void {
           const files = await guardIoAsync(outDir, 'write the report', () => writeReport(store, outDir, notes, { png: opts.png }));
           process.stderr.write(`wrote ${files.html}, ${files.json}${files.svg.length ? `, ${files.svg.length} SVG` : ''}${files.png.length ? ` + ${files.png.length} PNG` : ''}\n`);
         }
-        if (opts.json) process.stdout.write(JSON.stringify(reportJSON(notes.curves)) + '\n');
+        // each setting names what its fits maximised (logLikelihood | negSSE): the stored objective
+        const settings = store.study.settings.map((s) => ({ name: s.name, estimator: s.estimator, objective: store.objectiveOf(s.name) }));
+        if (opts.json) process.stdout.write(JSON.stringify({ ...reportJSON(notes.curves), settings }) + '\n');
         else process.stdout.write((notes.curves.length ? curvesTable(notes.curves) : 'no curves yet (need finished jobs at ≥ 2 sample sizes)') + '\n');
       } finally {
         store.close();

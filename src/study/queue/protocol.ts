@@ -62,7 +62,8 @@ export function failedRowOf(study: ResolvedStudy, job: Job, reason: string, fail
   for (const l of setting?.losses ?? []) losses[l.name] = null;
   return {
     jobId: job.id, setting: job.setting, n: job.n, rep: job.rep, seed: job.seed, status: 'failed',
-    error: STAGE.test(reason) ? reason : `worker: ${reason}`, logLikelihood: null, iterations: null, converged: null,
+    error: STAGE.test(reason) ? reason : `worker: ${reason}`, objectiveName: null, objectiveValue: null, // the store names it
+    iterations: null, converged: null,
     seconds, model: null, losses, warnings: null,
   };
 }
