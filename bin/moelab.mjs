@@ -4,7 +4,8 @@
 // is missing or older than some file in src/, it runs src/ through tsx instead (a development
 // dependency), so an edit takes effect without a rebuild and a stale dist/ is never run.
 // MOELAB_SOURCE=1 forces the tsx path, MOELAB_SOURCE=0 the compiled one. The compiled path of the
-// commands in FAST_COMMANDS is the bundle dist/cli-fast/main.js (faster start-up, scripts/build.mjs).
+// commands in FAST_COMMANDS is the bundle dist/cli-fast/main.js (faster start-up, scripts/build.mjs);
+// MOELAB_BUNDLE=0 runs dist/cli/main.js instead (to measure the difference).
 import { existsSync } from 'node:fs';
 import { compiledEntry, distIsStale, fastCommand, fastEntry } from './stale.mjs';
 import process from 'node:process';
@@ -16,7 +17,7 @@ const source = join(root, 'src', 'cli', 'main.ts');
 const argv = process.argv.slice(2);
 // the bundled start-up path for the commands that allow it (bin/stale.mjs), when it was built
 const fast = fastEntry(root);
-const compiled = fastCommand(argv) && existsSync(fast) ? fast : compiledEntry(root);
+const compiled = process.env.MOELAB_BUNDLE !== '0' && fastCommand(argv) && existsSync(fast) ? fast : compiledEntry(root);
 
 function useSource() {
   const forced = process.env.MOELAB_SOURCE;
