@@ -5,8 +5,8 @@
  * `fit --json` with `--estimator lse` keeps the foundation's contract with `"sse"` and `"mse"` in
  * place of `"logLikelihood"`: { model, sse, mse, iterations, solver, converged, gradientNorm, restarts, seconds }.
  */
-import { type ExpertJSON, expertFactory, type Dataset, type ModelSpec, type InitSpec, fitLSE, DataError, OptionError, MultinomialLogisticExperts, formatWarning } from '../core.js';
-import { modelTable } from './format.js';
+import { type ExpertJSON, expertFactory, type Dataset, type ModelSpec, type InitSpec, fitLSE, DataError, OptionError, MultinomialLogisticExperts } from '../core.js';
+import { convergenceText, printFit, restartsLine } from './fit-output.js';
 import { fitProgress } from './progress.js';
 import { readModelFile, rowLine } from './io.js';
 
@@ -105,30 +105,18 @@ export function runLseFit(run: LseCliRun): void {
   } finally {
     progress.done();
   }
-  const model = result.model.toJSON();
-  for (const w of result.warnings) process.stderr.write(formatWarning(w) + '\n'); // stderr in every mode, and in the JSON
-  if (run.json) {
-    process.stdout.write(JSON.stringify({
-      model,
-      sse: result.sse,
-      mse: result.mse,
-      iterations: result.iterations,
-      solver: result.solver,
-      converged: result.converged,
-      gradientNorm: result.gradientNorm,
-      restarts: result.restarts,
-      seconds: result.seconds,
-      warnings: result.warnings,
-    }) + '\n');
-    return;
-  }
   const { k, gate, experts } = run.spec;
-  const lines = [
-    `fitted k=${k} ${gate.type}/${experts.type}:${String(experts.activation)} by least squares to ${run.data.n} rows × ${run.data.d} inputs (${run.dataPath})`,
-    `SSE ${result.sse.toPrecision(8)}   MSE ${result.mse.toPrecision(6)}   iterations ${result.iterations} (${result.solver})   converged ${result.converged ? 'yes' : 'no'}   gradient norm ${result.gradientNorm.toExponential(2)}`,
-    `restarts ${result.restarts}${result.restarts > 1 ? ` (SSEs ${result.restartSSE.map((v) => v.toPrecision(6)).join(', ')})` : ''}   time ${(result.seconds * 1000).toFixed(1)} ms`,
-    '',
-    modelTable(model),
-  ];
-  process.stdout.write(lines.join('\n') + '\n');
+  printFit({
+    model: result.model.toJSON(),
+    json: {
+      sse: result.sse, mse: result.mse, iterations: result.iterations, solver: result.solver, converged: result.converged,
+      gradientNorm: result.gradientNorm, restarts: result.restarts, seconds: result.seconds,
+    },
+    summary: [
+      `fitted k=${k} ${gate.type}/${experts.type}:${String(experts.activation)} by least squares to ${run.data.n} rows × ${run.data.d} inputs (${run.dataPath})`,
+      `SSE ${result.sse.toPrecision(8)}   MSE ${result.mse.toPrecision(6)}   ${convergenceText(result, ` (${result.solver})`)}`,
+      restartsLine(result.restarts, 'SSEs', result.restartSSE.map((v) => v.toPrecision(6)), result.seconds),
+    ],
+    warnings: result.warnings,
+  }, run.json);
 }

@@ -1,9 +1,9 @@
 /** `moelab fit`: fit a mixture of experts to a CSV by maximum likelihood (EM). */
 import type { Command } from 'commander';
-import { fitEM, type EMOptions, type InitSpec, parseGateSpec, parseExpertSpec, expertFactory, OptionError, EM_DEFAULTS, LSE_DEFAULTS, formatWarning, modelCriteria } from '../../core.js';
+import { fitEM, type EMOptions, type InitSpec, parseGateSpec, parseExpertSpec, expertFactory, OptionError, EM_DEFAULTS, LSE_DEFAULTS, modelCriteria } from '../../core.js';
 import { checkFitSize, LIMITS } from '../../internal.js';
 import { readCsvDataset, readModelFile, parseNumberOption } from '../io.js';
-import { modelTable } from '../format.js';
+import { convergenceText, printFit, restartsLine } from '../fit-output.js';
 import { fitProgress } from '../progress.js';
 import { completeClassSpec, lseSolverOption, resolveEstimator, runLseFit } from '../fit-lse.js';
 import { inferenceOptions, runInference, type InferenceCliOptions } from '../inference-cli.js';
@@ -94,42 +94,24 @@ export function register(program: Command): void {
       } finally {
         progress.done();
       }
-      const model = result.model.toJSON();
       const crit = modelCriteria(result.model, data, result.logLikelihood);
       const inference = await runInference(result.model, data, opts, options);
-      // warnings go to stderr in every mode (and into the JSON): a wrong result never looks like success
-      for (const w of result.warnings) process.stderr.write(formatWarning(w) + '\n');
-      for (const w of inference.warnings) process.stderr.write(formatWarning(w) + '\n');
-      if (opts.json) {
-        process.stdout.write(JSON.stringify({
-          model,
-          n: crit.n,
-          parameters: crit.parameters,
-          aic: crit.aic,
-          bic: crit.bic,
-          icl: crit.icl,
-          logLikelihood: result.logLikelihood,
-          iterations: result.iterations,
-          converged: result.converged,
-          gradientNorm: result.gradientNorm,
-          restarts: result.restarts,
-          seconds: result.seconds,
-          trace: result.trace,
-          ...inference.json,
-          warnings: [...result.warnings, ...inference.warnings],
-        }) + '\n');
-        return;
-      }
-      const lines = [
-        `fitted k=${k} ${gate.type}/${experts.type} to ${data.n} rows × ${data.d} inputs (${opts.data})`,
-        `log-likelihood ${result.logLikelihood.toFixed(6)}   iterations ${result.iterations}   converged ${result.converged ? 'yes' : 'no'}   gradient norm ${result.gradientNorm.toExponential(2)}`,
-        criteriaLine(crit),
-        `restarts ${result.restarts}${result.restarts > 1 ? ` (log-likelihoods ${result.restartLogLikelihoods.map((v) => v.toFixed(3)).join(', ')})` : ''}   time ${(result.seconds * 1000).toFixed(1)} ms`,
-        '',
-        modelTable(model),
-        ...inference.text,
-      ];
-      process.stdout.write(lines.join('\n') + '\n');
+      printFit({
+        model: result.model.toJSON(),
+        json: {
+          n: crit.n, parameters: crit.parameters, aic: crit.aic, bic: crit.bic, icl: crit.icl,
+          logLikelihood: result.logLikelihood, iterations: result.iterations, converged: result.converged, gradientNorm: result.gradientNorm,
+          restarts: result.restarts, seconds: result.seconds, trace: result.trace, ...inference.json,
+        },
+        summary: [
+          `fitted k=${k} ${gate.type}/${experts.type} to ${data.n} rows × ${data.d} inputs (${opts.data})`,
+          `log-likelihood ${result.logLikelihood.toFixed(6)}   ${convergenceText(result)}`,
+          criteriaLine(crit),
+          restartsLine(result.restarts, 'log-likelihoods', result.restartLogLikelihoods.map((v) => v.toFixed(3)), result.seconds),
+        ],
+        tail: inference.text,
+        warnings: [...result.warnings, ...inference.warnings],
+      }, opts.json ?? false);
     });
 }
 
