@@ -83,7 +83,8 @@ export function markCache(ws: LSEWorkspace, theta: Float64Array): void {
   ws.cacheValid = true;
 }
 
-function cacheHolds(ws: LSEWorkspace, theta: Float64Array): boolean {
+/** Whether ws holds P = π(θ), H = h(θ) (exponentiated) for θ. */
+export function cacheHolds(ws: LSEWorkspace, theta: Float64Array): boolean {
   if (!ws.cacheValid || ws.cachedTheta.length !== theta.length) return false;
   for (let i = 0; i < theta.length; i++) if (ws.cachedTheta[i] !== theta[i]) return false;
   return true;

@@ -41,7 +41,7 @@ import { choleskyInPlace, choleskySolveInPlace } from '../numeric/linalg.js';
 import { expNonPositive } from '../numeric/fastmath.js';
 import { levenbergMarquardt, type LeastSquaresProblem, type LMResult } from '../numeric/lm.js';
 import { atActiveBound } from '../numeric/box.js';
-import { lseNormalEquations, lseObjective, markCache, type LSEWorkspace } from './lse-objective.js';
+import { cacheHolds, lseNormalEquations, lseObjective, markCache, type LSEWorkspace } from './lse-objective.js';
 import { hasAnalyticHessian, lseHessian, LSEHessianWorkspace } from './lse-hessian.js';
 
 /** λ of the first round, the factor per round and the floor (file comment). */
@@ -77,11 +77,21 @@ export class VarproProblem implements LeastSquaresProblem {
   private readonly c: Float64Array;
   private readonly phi: Float64Array;
   private readonly z: Float64Array;
+  /** d = 1 moments of the projection: Σ πᵢπ_l (1, x, x²) for l ≤ i, Σ πᵢ y (1, x). */
+  private readonly mom1: Float64Array;
+  private readonly c1: Float64Array;
   private readonly JtJ: Float64Array;
   private readonly Jte: Float64Array;
   private readonly grad: Float64Array;
   private readonly Z: Float64Array;
   private readonly hws: LSEHessianWorkspace | undefined;
+  /** Softmax gate: the Jacobian/Hessian blocks from per-row moments (softmaxMoments). */
+  private readonly softmax: boolean;
+  private readonly nuu: number;
+  private readonly uu: Float64Array;
+  private readonly mom: Float64Array;
+  private readonly momB: Float64Array;
+  private readonly cg: Float64Array;
   /** Passes over the data: projections (one exp pass + one residual sweep each), Jacobian, gradient, Hessian passes. */
   readonly counts = { projections: 0, normals: 0, gradients: 0, hessians: 0 };
   readonly hessian?: (thetaG: Float64Array, H: Float64Array, b: Float64Array) => number;
@@ -90,7 +100,8 @@ export class VarproProblem implements LeastSquaresProblem {
   private readonly etaRef: Float64Array;
 
   /** The reduced problem F of one round: anchor η_ref = the experts of theta0, weight λ (file comment). */
-  constructor(private readonly model: MixtureOfExperts, private readonly data: Dataset, private readonly ws: LSEWorkspace, theta0: Float64Array, lambda: number) {
+  /** `generic`: the Jacobian/Hessian passes of lse-objective.ts / lse-hessian.ts even for softmax (to test the moment pass against). */
+  constructor(private readonly model: MixtureOfExperts, private readonly data: Dataset, private readonly ws: LSEWorkspace, theta0: Float64Array, lambda: number, generic = false) {
     this.p = model.gate.nParams;
     this.n = data.n;
     this.pE = model.expert.nParams;
@@ -103,12 +114,22 @@ export class VarproProblem implements LeastSquaresProblem {
     this.c = new Float64Array(pE);
     this.phi = new Float64Array(pE);
     this.z = new Float64Array(pE);
+    this.mom1 = new Float64Array(((model.k * (model.k + 1)) / 2) * 3);
+    this.c1 = new Float64Array(2 * model.k);
     this.JtJ = new Float64Array(this.pFull * this.pFull);
     this.Jte = new Float64Array(this.pFull);
     this.grad = new Float64Array(this.pFull);
     this.Z = new Float64Array(pE * this.p);
-    this.hws = hasAnalyticHessian(model) ? new LSEHessianWorkspace(model, data.n) : undefined;
-    if (this.hws) this.hessian = (thetaG, H, b) => this.reducedHessian(thetaG, H, b);
+    this.softmax = hasAnalyticHessian(model) && !generic;
+    const q = data.d + 1;
+    this.nuu = (q * (q + 1)) / 2;
+    this.uu = new Float64Array(this.nuu);
+    const k = model.k;
+    this.mom = new Float64Array(((k - 1) * k / 2 + (k - 1) * k) * this.nuu);
+    this.momB = new Float64Array((k - 1) * q);
+    this.cg = new Float64Array(k);
+    this.hws = !this.softmax && hasAnalyticHessian(model) ? new LSEHessianWorkspace(model, data.n) : undefined;
+    if (this.softmax || this.hws) this.hessian = (thetaG, H, b) => this.reducedHessian(thetaG, H, b);
     this.etaRef = theta0.slice(this.p);
     // D_ref = diag(ΦᵀΦ) at the start (a zero column, an expert whose weight underflows: 1)
     this.lamD = new Float64Array(pE).fill(1);
@@ -131,8 +152,8 @@ export class VarproProblem implements LeastSquaresProblem {
   normal(thetaG: Float64Array, JtJr: Float64Array, Jter: Float64Array): number {
     const s = this.project(thetaG);
     if (!Number.isFinite(s)) return Infinity;
-    const f = lseNormalEquations(this.model, this.theta, this.data, this.ws, this.JtJ, this.Jte);
     this.counts.normals++;
+    const f = this.softmax ? this.softmaxMoments(false) : lseNormalEquations(this.model, this.theta, this.data, this.ws, this.JtJ, this.Jte);
     if (!Number.isFinite(f)) return Infinity;
     this.schur(this.JtJ, JtJr);
     for (let a = 0; a < this.p; a++) Jter[a] = this.Jte[a];
@@ -153,13 +174,119 @@ export class VarproProblem implements LeastSquaresProblem {
   /** Exact ∇²(S_r/2) = A_GG − A_GE A_EE⁻¹ A_EG from the full exact Hessian (softmax gate), and (Jᵀe)_G. */
   private reducedHessian(thetaG: Float64Array, Hr: Float64Array, br: Float64Array): number {
     const s = this.project(thetaG);
-    if (!Number.isFinite(s) || !this.hws) return Infinity;
-    const f = lseHessian(this.model, this.theta, this.data, this.hws, this.JtJ, this.Jte);
+    if (!Number.isFinite(s)) return Infinity;
     this.counts.hessians++;
+    const f = this.softmax ? this.softmaxMoments(true) : this.hws ? lseHessian(this.model, this.theta, this.data, this.hws, this.JtJ, this.Jte) : Infinity;
     if (!Number.isFinite(f)) return Infinity;
     this.schur(this.JtJ, Hr);
     for (let a = 0; a < this.p; a++) br[a] = this.Jte[a];
     return s;
+  }
+
+  /**
+   * Softmax gate × linear experts at the projected θ (π and h cached by the projection): the full
+   * Gauss–Newton matrix JᵀJ (hessian = false) or the exact Hessian of S/2 (hessian = true; the
+   * formulas of lse-hessian.ts with ∂²h = 0) into this.JtJ, and Jᵀe into this.Jte, in one pass without
+   * exponentials. With u = (1, x), g_j = π_j (h_j − f) and e = y − f, every gate–gate and gate–expert
+   * block is Σ_t c_t·u uᵀ for one scalar c_t per pair:
+   *   (β_j, β_l):  c = g_j g_l − e (δ_jl g_j − π_j g_l − π_l g_j)   (Gauss–Newton: g_j g_l),
+   *   (β_j, η_i):  c = g_j π_i − e π_j (δ_ij − π_i)                   (Gauss–Newton: g_j π_i),
+   * so the pass accumulates (k−1)(3k)/2 scalars × the (d+1)(d+2)/2 entries of u uᵀ per row; the
+   * expert–expert block ΦᵀΦ is the projection's. Returns S, Infinity if the cache does not hold.
+   */
+  private softmaxMoments(hessian: boolean): number {
+    const { model, data, ws, theta, uu, mom, momB, cg, nuu, p, pE, pFull, JtJ, Jte, A } = this;
+    if (!cacheHolds(ws, theta)) return Infinity;
+    const { k } = model;
+    const { X, y, n, d } = data;
+    const q = d + 1;
+    const P = ws.P;
+    const H = ws.H;
+    const km = k - 1;
+    const nGG = (km * (km + 1)) / 2;
+    mom.fill(0);
+    momB.fill(0);
+    let sse = 0;
+    let comp = 0;
+    for (let t = 0; t < n; t++) {
+      const o = t * k;
+      const xo = t * d;
+      let f = 0;
+      for (let i = 0; i < k; i++) {
+        const pi = P[o + i];
+        if (pi > 0) f += pi * H[o + i];
+      }
+      const e = y[t] - f;
+      const term = e * e - comp;
+      const next = sse + term;
+      comp = next - sse - term;
+      sse = next;
+      for (let j = 0; j < km; j++) cg[j] = P[o + j] * (H[o + j] - f);
+      // lower triangle of u uᵀ, u = (1, x)
+      let w = 0;
+      for (let a = 0; a < q; a++) {
+        const ua = a === 0 ? 1 : X[xo + a - 1];
+        for (let c = 0; c <= a; c++) uu[w++] = ua * (c === 0 ? 1 : X[xo + c - 1]);
+      }
+      for (let j = 0; j < km; j++) {
+        const ge = cg[j] * e;
+        for (let a = 0; a < q; a++) momB[j * q + a] += ge * uu[(a * (a + 1)) / 2]; // u_a = (u uᵀ)_{a,0}
+      }
+      let pair = 0;
+      for (let j = 0; j < km; j++) {
+        const gj = cg[j];
+        const pj = P[o + j];
+        for (let l = 0; l <= j; l++) {
+          let c = gj * cg[l];
+          if (hessian) c -= e * ((j === l ? gj : 0) - pj * cg[l] - P[o + l] * gj);
+          if (c !== 0) for (let m = 0, b = pair * nuu; m < nuu; m++) mom[b + m] += c * uu[m];
+          pair++;
+        }
+      }
+      for (let j = 0; j < km; j++) {
+        const gj = cg[j];
+        const pj = P[o + j];
+        for (let i = 0; i < k; i++) {
+          const pi = P[o + i];
+          let c = gj * pi;
+          if (hessian) c -= e * pj * ((i === j ? 1 : 0) - pi);
+          const b = (nGG + j * k + i) * nuu;
+          if (c !== 0) for (let m = 0; m < nuu; m++) mom[b + m] += c * uu[m];
+        }
+      }
+    }
+    // expand: gate index j·q + a, expert index p + i·q + m; (u uᵀ)_{a,c} at the lower-triangle slot
+    const slot = (a: number, c: number): number => (a >= c ? (a * (a + 1)) / 2 + c : (c * (c + 1)) / 2 + a);
+    JtJ.fill(0);
+    Jte.fill(0);
+    for (let j = 0; j < km; j++) for (let a = 0; a < q; a++) Jte[j * q + a] = momB[j * q + a];
+    let pair = 0;
+    for (let j = 0; j < km; j++) {
+      for (let l = 0; l <= j; l++) {
+        for (let a = 0; a < q; a++) {
+          for (let c = 0; c < q; c++) {
+            const v = mom[pair * nuu + slot(a, c)];
+            JtJ[(j * q + a) * pFull + l * q + c] = v;
+            JtJ[(l * q + c) * pFull + j * q + a] = v;
+          }
+        }
+        pair++;
+      }
+    }
+    for (let j = 0; j < km; j++) {
+      for (let i = 0; i < k; i++) {
+        const b = (nGG + j * k + i) * nuu;
+        for (let a = 0; a < q; a++) {
+          for (let m = 0; m < q; m++) {
+            const v = mom[b + slot(a, m)];
+            JtJ[(j * q + a) * pFull + p + i * q + m] = v;
+            JtJ[(p + i * q + m) * pFull + j * q + a] = v;
+          }
+        }
+      }
+    }
+    for (let a = 0; a < pE; a++) for (let b = 0; b < pE; b++) JtJ[(p + a) * pFull + p + b] = A[a * pE + b];
+    return Number.isFinite(sse) ? sse : Infinity;
   }
 
   /** out (pG×pG) = M_GG − M_GE (M_EE + λD)⁻¹ M_EG for a full symmetric M ((pG+pE)², row-major). */
@@ -212,14 +339,51 @@ export class VarproProblem implements LeastSquaresProblem {
     if (gate.feasible && !gate.feasible(thetaG)) return Infinity;
     const P = ws.P;
     ws.cacheValid = false;
-    gate.logWeights(thetaG, X, n, P);
+    const logits = this.softmax ? (gate as unknown as { logits?: (th: Float64Array, X: Float64Array, n: number, out: Float64Array) => void }).logits : undefined;
+    if (logits) logits.call(gate, thetaG, X, n, P); // softmax: π = exp(z − max)/Σ from the logits (k exponentials a row, not 2k + a log)
+    else gate.logWeights(thetaG, X, n, P);
     A.fill(0);
     c.fill(0);
+    const { mom1, c1 } = this;
+    mom1.fill(0);
+    c1.fill(0);
     for (let t = 0; t < n; t++) {
       const o = t * k;
       const xo = t * d;
+      if (logits) {
+        let mx = -Infinity;
+        for (let i = 0; i < k; i++) if (P[o + i] > mx) mx = P[o + i];
+        let sum = 0;
+        for (let i = 0; i < k; i++) {
+          const v = expNonPositive(P[o + i] - mx);
+          P[o + i] = v;
+          sum += v;
+        }
+        const inv = 1 / sum;
+        for (let i = 0; i < k; i++) P[o + i] *= inv;
+      }
+      if (d === 1) {
+        // d = 1: the blocks of ΦᵀΦ are Σ πᵢπ_l·(1, x, x²) and of Φᵀy Σ πᵢ y·(1, x) (fewer products than φφᵀ)
+        const x = X[t];
+        const x2 = x * x;
+        const yt = y[t];
+        for (let i = 0, m = 0; i < k; i++) {
+          const pi = logits ? P[o + i] : expNonPositive(P[o + i]);
+          P[o + i] = pi;
+          const py = pi * yt;
+          c1[2 * i] += py;
+          c1[2 * i + 1] += py * x;
+          for (let l = 0; l <= i; l++, m += 3) {
+            const w = pi * P[o + l];
+            mom1[m] += w;
+            mom1[m + 1] += w * x;
+            mom1[m + 2] += w * x2;
+          }
+        }
+        continue;
+      }
       for (let i = 0; i < k; i++) {
-        const pi = expNonPositive(P[o + i]);
+        const pi = logits ? P[o + i] : expNonPositive(P[o + i]);
         P[o + i] = pi;
         const b = i * q;
         phi[b] = pi;
@@ -234,7 +398,21 @@ export class VarproProblem implements LeastSquaresProblem {
         for (let b = 0; b <= a; b++) A[row + b] += fa * phi[b];
       }
     }
-    for (let a = 0; a < pE; a++) for (let b = 0; b < a; b++) A[b * pE + a] = A[a * pE + b];
+    if (d === 1) {
+      for (let i = 0, m = 0; i < k; i++) {
+        c[2 * i] = c1[2 * i];
+        c[2 * i + 1] = c1[2 * i + 1];
+        for (let l = 0; l <= i; l++, m += 3) {
+          A[2 * i * pE + 2 * l] = mom1[m];
+          A[2 * i * pE + 2 * l + 1] = mom1[m + 1];
+          A[(2 * i + 1) * pE + 2 * l] = mom1[m + 1];
+          A[(2 * i + 1) * pE + 2 * l + 1] = mom1[m + 2];
+        }
+      }
+      for (let a = 0; a < pE; a++) for (let b = 0; b < a; b++) A[b * pE + a] = A[a * pE + b];
+    } else {
+      for (let a = 0; a < pE; a++) for (let b = 0; b < a; b++) A[b * pE + a] = A[a * pE + b];
+    }
     // (ΦᵀΦ + λD) η = Φᵀy + λD η_ref (file comment)
     const eta = theta.subarray(p);
     const { lamD, etaRef } = this;

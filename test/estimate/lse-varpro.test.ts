@@ -101,6 +101,29 @@ describe('variable projection (solver varpro)', () => {
     }
   });
 
+  it('softmax moment pass: the reduced Gauss–Newton matrix and exact Hessian equal those from the generic Jacobian/Hessian passes', () => {
+    const { truth, data } = simulate(LINEAR, 700, 5);
+    const model = MixtureOfExperts.fromSpec({ ...truth.spec(), k: 3 });
+    const theta0 = initialise(model, data, { type: 'nearTruth', truth }, new Rng(6), {});
+    const pG = model.gate.nParams;
+    const x = theta0.slice(0, pG);
+    for (let i = 0; i < pG; i++) x[i] += 0.2 * Math.cos(i);
+    const fast = new VarproProblem(model, data, new LSEWorkspace(model, data.n), theta0, 1e-4);
+    const slow = new VarproProblem(model, data, new LSEWorkspace(model, data.n), theta0, 1e-4, true);
+    const out = (pr: VarproProblem, which: 'normal' | 'hessian'): number[] => {
+      const M = new Float64Array(pG * pG);
+      const b = new Float64Array(pG);
+      const f = which === 'normal' ? pr.normal(x, M, b) : pr.hessian?.(x, M, b);
+      return [f ?? NaN, ...M, ...b];
+    };
+    for (const which of ['normal', 'hessian'] as const) {
+      const a = out(fast, which);
+      const b = out(slow, which);
+      const scale = Math.max(...b.map(Math.abs));
+      for (let i = 0; i < a.length; i++) expect(Math.abs(a[i] - b[i])).toBeLessThan(1e-11 * scale);
+    }
+  });
+
   it('a gate bound that binds: KKT on the full vector, the same constrained minimum as Levenberg–Marquardt', () => {
     const { truth, data } = simulate(LINEAR, 2000, 11);
     const B = 1.5; // |β₁*| = 3 lies outside
