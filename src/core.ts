@@ -18,7 +18,7 @@ export { erf, erfc, normalCdf, normalPdf } from './numeric/special.js';
 export type { BlockInfo } from './family/blocks.js';
 export type { GateMStepOptions, GateMStepInfo, GateState, ExpertMStepOptions } from './family/mstep.js';
 export { LinearSoftmaxCore } from './family/linear-softmax.js';
-export type { Gate, GateJSON } from './gates/gate.js';
+export { LINEAR_TRANSLATION, TEMPERATURE_INVARIANCE, NO_INVARIANCE, type Gate, type GateJSON, type GateInvariance } from './gates/gate.js';
 export { SoftmaxGate } from './gates/softmax.js';
 export { TopKGate } from './gates/top-k.js';
 export { TemperatureGate } from './gates/temperature.js';
@@ -63,8 +63,8 @@ export {
   type VoronoiOptions, type VoronoiResult, type VoronoiRegion, type VoronoiMetric, type LossSpec, type ExplicitExponents, type ExponentFunction,
 } from './measure/voronoi.js';
 export {
-  atomsOf, resolveModel, registerVoronoiGate, registerVoronoiExpert, voronoiGateHook, voronoiExpertHook,
-  type Atoms, type AtomBlockInfo, type RawBlock, type ExponentRule, type VoronoiGateHook, type VoronoiExpertHook, type ModelInput,
+  atomsOf, atomInvariance, resolveModel, registerVoronoiGate, registerVoronoiExpert, voronoiGateHook, voronoiExpertHook,
+  type Atoms, type AtomInvariance, type AtomBlockInfo, type RawBlock, type ExponentRule, type VoronoiGateHook, type VoronoiExpertHook, type ModelInput,
 } from './measure/atoms.js';
 export {
   densityDistance, regressionDistance, registerConditional,

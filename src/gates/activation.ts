@@ -27,7 +27,7 @@
  * JSON: { "type": "activation", "sigma": "tanh", "bias": "outside", "tau": τ, "beta0": [k],
  * "beta1": [[d] × k] } (+ "fixedTau": true when τ is an option).
  */
-import type { BlockInfo, Gate, GateJSON, GateMStepInfo, GateMStepOptions, GateState } from './gate.js';
+import { NO_INVARIANCE, TEMPERATURE_INVARIANCE, type GateInvariance, type BlockInfo, type Gate, type GateJSON, type GateMStepInfo, type GateMStepOptions, type GateState } from './gate.js';
 import type { GateFactory } from './gate.js';
 import { NewtonMaximizer, type NewtonProblem } from '../numeric/newton.js';
 import { linearBlocksToJSON } from './softmax.js';
@@ -48,6 +48,17 @@ const LOG_TAU_MAX = 30;
 
 export class ActivationGate implements Gate, NewtonProblem {
   readonly type = 'activation';
+  /**
+   * By σ and the bias placement (math-spec §6.2): σ non-linear breaks the β₁ translation and the
+   * scale, so with the bias outside only a common shift of β₀ remains, and with it inside nothing;
+   * σ = identity is a linear temperature gate: inside, (β₁ᵀx + β₀)/τ (the temperature gate's
+   * group); outside, β₁ᵀx/τ + β₀ (the translation of (β₀, β₁), the scale of (β₁, τ) only).
+   */
+  get invariance(): GateInvariance {
+    const inside = this.bias === 'inside';
+    if (this.sigma !== 'identity') return inside ? NO_INVARIANCE : { translation: { weight: 'beta0', blocks: [] }, scale: null };
+    return inside ? TEMPERATURE_INVARIANCE : { translation: { weight: 'beta0', blocks: ['beta1'] }, scale: { blocks: ['beta1', 'tau'], anchor: 'tau' } };
+  }
   /** `mStep` honours `GateMStepOptions.bound` (projected Newton; compact Θ, issue 15). */
   readonly supportsBound = true;
   readonly k: number;

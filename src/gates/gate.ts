@@ -24,6 +24,35 @@ export interface GateJSON {
 /** Re-exported from the shared floor (family/blocks.ts), where experts import it from. */
 export type { BlockInfo };
 
+/**
+ * The invariance group of a gate, on its JSON parameter blocks: the transformations that leave
+ * π(x) unchanged for every x. Declared once, by the gate; read by the Voronoi loss (the reference
+ * normalisation, the temperature scale, the infimum over the orbit: measure/voronoi/) and checked
+ * against the gate's canonical form and its density (test/gates/invariance.test.ts).
+ */
+export interface GateInvariance {
+  /**
+   * Adding one number t₀ to every expert's `weight` entry and one vector t to every expert's row of
+   * each of `blocks` (a softmax logit β₀ᵢ + β₁ᵢᵀx moves by t₀ + tᵀx for every i) leaves the gate
+   * unchanged (math-spec §1.2). `blocks: []`: only the common shift of the weights. `null`: no
+   * translation (the reference expert's parameters are part of the model).
+   */
+  translation: { weight: string; blocks: readonly string[] } | null;
+  /**
+   * Multiplying every listed block by one c > 0 leaves the gate unchanged (the temperature gate:
+   * (β₁, β₀, τ) → c(β₁, β₀, τ), math-spec §6.1). `anchor` is the shared block a loss matches to the
+   * truth's (c = anchor* / anchor̂). The atoms' log-weights must not change under it. `null`: none.
+   */
+  scale: { blocks: readonly string[]; anchor: string } | null;
+}
+
+/** The softmax-type gates (softmax, top-K, modified): the translation of (β₀, β₁), no scale. */
+export const LINEAR_TRANSLATION: GateInvariance = { translation: { weight: 'beta0', blocks: ['beta1'] }, scale: null };
+/** The temperature gate: the translation of (β₀, β₁) and the scale of (β₁, β₀, τ) (math-spec §6.1). */
+export const TEMPERATURE_INVARIANCE: GateInvariance = { translation: { weight: 'beta0', blocks: ['beta1'] }, scale: { blocks: ['beta0', 'beta1', 'tau'], anchor: 'tau' } };
+/** A gate with no invariance. */
+export const NO_INVARIANCE: GateInvariance = { translation: null, scale: null };
+
 export interface Gate {
   /** Family name as in the JSON `type` (`softmax`, `topK`, `denseToSparse`, …). */
   readonly type: string;
@@ -35,6 +64,8 @@ export interface Gate {
   readonly nParams: number;
   /** Named blocks of the JSON form. */
   readonly blocks: readonly BlockInfo[];
+  /** Its invariance group (absent: none declared; the Voronoi loss then measures it as given, with a warning). */
+  readonly invariance?: GateInvariance;
 
   /**
    * log π_i(x_t; θ) for t < n, i < k, written to out (n×k). Inactive experts (top-K) get −Infinity.

@@ -17,7 +17,7 @@
  * softmax with weights Σ_{i₂} R_{t,i₁i₂} and K1 inner softmaxes with weights R_{t,i₁·}; each is
  * maximised exactly by `LinearSoftmaxCore` (Newton/IRLS), so Q never decreases.
  */
-import type { BlockInfo, Gate, GateJSON, GateMStepInfo, GateMStepOptions, GateState } from './gate.js';
+import type { GateInvariance, BlockInfo, Gate, GateJSON, GateMStepInfo, GateMStepOptions, GateState } from './gate.js';
 import type { GateFactory } from './gate.js';
 import { LinearSoftmaxCore } from '../family/linear-softmax.js';
 import { parseCliOptions } from './common.js';
@@ -27,6 +27,12 @@ import { hierarchicalLogitsKernel, type HierarchicalLogitsKernel } from './hiera
 
 export class HierarchicalGate implements Gate {
   readonly type = 'hierarchical';
+  /**
+   * The outer softmax's translation of (ω₀, ω₁). Each group's inner softmax has its own translation
+   * too (removed by the canonical form, the last expert of a group as its reference); a loss cannot
+   * match it to true cells that mix groups, so it is not declared.
+   */
+  readonly invariance: GateInvariance = { translation: { weight: 'omega0', blocks: ['omega1'] }, scale: null };
   /** `mStep` honours `GateMStepOptions.bound` (projected Newton; compact Θ, issue 15). */
   readonly supportsBound = true;
   readonly k: number;

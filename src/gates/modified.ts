@@ -16,7 +16,7 @@
  *
  * JSON: { "type": "modified", "map": "sin", "beta0": [k], "beta1": [[d] × k] }.
  */
-import type { BlockInfo, Gate, GateJSON, GateMStepInfo, GateMStepOptions, GateState } from './gate.js';
+import { LINEAR_TRANSLATION, type GateInvariance, type BlockInfo, type Gate, type GateJSON, type GateMStepInfo, type GateMStepOptions, type GateState } from './gate.js';
 import type { GateFactory } from './gate.js';
 import { LinearSoftmaxCore } from '../family/linear-softmax.js';
 import { linearBlocksFromJSON, linearBlocksToJSON } from './softmax.js';
@@ -57,6 +57,8 @@ registerGateMap({ name: 'identity', elementwise: (x) => x });
 export class ModifiedGate implements Gate {
   readonly supportsBound = true;
   readonly type = 'modified';
+  /** As softmax, on β₁ᵀM(x) + β₀ (math-spec §4.3). */
+  readonly invariance: GateInvariance = LINEAR_TRANSLATION;
   readonly k: number;
   readonly d: number;
   readonly nParams: number;

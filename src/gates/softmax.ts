@@ -10,7 +10,7 @@
  * The computation is `LinearSoftmaxCore` (family/linear-softmax.ts) on F = X; the modified gate
  * softmax(β₁ᵀM(x) + β₀) reuses it on F = M(X).
  */
-import type { BlockInfo, Gate, GateJSON, GateMStepInfo, GateMStepOptions, GateState } from './gate.js';
+import { LINEAR_TRANSLATION, type GateInvariance, type BlockInfo, type Gate, type GateJSON, type GateMStepInfo, type GateMStepOptions, type GateState } from './gate.js';
 import { LinearSoftmaxCore } from '../family/linear-softmax.js';
 import { ModelFormatError } from '../errors.js';
 import { readMatrix, readVector } from '../json-read.js';
@@ -20,6 +20,8 @@ export { LinearSoftmaxCore };
 
 export class SoftmaxGate implements Gate {
   readonly type: string = 'softmax';
+  /** (β₀, β₁) → (β₀ + t₀, β₁ + t) for every expert (math-spec §1.2). */
+  readonly invariance: GateInvariance = LINEAR_TRANSLATION;
   readonly supportsBound = true;
   readonly k: number;
   readonly d: number;

@@ -23,7 +23,7 @@
  * "fixedTau": true when τ is an option rather than a parameter. The atom weights of the mixing
  * measure are exp(β₀ᵢ/τ) (math-spec §6.1).
  */
-import type { BlockInfo, Gate, GateJSON, GateMStepInfo, GateMStepOptions, GateState } from './gate.js';
+import { TEMPERATURE_INVARIANCE, type GateInvariance, type BlockInfo, type Gate, type GateJSON, type GateMStepInfo, type GateMStepOptions, type GateState } from './gate.js';
 import type { GateFactory } from './gate.js';
 import { LinearSoftmaxCore } from '../family/linear-softmax.js';
 import { linearBlocksToJSON } from './softmax.js';
@@ -33,6 +33,8 @@ import { readMatrix, readVector } from '../json-read.js';
 
 export class TemperatureGate implements Gate {
   readonly type = 'denseToSparse';
+  /** The translation of (β₀, β₁) and the scale (β₁, β₀, τ) → c(β₁, β₀, τ) (math-spec §6.1). */
+  readonly invariance: GateInvariance = TEMPERATURE_INVARIANCE;
   /** `mStep` honours `GateMStepOptions.bound` (projected Newton; compact Θ, issue 15). */
   readonly supportsBound = true;
   readonly k: number;

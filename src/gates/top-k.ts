@@ -28,7 +28,7 @@
  * selection boundaries are hyperplanes through the origin that EM cannot move across data points.
  * The likelihood is discontinuous across selection changes; the L-BFGS finish only accepts gains.
  */
-import type { BlockInfo, Gate, GateJSON, GateMStepInfo, GateMStepOptions } from './gate.js';
+import { LINEAR_TRANSLATION, type GateInvariance, type BlockInfo, type Gate, type GateJSON, type GateMStepInfo, type GateMStepOptions } from './gate.js';
 import type { GateFactory } from './gate.js';
 import { NewtonMaximizer, type NewtonProblem } from '../numeric/newton.js';
 import { LinearSoftmaxCore } from '../family/linear-softmax.js';
@@ -42,6 +42,8 @@ import { symmetrizeFromLower } from '../numeric/linalg.js';
 
 export class TopKGate implements Gate, NewtonProblem {
   readonly type = 'topK';
+  /** As softmax: adding t₀ + tᵀx to every logit keeps the ranking and the weights (math-spec §3). */
+  readonly invariance: GateInvariance = LINEAR_TRANSLATION;
   /** `mStep` honours `GateMStepOptions.bound` (projected Newton; compact Θ, issue 15). */
   readonly supportsBound = true;
   readonly k: number;

@@ -8,13 +8,13 @@
  * every atom (math-spec §6.1).
  *
  * The extraction is driven by the `BlockInfo` metadata of the gate and expert families and by their
- * JSON, so any family plugs in. Families whose atoms are not "exp(β₀) + the other blocks", or whose
- * parameters have extra invariances, register a hook here (`registerVoronoiGate`,
- * `registerVoronoiExpert`): the temperature gate's scale normalisation, the activation gate's
- * translation that moves β₀ only, the top-K gate's input regions, the hierarchical gate's
- * two-level weights.
+ * JSON, so any family plugs in. A gate's invariances (translation, scale) are declared by the gate
+ * itself (`Gate.invariance`, gates/gate.ts) and read from there (`atomInvariance`). Families whose
+ * atoms are not "exp(β₀) + the other blocks" register a hook here (`registerVoronoiGate`,
+ * `registerVoronoiExpert`): the temperature gate's weights exp(β₀/τ), the top-K gate's input
+ * regions, the hierarchical gate's two-level weights, D₂ exponents.
  */
-import type { BlockInfo, Gate, GateJSON } from '../gates/gate.js';
+import type { BlockInfo, Gate, GateInvariance, GateJSON } from '../gates/gate.js';
 import type { ExpertFamily, ExpertJSON } from '../experts/expert.js';
 import { MixtureOfExperts, type ModelJSON } from '../model/model.js';
 import { ModelFormatError } from '../errors.js';
@@ -69,14 +69,14 @@ export interface VoronoiGateHook {
    */
   extract?(json: GateJSON, gate: Gate, path: string): { logWeight: Float64Array; blocks: RawBlock[] };
   /**
-   * Translation invariance of the gate: `null` when the gate has none; otherwise adding a common
-   * constant to every log-weight, and a common vector to every atom's value of each listed block,
-   * leaves the model unchanged (softmax: ℓ = β₀ and block `beta1`, math-spec §1.2).
+   * Overrides the gate's declared translation (`Gate.invariance`; leave unset to use it): `null`
+   * when the gate has none; otherwise adding a common constant to every log-weight, and a common
+   * vector to every atom's value of each listed block, leaves the model unchanged.
    */
-  translation: { blocks: string[] } | null;
+  translation?: { blocks: string[] } | null;
   /**
-   * Scale normalisation of the fitted atoms against the true ones, in place (the temperature gate:
-   * (β₁, β₀, τ) → c(β₁, β₀, τ) leaves the model unchanged, math-spec §6.1).
+   * Overrides the scale normalisation derived from the gate's declared scale (the fitted atoms
+   * rescaled so that the anchor block equals the truth's), in place.
    */
   normaliseScale?(fit: Atoms, truth: Atoms): { scale: number } | null;
   /**
@@ -117,8 +117,50 @@ export function registerVoronoiExpert(type: string, hook: VoronoiExpertHook): vo
  */
 export function voronoiGateHook(type: string, json?: GateJSON): { hook: VoronoiGateHook; registered: boolean } {
   const h = gateHooks.get(type);
-  if (!h) return { hook: { translation: null }, registered: false };
+  if (!h) return { hook: {}, registered: false };
   return { hook: h.resolve && json ? h.resolve(json) : h, registered: true };
+}
+
+/** A gate's invariance as it acts on its atoms: the translated and the scaled atom blocks. */
+export interface AtomInvariance {
+  /** Translated atom blocks (the log-weights shift with them); `null`: no translation. */
+  translation: { blocks: string[] } | null;
+  /** The rescaled atom blocks and the shared anchor block the normalisation matches; `null`: no scale. */
+  scale: { blocks: string[]; anchor: string } | null;
+  normaliseScale?(fit: Atoms, truth: Atoms): { scale: number } | null;
+}
+
+/**
+ * The invariance the Voronoi loss uses for a gate: the gate's own declaration (`Gate.invariance`),
+ * restricted to the blocks its atoms carry (the weight block is the log-weight, which a translation
+ * shifts and a scale leaves alone), unless the gate's hook overrides it.
+ */
+export function atomInvariance(gate: Gate, hook: VoronoiGateHook): AtomInvariance {
+  const declared: GateInvariance = gate.invariance ?? { translation: null, scale: null };
+  const translation = hook.translation !== undefined
+    ? hook.translation
+    : declared.translation ? { blocks: declared.translation.blocks.filter((b) => b !== declared.translation!.weight) } : null;
+  const scale = declared.scale ? { blocks: [...declared.scale.blocks], anchor: declared.scale.anchor } : null;
+  const normaliseScale = hook.normaliseScale ?? (scale ? (fit: Atoms, truth: Atoms) => rescaleToAnchor(fit, truth, scale) : undefined);
+  return { translation, scale, ...(normaliseScale ? { normaliseScale } : {}) };
+}
+
+/**
+ * Scale normalisation from a declared scale: c = anchor* / anchor̂; every other scaled block the
+ * atoms carry is multiplied by c and the anchor set to the truth's (the temperature gate: β₁ and
+ * τ; the log-weights, β₀/τ or an unscaled β₀, do not change). `null` when an atom lacks the anchor.
+ */
+function rescaleToAnchor(fit: Atoms, truth: Atoms, scale: { blocks: string[]; anchor: string }): { scale: number } | null {
+  const ft = blockOf(fit, scale.anchor);
+  const tt = blockOf(truth, scale.anchor);
+  const moved = scale.blocks.filter((b) => b !== scale.anchor).map((b) => blockOf(fit, b)).filter((b): b is AtomBlockInfo => b !== undefined);
+  if (!ft || !tt || !moved.length) return null;
+  const c = truth.coords[tt.offset] / fit.coords[ft.offset];
+  for (let i = 0; i < fit.k; i++) {
+    for (const b of moved) for (let u = 0; u < b.dim; u++) fit.coords[i * fit.p + b.offset + u] *= c;
+    fit.coords[i * fit.p + ft.offset] = truth.coords[tt.offset];
+  }
+  return { scale: c };
 }
 
 export function voronoiExpertHook(type: string): VoronoiExpertHook {
@@ -245,41 +287,23 @@ export function blockOf(a: Atoms, name: string): AtomBlockInfo | undefined {
 const RBAR: ExponentRule = (m, rbar) => rbar(m);
 const HALF_RBAR: ExponentRule = (m, rbar) => rbar(m) / 2;
 
-/** Softmax gate: weights exp(β₀), translation of (β₀, β₁) (math-spec §1.2). */
-registerVoronoiGate('softmax', { translation: { blocks: ['beta1'] } });
+/** Softmax gate: weights exp(β₀); its translation of (β₀, β₁) is the gate's declaration (math-spec §1.2). */
+registerVoronoiGate('softmax', {});
 
 /**
- * Top-K gate (math-spec §3): same atoms and translation as softmax (adding t₁ᵀx to every logit keeps
- * the ranking), and the loss is the max over the input regions of the true gate (§3.5).
+ * Top-K gate (math-spec §3): same atoms as softmax (its translation is declared by the gate), and the
+ * loss is the max over the input regions of the true gate (§3.5).
  */
-registerVoronoiGate('topK', { translation: { blocks: ['beta1'] }, sparse: true });
+registerVoronoiGate('topK', { sparse: true });
 
-/** Modified gate softmax(β₁ᵀM(x) + β₀) (math-spec §4.3): translation of (β₀, β₁) as softmax. */
-registerVoronoiGate('modified', { translation: { blocks: ['beta1'] } });
+/** Modified gate softmax(β₁ᵀM(x) + β₀) (math-spec §4.3): atoms as softmax. */
+registerVoronoiGate('modified', {});
 
 /**
  * Gaussian linear experts, P0's D₂ (math-spec §2.3, oracle 3): in a cell of m ≥ 2 atoms the gating
  * slope β₁ and the intercept b get r̄(m), the slope a and the variance ν get r̄(m)/2.
  */
 registerVoronoiExpert('gaussianLinear', { d2: { beta1: RBAR, b: RBAR, a: HALF_RBAR, variance: HALF_RBAR } });
-
-/**
- * Scale normalisation for gates invariant under (β₁, τ) → c(β₁, τ) (and β₀ too when it sits inside
- * the division): the fitted β₁ is multiplied by c = τ* / τ̂ and its τ set to τ*. The log-weights are
- * left alone: they are β₀ (bias outside the division, not scaled) or β₀/τ (scale-free).
- */
-function rescaleToTrueTau(fit: Atoms, truth: Atoms): { scale: number } | null {
-  const ft = blockOf(fit, 'tau');
-  const tt = blockOf(truth, 'tau');
-  const fb = blockOf(fit, 'beta1');
-  if (!ft || !tt || !fb) return null;
-  const c = truth.coords[tt.offset] / fit.coords[ft.offset];
-  for (let i = 0; i < fit.k; i++) {
-    for (let u = 0; u < fb.dim; u++) fit.coords[i * fit.p + fb.offset + u] *= c;
-    fit.coords[i * fit.p + ft.offset] = truth.coords[tt.offset];
-  }
-  return { scale: c };
-}
 
 /** Shared τ of a temperature-type gate JSON as an atom block (present whether τ is fixed or estimated). */
 function tauBlock(json: GateJSON, k: number, path: string): RawBlock {
@@ -289,10 +313,11 @@ function tauBlock(json: GateJSON, k: number, path: string): RawBlock {
 
 /**
  * Dense-to-sparse (temperature) gate softmax((β₁ᵀx + β₀)/τ) (math-spec §6.1): atom weights
- * exp(β₀ᵢ/τ), atoms (β₁ᵢ, τ) (τ shared, copied into every atom). Scale normalisation: the fitted
- * (β₁, β₀, τ) is rescaled by c = τ* / τ̂ so that its τ equals the true one (β₀/τ, hence the weights, is
- * unchanged); after it the β₁ differences are τ*·(β̂₁/τ̂ − β*₁/τ*), the identifiable combination in
- * the truth's scale, and the τ block contributes 0. Then the translation of (β₀, β₁) as softmax.
+ * exp(β₀ᵢ/τ), atoms (β₁ᵢ, τ) (τ shared, copied into every atom). The gate declares its scale
+ * (anchor τ): the fitted (β₁, β₀, τ) is rescaled by c = τ* / τ̂ so that its τ equals the true one
+ * (β₀/τ, hence the weights, is unchanged); after it the β₁ differences are τ*·(β̂₁/τ̂ − β*₁/τ*), the
+ * identifiable combination in the truth's scale, and the τ block contributes 0. Then the translation
+ * of (β₀, β₁) as softmax.
  */
 const TEMPERATURE_HOOK: VoronoiGateHook = {
   extract(json, gate, path) {
@@ -305,8 +330,6 @@ const TEMPERATURE_HOOK: VoronoiGateHook = {
     for (let i = 0; i < k; i++) logWeight[i] = b0.values[i] / tau; // P4 (math-spec §6.1): weight exp(β₀/τ)
     return { logWeight, blocks: [b1, tb] };
   },
-  translation: { blocks: ['beta1'] },
-  normaliseScale: rescaleToTrueTau,
 };
 registerVoronoiGate('denseToSparse', TEMPERATURE_HOOK);
 
@@ -329,16 +352,10 @@ function activationExtract(json: GateJSON, gate: Gate, path: string): { logWeigh
   return { logWeight: b0.values, blocks: [b1, tauBlock(json, k, path)] };
 }
 registerVoronoiGate('activation', {
-  translation: null,
+  // the invariances by σ and placement are the gate's declaration (ActivationGate.invariance)
   resolve(json) {
-    const sigma = json.sigma ?? 'tanh';
     const inside = json.bias === 'inside';
-    if (sigma === 'identity') {
-      return inside
-        ? { ...TEMPERATURE_HOOK, d2: ACTIVATION_D2 }
-        : { extract: activationExtract, translation: { blocks: ['beta1'] }, normaliseScale: rescaleToTrueTau, d2: ACTIVATION_D2 };
-    }
-    return { extract: activationExtract, translation: inside ? null : { blocks: [] }, d2: ACTIVATION_D2 };
+    return (json.sigma ?? 'tanh') === 'identity' && inside ? { ...TEMPERATURE_HOOK, d2: ACTIVATION_D2 } : { extract: activationExtract, d2: ACTIVATION_D2 };
   },
 });
 
@@ -377,5 +394,4 @@ registerVoronoiGate('hierarchical', {
     }
     return { logWeight, blocks: [{ name: 'omega1', dim: d, values: o1 }, { name: 'beta1', dim: d, values: b1 }] };
   },
-  translation: { blocks: ['omega1'] },
 });

@@ -4,7 +4,7 @@
  */
 import type { MixtureOfExperts } from '../../model/model.js';
 import { ModelFormatError, OptionError } from '../../errors.js';
-import { atomsOf, blockOf, resolveModel, voronoiGateHook, type Atoms, type ModelInput } from '../atoms.js';
+import { atomInvariance, atomsOf, blockOf, resolveModel, voronoiGateHook, type Atoms, type ModelInput } from '../atoms.js';
 import { assignCells, evaluateLoss, sizesOf, summarise } from './cells.js';
 import { resolveExponents } from './exponents.js';
 import { bestReferenceFixedPoint, type Representative } from './normalisation.js';
@@ -50,29 +50,31 @@ export function voronoiLoss(fit: ModelInput, truth: ModelInput, options: Voronoi
   const { name: lossName, exponent } = resolveExponents(options.loss, fa, ta.k, { ...options, gateJson: fitJson.gate });
   const { hook: gateHook, registered } = voronoiGateHook(fa.gateType, fitJson.gate);
   const { hook: truthGateHook, registered: truthRegistered } = voronoiGateHook(ta.gateType, truthJson.gate);
+  // the fitted gate's invariance group, as the gate declares it (Gate.invariance), on its atoms
+  const invariance = atomInvariance(F.model.gate, gateHook);
 
   let scale: number | null = null;
-  if (translation === 'reference' && options.scale !== false && gateHook.normaliseScale) {
-    scale = gateHook.normaliseScale(fa, ta)?.scale ?? null;
+  if (translation === 'reference' && options.scale !== false && invariance.normaliseScale) {
+    scale = invariance.normaliseScale(fa, ta)?.scale ?? null;
   }
 
   const { regions, regionMasses } = sparseRegions(T.model, ta, options, truthGateHook.sparse || !truthRegistered);
 
   const maxIter = options.maxIter ?? 50;
   const kStar = ta.k;
-  const transBlocks = translation === 'reference' && gateHook.translation
-    ? gateHook.translation.blocks.map((name) => {
+  const transBlocks = translation === 'reference' && invariance.translation
+    ? invariance.translation.blocks.map((name) => {
       const b = blockOf(fa, name);
-      if (!b) throw new ModelFormatError(`fit: the Voronoi hook of gate ${fa.gateType} translates block ${name}, which the atoms do not have`);
+      if (!b) throw new ModelFormatError(`fit: gate ${fa.gateType} declares a translation of block ${name}, which its atoms do not have`);
       return b;
     })
     : [];
-  if (translation === 'reference' && !gateHook.translation && !registered) {
+  if (translation === 'reference' && !invariance.translation && !registered && !F.model.gate.invariance) {
     warnings.push(warning('VORONOI_NO_GATE_HOOK', `gate type ${JSON.stringify(fa.gateType)} has no registered Voronoi hook: measured without translation normalisation`, { gateType: fa.gateType }));
   }
 
   let best: Representative | null = null;
-  if (translation === 'reference' && gateHook.translation) best = bestReferenceFixedPoint(fa, ta, transBlocks, metric, exponent, regions, maxIter);
+  if (translation === 'reference' && invariance.translation) best = bestReferenceFixedPoint(fa, ta, transBlocks, metric, exponent, regions, maxIter);
   if (!best) {
     const assign = assignCells(fa, ta, metric);
     const sizes = sizesOf(assign, kStar);
@@ -81,12 +83,12 @@ export function voronoiLoss(fit: ModelInput, truth: ModelInput, options: Voronoi
   const rep = best;
 
   const result = summarise(rep.atoms, ta, rep.assign, rep.sizes, rep.parts, exponent, lossName, regions, regionMasses, warnings,
-    translation === 'reference' && gateHook.translation
+    translation === 'reference' && invariance.translation
       ? { logWeightShift: rep.s, translation: Object.fromEntries(transBlocks.map((b, i) => [b.name, Array.from(rep.t[i])])), scale }
       : translation === 'reference' && scale !== null ? { logWeightShift: 0, translation: {}, scale } : null);
-  if (options.infimum && translation === 'reference' && gateHook.translation) {
-    // the scale orbit of a temperature gate acts on β₁ and τ (the weights exp(β₀/τ) are invariant)
-    const scaleBlocks = scale !== null ? ['beta1', 'tau'].map((nm) => blockOf(rep.atoms, nm)).filter((b): b is NonNullable<typeof b> => b !== undefined) : null;
+  if (options.infimum && translation === 'reference' && invariance.translation) {
+    // the declared scale orbit on the atoms (temperature: β₁ and τ; the weights exp(β₀/τ) are invariant)
+    const scaleBlocks = scale !== null && invariance.scale ? invariance.scale.blocks.map((nm) => blockOf(rep.atoms, nm)).filter((b): b is NonNullable<typeof b> => b !== undefined) : null;
     const inf = infimumOverOrbit(rep, ta, transBlocks, scaleBlocks && scaleBlocks.length ? scaleBlocks : null, metric, exponent, regions);
     const s = summarise(inf.atoms, ta, inf.assign, inf.sizes, inf.parts, exponent, lossName, regions, regionMasses, [], null);
     result.infimum = {
