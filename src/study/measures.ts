@@ -120,6 +120,13 @@ const DistanceOptionsSchema = z.strictObject({
   tol: z.number().positive().optional(),
 });
 
+/**
+ * 2: the y-quadrature's default tolerances 1e-9 absolute / 1e-7 per panel and breakpoints merged
+ * within half an sd (measure/distance.ts; values move by ≤ 1e-7 relative, far below the x average's
+ * Monte-Carlo error); 1 (runs before it): 1e-12 / 1e-10, merged within a tenth of an sd.
+ */
+const DENSITY_VERSION = 2;
+
 /** 2: the orbit restricted to non-empty cells and to weight shifts between the cell-mass matches (voronoi/infimum.ts); 1 (runs before it): the whole orbit, flat at Σ e^{β*₀} for far fits. */
 const INF_VERSION = 2;
 
@@ -149,8 +156,8 @@ export const MEASURES: Record<string, MeasureEntry> = {
     },
     blocks: voronoiBlocks(false),
   },
-  hellinger: { options: DistanceOptionsSchema, help: 'E_X Hellinger distance between the fitted and true conditional densities (Monte Carlo over x, exact in y)', fn: density('hellinger') },
-  tv: { options: DistanceOptionsSchema, help: 'E_X total-variation distance between the fitted and true conditional densities', fn: density('tv') },
+  hellinger: { version: DENSITY_VERSION, options: DistanceOptionsSchema, help: 'E_X Hellinger distance between the fitted and true conditional densities (Monte Carlo over x, exact in y)', fn: density('hellinger') },
+  tv: { version: DENSITY_VERSION, options: DistanceOptionsSchema, help: 'E_X total-variation distance between the fitted and true conditional densities', fn: density('tv') },
   l2: {
     options: DistanceOptionsSchema.omit({ tol: true }),
     help: 'L²(μ) distance ‖f̂ − f*‖ between the fitted and true regression functions (math-spec §5.1)',

@@ -120,6 +120,37 @@ describe('density distances', () => {
     expect(h.samples).toBe(200);
   });
 
+  it('the default y-tolerances (1e-9 absolute, 1e-7 per panel) are within 1e-6 relative of a tight reference', () => {
+    // fits of the kind the studies measure: near the truth, an over-specified 2-atom cell (a split
+    // expert), a narrow expert, and a fit far off; the x points of a study (stratified on [0, 1])
+    const Xs = Float64Array.from({ length: 64 }, (_, i) => (i + 0.5) / 64);
+    const near: ModelJSON = {
+      gate: { type: 'softmax', beta0: [-8.1, 0], beta1: [[25.2], [0]] },
+      experts: { type: 'gaussianLinear', b: [15.01, -4.99], a: [[-20.02], [20.01]], variance: [0.091, 0.159] },
+    };
+    const split: ModelJSON = {
+      gate: { type: 'softmax', beta0: [-8.5, -8.9, 0], beta1: [[25], [26], [0]] },
+      experts: { type: 'gaussianLinear', b: [15.1, 14.9, -5], a: [[-20.3], [-19.8], [20]], variance: [0.08, 0.1, 0.16] },
+    };
+    const narrow: ModelJSON = {
+      gate: { type: 'softmax', beta0: [-8, -3, 0], beta1: [[25], [1], [0]] },
+      experts: { type: 'gaussianLinear', b: [15, 0, -5], a: [[-20], [3], [20]], variance: [0.09, 1e-4, 0.16] },
+    };
+    const far: ModelJSON = {
+      gate: { type: 'softmax', beta0: [-2, 0], beta1: [[5], [0]] },
+      experts: { type: 'gaussianLinear', b: [10, -2], a: [[-12], [15]], variance: [0.5, 0.3] },
+    };
+    for (const fit of [near, split, narrow, far]) {
+      for (const metric of ['hellinger', 'tv'] as const) {
+        const d = densityDistance(fit, AUTHORS_TRUTH, { x: Xs, metric });
+        const ref = densityDistance(fit, AUTHORS_TRUTH, { x: Xs, metric, tol: 1e-15, relTol: 1e-14 });
+        expect(Math.abs(d.distance - ref.distance)).toBeLessThan(1e-6 * ref.distance);
+        expect(d.evaluations).toBeGreaterThan(0);
+        expect(d.evaluations).toBeLessThan(ref.evaluations ?? 0);
+      }
+    }
+  });
+
   it('Monte Carlo over a design is seeded and reports a standard error that covers the grid value', () => {
     const fit: ModelJSON = {
       gate: { type: 'softmax', beta0: [-8.1, 0], beta1: [[25.2], [0]] },
