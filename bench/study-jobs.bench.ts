@@ -85,7 +85,7 @@ function run(s: unknown): unknown {
       maxShare = Math.max(maxShare, jobMeasure / (jobFit + jobMeasure));
       t = cpuS();
       store.write({
-        jobId: job.id, setting: job.setting, n: job.n, rep: job.rep, seed: job.seed, status: 'ok', error: null, logLikelihood: fit.objective,
+        jobId: job.id, setting: job.setting, n: job.n, rep: job.rep, seed: job.seed, status: 'ok', error: null, objectiveName: est.objective, objectiveValue: fit.objective,
         iterations: fit.iterations, converged: fit.converged, seconds: 0, model: JSON.stringify(fit.model.toJSON()), losses, warnings: null,
       });
       T.store += cpuS() - t;
