@@ -28,6 +28,7 @@ import { Rng } from '../numeric/rng.js';
 import { lbfgs } from '../numeric/lbfgs.js';
 import { levenbergMarquardt, type LeastSquaresProblem } from '../numeric/lm.js';
 import { initialise } from './init.js';
+import { bestOf } from './restarts.js';
 import { resolveLSEOptions, type LSEOptions, type ResolvedLSEOptions } from './options.js';
 import { OptionError } from '../errors.js';
 import { warning, type MoeWarning } from '../warnings.js';
@@ -187,27 +188,22 @@ export function fitLSEUnscaled(spec: ModelSpec, data: Dataset, lseOptions: LSEOp
   const init = options.init ?? { type: 'kmeans++' };
   const ws = new LSEWorkspace(model, data.n);
   const warnings: MoeWarning[] = [];
-  const sses: number[] = [];
   const deadline = options.timeLimit !== undefined ? start + options.timeLimit * 1000 : undefined;
   const { solver, fallback } = chooseSolver(model, options);
   if (fallback) warnings.push(warning('LSE_SOLVER_FALLBACK', fallback, { requested: options.solver, used: solver }));
-  let best: RunResult | undefined;
-  for (let r = 0; r < restarts; r++) {
-    let run: RunResult;
-    try {
-      const theta0 = initialise(model, data, init, rng.split('restart', r), options);
-      run = runLSE(model, theta0, data, ws, options, solver, r, deadline);
-    } catch (e) {
-      if (restarts === 1 || !(e instanceof Error)) throw e;
-      warnings.push(warning('RESTART_FAILED', `restart ${r + 1}: ${e.message}`, { restart: r + 1, error: e.message }));
-      sses.push(Infinity);
-      continue;
-    }
-    sses.push(run.sse);
-    options.onRestart?.(r, run.sse);
-    if (!best || run.sse < best.sse) best = run;
-  }
-  if (!best) throw new OptionError(`every restart failed: ${warnings.map((w) => w.message).join('; ')}`);
+  // one restart loop (restarts.ts): the initialisation is part of the run (a failed start is a failed
+  // restart); the time limit ends each run at its first step after the deadline (no early break)
+  const outcome = bestOf<undefined, RunResult>({
+    restarts,
+    direction: 'min',
+    objective: (run) => run.sse,
+    prepare: () => undefined,
+    run: (r) => runLSE(model, initialise(model, data, init, rng.split('restart', r), options), data, ws, options, solver, r, deadline),
+    onRestart: (r, run) => options.onRestart?.(r, run.sse),
+  });
+  const best = outcome.best;
+  const sses = outcome.objectives;
+  warnings.push(...outcome.warnings);
   const n = data.n;
   const mse = best.sse / n;
   const e = model.expert;

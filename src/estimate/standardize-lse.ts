@@ -18,10 +18,9 @@
 import type { Dataset } from '../model/data.js';
 import { MixtureOfExperts, type ModelSpec } from '../model/model.js';
 import { Rng } from '../numeric/rng.js';
-import { OptionError } from '../errors.js';
 import { initialise } from './init.js';
+import { bestOf } from './restarts.js';
 import type { LSEOptions } from './options.js';
-import { warning, type MoeWarning } from '../warnings.js';
 import { lseObjective, LSEWorkspace, type LSEResult } from './lse-objective.js';
 import { RegressionExperts } from '../experts/regression.js';
 import { isIdentity, mapBack, mapModelJSON, standardization, standardizeData, type Standardization } from './standardize.js';
@@ -63,34 +62,30 @@ function fitFromMappedStarts(spec: ModelSpec, data: Dataset, sData: Dataset, s: 
   structure.expert.prepare?.(data.X, data.y, data.n);
   const init = sOptions.init ?? { type: 'kmeans++' };
   const { onRestart, onProgress } = sOptions;
-  let best: LSEResult | undefined;
-  const sses: number[] = [];
-  const warnings: MoeWarning[] = [];
-  for (let r = 0; r < restarts; r++) {
-    // one time limit for all the starts (each raw fit measures its own from its start)
-    const left = sOptions.timeLimit !== undefined ? sOptions.timeLimit - (performance.now() - t0) / 1000 : undefined;
-    if (r > 0 && left !== undefined && left <= 0) break;
-    let out: LSEResult;
-    try {
+  // one time limit for all the starts (each raw fit measures its own from its start)
+  const left = (): number | undefined => (sOptions.timeLimit !== undefined ? sOptions.timeLimit - (performance.now() - t0) / 1000 : undefined);
+  const { best, objectives: sses, warnings } = bestOf<undefined, LSEResult>({
+    restarts,
+    direction: 'min',
+    objective: (out) => out.sse,
+    stop: () => {
+      const l = left();
+      return l !== undefined && l <= 0;
+    },
+    prepare: () => undefined,
+    run: (r) => {
+      const l = left();
       const theta0 = initialise(structure, data, init, rng.split('restart', r), sOptions);
       const json = mapModelJSON(structure.withTheta(theta0).toJSON(), s, true);
-      out = fit(spec, sData, {
+      return fit(spec, sData, {
         ...sOptions,
         restarts: 1,
         init: { type: 'model', model: MixtureOfExperts.fromJSON(json) },
-        ...(left !== undefined ? { timeLimit: Math.max(left, 1e-6) } : {}),
+        ...(l !== undefined ? { timeLimit: Math.max(l, 1e-6) } : {}),
         onRestart: onRestart ? (_: number, sse: number) => onRestart(r, sse) : undefined,
         onProgress: onProgress ? (_: number, it: number, sse: number, g: number) => onProgress(r, it, sse, g) : undefined,
       });
-    } catch (e) {
-      if (restarts === 1 || !(e instanceof Error)) throw e;
-      warnings.push(warning('RESTART_FAILED', `restart ${r + 1}: ${e.message}`, { restart: r + 1, error: e.message }));
-      sses.push(Infinity);
-      continue;
-    }
-    sses.push(out.sse);
-    if (!best || out.sse < best.sse) best = out;
-  }
-  if (!best) throw new OptionError(`every restart failed: ${warnings.map((w) => w.message).join('; ')}`);
+    },
+  });
   return { ...best, restarts, restartSSE: sses, seconds: (performance.now() - t0) / 1000, warnings: [...warnings, ...best.warnings] };
 }
