@@ -103,7 +103,11 @@ function describeStudy(study: ResolvedStudy): string {
 
 export function register(program: Command): void {
   const study = program.command('study').description('convergence-rate studies: run a config or preset over sample sizes × replicates, store, report rates and figures');
+  for (const add of [registerRun, registerResume, registerStatus, registerReport, registerExport, registerReproduce, registerPresets]) add(study);
+}
 
+/** `study run CONFIG|--preset NAME --out DIR`: run (or continue) a study, locally or on a queue. */
+function registerRun(study: Command): void {
   study
     .command('run')
     .description('run a study config (YAML/JSON) or a preset into DIR (resumable)')
@@ -146,7 +150,10 @@ export function register(program: Command): void {
         store.close();
       }
     });
+}
 
+/** `study resume DIR`: run the jobs a store lacks. */
+function registerResume(study: Command): void {
   study
     .command('resume')
     .description('run the jobs of DIR that are not stored yet')
@@ -177,7 +184,10 @@ export function register(program: Command): void {
         store.close();
       }
     });
+}
 
+/** `study status DIR`: jobs done, failed and pending, per setting (and on the queue). */
+function registerStatus(study: Command): void {
   study
     .command('status')
     .description('progress of a study directory: jobs done, failed, pending, per setting')
@@ -228,7 +238,10 @@ export function register(program: Command): void {
         store.close();
       }
     });
+}
 
+/** `study report DIR`: the rate table, figures and `--json` curves. */
+function registerReport(study: Command): void {
   study
     .command('report')
     .description('rate table (OLS slope, bootstrap CI, median slope) and figures (SVG, PNG, HTML) of a study directory')
@@ -261,7 +274,10 @@ export function register(program: Command): void {
         store.close();
       }
     });
+}
 
+/** `study export DIR --csv FILE`: one line per job. */
+function registerExport(study: Command): void {
   study
     .command('export')
     .description('export the stored jobs as CSV (one line per job, one column per loss)')
@@ -277,7 +293,10 @@ export function register(program: Command): void {
         store.close();
       }
     });
+}
 
+/** `study reproduce`: every preset's profile, every claim judged. */
+function registerReproduce(study: Command): void {
   study
     .command('reproduce')
     .description('run a profile of every preset (resumable stores under DIR/run/<preset>), judge every claim, write DIR/reproduction.json, DIR/reproduction.md and DIR/figures/')
@@ -335,7 +354,10 @@ export function register(program: Command): void {
         process.exitCode = 130;
       }
     });
+}
 
+/** `study presets`: the presets, their settings, losses and theory. */
+function registerPresets(study: Command): void {
   study
     .command('presets')
     .description('list the shipped presets with their settings, losses and theoretical slopes')
