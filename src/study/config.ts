@@ -28,6 +28,7 @@ import type { XDesign } from '../model/data.js';
 import { parseXDesign } from '../model/data.js';
 import { measureEntry, measureNames } from './measures.js';
 import { estimatorEntry, estimatorNames, type InitConfig } from './estimators.js';
+import { LocalTruthSchema, checkLocalTruth, checkLocalTruths, resolveLocalTruth, type LocalTruth } from './local-truth.js';
 import { isPluginLoaded, loadPluginRefs, resolvePluginRef, type PluginRef } from './plugins.js';
 
 /** A config file that fails validation; the message lists every issue as `path (line L): message`. */
@@ -146,6 +147,8 @@ const SettingFields = {
   /** Extra estimator options (e.g. { polish: false } for EM). */
   options: z.record(z.string(), z.unknown()).default({}),
   losses: z.array(LossSchema).min(1, 'list at least one loss'),
+  /** Local alternatives: the job's truth depends on (n, rep) (src/study/local-truth.ts; math-spec §1.6 [REC]). */
+  truth: LocalTruthSchema.optional(),
 };
 
 const SettingSchema = z.strictObject(SettingFields);
@@ -225,6 +228,8 @@ export interface ResolvedSetting {
   maxIter: number;
   options: Record<string, unknown>;
   losses: LossSpec[];
+  /** Local alternatives (absent: every job's truth is the study truth). */
+  truth?: LocalTruth;
 }
 
 export interface ResolvedStudy {
@@ -617,6 +622,20 @@ function resolveStudy(c: StudyConfig, profileName: string | undefined, fail: (is
       // NAME:BLOCK losses: the block must exist for this setting's families (else every job would fail)
       if (model) checkBlocks(model, losses, (j, message) => issues.push({ path: ['settings', i, 'losses', j, 'name'], message }));
     }
+    let local: LocalTruth | undefined;
+    if (s.truth) {
+      const tp = ['settings', i, 'truth'];
+      const before = issues.length;
+      if (truthJSON && truthK > 0) for (const iss of checkLocalTruth(s.truth, truthJSON)) issues.push({ path: [...tp, ...iss.path], message: iss.message });
+      if (replicates % s.truth.scales.length !== 0) issues.push({ path: [...tp, 'scales'], message: `${s.truth.scales.length} truths need a number of replicates that is a multiple of ${s.truth.scales.length} (replicate r serves truth r mod ${s.truth.scales.length}); ${repPath.join('.')} is ${replicates}` });
+      if (issues.length === before) {
+        local = resolveLocalTruth(s.truth);
+        if (truthJSON && truthK > 0 && issues.length === 0) {
+          const bad = checkLocalTruths(truthJSON, local, sortedDistinct(expandGrid(grid)));
+          if (bad) issues.push({ path: [...tp, 'moves'], message: bad });
+        }
+      }
+    }
     settings.push({
       name: s.name,
       k,
@@ -629,6 +648,7 @@ function resolveStudy(c: StudyConfig, profileName: string | undefined, fail: (is
       maxIter: o.maxIter ?? s.maxIter,
       options,
       losses,
+      ...(local ? { truth: local } : {}),
     });
   });
   if (issues.length) fail(issues);

@@ -3,7 +3,8 @@
  * block losses, distances) → a plain result row. Pure function of (study, job): re-running a job
  * gives the same row, byte for byte, except its wall time `seconds`.
  */
-import { MixtureOfExperts } from '../model/model.js';
+import { MixtureOfExperts, type ModelJSON } from '../model/model.js';
+import { localTruthJSON, truthIndex } from './local-truth.js';
 import { sampleX, type Dataset } from '../model/data.js';
 import { Rng, deriveSeed } from '../numeric/rng.js';
 import type { ResolvedStudy } from './config.js';
@@ -52,15 +53,29 @@ export function rowBytes(row: ResultRow): string {
 
 const truthCache = new Map<string, MixtureOfExperts>();
 
-function truthOf(study: ResolvedStudy): MixtureOfExperts {
-  const key = JSON.stringify(study.truth);
+function modelOf(json: ModelJSON): MixtureOfExperts {
+  const key = JSON.stringify(json);
   let m = truthCache.get(key);
   if (!m) {
-    m = MixtureOfExperts.fromJSON(study.truth, 'truth');
-    if (truthCache.size > 8) truthCache.clear();
+    m = MixtureOfExperts.fromJSON(json, 'truth');
+    if (truthCache.size > 64) truthCache.clear();
     truthCache.set(key, m);
   }
   return m;
+}
+
+/**
+ * The truth a job simulates from and is measured against: the study truth, or for a setting with
+ * local alternatives (`truth:`, src/study/local-truth.ts) the truth of index rep mod T at this n —
+ * a pure function of (study, setting, n, rep), so a job re-run alone gives the same bytes.
+ */
+export function jobTruthJSON(study: ResolvedStudy, setting: string, n: number, rep: number): ModelJSON {
+  const local = study.settings.find((s) => s.name === setting)?.truth;
+  return local ? localTruthJSON(study.truth, local, n, truthIndex(local, rep)) : study.truth;
+}
+
+function truthOf(study: ResolvedStudy, job?: Pick<Job, 'setting' | 'n' | 'rep'>): MixtureOfExperts {
+  return modelOf(job ? jobTruthJSON(study, job.setting, job.n, job.rep) : study.truth);
 }
 
 function describeError(stage: string, e: unknown): string {
@@ -74,7 +89,7 @@ function finiteOrNull(v: number | undefined): number | null {
 
 /** Simulate the job's dataset (deterministic in the job seed). */
 export function simulateJob(study: ResolvedStudy, job: Job): Dataset {
-  const truth = truthOf(study);
+  const truth = truthOf(study, job);
   const rng = new Rng(BigInt(job.seed));
   const X = sampleX(study.x, job.n, study.d, rng.split('x'));
   const { y } = truth.sample(X, job.n, rng.split('y'));
@@ -101,15 +116,17 @@ export function runJob(study: ResolvedStudy, job: Job): ResultRow {
   for (const l of setting.losses) row.losses[l.name] = null;
   let stage = 'simulate';
   try {
-    const truth = truthOf(study);
+    const truth = truthOf(study, job);
     const data = simulateJob(study, job);
+    // local alternatives start from the centre (the study truth) unless the setting says `init: own`
+    const initTruth = setting.truth && setting.truth.init === 'centre' ? truthOf(study) : truth;
     stage = 'fit';
     const est = estimatorEntry(setting.estimator);
     if (!est) throw new OptionError(`unknown estimator ${JSON.stringify(setting.estimator)}`);
     const fit = est.run({
       spec: { gate: setting.gate, experts: setting.experts, k: setting.k, d: study.d },
       data,
-      truth,
+      truth: initTruth,
       init: setting.init,
       restarts: setting.restarts,
       tol: setting.tol,
