@@ -11,6 +11,9 @@ import type { StudyStore } from './store.js';
 import type { ResolvedStudy } from './config.js';
 import { fitRate, summariseRate, judge, claimOf, type LocalSlope, type Verdict, type RateSummary } from './rates.js';
 import { renderSVG, svgToPNG } from '../plot/render.js';
+import type { LocalTruth } from './local-truth.js';
+import { summariseWorstCase, judgeLocal } from './worst-case.js';
+import { ols } from '../measure/rate.js';
 import { blockSymbol } from '../infer/parameters.js';
 
 /** One curve of the JSON contract. */
@@ -47,6 +50,8 @@ export interface CurvePoint {
 
 export interface CurveDetail extends Curve {
   theory?: number;
+  /** Local alternatives (src/study/local-truth.ts): the summary is the worst case over this many truths; `points` are the worst truth's. */
+  local?: { truths: number; reading: 'sequence' | 'family'; rate: number; worstTruth: number[] };
   /** The full rate summary (median and upper-half slopes, trend models). */
   summary: RateSummary;
   points: CurvePoint[];
@@ -97,9 +102,24 @@ export interface CurveNotes {
 export function computeCurves(store: Pick<StudyStore, 'study' | 'lossValues'>, options: { bootstrap?: number } = {}): CurveNotes {
   const study = store.study;
   const groups = new Map<string, Map<number, number[]>>();
+  // local-alternative settings: values by n and truth index (rep mod T)
+  const repGroups = new Map<string, Map<number, Map<number, number[]>>>();
+  const localT = new Map(study.settings.filter((s) => s.truth).map((s) => [s.name, (s.truth as LocalTruth).scales.length]));
   for (const v of store.lossValues()) {
     if (v.value === null || !Number.isFinite(v.value) || v.value < 0) continue;
     const key = `${v.setting}\u0000${v.name}`;
+    const T = localT.get(v.setting);
+    if (T !== undefined) {
+      let g = repGroups.get(key);
+      if (!g) repGroups.set(key, (g = new Map()));
+      let byT = g.get(v.n);
+      if (!byT) g.set(v.n, (byT = new Map()));
+      const t = v.rep % T;
+      let arr = byT.get(t);
+      if (!arr) byT.set(t, (arr = []));
+      arr.push(v.value);
+      continue;
+    }
     let g = groups.get(key);
     if (!g) groups.set(key, (g = new Map()));
     let arr = g.get(v.n);
@@ -111,6 +131,12 @@ export function computeCurves(store: Pick<StudyStore, 'study' | 'lossValues'>, o
   for (const s of study.settings) {
     for (const l of s.losses) {
       const g = groups.get(`${s.name}\u0000${l.name}`);
+      if (s.truth) {
+        const lc = localCurve(s.name, l, s.truth, repGroups.get(`${s.name}\u0000${l.name}`), options);
+        if ('reason' in lc) skipped.push({ setting: s.name, loss: l.name, reason: lc.reason });
+        else curves.push(lc);
+        continue;
+      }
       const ns = g ? [...g.keys()].sort((a, b) => a - b) : [];
       const points: CurvePoint[] = [];
       for (const n of ns) {
@@ -147,6 +173,34 @@ export function computeCurves(store: Pick<StudyStore, 'study' | 'lossValues'>, o
     }
   }
   return { curves, skipped };
+}
+
+/** The curve of a local-alternatives setting: the worst case over its truths (src/study/worst-case.ts), or why there is none. */
+function localCurve(setting: string, l: ResolvedStudy['settings'][number]['losses'][number], spec: LocalTruth, g: Map<number, Map<number, number[]>> | undefined, options: { bootstrap?: number }): CurveDetail | { reason: string } {
+  const T = spec.scales.length;
+  // sizes where every truth has data and the worst case is not 0 everywhere
+  const ns = g ? [...g.keys()].filter((n) => (g.get(n) as Map<number, number[]>).size === T).sort((a, b) => a - b) : [];
+  const usable = ns.filter((n) => [...(g as Map<number, Map<number, number[]>>).get(n)!.values()].some((v) => v.some((x) => x > 0)));
+  if (usable.length < 2) return { reason: usable.length ? 'data at one sample size only' : 'no finished jobs with this loss for every truth' };
+  const byN = usable.map((n) => Array.from({ length: T }, (_, t) => (g as Map<number, Map<number, number[]>>).get(n)!.get(t) as number[]));
+  const summary = summariseWorstCase(usable, byN, { bootstrap: options.bootstrap });
+  const points: CurvePoint[] = usable.map((n, i) => {
+    const vals = byN[i][summary.worstTruth[i]];
+    return { n, ...stats(vals), count: vals.length };
+  });
+  // the mean line of the figure and the JSON's `slope`: OLS of log(worst-case mean) on log n
+  const wm = byN.map((ts) => Math.max(...ts.map((v) => v.reduce((a, b) => a + b, 0) / v.length)));
+  const fit = ols(usable.map((n) => Math.log(n)), wm.map((v) => Math.log(v)));
+  const claim = claimOf(l.theory, l.claim, l.versus);
+  return {
+    setting, loss: l.name, slope: summary.mean.slope, ci: summary.mean.ci, intercept: fit.intercept, medianSlope: summary.median.slope,
+    nMin: usable[0], nMax: usable[usable.length - 1], reps: summary.reps,
+    quantileSlope: { q: summary.q, ...summary.quantile }, localSlopes: summary.localSlopes,
+    verdict: claim ? judgeLocal(summary, claim) : null,
+    ...(l.theory !== undefined ? { theory: l.theory } : {}),
+    summary, points,
+    local: { truths: T, reading: spec.reading, rate: spec.rate, worstTruth: summary.worstTruth },
+  };
 }
 
 /** The JSON contract: exactly these keys, in this order. */
@@ -213,10 +267,10 @@ export function panelSpec(c: CurveDetail, study: ResolvedStudy): Record<string, 
   const cst = Math.exp(c.intercept);
   const dense = c.points.length > 40;
   const label = lossLabel(c.loss);
-  const fitLabel = `OLS of log mean: ${fmtCoef(cst)}·n^${signed(c.slope, 3)}  [${signed(c.ci[0], 2)}, ${signed(c.ci[1], 2)}]`;
+  const fitLabel = `OLS of log ${c.local ? 'worst-case ' : ''}mean: ${fmtCoef(cst)}·n^${signed(c.slope, 3)}  [${signed(c.ci[0], 2)}, ${signed(c.ci[1], 2)}]`;
   const reps = `${c.reps}${c.points.some((p) => p.count !== c.reps) ? '+' : ''}`;
-  const medianLabel = `median, bands 25–75 % and 10–90 % (${reps} reps)`;
-  const meanLabel = 'mean over replicates';
+  const medianLabel = c.local ? `worst truth's median, bands 25–75 % and 10–90 % (${reps} reps per truth)` : `median, bands 25–75 % and 10–90 % (${reps} reps)`;
+  const meanLabel = c.local ? "worst truth's mean over its replicates" : 'mean over replicates';
   const labels = [medianLabel, meanLabel, fitLabel];
   const ranges = [COLORS.data, '#1b3a5c', COLORS.fit];
   const grid = 40;
@@ -254,6 +308,7 @@ export function panelSpec(c: CurveDetail, study: ResolvedStudy): Record<string, 
     layers.push({ data: { values: lineAt((n) => y0 * Math.pow(n / ng, th)) }, mark: { type: 'line', strokeDash: [6, 4], strokeWidth: 2 }, encoding: { x, y: { field: 'v', type: 'quantitative', scale: yScale }, color: color(theoryLabel) } });
   }
   const sub = [`${c.setting} · ${study.name} (profile ${study.profile})`];
+  if (c.local) sub.push(`local alternatives (${c.local.reading}${c.local.rate ? `, ε ∝ n^−${fmtNum(c.local.rate, 4).replace(/0+$/, '')}` : ''}): worst case over ${c.local.truths} truths per n`);
   if (zeros) sub.push(`${zeros} lower quantile${zeros > 1 ? 's' : ''} at 0 drawn at the axis floor`);
   return {
     title: { text: label, subtitle: sub, anchor: 'start', fontSize: 13, subtitleFontSize: 10 },
