@@ -144,15 +144,20 @@ export function localTruthJSON(base: ModelJSON, spec: LocalTruth, n: number, t: 
  * (the model's own field path) or undefined. Checked when the study is resolved, so no job fails on it.
  */
 export function checkLocalTruths(base: ModelJSON, spec: LocalTruth, ns: readonly number[]): string | undefined {
+  const centre = JSON.stringify(MixtureOfExperts.fromJSON(base, 'truth').toJSON());
+  let moved = false;
   for (const n of ns) {
     for (let t = 0; t < spec.scales.length; t++) {
       try {
-        localTruthJSON(base, spec, n, t);
+        if (JSON.stringify(localTruthJSON(base, spec, n, t)) !== centre) moved = true;
       } catch (e) {
         if (!(e instanceof MoelabError)) throw e;
         return `the truth at n=${n}, index ${t} (ε = ${epsilonOf(spec, n, t)}) is not a valid model: ${e.message}`;
       }
     }
   }
+  // e.g. the scale orbit (β₁, β₀, τ) → c(β₁, β₀, τ) of a temperature gate: the canonical form
+  // (gates/temperature.ts) maps every truth of it to the centre, and the data law is the same
+  if (!moved) return 'every truth of the family is the centre truth after the model\'s canonical form (the moves follow an invariance of the model, or every ε is 0): no alternative to measure';
   return undefined;
 }

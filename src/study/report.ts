@@ -196,7 +196,7 @@ function localCurve(setting: string, l: ResolvedStudy['settings'][number]['losse
     setting, loss: l.name, slope: summary.mean.slope, ci: summary.mean.ci, intercept: fit.intercept, medianSlope: summary.median.slope,
     nMin: usable[0], nMax: usable[usable.length - 1], reps: summary.reps,
     quantileSlope: { q: summary.q, ...summary.quantile }, localSlopes: summary.localSlopes,
-    verdict: claim ? judgeLocal(summary, claim) : null,
+    verdict: claim ? judgeLocal(summary, claim, spec.rate) : null,
     ...(l.theory !== undefined ? { theory: l.theory } : {}),
     summary, points,
     local: { truths: T, reading: spec.reading, rate: spec.rate, worstTruth: summary.worstTruth },

@@ -7,17 +7,19 @@
  * both. With one truth per n the worst case is that sequence's own summary.
  *
  * The verdict (LOCAL_VERDICT_RULE) is the fixed-truth rule with one change for "slower than any
- * polynomial" claims: the trend-model test (power law against c·(log n)^−λ) is dropped, because the
- * alternatives shrink at a chosen power n^−rate and an estimator that cannot separate them has a
- * worst-case risk ≍ that power by construction. What the rule reads is whether the worst-case risk
- * falls at less than half the polynomial counterpart's rate p over the range.
+ * polynomial" claims. The alternatives shrink at a chosen power ε_n ∝ n^−rate, so the two outcomes
+ * the design separates are: an estimator that cannot tell G_{n,t} from the centre has a worst-case
+ * parameter error ≍ ε_n, slope −rate (the lower bound at work); one that converges uniformly at the
+ * polynomial counterpart's rate p has slope ≤ p. The threshold is their midpoint (p − rate)/2 (p/2
+ * for a fixed family, rate 0, as in the fixed-truth rule), and the trend-model test (power law
+ * against c·(log n)^−λ) is dropped: the worst case is a power of n by construction.
  */
 import { Rng } from '../numeric/rng.js';
 import { DataError } from '../errors.js';
 import { ols } from '../measure/rate.js';
 import { judge, trendModels, type ClaimSpec, type RateSummary, type SlopeCI, type Verdict } from '../measure/rate-summary.js';
 
-export const LOCAL_VERDICT_RULE = 'Local alternatives (a truth per n and replicate): the same rule on the worst case over the family of truths at each n (the 0.8-quantile over the replicates of each truth, maximised over the truths; bootstrap within each (n, truth)), except that a claim "slower than any polynomial" is reproduced if lo ≥ p/2 and hi − lo ≤ 0.5 without the trend-model test (the alternatives shrink at a chosen power of n), contradicted if hi < p/2, else inconclusive.';
+export const LOCAL_VERDICT_RULE = 'Local alternatives (a truth per n and replicate, ε_n ∝ n^−rate): the same rule on the worst case over the family of truths at each n (the 0.8-quantile over the replicates of each truth, maximised over the truths; bootstrap within each (n, truth)), except for "slower than any polynomial": with m = (p − rate)/2, the midpoint between −rate (an estimator that cannot separate the alternatives from the centre) and the counterpart\'s polynomial rate p, reproduced if lo ≥ m and hi − lo ≤ 0.5 (no trend-model test: the worst case is a power of n by construction), contradicted if hi < m, else inconclusive.';
 
 const TWO_POW_M32 = 1 / 4294967296;
 
@@ -173,16 +175,17 @@ function fmt(v: number): string {
   return Number.isFinite(v) ? v.toFixed(3) : 'NaN';
 }
 
-/** LOCAL_VERDICT_RULE: `judge` on the worst-case summary, without the trend-model test for slow claims. */
-export function judgeLocal(s: WorstCaseSummary, claim: ClaimSpec): Verdict {
+/** LOCAL_VERDICT_RULE: `judge` on the worst-case summary; slow claims against the midpoint (p − rate)/2. */
+export function judgeLocal(s: WorstCaseSummary, claim: ClaimSpec, rate = 0): Verdict {
   const v = judge(s, claim);
   if (claim.kind !== 'slow' || s.reps < 5) return { ...v, summary: `worst-case ${v.summary}` };
   const [lo, hi] = s.quantile.ci;
   const p = claim.versus ?? -0.5;
-  const th = p / 2;
+  const th = (p - rate) / 2;
   const base = { kind: claim.kind, theory: claim.theory, summary: `worst-case q${s.q}`, slope: s.quantile.slope, ci: s.quantile.ci, threshold: th };
   if (!(Number.isFinite(lo) && Number.isFinite(hi))) return { ...base, verdict: 'inconclusive', reason: 'no finite bootstrap interval' };
-  if (hi < th) return { ...base, verdict: 'contradicted', reason: `the worst case over the local alternatives falls at a polynomial rate: hi ${fmt(hi)} < p/2 = ${fmt(th)}` };
-  if (lo >= th && hi - lo <= MAX_WIDTH) return { ...base, verdict: 'reproduced', reason: `the worst case over the local alternatives falls slower than half the counterpart's n^${fmt(p)}: lo ${fmt(lo)} ≥ ${fmt(th)}` };
-  return { ...base, verdict: 'inconclusive', reason: hi - lo > MAX_WIDTH ? `interval too wide (${fmt(hi - lo)} > ${MAX_WIDTH})` : `interval [${fmt(lo)}, ${fmt(hi)}] straddles p/2 = ${fmt(th)}` };
+  const mid = rate ? `(p − rate)/2 = (${fmt(p)} − ${fmt(rate)})/2 = ${fmt(th)}` : `p/2 = ${fmt(th)}`;
+  if (hi < th) return { ...base, verdict: 'contradicted', reason: `the worst case over the local alternatives falls at a polynomial rate: hi ${fmt(hi)} < ${mid}` };
+  if (lo >= th && hi - lo <= MAX_WIDTH) return { ...base, verdict: 'reproduced', reason: `the worst case over the local alternatives falls no faster than the alternatives shrink: lo ${fmt(lo)} ≥ ${mid}` };
+  return { ...base, verdict: 'inconclusive', reason: hi - lo > MAX_WIDTH ? `interval too wide (${fmt(hi - lo)} > ${MAX_WIDTH})` : `interval [${fmt(lo)}, ${fmt(hi)}] straddles ${mid}` };
 }
