@@ -14,6 +14,9 @@ import { runStudy, type RunSummary } from './runner.js';
 import { planJobs } from './plan.js';
 import { computeCurves, figureSpec, renderSVG, svgToPNG, panelSpec, type CurveDetail } from './report.js';
 import { VERDICT_RULE } from './rates.js';
+import { LOCAL_VERDICT_RULE } from './worst-case.js';
+import { epsilonOf, type LocalTruth } from './local-truth.js';
+import { jobTruthJSON } from './job.js';
 import { OptionError } from '../errors.js';
 import { measureAll, measureVersions } from './measures.js';
 import { staleMeasures, storedMeasureVersions } from './versions.js';
@@ -58,6 +61,12 @@ export interface ClaimRow {
   aboveOne?: { small: number; large: number; nSmallTo: number; nLargeFrom: number };
   /** Voronoi losses with ≥ 20 % far fits at the largest third of n: the block whose term dominates them. */
   farFits?: FarFits;
+  /**
+   * Local alternatives (src/study/local-truth.ts): the summary is the worst case over `truths` truths
+   * per n; at the largest n, the worst truth's median loss against its ε (the distance of that truth
+   * from the centre along the moved field).
+   */
+  local?: { truths: number; reading: string; rate: number; worstTruth: number[]; lastMedian: number; lastEpsilon: number };
 }
 
 export interface FarFits {
@@ -220,6 +229,14 @@ function claimRow(preset: string, c: CurveDetail): ClaimRow {
   };
 }
 
+/** The local-alternatives facts of a curve (worst truth at the largest n: its median loss and its ε). */
+function localFacts(c: CurveDetail, spec: LocalTruth | undefined): ClaimRow['local'] {
+  if (!c.local || !spec || !c.points.length) return undefined;
+  const last = c.points[c.points.length - 1];
+  const t = c.local.worstTruth[c.local.worstTruth.length - 1];
+  return { truths: c.local.truths, reading: c.local.reading, rate: c.local.rate, worstTruth: c.local.worstTruth, lastMedian: last.median, lastEpsilon: Math.abs(epsilonOf(spec, last.n, t)) };
+}
+
 /** Curves and claims of every preset store found under DIR/run (missing stores give `not run` rows). */
 export function collectReproduction(out: string, options: { presets?: string[]; profile?: string; bootstrap?: number; recompute?: string[] } = {}): { reproduction: Reproduction; curves: Map<string, { store: ResolvedStudy; curves: CurveDetail[] }> } {
   const presets = resolvePresets(options.presets);
@@ -266,13 +283,15 @@ export function collectReproduction(out: string, options: { presets?: string[]; 
           const c = notes.curves.find((x) => x.setting === s.name && x.loss === l.name);
           if (c) {
             const row = claimRow(p, c);
+            const lf = localFacts(c, s.truth);
             const a = share(s.name, l.name);
             let ff: FarFits | undefined;
-            if (a && a.large >= 0.2) {
+            // far fits are measured against the study truth: not for local alternatives (a truth per job)
+            if (a && a.large >= 0.2 && !s.truth) {
               const farKeys = new Set(values.filter((x) => x.setting === s.name && x.name === l.name && x.n >= nLargeFrom && x.value !== null && x.value > 1).map((x) => `${x.n}/${x.rep}`));
               ff = farFitsOf(l.base, rows.filter((r) => r.setting === s.name && r.status === 'ok' && r.model && farKeys.has(`${r.n}/${r.rep}`)).map((r) => ({ n: r.n, model: r.model as string })), truth, nLargeFrom);
             }
-            claims.push({ ...row, ...(a ? { aboveOne: a } : {}), ...(ff ? { farFits: ff } : {}) });
+            claims.push({ ...row, ...(a ? { aboveOne: a } : {}), ...(ff ? { farFits: ff } : {}), ...(lf ? { local: lf } : {}) });
           }
           else {
             const sk = notes.skipped.find((x) => x.setting === s.name && x.loss === l.name);
@@ -285,7 +304,7 @@ export function collectReproduction(out: string, options: { presets?: string[]; 
       store.close();
     }
   }
-  return { reproduction: { claims, presets: status, rule: VERDICT_RULE, timing: runTiming(allTimings) }, curves };
+  return { reproduction: { claims, presets: status, rule: `${VERDICT_RULE}\n${LOCAL_VERDICT_RULE}`, timing: runTiming(allTimings) }, curves };
 }
 
 /** Losses a report can compute from a stored fitted model alone (no data): the Voronoi family. */
@@ -355,12 +374,15 @@ export function withPresetLosses(store: StudyStore, preset: ResolvedStudy | null
   const lossValues = (): LossValue[] => {
     if (!todo.size) return store.lossValues();
     const out = store.lossValues().filter((v) => !todo.get(v.setting)?.some((l) => l.name === v.name));
-    const truth = MixtureOfExperts.fromJSON(stored.truth, 'truth');
+    const centre = MixtureOfExperts.fromJSON(stored.truth, 'truth');
+    const local = new Set(stored.settings.filter((s) => s.truth).map((s) => s.name));
     for (const row of store.rows()) {
       const add = todo.get(row.setting);
       if (!add || row.status !== 'ok' || !row.model) continue;
       let values: Record<string, number>;
       try {
+        // each job's own truth (local alternatives: a function of setting, n and rep)
+        const truth = local.has(row.setting) ? MixtureOfExperts.fromJSON(jobTruthJSON(stored, row.setting, row.n, row.rep), 'truth') : centre;
         const fit = MixtureOfExperts.fromJSON(JSON.parse(row.model) as Parameters<typeof MixtureOfExperts.fromJSON>[0], 'fit');
         values = measureAll(add, { fit, truth, data: { X: new Float64Array(0), y: new Float64Array(0), n: 0, d: stored.d }, design: stored.x, rng: new Rng(BigInt(row.seed)).split('measure') });
       } catch {
@@ -406,6 +428,8 @@ export const COMPARISONS: { name: string; title: string; panels: [string, string
   { name: 'compare-lse-linear-gelu', title: 'P3: linear experts (slower than any polynomial) against GELU experts (polynomial), over-specified', panels: [['lse-linear', 'over', 'D2strong'], ['lse-gelu', 'over', 'D2strong'], ['lse-linear', 'over', 'param:a'], ['lse-gelu', 'over', 'param:a']] },
   { name: 'compare-multinomial-vanishing', title: 'P2: vanishing slope under the softmax gate (slower than any polynomial) against the modified gate (polynomial), over-specified', panels: [['multinomial-softmax-vanishing', 'over', 'D2'], ['multinomial-modified-vanishing', 'over', 'D2strong'], ['multinomial-softmax-vanishing', 'over', 'param:b'], ['multinomial-modified-vanishing', 'over', 'param:b']] },
   { name: 'compare-temperature-activation', title: 'P4: temperature gate (σ = identity) against the activation gate (σ = tanh), same parameters', panels: [['temperature', 'exact', 'D1'], ['activation', 'exact', 'D1'], ['temperature', 'over', 'D2'], ['activation', 'over', 'D2']] },
+  { name: 'compare-local-multinomial', title: 'P2 minimax: worst case over local alternatives b₂ = ε_n → 0 (softmax gate against the modified gate), beside the fixed vanishing truth', panels: [['multinomial-local', 'over-local', 'cell:b'], ['multinomial-modified-local', 'over-local', 'cell:b'], ['multinomial-softmax-vanishing', 'over', 'cell:b'], ['multinomial-modified-vanishing', 'over', 'cell:b']] },
+  { name: 'compare-local-lse', title: 'P3 minimax: worst case over split-intercept local alternatives (linear against GELU experts), beside the fixed-truth over-specified fits', panels: [['lse-linear-local', 'split-local', 'cell:b'], ['lse-gelu-local', 'split-local', 'cell:b'], ['lse-linear', 'over', 'cell:a'], ['lse-gelu', 'over', 'cell:a']] },
   { name: 'compare-topk-kbar', title: 'P1: K̄ = 2 below the bound (no convergence) against K̄ = 3 at the bound', panels: [['topk-over-small', 'over-kbar2', 'hellinger'], ['topk-over-small', 'over-kbar3', 'hellinger']] },
   { name: 'compare-softmax-over-bound', title: 'P0 over-specified: compact Θ (gateBound 50) against an unbounded Θ', panels: [['softmax-over', 'over3', 'D2'], ['softmax-over', 'over3-free', 'D2'], ['softmax-over', 'over3', 'param:beta1'], ['softmax-over', 'over3-free', 'param:beta1']] },
 ];
@@ -469,11 +493,13 @@ export const SPEC_ROWS: { row: string; theory: string; tests: [string, string][]
   { row: 'P1 top-K (ov), K̄ ≥ max Σ|A|', theory: 'as P0 (ov) per active cell', tests: [['topk-over', 'over-kbar3'], ['topk-over-small', 'over-kbar3']] },
   { row: 'P1 top-K (ov), K̄ below the bound', theory: 'the density does not converge', tests: [['topk-over-small', 'over-kbar2']] },
   { row: 'P2 MLMoE, slopes ≠ 0 (ex/ov)', theory: 'n^−1/2 / n^−1/4', tests: [['multinomial-softmax', 'exact'], ['multinomial-softmax', 'over']] },
-  { row: 'P2 MLMoE, some slope = 0 (softmax gate)', theory: 'parameters slower than any polynomial', tests: [['multinomial-softmax-vanishing', 'exact'], ['multinomial-softmax-vanishing', 'over']] },
-  { row: 'P2 modified gate M(x)', theory: 'n^−1/2 / n^−1/4', tests: [['multinomial-modified-vanishing', 'exact'], ['multinomial-modified-vanishing', 'over']] },
-  { row: 'P3 LSE, strongly identifiable h', theory: 'n^−1/2 / n^−1/4', tests: [['lse-gelu', 'exact'], ['lse-gelu', 'over'], ['lse-sigmoid', 'exact'], ['lse-sigmoid', 'over']] },
-  { row: 'P3 LSE, linear h', theory: 'slower than any polynomial', tests: [['lse-linear', 'exact'], ['lse-linear', 'over']] },
-  { row: 'P4 dense-to-sparse with τ', theory: 'TV n^−1/2; parameters slower than any polynomial', tests: [['temperature', 'exact'], ['temperature', 'over']] },
+  { row: 'P2 MLMoE, some slope = 0 (softmax gate)', theory: 'parameters slower than any polynomial', tests: [['multinomial-softmax-vanishing', 'exact'], ['multinomial-softmax-vanishing', 'over']], note: 'fixed truth: the pointwise rate' },
+  { row: 'P2 MLMoE, some slope = 0, minimax (local alternatives)', theory: 'worst-case parameter risk slower than any polynomial', tests: [['multinomial-local', 'exact-local'], ['multinomial-local', 'over-local']], note: 'truths b₂ = ε_n → 0 around the vanishing slope; worst case over 2 truths per n' },
+  { row: 'P2 modified gate M(x)', theory: 'n^−1/2 / n^−1/4', tests: [['multinomial-modified-vanishing', 'exact'], ['multinomial-modified-vanishing', 'over'], ['multinomial-modified-local', 'exact-local'], ['multinomial-modified-local', 'over-local']], note: 'the -local settings: the same local alternatives as multinomial-local' },
+  { row: 'P3 LSE, strongly identifiable h', theory: 'n^−1/2 / n^−1/4', tests: [['lse-gelu', 'exact'], ['lse-gelu', 'over'], ['lse-sigmoid', 'exact'], ['lse-sigmoid', 'over'], ['lse-gelu-local', 'split-local']], note: 'lse-gelu-local: the split-intercept local alternatives of lse-linear-local' },
+  { row: 'P3 LSE, linear h', theory: 'slower than any polynomial', tests: [['lse-linear', 'exact'], ['lse-linear', 'over']], note: 'fixed truth: the pointwise rate' },
+  { row: 'P3 LSE, linear h, minimax (local alternatives)', theory: 'worst-case parameter risk slower than any polynomial', tests: [['lse-linear-local', 'split-local']], note: 'a duplicated expert whose intercepts split by ±ε_n; worst case over 2 truths per n' },
+  { row: 'P4 dense-to-sparse with τ', theory: 'TV n^−1/2; parameters slower than any polynomial', tests: [['temperature', 'exact'], ['temperature', 'over']], note: 'no local-alternative preset: along the scale orbit (β₁, β₀, τ) → c(β₁, β₀, τ) every truth is the same model in canonical form, so such a family is refused (settings[i].truth.moves); see the local-alternatives section' },
   { row: 'P4 activation gate (ex)', theory: 'n^−1/2 (β₁, τ and experts)', tests: [['activation', 'exact']] },
   { row: 'P4 activation gate (ov)', theory: 'n^−1/2 … n^−1/4', tests: [['activation', 'over']] },
 ];
@@ -553,6 +579,15 @@ export function reproductionMarkdown(r: Reproduction, ctx: { figOf: Map<string, 
     lines.push('', '### Missing jobs', '');
     for (const p of missing) for (const m of p.missingBySetting) lines.push(`- ${p.preset} · ${m.setting}: ${m.missing} jobs missing, at n = ${m.ns.join(', ')}`);
   }
+  const locals = r.claims.filter((c) => c.local);
+  if (locals.length) {
+    lines.push('', '## Minimax claims: local alternatives', '');
+    lines.push('Settings with a `truth:` block (src/study/local-truth.ts): the truth of a job is the centre with the named fields moved by ε_{n,t} = scale_t·(n/n0)^−rate, truth t = rep mod T, and the estimator starts from the centre. The summary is the worst case over the T truths at each n (the sup of the minimax statement, math-spec §1.6); the rule is the last line of the verdict rule above. Every claim of these settings, with the worst truth\'s median loss at the largest n against its ε:', '');
+    for (const c of locals) {
+      const l = c.local!;
+      lines.push(`- **${c.preset} · ${c.setting} · ${c.loss}: ${c.verdict}** (${c.summary}: ${num(c.slope)} ${ci(c.ci)}; ${l.truths} truths, ${l.reading}${l.rate ? `, ε ∝ n^−${num(l.rate, 4).replace(/0+$/, '')}` : ''}; worst truth per n ${l.worstTruth.join(' ')}). ${c.reason}. ${localCause(c, false)}`);
+    }
+  }
   const reasons = r.claims.filter((c) => c.verdict !== 'reproduced' && c.verdict !== 'not run');
   if (reasons.length) {
     lines.push('', '## Claims contradicted or inconclusive: why, and the run that would settle it', '');
@@ -619,7 +654,9 @@ export function diagnose(c: ClaimRow, facts?: SettingFacts, cellSibling?: ClaimR
   // the cause, and the run that would decide
   const width = c.ci ? c.ci[1] - c.ci[0] : null;
   const reps = c.reps;
-  if (c.kind === 'slow' && c.verdict === 'contradicted') {
+  if (c.local) {
+    parts.push(localCause(c, blowup));
+  } else if (c.kind === 'slow' && c.verdict === 'contradicted') {
     if (blowup || stuck) parts.push(`The estimator's record above (${[blowup ? 'runaway expert coefficients at small n' : '', stuck ? 'fits stopped at the iteration or time limit' : ''].filter(Boolean).join(', ')}) already makes the measured slope unreliable: ${[blowup ? 'a compact Θ for the experts' : '', stuck ? 'a larger iteration limit' : ''].filter(Boolean).join(' and ')} come${blowup && stuck ? '' : 's'} first.`);
     parts.push(`Cause: the estimator converges polynomially at this one fixed truth. The slow-rate result (math-spec §1.6) is a minimax lower bound — the infimum over estimators of the supremum over mixing measures in the class — so it says that some truths near this one are slow at each n, not that the MLE at a fixed truth is; a fixed-truth run measures the pointwise rate${c.preset === 'temperature' ? ', here of β/τ at τ̂ = τ* (the identified quantity; math-spec §6.1 [REC]), which the scale invariance leaves as a softmax-type parameter' : ''}. Run that would decide: truths that approach the degenerate configuration as n grows (local alternatives, e.g. the vanishing parameter at n^−1/4, one truth per n) beside the same design for the polynomial counterpart.`);
   } else if (c.loss.startsWith('param:') && cellSibling && cellSibling.verdict === 'reproduced') {
@@ -652,6 +689,18 @@ export function diagnose(c: ClaimRow, facts?: SettingFacts, cellSibling?: ClaimR
   }
   if (c.bestModel) parts.push(`Best trend model of the 0.8-quantile: ${c.bestModel}.`);
   return parts.join(' ');
+}
+
+/** The cause paragraph of a local-alternatives claim: what the worst case says against the two predictions. */
+function localCause(c: ClaimRow, blowup: boolean): string {
+  const l = c.local!;
+  const ratio = l.lastEpsilon > 0 ? l.lastMedian / l.lastEpsilon : NaN;
+  const level = `At n = ${c.nMax} the worst truth's median loss is ${num(l.lastMedian, 3)} against its ε = ${num(l.lastEpsilon, 3)} (ratio ${num(ratio)}).`;
+  const wide = c.ci !== null && c.ci[1] - c.ci[0] > 0.5;
+  if (blowup) return `${level} Cause: the estimator — runaway expert coefficients make the worst case (the upper fifth of the fits of one truth) a record of quasi-separation, not of the alternatives; with both gates alike this says nothing about the PDE. Run that would decide: a compact Θ for the experts (EM has no expert bound; LSE has \`expertBound\`), then the same local alternatives.`;
+  if (wide) return `${level} Cause: too few replicates per truth for the spread of this loss (${c.reps} per truth and n). Run that would decide: about ${Math.ceil(((c.ci![1] - c.ci![0]) / 0.4) ** 2)}× the replicates.`;
+  if (c.kind === 'slow' && c.verdict === 'contradicted') return `${level} Cause: the estimator separates the alternatives from the centre at a polynomial rate in this direction, so this construction does not show the lower bound (another direction, or smaller ε, may). Run that would decide: a family that shrinks faster (a larger \`rate\`) or a direction along which the density moves at higher order.`;
+  return `${level} ${Number.isFinite(ratio) && ratio > 0.5 ? 'The error is of the size of ε itself: the fits do not separate the alternatives from the centre.' : 'The error is well below ε: the fits separate the alternatives.'}`;
 }
 
 const README_START = '<!-- reproduction:start -->';

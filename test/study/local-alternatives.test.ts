@@ -51,7 +51,7 @@ describe('local alternatives: the truth of a job depends on (n, rep)', () => {
     expect(b(100, 3)[0]).toBeCloseTo(15.5, 12);
     expect(b(400, 1)[1]).toBe(-5);
     // the plan (ids and seeds) does not change: the truth is a function of the coordinates
-    const plain = loadStudy(LOCAL.replace(/    truth:[\s\S]*?add: 1 \}\]\n/, ''));
+    const plain = loadStudy(LOCAL.replace(/ {4}truth:[\s\S]*?add: 1 \}\]\n/, ''));
     expect(plain.settings[0].truth).toBeUndefined();
     expect(planJobs(s).map((j) => [j.id, j.seed])).toEqual(planJobs(plain).map((j) => [j.id, j.seed]));
     expect(studyHash(s)).not.toBe(studyHash(plain));
@@ -66,7 +66,7 @@ describe('local alternatives: the truth of a job depends on (n, rep)', () => {
     expect(a.status).toBe('ok');
     expect(rowBytes(a)).toBe(rowBytes(b));
     // the same job in the fixed-truth study (same seed) fits other data
-    const plain = loadStudy(LOCAL.replace(/    truth:[\s\S]*?add: 1 \}\]\n/, ''));
+    const plain = loadStudy(LOCAL.replace(/ {4}truth:[\s\S]*?add: 1 \}\]\n/, ''));
     const c = runJob(plain, j1);
     expect(rowBytes(c)).not.toBe(rowBytes(a));
     // the truth-0 job (scale 0) is the fixed-truth job except the init rule: identical here (init centre = own)
