@@ -17,6 +17,8 @@ import { runStudy } from '../../src/study/runner.js';
 import { rowBytes, runJob, type ResultRow } from '../../src/study/job.js';
 import { planJobs } from '../../src/study/plan.js';
 import { runQueuedStudy } from '../../src/study/queue/coordinator.js';
+import { staleMeasures, storedMeasureVersions } from '../../src/study/versions.js';
+import { measureVersions } from '../../src/study/measures.js';
 import { ensurePlugins } from '../../src/study/plugins.js';
 import { parseQueueUrl } from '../../src/study/queue/connection.js';
 import { runCli } from '../cli/run-cli.js';
@@ -247,6 +249,9 @@ describe.skipIf(!REDIS_SERVER)('distributed study runner (BullMQ + Redis on 127.
     try {
       const s = await runQueuedStudy(store, { target: parseQueueUrl(url), attempts: 2, backoffMs: 20, pollMs: 50, progress: false });
       expect(s).toMatchObject({ planned: 8, ran: 8, ok: 4, failed: 4, enqueued: 8 });
+      // the coordinator records the measure versions as runStudy does: the report reads the rows as current
+      expect(storedMeasureVersions(store)).toEqual(measureVersions());
+      expect([...staleMeasures(store)]).toEqual([]);
       const rows = store.rows();
       const inline = planJobs(study).map((j) => runJob(study, j));
       const byId = new Map(inline.map((r) => [r.jobId, r]));

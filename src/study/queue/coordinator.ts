@@ -17,6 +17,7 @@ import { executionOrder, planJobs, type Job } from '../plan.js';
 import type { ResultRow } from '../job.js';
 import type { StudyStore } from '../store.js';
 import { acquireLock } from '../runner.js';
+import { recordMeasureVersions } from '../versions.js';
 import { connect, ensureReachable, loadBull, DEFAULT_QUEUE_NAME, type QueueTarget } from './connection.js';
 import { bullJobId, failedRowOf, isRowOf, studyPrefix, type QueueJobData } from './protocol.js';
 
@@ -202,6 +203,7 @@ export async function runQueuedStudy(store: StudyStore, opts: QueueRunOptions): 
     };
 
     store.setMeta('last_run_started', new Date().toISOString());
+    recordMeasureVersions(store); // before any row is collected, as runStudy does (study/versions.ts)
     // 1. what finished while no coordinator was collecting (a killed run); 2. retries; 3. enqueue
     await collect();
     if (opts.retryFailed) summary.retried = store.deleteFailed();
