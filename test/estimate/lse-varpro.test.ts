@@ -176,6 +176,25 @@ describe('variable projection (solver varpro)', () => {
     expect(again.iterations).toBe(vp.iterations);
   });
 
+  it('other gates (generic Jacobian pass, finite-difference Newton phase): the same exact-specified minimum as Levenberg–Marquardt', () => {
+    const experts = { type: 'regression', activation: 'linear', a: [[2], [-3]], b: [1, 0.5], noiseVariance: 0.04 };
+    const gates = [
+      { type: 'denseToSparse', tau: 0.5, beta0: [-0.2, 0], beta1: [[2], [0]] },
+      { type: 'activation', sigma: 'tanh', bias: 'outside', tau: 0.5, beta0: [-1, 0], beta1: [[2], [0]] },
+      { type: 'modified', map: 'sin', beta0: [-0.5, 0], beta1: [[3], [0]] },
+    ];
+    for (const gate of gates) {
+      const { truth, data } = simulate({ gate, experts } as ModelJSON, 1500, 9);
+      const o = { init: { type: 'nearTruth' as const, truth }, seed: 3 };
+      const vp = fitLSE(truth.spec(), data, o);
+      const lm = fitLSE(truth.spec(), data, { ...o, solver: 'lm' });
+      expect(vp.solver, gate.type).toBe('varpro');
+      expect(vp.converged, gate.type).toBe(true);
+      expect(lm.converged, gate.type).toBe(true);
+      expect(relDiff(vp.sse, lm.sse), gate.type).toBeLessThan(1e-9);
+    }
+  });
+
   it('solver choice: auto = varpro for linear experts only; varpro refuses other experts naming the field; expertBound falls back to LM with a warning', () => {
     const { truth, data } = simulate(LINEAR, 300, 2);
     const init = { type: 'nearTruth' as const, truth };
