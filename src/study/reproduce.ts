@@ -585,7 +585,9 @@ export function reproductionMarkdown(r: Reproduction, ctx: { figOf: Map<string, 
     lines.push('Settings with a `truth:` block (src/study/local-truth.ts): the truth of a job is the centre with the named fields moved by ε_{n,t} = scale_t·(n/n0)^−rate, truth t = rep mod T, and the estimator starts from the centre. The summary is the worst case over the T truths at each n (the sup of the minimax statement, math-spec §1.6); the rule is the last line of the verdict rule above. Every claim of these settings, with the worst truth\'s median loss at the largest n against its ε:', '');
     for (const c of locals) {
       const l = c.local!;
-      lines.push(`- **${c.preset} · ${c.setting} · ${c.loss}: ${c.verdict}** (${c.summary}: ${num(c.slope)} ${ci(c.ci)}; ${l.truths} truths, ${l.reading}${l.rate ? `, ε ∝ n^−${num(l.rate, 4).replace(/0+$/, '')}` : ''}; worst truth per n ${l.worstTruth.join(' ')}). ${c.reason}. ${localCause(c, false)}`);
+      const f = r.presets.find((p) => p.preset === c.preset)?.facts?.find((x) => x.setting === c.setting);
+      const blowup = f !== undefined && f.smallJobs > 0 && f.expertFarSmall / f.smallJobs >= 0.2;
+      lines.push(`- **${c.preset} · ${c.setting} · ${c.loss}: ${c.verdict}** (${c.summary}: ${num(c.slope)} ${ci(c.ci)}; ${l.truths} truths, ${l.reading}${l.rate ? `, ε ∝ n^−${num(l.rate, 4).replace(/0+$/, '')}` : ''}; worst truth per n ${l.worstTruth.join(' ')}). ${c.reason}. ${localCause(c, blowup)}`);
     }
   }
   const reasons = r.claims.filter((c) => c.verdict !== 'reproduced' && c.verdict !== 'not run');
@@ -694,6 +696,8 @@ export function diagnose(c: ClaimRow, facts?: SettingFacts, cellSibling?: ClaimR
 /** The cause paragraph of a local-alternatives claim: what the worst case says against the two predictions. */
 function localCause(c: ClaimRow, blowup: boolean): string {
   const l = c.local!;
+  // a density or regression distance is not a parameter error: no comparison with ε
+  if (!FROM_MODEL.has(c.loss.split(':')[0])) return c.verdict === 'reproduced' ? '' : 'A distance between the fitted and the true model, not a parameter error: the alternatives do not enter it.';
   const ratio = l.lastEpsilon > 0 ? l.lastMedian / l.lastEpsilon : NaN;
   const level = `At n = ${c.nMax} the worst truth's median loss is ${num(l.lastMedian, 3)} against its ε = ${num(l.lastEpsilon, 3)} (ratio ${num(ratio)}).`;
   const wide = c.ci !== null && c.ci[1] - c.ci[0] > 0.5;
