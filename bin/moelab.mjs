@@ -7,7 +7,7 @@
 // commands in FAST_COMMANDS is the bundle dist/cli-fast/main.js (faster start-up, scripts/build.mjs);
 // MOELAB_BUNDLE=0 runs dist/cli/main.js instead (to measure the difference).
 import { existsSync } from 'node:fs';
-import { compiledEntry, distIsStale, fastCommand, fastEntry } from './stale.mjs';
+import { compiledEntry, distIsStale, fastCommand, fastEntry, fastIsCurrent } from './stale.mjs';
 import process from 'node:process';
 import { fileURLToPath, pathToFileURL } from 'node:url';
 import { dirname, join } from 'node:path';
@@ -17,7 +17,7 @@ const source = join(root, 'src', 'cli', 'main.ts');
 const argv = process.argv.slice(2);
 // the bundled start-up path for the commands that allow it (bin/stale.mjs), when it was built
 const fast = fastEntry(root);
-const compiled = process.env.MOELAB_BUNDLE !== '0' && fastCommand(argv) && existsSync(fast) ? fast : compiledEntry(root);
+const compiled = process.env.MOELAB_BUNDLE !== '0' && fastCommand(argv) && fastIsCurrent(root) ? fast : compiledEntry(root);
 
 function useSource() {
   const forced = process.env.MOELAB_SOURCE;

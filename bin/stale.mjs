@@ -29,6 +29,13 @@ export function fastEntry(root) {
  */
 export const FAST_COMMANDS = new Set(['fit', 'simulate', 'predict', 'loss', 'distance', 'identifiability', 'plot']);
 
+/** Whether the bundle exists and was built with (or after) the compiled dist/cli/main.js (a bare `tsc` leaves it stale). */
+export function fastIsCurrent(root) {
+  const fast = fastEntry(root);
+  const compiled = compiledEntry(root);
+  return existsSync(fast) && existsSync(compiled) && statSync(fast).mtimeMs >= statSync(compiled).mtimeMs;
+}
+
 /** Whether `argv` may run from the bundle: its command (the first non-option word) is fast, or it is `--version` alone. */
 export function fastCommand(argv) {
   const first = argv.find((a) => !a.startsWith('-'));
