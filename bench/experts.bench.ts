@@ -5,6 +5,9 @@
  *    continued to the gradient tolerance);
  *  - GELU experts by LSE (k = 2, d = 1, softmax gate): one SSE + gradient evaluation (baseline, so
  *    the ratio reads as "cost of the fit in objective evaluations"), and the default fit (Levenberg–Marquardt).
+ * Issue 16 item 4 (multinomial experts at n = 1e5 ≤ 1.5 s): the multinomial-softmax preset's truth
+ * (C = 2, d = 1, x ~ U[−2, 2]) fitted as the preset does (nearTruth, tol 1e-6, gateBound 10) with
+ * k = 2 and k = 3, one try; `cpuSeconds` is the fit's CPU time.
  */
 import type { BenchCase } from './types.js';
 import { simulated, type SimulatedState } from './simulated.js';
@@ -37,6 +40,22 @@ function mle(options: EMOptions) {
   };
 }
 
+const PRESET_MULTINOMIAL: ModelJSON = {
+  gate: { type: 'softmax', beta0: [0.5, 0], beta1: [[2], [0]] },
+  experts: { type: 'multinomialLogistic', classes: 2, a: [[1, 0], [-1, 0]], b: [[[2], [0]], [[-1.5], [0]]] },
+};
+
+/** The preset's fit with k experts (its truth as the nearTruth reference, as the study runs it). */
+function presetFit(k: number) {
+  return (s: unknown) => {
+    const { truth, data } = s as State;
+    const c0 = process.cpuUsage();
+    const r = fitEM({ ...truth.spec(), k }, data, { init: { type: 'nearTruth', truth }, seed: 5, tol: 1e-6, gateBound: 10 });
+    const c = process.cpuUsage(c0);
+    return { logLik: r.logLikelihood, iterations: r.iterations, converged: r.converged, cpuSeconds: (c.user + c.system) / 1e6 };
+  };
+}
+
 function lse(s: unknown) {
   const { truth, data } = s as State;
   const r = fitLSE(truth.spec(), data, { init: { type: 'nearTruth', truth }, seed: 5 });
@@ -62,4 +81,10 @@ for (const n of [1e4, 1e5]) {
   const sl = setup(GELU_TRUTH, n, -3, 3);
   cases.push({ group: gl, name: 'one SSE + gradient evaluation (baseline)', setup: sl, run: lseEvaluation, baseline: true, iterations: 20 });
   cases.push({ group: gl, name: 'fitLSE (default solver: Levenberg–Marquardt, near-truth start)', setup: sl, run: lse, iterations: big ? 3 : 5 });
+}
+{
+  const group = 'multinomial-softmax preset truth C=2 d=1 n=100000';
+  const s = setup(PRESET_MULTINOMIAL, 1e5, -2, 2);
+  cases.push({ group, name: 'k=2 (exact), preset settings', setup: s, run: presetFit(2), baseline: true, iterations: 1 });
+  cases.push({ group, name: 'k=3 (over), preset settings', setup: s, run: presetFit(3), iterations: 1 });
 }
