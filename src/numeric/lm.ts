@@ -129,264 +129,384 @@ function normInf(a: Float64Array): number {
   return m;
 }
 
+type Reason = LMResult['reason'];
+
+/** The solver's state: the options resolved, the work buffers and the iteration's scalars. */
+interface LMState {
+  readonly problem: LeastSquaresProblem;
+  readonly options: LMOptions;
+  readonly p: number;
+  readonly n: number;
+  readonly secondOrder: boolean;
+  readonly newtonWindow: number;
+  readonly gradient: ((theta: Float64Array, grad: Float64Array) => number) | undefined;
+  readonly hessian: ((theta: Float64Array, H: Float64Array, b: Float64Array) => number) | undefined;
+  /** Per-coordinate bounds |θ_i| ≤ Bv[i] (Infinity: free); nb = p when any is finite, else 0. */
+  readonly Bv: Float64Array;
+  readonly nb: number;
+  /** Coordinates held at an active bound in this step. */
+  readonly held: Uint8Array;
+  readonly x: Float64Array;
+  /** The trial point x + h (clipped onto the box). */
+  readonly xt: Float64Array;
+  readonly JtJ: Float64Array;
+  /** Learnt residual curvature: ∇²(S/2) ≈ JᵀJ + Sr. */
+  readonly Sr: Float64Array;
+  /** The curvature model: JᵀJ + Sr, or the exact Hessian in the Newton phase. */
+  readonly A: Float64Array;
+  /** Exact Hessian at the trial point (Newton phase with problem.hessian). */
+  readonly A2: Float64Array;
+  /** A + μD, factored. */
+  readonly M: Float64Array;
+  /** Jᵀe = −∇(S/2). */
+  readonly b: Float64Array;
+  readonly bOld: Float64Array;
+  readonly JtJOld: Float64Array;
+  readonly h: Float64Array;
+  /** Marquardt scaling, running maximum of diag(JᵀJ). */
+  readonly D: Float64Array;
+  readonly r: Float64Array;
+  readonly g0: Float64Array;
+  readonly g1: Float64Array;
+  readonly xs: Float64Array;
+  /** Jᵀe of the analytic Hessian pass (b is kept from the gradient). */
+  readonly bH: Float64Array;
+  f: number;
+  mu: number;
+  nu: number;
+  iter: number;
+  accepted: number;
+  failures: number;
+  newton: boolean;
+  newtonOff: boolean;
+  windowX: number;
+  windowStart: number;
+  windowG: number;
+  gradients: number;
+  newtonIterations: number;
+  jacobians: number;
+  values: number;
+}
+
+/** The trial step just taken: ‖h‖², ‖x‖², the model's decrease L(0) − L(h) and the gain ratio ρ. */
+interface Trial {
+  hx: number;
+  xn: number;
+  pred: number;
+  rho: number;
+}
+
 export function levenbergMarquardt(problem: LeastSquaresProblem, x0: Float64Array, options: LMOptions = {}): LMResult {
-  const { p, n } = problem;
+  const s = createState(problem, x0, options);
   const maxIter = options.maxIter ?? 500;
   const gtol = options.gtol ?? 1e-10;
   const xtol = options.xtol ?? 1e-15;
   const deadline = options.deadline;
-  const secondOrder = options.secondOrder ?? true;
+  s.f = problem.normal(s.x, s.JtJ, s.b);
+  if (!Number.isFinite(s.f)) return result(s, Infinity, 0, 0, 'nonFinite');
+  updateScale(s);
+  s.mu = 1e-3 * Math.max(...s.D);
+  if (!(s.mu > 0)) s.mu = 1e-3;
+  let reason: Reason = 'maxIter';
+  while (s.iter < maxIter) {
+    if (gradTest(s, s.f, s.b) <= gtol) { reason = 'gtol'; break; }
+    if (deadline !== undefined && performance.now() > deadline) { reason = 'timeLimit'; break; }
+    s.iter++;
+    if (s.newton) s.newtonIterations++;
+    else for (let i = 0; i < s.p * s.p; i++) s.A[i] = s.JtJ[i] + s.Sr[i];
+    if (!dampedStep(s)) { reason = 'stalled'; break; }
+    const trial = takeTrialStep(s);
+    const accept = acceptOrReject(s, trial);
+    if (accept === 'nonFinite') { reason = 'nonFinite'; break; }
+    if (accept) {
+      onAccepted(s, trial);
+      if (Math.sqrt(trial.hx) <= xtol * (Math.sqrt(trial.xn) + xtol)) { reason = gradTest(s, s.f, s.b) <= gtol ? 'gtol' : 'xtol'; break; }
+    } else if (!onRejected(s)) { reason = 'stalled'; break; }
+  }
+  return result(s, (2 * freeNormInf(s, s.x, s.b)) / s.n, s.accepted, s.iter, reason);
+}
+
+/** Options resolved, the start clipped into the box, the buffers allocated. */
+function createState(problem: LeastSquaresProblem, x0: Float64Array, options: LMOptions): LMState {
+  const { p, n } = problem;
   const x = Float64Array.from(x0);
-  // per-coordinate bounds |θ_i| ≤ Bv[i] (Infinity: free); nb = p when any is finite, else 0
   const Bv = new Float64Array(p).fill(Infinity);
   if (options.bounds) for (let i = 0; i < p; i++) Bv[i] = options.bounds[i] ?? Infinity;
   else if (options.box) for (let i = 0; i < Math.min(p, options.box.count); i++) Bv[i] = options.box.bound;
   const nb = Bv.some(Number.isFinite) ? p : 0;
   for (let i = 0; i < nb; i++) x[i] = Math.min(Bv[i], Math.max(-Bv[i], x[i])); // a start outside the box is moved onto it
-  const held = new Uint8Array(p); // coordinates held at an active bound in this step
-  /** ‖v‖∞ over the coordinates not at an active bound of the box at xv (v = Jᵀe, a descent direction). */
-  const freeNormInf = (xv: Float64Array, v: Float64Array): number => {
-    let m = 0;
-    for (let i = 0; i < p; i++) if (!(i < nb && atActiveBound(xv[i], v[i], Bv[i]))) m = Math.max(m, Math.abs(v[i]));
-    return m;
+  const vec = (): Float64Array => new Float64Array(p);
+  const mat = (): Float64Array => new Float64Array(p * p);
+  return {
+    problem, options, p, n,
+    secondOrder: options.secondOrder ?? true,
+    newtonWindow: options.newtonWindow ?? 25,
+    gradient: problem.gradient?.bind(problem),
+    hessian: problem.hessian?.bind(problem),
+    Bv, nb, held: new Uint8Array(p), x, xt: vec(),
+    JtJ: mat(), Sr: mat(), A: mat(), A2: mat(), M: mat(),
+    b: vec(), bOld: vec(), JtJOld: mat(), h: vec(), D: vec(), r: vec(), g0: vec(), g1: vec(), xs: vec(), bH: vec(),
+    f: NaN, mu: 0, nu: 2, iter: 0, accepted: 0, failures: 0,
+    newton: false, newtonOff: false, windowX: 0, windowStart: 0, windowG: Infinity,
+    gradients: 0, newtonIterations: 0, jacobians: 1, values: 0,
   };
-  const xt = new Float64Array(p);
-  const JtJ = new Float64Array(p * p);
-  const Sr = new Float64Array(p * p); // learnt residual curvature: ∇²(S/2) ≈ JᵀJ + Sr
-  const A = new Float64Array(p * p); // JᵀJ + Sr
-  const A2 = new Float64Array(p * p); // exact Hessian at the trial point (Newton phase with problem.hessian)
-  const M = new Float64Array(p * p); // A + μD, factored
-  const b = new Float64Array(p); // Jᵀe = −∇(S/2)
-  const bOld = new Float64Array(p);
-  const JtJOld = new Float64Array(p * p);
-  const h = new Float64Array(p);
-  const D = new Float64Array(p); // Marquardt scaling, running maximum of diag(JᵀJ)
-  const r = new Float64Array(p);
-  const g0 = new Float64Array(p);
-  const g1 = new Float64Array(p);
-  const xs = new Float64Array(p);
-  const bH = new Float64Array(p); // Jᵀe of the analytic Hessian pass (b is kept from the gradient)
-  const gradient = problem.gradient?.bind(problem);
-  const hessian = problem.hessian?.bind(problem);
-  const newtonWindow = options.newtonWindow ?? 25;
-  let newton = false;
-  let newtonOff = false;
-  let windowX = 0;
-  let windowStart = 0;
-  let windowG = Infinity;
-  let gradients = 0;
-  let newtonIterations = 0;
-  let jacobians = 1;
-  let values = 0;
+}
 
-  let f = problem.normal(x, JtJ, b);
-  if (!Number.isFinite(f)) return { x, f, gradNormInf: Infinity, iterations: 0, steps: 0, newtonIterations, jacobians, values, gradients, converged: false, reason: 'nonFinite' };
-  const gradTest = (fv: number, bv: Float64Array): number => (2 * freeNormInf(x, bv)) / n / Math.max(1, fv / n);
-  const updateScale = (): void => {
-    for (let i = 0; i < p; i++) D[i] = Math.max(D[i], JtJ[i * p + i]);
-  };
-  updateScale();
-  let mu = 1e-3 * Math.max(...D);
-  if (!(mu > 0)) mu = 1e-3;
-  let nu = 2;
-  let iter = 0;
-  let accepted = 0;
-  let failures = 0;
-  let reason: LMResult['reason'] = 'maxIter';
+function result(s: LMState, gradNormInf: number, iterations: number, steps: number, reason: Reason): LMResult {
+  const { x, f, newtonIterations, jacobians, values, gradients } = s;
+  return { x, f, gradNormInf, iterations, steps, newtonIterations, jacobians, values, gradients, converged: reason === 'gtol', reason };
+}
 
-  /**
-   * The exact Hessian of S/2 at x into A, by forward differences of the analytic gradient g0 at x
-   * (already evaluated), column by column, symmetrised.
-   */
-  const exactHessian = (): boolean => {
-    if (!gradient) return false;
-    if (problem.hessian) {
-      gradients++;
-      return Number.isFinite(problem.hessian(x, A, bH));
-    }
-    for (let j = 0; j < p; j++) {
-      const step = 1e-6 * Math.max(Math.abs(x[j]), 1e-2);
-      xs.set(x);
-      xs[j] += step;
-      const fs = gradient(xs, g1);
-      gradients++;
-      if (!Number.isFinite(fs)) return false;
-      for (let i = 0; i < p; i++) A[i * p + j] = (g1[i] - g0[i]) / (2 * step);
-    }
-    for (let i = 0; i < p; i++) {
-      for (let j = 0; j < i; j++) {
-        const v = 0.5 * (A[i * p + j] + A[j * p + i]);
-        A[i * p + j] = v;
-        A[j * p + i] = v;
-      }
-    }
-    return true;
-  };
+/** ‖v‖∞ over the coordinates not at an active bound of the box at xv (v = Jᵀe, a descent direction). */
+function freeNormInf(s: LMState, xv: Float64Array, v: Float64Array): number {
+  let m = 0;
+  for (let i = 0; i < s.p; i++) if (!(i < s.nb && atActiveBound(xv[i], v[i], s.Bv[i]))) m = Math.max(m, Math.abs(v[i]));
+  return m;
+}
 
-  while (iter < maxIter) {
-    if (gradTest(f, b) <= gtol) { reason = 'gtol'; break; }
-    if (deadline !== undefined && performance.now() > deadline) { reason = 'timeLimit'; break; }
-    iter++;
-    if (newton) newtonIterations++;
-    else for (let i = 0; i < p * p; i++) A[i] = JtJ[i] + Sr[i];
-    // damped step (A + μD) h = b; an indefinite A raises μ until the factorisation succeeds
-    let anyHeld = false;
-    for (let i = 0; i < nb; i++) {
-      held[i] = atActiveBound(x[i], b[i], Bv[i]) ? 1 : 0;
-      if (held[i]) anyHeld = true;
-    }
-    let solved = false;
-    for (let tries = 0; tries < 60; tries++) {
-      M.set(A);
-      for (let i = 0; i < p; i++) M[i * p + i] += mu * (D[i] > 0 ? D[i] : 1);
-      if (anyHeld) {
-        // projected step: held coordinates get an identity row and column (and h_i = 0 below)
-        for (let i = 0; i < nb; i++) {
-          if (!held[i]) continue;
-          for (let j = 0; j < p; j++) { M[i * p + j] = 0; M[j * p + i] = 0; }
-          M[i * p + i] = 1;
-        }
+/** The KKT gradient test ‖∇(S/n)‖∞ / max(1, S/n) at x, b = Jᵀe. */
+function gradTest(s: LMState, fv: number, bv: Float64Array): number {
+  return (2 * freeNormInf(s, s.x, bv)) / s.n / Math.max(1, fv / s.n);
+}
+
+function updateScale(s: LMState): void {
+  const { p, D, JtJ } = s;
+  for (let i = 0; i < p; i++) D[i] = Math.max(D[i], JtJ[i * p + i]);
+}
+
+/**
+ * The damped step (A + μD) h = b with the held set of the box; an indefinite A raises μ until the
+ * factorisation succeeds (false: no damping gave a factorisation). h is then clipped onto the box.
+ */
+function dampedStep(s: LMState): boolean {
+  const { p, nb, x, b, Bv, held, A, M, D, h } = s;
+  let anyHeld = false;
+  for (let i = 0; i < nb; i++) {
+    held[i] = atActiveBound(x[i], b[i], Bv[i]) ? 1 : 0;
+    if (held[i]) anyHeld = true;
+  }
+  let solved = false;
+  for (let tries = 0; tries < 60; tries++) {
+    M.set(A);
+    for (let i = 0; i < p; i++) M[i * p + i] += s.mu * (D[i] > 0 ? D[i] : 1);
+    if (anyHeld) {
+      // projected step: held coordinates get an identity row and column (and h_i = 0 below)
+      for (let i = 0; i < nb; i++) {
+        if (!held[i]) continue;
+        for (let j = 0; j < p; j++) { M[i * p + j] = 0; M[j * p + i] = 0; }
+        M[i * p + i] = 1;
       }
-      if (choleskyInPlace(M, p)) { solved = true; break; }
-      mu *= nu;
-      nu *= 2;
     }
-    if (!solved) { reason = 'stalled'; break; }
-    h.set(b);
-    if (anyHeld) for (let i = 0; i < nb; i++) if (held[i]) h[i] = 0;
-    choleskySolveInPlace(M, p, h);
-    // the trial point clipped onto the box; h becomes the step actually taken
-    for (let i = 0; i < nb; i++) {
-      const v = x[i] + h[i];
-      if (v > Bv[i]) h[i] = Bv[i] - x[i];
-      else if (v < -Bv[i]) h[i] = -Bv[i] - x[i];
-    }
-    let hx = 0;
-    let xn = 0;
-    let pred = 0; // L(0) − L(h) = hᵀ(2b − A h), the model's decrease of S
-    for (let i = 0; i < p; i++) {
-      xt[i] = i < nb ? Math.min(Bv[i], Math.max(-Bv[i], x[i] + h[i])) : x[i] + h[i];
-      hx += h[i] * h[i];
-      xn += x[i] * x[i];
-      let ah = 0;
-      for (let j = 0; j < p; j++) ah += A[i * p + j] * h[j];
-      pred += h[i] * (2 * b[i] - ah);
-    }
-    const ft = problem.value(xt);
-    values++;
-    const rho = Number.isFinite(ft) && pred > 0 ? (f - ft) / pred : -1;
-    let accept = rho > 0 && ft < f;
-    bOld.set(b);
-    const inNoise = !accept && Number.isFinite(ft) && Math.abs(ft - f) <= NOISE * f && pred <= NOISE * f;
-    if (newton && gradient && (accept || inNoise)) {
-      // Newton phase: the gradient at the trial point, then (if taken) the exact Hessian there; with
-      // `problem.hessian` both come from one pass at the trial point (A2, taken over on acceptance)
-      const fused = hessian !== undefined;
-      const fn = hessian ? hessian(xt, A2, bH) : gradient(xt, g1);
-      if (fused) for (let i = 0; i < p; i++) g1[i] = -2 * bH[i];
-      gradients++;
-      if (!Number.isFinite(fn)) { accept = false; } else {
-        let gn = 0;
-        for (let i = 0; i < p; i++) if (!(i < nb && atActiveBound(xt[i], -g1[i], Bv[i]))) gn = Math.max(gn, Math.abs(g1[i]));
-        if (!accept) accept = gn < 2 * freeNormInf(x, bOld);
-        if (accept) {
-          x.set(xt);
-          f = ft < f ? ft : fn;
-          g0.set(g1);
-          for (let i = 0; i < p; i++) b[i] = -0.5 * g0[i];
-          if (fused) A.set(A2);
-          else if (!exactHessian()) { newton = false; f = problem.normal(x, JtJ, b); jacobians++; }
-        }
-      }
-    } else if (inNoise) {
-      // below the rounding noise of S the values cannot rank the points: accept on a smaller gradient
-      JtJOld.set(JtJ);
-      const fn = problem.normal(xt, JtJ, b);
-      jacobians++;
-      if (Number.isFinite(fn) && freeNormInf(xt, b) < freeNormInf(x, bOld)) {
-        accept = true;
-        x.set(xt);
-        f = fn;
-      } else {
-        JtJ.set(JtJOld);
-        b.set(bOld);
-      }
-    } else if (accept) {
+    if (choleskyInPlace(M, p)) { solved = true; break; }
+    s.mu *= s.nu;
+    s.nu *= 2;
+  }
+  if (!solved) return false;
+  h.set(b);
+  if (anyHeld) for (let i = 0; i < nb; i++) if (held[i]) h[i] = 0;
+  choleskySolveInPlace(M, p, h);
+  // the trial point clipped onto the box; h becomes the step actually taken
+  for (let i = 0; i < nb; i++) {
+    const v = x[i] + h[i];
+    if (v > Bv[i]) h[i] = Bv[i] - x[i];
+    else if (v < -Bv[i]) h[i] = -Bv[i] - x[i];
+  }
+  return true;
+}
+
+/** The trial point xt = x + h (on the box), its value and the gain ratio ρ = (S(x) − S(xt)) / (L(0) − L(h)). */
+function takeTrialStep(s: LMState): Trial & { ft: number } {
+  const { p, nb, x, xt, h, A, b, Bv } = s;
+  let hx = 0;
+  let xn = 0;
+  let pred = 0; // L(0) − L(h) = hᵀ(2b − A h), the model's decrease of S
+  for (let i = 0; i < p; i++) {
+    xt[i] = i < nb ? Math.min(Bv[i], Math.max(-Bv[i], x[i] + h[i])) : x[i] + h[i];
+    hx += h[i] * h[i];
+    xn += x[i] * x[i];
+    let ah = 0;
+    for (let j = 0; j < p; j++) ah += A[i * p + j] * h[j];
+    pred += h[i] * (2 * b[i] - ah);
+  }
+  const ft = s.problem.value(xt);
+  s.values++;
+  const rho = Number.isFinite(ft) && pred > 0 ? (s.f - ft) / pred : -1;
+  return { hx, xn, pred, rho, ft };
+}
+
+/**
+ * Accept the trial point (x, f, b, JtJ and in the Newton phase A move there) or keep x: on the gain
+ * ratio, and below the rounding noise of S on a smaller gradient. 'nonFinite': the accepted point's
+ * Jacobian pass was not finite.
+ */
+function acceptOrReject(s: LMState, t: Trial & { ft: number }): boolean | 'nonFinite' {
+  const { ft, pred, rho } = t;
+  const { x, xt, b, bOld, JtJ } = s;
+  const f = s.f;
+  const accept = rho > 0 && ft < f;
+  bOld.set(b);
+  const inNoise = !accept && Number.isFinite(ft) && Math.abs(ft - f) <= NOISE * f && pred <= NOISE * f;
+  if (s.newton && s.gradient && (accept || inNoise)) return acceptNewton(s, ft, accept);
+  if (inNoise) {
+    // below the rounding noise of S the values cannot rank the points: accept on a smaller gradient
+    s.JtJOld.set(JtJ);
+    const fn = s.problem.normal(xt, JtJ, b);
+    s.jacobians++;
+    if (Number.isFinite(fn) && freeNormInf(s, xt, b) < freeNormInf(s, x, bOld)) {
       x.set(xt);
-      f = problem.normal(x, JtJ, b);
-      jacobians++;
-      if (!Number.isFinite(f)) { reason = 'nonFinite'; break; }
+      s.f = fn;
+      return true;
     }
-    if (accept) {
-      accepted++;
-      if (options.onIteration) {
-        let g2 = 0;
-        for (let i = 0; i < p; i++) g2 += b[i] * b[i];
-        options.onIteration(accepted, f, (2 * Math.sqrt(g2)) / n);
-      }
-      updateScale();
-      mu *= rho > 0 ? Math.max(1 / 3, 1 - (2 * rho - 1) ** 3) : 1;
-      nu = 2;
-      failures = 0;
-      if (secondOrder && !newton) {
-        // structured SR1: y = ∇(S/2)_new − ∇(S/2)_old = bOld − b; y# = y − JᵀJ_new h is what the
-        // residual term must explain; r = y# − Sr h; Sr += r rᵀ / (rᵀh) when well defined
-        let rh = 0;
-        let rr = 0;
-        for (let i = 0; i < p; i++) {
-          let v = bOld[i] - b[i];
-          for (let j = 0; j < p; j++) v -= (JtJ[i * p + j] + Sr[i * p + j]) * h[j];
-          r[i] = v;
-          rh += v * h[i];
-          rr += v * v;
-        }
-        if (Math.abs(rh) > 1e-8 * Math.sqrt(rr * hx)) {
-          for (let i = 0; i < p; i++) for (let j = 0; j < p; j++) Sr[i * p + j] += (r[i] * r[j]) / rh;
-        }
-      }
-      if (gradient && newtonWindow > 0 && !newtonOff) {
-        // every `newtonWindow` steps: if the gradient fell less than 10×, Gauss–Newton (with the
-        // learnt term) is crawling → Newton; if Newton crawls too while ‖θ‖∞ grows by > 10 %, the
-        // iterate runs along a valley to infinity, where exact curvature does not pay its p passes
-        // per step → back to stage 2 for good
-        const gn = freeNormInf(x, b);
-        if (iter - windowStart >= newtonWindow) {
-          const xGrowth = normInf(x) / Math.max(windowX, 1e-300);
-          windowX = normInf(x);
-          if (gn > 0.1 * windowG) {
-            if (newton && xGrowth <= 1.1) {
-              // slow but bounded: stay with Newton
-            } else if (newton) {
-              newton = false;
-              newtonOff = true;
-              f = problem.normal(x, JtJ, b);
-              jacobians++;
-              Sr.fill(0);
-            } else {
-              const fn = gradient(x, g0);
-              gradients++;
-              if (Number.isFinite(fn) && exactHessian()) {
-                newton = true;
-                for (let i = 0; i < p; i++) b[i] = -0.5 * g0[i];
-              }
-            }
-          }
-          windowStart = iter;
-          windowG = freeNormInf(x, b);
-        } else if (windowG === Infinity) {
-          windowG = gn;
-          windowX = normInf(x);
-        }
-      }
-      if (Math.sqrt(hx) <= xtol * (Math.sqrt(xn) + xtol)) { reason = gradTest(f, b) <= gtol ? 'gtol' : 'xtol'; break; }
-    } else {
-      mu *= nu;
-      nu *= 2;
-      // a learnt term that keeps predicting badly is dropped (back to Gauss–Newton)
-      if (++failures >= 3 && secondOrder && !newton) { Sr.fill(0); failures = 0; }
-      if (!Number.isFinite(mu) || mu > 1e300) { reason = 'stalled'; break; }
+    JtJ.set(s.JtJOld);
+    b.set(bOld);
+    return false;
+  }
+  if (accept) {
+    x.set(xt);
+    s.f = s.problem.normal(x, JtJ, b);
+    s.jacobians++;
+    if (!Number.isFinite(s.f)) return 'nonFinite';
+  }
+  return accept;
+}
+
+/**
+ * Newton phase: the gradient at the trial point, then (if taken) the exact Hessian there; with
+ * `problem.hessian` both come from one pass at the trial point (A2, taken over on acceptance).
+ */
+function acceptNewton(s: LMState, ft: number, acceptOnValue: boolean): boolean {
+  const { p, nb, x, xt, b, bOld, g0, g1, bH, Bv } = s;
+  const gradient = s.gradient as NonNullable<LMState['gradient']>;
+  const fused = s.hessian !== undefined;
+  const fn = s.hessian ? s.hessian(xt, s.A2, bH) : gradient(xt, g1);
+  if (fused) for (let i = 0; i < p; i++) g1[i] = -2 * bH[i];
+  s.gradients++;
+  if (!Number.isFinite(fn)) return false;
+  let gn = 0;
+  for (let i = 0; i < p; i++) if (!(i < nb && atActiveBound(xt[i], -g1[i], Bv[i]))) gn = Math.max(gn, Math.abs(g1[i]));
+  const accept = acceptOnValue || gn < 2 * freeNormInf(s, x, bOld);
+  if (accept) {
+    x.set(xt);
+    s.f = ft < s.f ? ft : fn;
+    g0.set(g1);
+    for (let i = 0; i < p; i++) b[i] = -0.5 * g0[i];
+    if (fused) s.A.set(s.A2);
+    else if (!exactHessian(s)) { s.newton = false; s.f = s.problem.normal(x, s.JtJ, b); s.jacobians++; }
+  }
+  return accept;
+}
+
+/**
+ * The exact Hessian of S/2 at x into A, by forward differences of the analytic gradient g0 at x
+ * (already evaluated), column by column, symmetrised (or from `problem.hessian` in one pass).
+ */
+function exactHessian(s: LMState): boolean {
+  const { problem, p, x, A, xs, g0, g1 } = s;
+  const gradient = s.gradient;
+  if (!gradient) return false;
+  if (problem.hessian) {
+    s.gradients++;
+    return Number.isFinite(problem.hessian(x, A, s.bH));
+  }
+  for (let j = 0; j < p; j++) {
+    const step = 1e-6 * Math.max(Math.abs(x[j]), 1e-2);
+    xs.set(x);
+    xs[j] += step;
+    const fs = gradient(xs, g1);
+    s.gradients++;
+    if (!Number.isFinite(fs)) return false;
+    for (let i = 0; i < p; i++) A[i * p + j] = (g1[i] - g0[i]) / (2 * step);
+  }
+  for (let i = 0; i < p; i++) {
+    for (let j = 0; j < i; j++) {
+      const v = 0.5 * (A[i * p + j] + A[j * p + i]);
+      A[i * p + j] = v;
+      A[j * p + i] = v;
     }
   }
-  const gradNormInf = (2 * freeNormInf(x, b)) / n;
-  return { x, f, gradNormInf, iterations: accepted, steps: iter, newtonIterations, jacobians, values, gradients, converged: reason === 'gtol', reason };
+  return true;
+}
+
+/** After an accepted step: report it, the μ update of Alg. 3.16, the learnt curvature, the Newton window. */
+function onAccepted(s: LMState, t: Trial): void {
+  const { p, b, options } = s;
+  s.accepted++;
+  if (options.onIteration) {
+    let g2 = 0;
+    for (let i = 0; i < p; i++) g2 += b[i] * b[i];
+    options.onIteration(s.accepted, s.f, (2 * Math.sqrt(g2)) / s.n);
+  }
+  updateScale(s);
+  s.mu *= t.rho > 0 ? Math.max(1 / 3, 1 - (2 * t.rho - 1) ** 3) : 1;
+  s.nu = 2;
+  s.failures = 0;
+  if (s.secondOrder && !s.newton) sr1Update(s, t.hx);
+  if (s.gradient && s.newtonWindow > 0 && !s.newtonOff) newtonWindowTest(s, s.gradient);
+}
+
+/**
+ * Structured SR1: y = ∇(S/2)_new − ∇(S/2)_old = bOld − b; y# = y − JᵀJ_new h is what the residual
+ * term must explain; r = y# − Sr h; Sr += r rᵀ / (rᵀh) when well defined.
+ */
+function sr1Update(s: LMState, hx: number): void {
+  const { p, b, bOld, JtJ, Sr, h, r } = s;
+  let rh = 0;
+  let rr = 0;
+  for (let i = 0; i < p; i++) {
+    let v = bOld[i] - b[i];
+    for (let j = 0; j < p; j++) v -= (JtJ[i * p + j] + Sr[i * p + j]) * h[j];
+    r[i] = v;
+    rh += v * h[i];
+    rr += v * v;
+  }
+  if (Math.abs(rh) > 1e-8 * Math.sqrt(rr * hx)) {
+    for (let i = 0; i < p; i++) for (let j = 0; j < p; j++) Sr[i * p + j] += (r[i] * r[j]) / rh;
+  }
+}
+
+/**
+ * Every `newtonWindow` steps: if the gradient fell less than 10×, Gauss–Newton (with the learnt
+ * term) is crawling → Newton; if Newton crawls too while ‖θ‖∞ grows by > 10 %, the iterate runs
+ * along a valley to infinity, where exact curvature does not pay its p passes per step → back to
+ * stage 2 for good.
+ */
+function newtonWindowTest(s: LMState, gradient: NonNullable<LMState['gradient']>): void {
+  const { p, x, b } = s;
+  const gn = freeNormInf(s, x, b);
+  if (s.iter - s.windowStart >= s.newtonWindow) {
+    const xGrowth = normInf(x) / Math.max(s.windowX, 1e-300);
+    s.windowX = normInf(x);
+    if (gn > 0.1 * s.windowG) {
+      if (s.newton && xGrowth <= 1.1) {
+        // slow but bounded: stay with Newton
+      } else if (s.newton) {
+        s.newton = false;
+        s.newtonOff = true;
+        s.f = s.problem.normal(x, s.JtJ, b);
+        s.jacobians++;
+        s.Sr.fill(0);
+      } else {
+        const fn = gradient(x, s.g0);
+        s.gradients++;
+        if (Number.isFinite(fn) && exactHessian(s)) {
+          s.newton = true;
+          for (let i = 0; i < p; i++) b[i] = -0.5 * s.g0[i];
+        }
+      }
+    }
+    s.windowStart = s.iter;
+    s.windowG = freeNormInf(s, x, b);
+  } else if (s.windowG === Infinity) {
+    s.windowG = gn;
+    s.windowX = normInf(x);
+  }
+}
+
+/** After a rejected step: raise μ (ν doubling); false when μ overflowed (stalled). */
+function onRejected(s: LMState): boolean {
+  s.mu *= s.nu;
+  s.nu *= 2;
+  // a learnt term that keeps predicting badly is dropped (back to Gauss–Newton)
+  if (++s.failures >= 3 && s.secondOrder && !s.newton) { s.Sr.fill(0); s.failures = 0; }
+  return Number.isFinite(s.mu) && !(s.mu > 1e300);
 }
