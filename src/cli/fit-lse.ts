@@ -89,6 +89,8 @@ export interface LseCliRun {
   init: InitSpec;
   /** Compact Θ for the gate (LSEOptions.gateBound). */
   gateBound?: number;
+  /** Compact Θ for the experts (LSEOptions.expertBound). */
+  expertBound?: number;
   /** Wall-time limit (LSEOptions.timeLimit). */
   timeLimit?: number;
   /** LSEOptions.solver. */
@@ -101,7 +103,7 @@ export function runLseFit(run: LseCliRun): void {
   const progress = fitProgress(run.restarts);
   let result;
   try {
-    result = fitLSE(run.spec, run.data, { restarts: run.restarts, seed: run.seed, maxIter: run.maxIter, init: run.init, ...(run.gateBound !== undefined ? { gateBound: run.gateBound } : {}), ...(run.timeLimit !== undefined ? { timeLimit: run.timeLimit } : {}), ...(run.solver !== undefined ? { solver: run.solver } : {}), onProgress: progress.lse });
+    result = fitLSE(run.spec, run.data, { restarts: run.restarts, seed: run.seed, maxIter: run.maxIter, init: run.init, ...(run.gateBound !== undefined ? { gateBound: run.gateBound } : {}), ...(run.expertBound !== undefined ? { expertBound: run.expertBound } : {}), ...(run.timeLimit !== undefined ? { timeLimit: run.timeLimit } : {}), ...(run.solver !== undefined ? { solver: run.solver } : {}), onProgress: progress.lse });
   } finally {
     progress.done();
   }

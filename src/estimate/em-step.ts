@@ -23,6 +23,8 @@ export class EMWorkspace {
   gateValid = false;
   /** Box on the gate parameters (EMOptions.gateBound); points outside are infeasible. */
   gateBound = Infinity;
+  /** Box on the expert parameters (EMOptions.expertBound); points outside are infeasible. */
+  expertBound = Infinity;
   /** The compiled E-step combine for this model (two experts use a hand-written path instead). */
   readonly combine: CombineKernel;
   constructor(readonly model: MixtureOfExperts, readonly n: number) {
@@ -44,11 +46,12 @@ export class EMWorkspace {
   }
 }
 
-function feasible(model: MixtureOfExperts, theta: Float64Array, gateBound: number): boolean {
+function feasible(model: MixtureOfExperts, theta: Float64Array, gateBound: number, expertBound: number): boolean {
   for (let i = 0; i < theta.length; i++) if (!Number.isFinite(theta[i])) return false;
   const g = model.gate;
   const e = model.expert;
   for (let i = 0; i < g.nParams; i++) if (Math.abs(theta[i]) > gateBound) return false;
+  if (expertBound !== Infinity) for (let i = g.nParams; i < theta.length; i++) if (Math.abs(theta[i]) > expertBound) return false;
   if (g.feasible && !g.feasible(theta.subarray(0, g.nParams))) return false;
   if (e.feasible && !e.feasible(theta.subarray(g.nParams))) return false;
   return true;
@@ -67,7 +70,7 @@ export function eStep(model: MixtureOfExperts, theta: Float64Array, data: Datase
   const { gate, expert, k } = model;
   const { X, y, n } = data;
   ws.gateValid = false;
-  if (!feasible(model, theta, ws.gateBound)) return -Infinity;
+  if (!feasible(model, theta, ws.gateBound, ws.expertBound)) return -Infinity;
   const R = ws.R;
   const S = ws.S;
   const G = ws.G;
@@ -91,14 +94,14 @@ function setGateState(ws: EMWorkspace, thetaGate: Float64Array, objective: numbe
 /** Inner-iteration settings of the two M-steps. */
 export interface MStepSettings {
   gate: { maxIter: number; tol: number; bound?: number };
-  expert: { maxIter: number; tol: number };
+  expert: { maxIter: number; tol: number; bound?: number };
 }
 
-/** The M-step settings of a fit's options (defaults in EM_DEFAULTS; no gate box unless gateBound). */
+/** The M-step settings of a fit's options (defaults in EM_DEFAULTS; no box unless gateBound / expertBound). */
 export function mStepSettings(o: ResolvedEMOptions): MStepSettings {
   return {
     gate: { maxIter: o.gateMaxIter, tol: o.gateTol, ...(o.gateBound !== undefined ? { bound: o.gateBound } : {}) },
-    expert: { maxIter: o.expertMaxIter, tol: o.expertTol },
+    expert: { maxIter: o.expertMaxIter, tol: o.expertTol, ...(o.expertBound !== undefined ? { bound: o.expertBound } : {}) },
   };
 }
 

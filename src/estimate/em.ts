@@ -16,7 +16,7 @@ import { validateDataset } from './validate.js';
 import type { Dataset } from '../model/data.js';
 import { MixtureOfExperts, type ModelSpec } from '../model/model.js';
 import { OptionError } from '../errors.js';
-import { atActiveBound, clipToBox } from '../numeric/box.js';
+import { atActiveBound, blockBound, clipToBox } from '../numeric/box.js';
 import { EMWorkspace, eStep, gradientFromPosteriors, logLikelihoodGradient, mStepSettings, type MStepSettings } from './em-step.js';
 import { PlainEM, Squarem, type EMCycle } from './squarem.js';
 import { lbfgsFinish, norm2, stationarity, type LbfgsFinishSettings } from './finish.js';
@@ -56,6 +56,7 @@ interface RunSettings {
   accelerate: 'squarem' | 'none';
   mStep: MStepSettings;
   gateBound: number;
+  expertBound: number;
   finish: boolean;
   gtol: number;
   finishMaxIter: number;
@@ -71,6 +72,7 @@ function runSettings(o: ResolvedEMOptions): RunSettings {
     accelerate: o.accelerate,
     mStep: mStepSettings(o),
     gateBound: o.gateBound ?? Infinity,
+    expertBound: o.expertBound ?? Infinity,
     finish: o.polish,
     deadline: o.deadline ?? Infinity,
     gtol: o.gtol,
@@ -98,7 +100,7 @@ function iterate(model: MixtureOfExperts, theta: Float64Array, ll0: number, data
   const p = theta.length;
   const pg = model.gate.nParams;
   const n = data.n;
-  const cycle: EMCycle = s.accelerate === 'none' ? new PlainEM(p, s.mStep) : new Squarem(p, s.mStep, s.gateBound);
+  const cycle: EMCycle = s.accelerate === 'none' ? new PlainEM(p, s.mStep) : new Squarem(p, s.mStep, s.gateBound, s.expertBound);
   const trace = [ll0];
   const grad = new Float64Array(p);
   let ll = ll0;
@@ -129,7 +131,7 @@ function iterate(model: MixtureOfExperts, theta: Float64Array, ll0: number, data
     if (emConverged || (s.finish && Math.abs(change) <= 1e-6 * Math.abs(llNew))) {
       gradientFromPosteriors(model, theta, data, ws, grad);
       gradFresh = true;
-      const gInf = stationarity(grad, theta, pg, s.gateBound) / n;
+      const gInf = stationarity(grad, theta, pg, s.gateBound, s.expertBound) / n;
       onProgress?.(cycle.evaluations, llNew, gInf);
       if (gInf <= s.gtol) {
         emConverged = true;
@@ -158,7 +160,7 @@ function finishRun(model: MixtureOfExperts, th0: Float64Array, em: IterationsRes
   // gradient at the EM result (ws.R holds the posteriors at th0)
   if (!em.gradFresh) gradientFromPosteriors(model, th0, data, ws, grad);
   let ll = em.ll;
-  const gradInf = stationarity(grad, th0, pg, s.gateBound) / n;
+  const gradInf = stationarity(grad, th0, pg, s.gateBound, s.expertBound) / n;
   let theta: Float64Array = th0;
   if (s.finish && emConverged && gradInf > s.gtol && !em.timedOut) {
     // EM is slow here: a trust-limited quasi-Newton finish in the BHHH metric (kept only if ℓ increases)
@@ -173,8 +175,8 @@ function finishRun(model: MixtureOfExperts, th0: Float64Array, em: IterationsRes
     }
   }
   for (let i = 0; i < p; i++) grad[i] /= n;
-  // with a gate box: the components held at an active bound are not part of the stationarity test
-  for (let i = 0; i < pg; i++) if (atActiveBound(theta[i], grad[i], s.gateBound)) grad[i] = 0;
+  // with a box: the components held at an active bound are not part of the stationarity test
+  for (let i = 0; i < p; i++) if (atActiveBound(theta[i], grad[i], blockBound(i, pg, s.gateBound, s.expertBound))) grad[i] = 0;
   const gradientNorm = norm2(grad);
   let gInf = 0;
   for (let i = 0; i < p; i++) gInf = Math.max(gInf, Math.abs(grad[i]));
@@ -188,8 +190,10 @@ export function runEM(model: MixtureOfExperts, theta0: Float64Array, data: Datas
   const s = runSettings(o);
   const ws = new EMWorkspace(model, data.n);
   ws.gateBound = s.gateBound;
+  ws.expertBound = s.expertBound;
   const theta = theta0.slice();
   clipToBox(theta, 0, model.gate.nParams, s.gateBound); // a start outside the box is moved onto it
+  clipToBox(theta, model.gate.nParams, theta.length, s.expertBound);
   const ll0 = eStep(model, theta, data, ws);
   if (!Number.isFinite(ll0)) throw new OptionError('initial model gives zero likelihood to some rows (log-likelihood −∞); choose another initialisation');
   const em = iterate(model, theta, ll0, data, ws, s, o.onProgress);
@@ -211,13 +215,14 @@ export function fitEMUnscaled(spec: ModelSpec, data: Dataset, options: EMOptions
   const model = MixtureOfExperts.fromSpec(spec);
   validateDataset(spec, model, data);
   model.expert.prepare?.(data.X, data.y, data.n);
+  if (o.expertBound !== undefined && !model.expert.supportsBound) throw new OptionError(`expertBound: the ${model.expert.type} experts do not support a parameter box (only experts fitted by Newton, multinomialLogistic)`);
   if (o.gateBound !== undefined && !model.gate.supportsBound) throw new OptionError(`gateBound: the ${model.gate.type} gate does not support a parameter box (every built-in gate does)`);
   const restarts = o.restarts;
   const opts = o.timeLimit !== undefined && o.deadline === undefined ? { ...o, deadline: start + o.timeLimit * 1000 } : o;
   const init = o.init ?? { type: 'kmeans++' };
   const warm = o.warmStart && (init.type === 'kmeans++' || init.type === 'random');
   const warmRng = new Rng(o.seed);
-  const warmSettings = { mStep: mStepSettings(o), gateBound: o.gateBound ?? Infinity };
+  const warmSettings = { mStep: mStepSettings(o), gateBound: o.gateBound ?? Infinity, expertBound: o.expertBound ?? Infinity };
   const { best, objectives, warnings } = bestOfRestarts(model, data, opts, restarts, (theta0) => runEM(model, theta0, data, opts),
     warm ? (rng, r) => subsampleStart(model, data, init, rng, warmRng.split('warm-start', r), warmSettings, opts) : undefined);
   const fitted = model.withTheta(best.theta);

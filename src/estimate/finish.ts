@@ -9,18 +9,19 @@
 import type { Dataset } from '../model/data.js';
 import type { MixtureOfExperts } from '../model/model.js';
 import { lbfgs } from '../numeric/lbfgs.js';
-import { atActiveBound, clipToBox } from '../numeric/box.js';
+import { atActiveBound, blockBound, clipToBox } from '../numeric/box.js';
 import { eStep, gradientFromPosteriors, logLikelihoodGradient, type EMWorkspace } from './em-step.js';
 import { bhhhFactor } from './bhhh.js';
 
 /**
- * ‖∇ℓ‖∞ without the gate components that point out of the box at an active bound (the KKT
- * conditions of the box-constrained maximum; the plain ‖∇ℓ‖∞ when gateBound = ∞).
+ * ‖∇ℓ‖∞ without the components that point out of the box at an active bound (the KKT conditions
+ * of the box-constrained maximum; gate block [0, pg) in gateBound, expert block in expertBound;
+ * the plain ‖∇ℓ‖∞ when both are ∞).
  */
-export function stationarity(grad: Float64Array, theta: Float64Array, pg: number, gateBound: number): number {
+export function stationarity(grad: Float64Array, theta: Float64Array, pg: number, gateBound: number, expertBound = Infinity): number {
   let m = 0;
   for (let i = 0; i < grad.length; i++) {
-    if (i < pg && atActiveBound(theta[i], grad[i], gateBound)) continue;
+    if (atActiveBound(theta[i], grad[i], blockBound(i, pg, gateBound, expertBound))) continue;
     m = Math.max(m, Math.abs(grad[i]));
   }
   return m;
@@ -54,11 +55,13 @@ export function lbfgsFinish(model: MixtureOfExperts, theta0: Float64Array, ll0: 
   let best = ll0;
   const bestTheta = theta0.slice();
   const signal = { aborted: false };
-  // gate box (EMOptions.gateBound): coordinates at an active bound are held for the round, trial
-  // points are clipped into the box, and a clipped coordinate pushing outward gets zero gradient
+  // box (EMOptions.gateBound on the gate block, expertBound on the expert block): coordinates at an
+  // active bound are held for the round, trial points are clipped into the box, and a clipped
+  // coordinate pushing outward gets zero gradient
   const bound = ws.gateBound;
+  const eBound = ws.expertBound;
   const pg = model.gate.nParams;
-  const bounded = Number.isFinite(bound);
+  const bounded = Number.isFinite(bound) || Number.isFinite(eBound);
   const held = new Uint8Array(p);
   const gproj = new Float64Array(p);
   const toTheta = (z: Float64Array): void => {
@@ -81,7 +84,10 @@ export function lbfgsFinish(model: MixtureOfExperts, theta0: Float64Array, ll0: 
     let atCentre = Number.isFinite(centreLL);
     for (let i = 0; i < p && atCentre; i++) if (z[i] !== 0) atCentre = false;
     toTheta(z);
-    if (bounded) clipToBox(theta, 0, pg, bound);
+    if (bounded) {
+      clipToBox(theta, 0, pg, bound);
+      clipToBox(theta, pg, p, eBound);
+    }
     let v: number;
     if (atCentre) {
       v = centreLL;
@@ -93,10 +99,10 @@ export function lbfgsFinish(model: MixtureOfExperts, theta0: Float64Array, ll0: 
     if (v > best) {
       best = v;
       bestTheta.set(theta);
-      if (stationarity(gth, theta, model.gate.nParams, ws.gateBound) / n <= opts.gtol) signal.aborted = true; // converged in θ: stop the round
+      if (stationarity(gth, theta, pg, bound, eBound) / n <= opts.gtol) signal.aborted = true; // converged in θ: stop the round
     }
     gproj.set(gth);
-    if (bounded) for (let i = 0; i < pg; i++) if (held[i] || atActiveBound(theta[i], gth[i], bound)) gproj[i] = 0;
+    if (bounded) for (let i = 0; i < p; i++) if (held[i] || atActiveBound(theta[i], gth[i], blockBound(i, pg, bound, eBound))) gproj[i] = 0;
     if (!L) {
       for (let i = 0; i < p; i++) g[i] = -gproj[i] / n;
     } else {
@@ -116,7 +122,7 @@ export function lbfgsFinish(model: MixtureOfExperts, theta0: Float64Array, ll0: 
     base.set(bestTheta);
     centreLL = eStep(model, base, data, ws);
     if (Number.isFinite(centreLL)) gradientFromPosteriors(model, base, data, ws, centreGrad);
-    if (bounded) for (let i = 0; i < pg; i++) held[i] = atActiveBound(base[i], centreGrad[i], bound) ? 1 : 0;
+    if (bounded) for (let i = 0; i < p; i++) held[i] = atActiveBound(base[i], centreGrad[i], blockBound(i, pg, bound, eBound)) ? 1 : 0;
     L = bhhhFactor(model, base, data, ws, bounded ? held : undefined);
     // ½‖Δz‖²·n ≈ change of ℓ in the BHHH metric ⇒ ‖Δz‖ ≤ √(2·trust/n)
     const maxStep = L ? Math.sqrt((2 * opts.trust) / n) : Infinity;

@@ -63,6 +63,7 @@ export const EMTuningSchema = z.strictObject({
   polishRound: count(1).optional(),
   polishTrust: positive.optional(),
   gateBound: positive.optional(),
+  expertBound: positive.optional(),
   gateMaxIter: count(1).optional(),
   gateTol: positive.optional(),
   expertMaxIter: count(1).optional(),
@@ -153,6 +154,14 @@ export interface EMOptions {
    * an active bound (the KKT conditions). Default: no bound. Softmax and modified gates only.
    */
   gateBound?: number;
+  /**
+   * Compact Θ for the experts (math-spec §1.2 A.3), as `gateBound`: every expert working parameter
+   * (multinomial-logistic: aᵢ꜀, bᵢ꜀ relative to the reference class) is kept in
+   * [−expertBound, expertBound] by the projected Newton M-step, the clipped starts and
+   * extrapolations, and the KKT gradient tests. Default: no bound. Only expert families whose
+   * M-step is a Newton maximisation (`supportsBound`: multinomial-logistic); others are refused.
+   */
+  expertBound?: number;
   /** Inner iterations / tolerance of the gate M-step (Newton). Defaults 50 / 1e-12. */
   gateMaxIter?: number;
   gateTol?: number;
@@ -191,7 +200,7 @@ export interface EMOptions {
 /** EMOptions with every default filled in (gateBound stays optional: no box by default). */
 export type ResolvedEMOptions = Required<Omit<EMOptions, OptionalEM>> & Pick<EMOptions, OptionalEM>;
 /** Options without a default: absent means none (no gate box, no time limit, no callback, kmeans++). */
-type OptionalEM = 'gateBound' | 'onProgress' | 'init' | 'timeLimit' | 'deadline' | 'varianceFloor';
+type OptionalEM = 'gateBound' | 'expertBound' | 'onProgress' | 'init' | 'timeLimit' | 'deadline' | 'varianceFloor';
 
 // the schemas accept exactly the fields of the option types (checked at compile time)
 type Same<A, B> = [A] extends [B] ? ([B] extends [A] ? true : false) : false;

@@ -45,7 +45,7 @@ export class Squarem implements EMCycle {
   private readonly th1: Float64Array;
   private readonly th2: Float64Array;
   private readonly thx: Float64Array;
-  constructor(p: number, private readonly settings: MStepSettings, private readonly gateBound: number) {
+  constructor(p: number, private readonly settings: MStepSettings, private readonly gateBound: number, private readonly expertBound = Infinity) {
     this.th1 = new Float64Array(p);
     this.th2 = new Float64Array(p);
     this.thx = new Float64Array(p);
@@ -83,6 +83,7 @@ export class Squarem implements EMCycle {
         thx[i] = th0[i] + 2 * alpha * r + alpha * alpha * v;
       }
       clipToBox(thx, 0, pg, this.gateBound); // an extrapolation past the box is cut back onto it
+      clipToBox(thx, pg, p, this.expertBound);
       const llx = eStep(model, thx, data, ws);
       if (Number.isFinite(llx) && llx >= ll1) {
         // stabilisation step: θ ← F(θx), ℓ(F(θx)) ≥ ℓ(θx) ≥ ℓ(θ1) ≥ ℓ(θ0)

@@ -37,7 +37,8 @@
  * start (gaussian-linear.ts), c·s_y² where that is 0; an expert that then collapses onto duplicated
  * points ends at its floor and the fit carries EM_VARIANCE_AT_FLOOR.
  *
- * With `gateBound` the box is given in the data's units, so x is not standardised (y still is).
+ * With `gateBound` or `expertBound` the box is given in the data's units, so x is not standardised
+ * (y still is where the experts allow it; multinomial-logistic experts never map y).
  */
 import type { Dataset } from '../model/data.js';
 import { MixtureOfExperts, type ModelJSON, type ModelSpec } from '../model/model.js';
@@ -193,15 +194,15 @@ function expertModes(e: ExpertJSON): { x: boolean; y: Mode } {
 }
 
 /** What a fit of `spec` standardises, in words (for documentation and tests): e.g. "x affine, y scaled". */
-export function standardizationModes(spec: ModelSpec, gateBound?: number): { x: Mode; y: Mode } {
+export function standardizationModes(spec: ModelSpec, gateBound?: number, expertBound?: number): { x: Mode; y: Mode } {
   const e = expertModes(spec.experts);
-  return { x: gateBound !== undefined || !e.x ? 'none' : gateXMode(spec.gate), y: e.y };
+  return { x: gateBound !== undefined || expertBound !== undefined || !e.x ? 'none' : gateXMode(spec.gate), y: e.y };
 }
 
 /** The standardisation used for a fit of `spec` to `data` (identity where the families do not allow it). */
-export function standardization(spec: ModelSpec, data: Dataset, options: { gateBound?: number }): Standardization {
+export function standardization(spec: ModelSpec, data: Dataset, options: { gateBound?: number; expertBound?: number }): Standardization {
   const { n, d, X, y } = data;
-  const modes = standardizationModes(spec, options.gateBound);
+  const modes = standardizationModes(spec, options.gateBound, options.expertBound);
   const mx = new Float64Array(d);
   const sx = new Float64Array(d).fill(1);
   if (modes.x !== 'none') {

@@ -54,6 +54,8 @@ export function subsample(data: Dataset, m: number, rng: Rng): Dataset {
 export interface WarmStartSettings {
   mStep: MStepSettings;
   gateBound: number;
+  /** Box on the expert parameters (EMOptions.expertBound); Infinity: none. */
+  expertBound?: number;
   /** EM map evaluations on the subsample (default 40). */
   maxEvaluations?: number;
   /** Relative change of ℓ on the subsample that ends the warm start (default 1e-6). */
@@ -68,11 +70,13 @@ function subsampleFit(model: MixtureOfExperts, sub: Dataset, theta0: Float64Arra
   const m = sub.n;
   const ws = new EMWorkspace(model, m);
   ws.gateBound = s.gateBound;
+  ws.expertBound = s.expertBound ?? Infinity;
   const theta = theta0.slice();
   clipToBox(theta, 0, model.gate.nParams, s.gateBound);
+  clipToBox(theta, model.gate.nParams, theta.length, ws.expertBound);
   let ll = eStep(model, theta, sub, ws);
   if (!Number.isFinite(ll)) return theta0;
-  const cycle = new Squarem(theta.length, s.mStep, s.gateBound);
+  const cycle = new Squarem(theta.length, s.mStep, s.gateBound, ws.expertBound);
   const maxEvaluations = s.maxEvaluations ?? 40;
   const tol = s.tol ?? 1e-6;
   try {

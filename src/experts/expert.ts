@@ -24,6 +24,8 @@ export interface ExpertFamily {
   readonly d: number;
   readonly nParams: number;
   readonly blocks: readonly BlockInfo[];
+  /** Whether `mStep` honours `ExpertMStepOptions.bound` (projected Newton; compact Θ, EMOptions.expertBound). */
+  readonly supportsBound?: boolean;
 
   /** log f(y_t | x_t, θ_i) for t < n, i < k, written to out (n×k). */
   logDensity(theta: Float64Array, X: Float64Array, y: Float64Array, n: number, out: Float64Array): void;

@@ -52,6 +52,8 @@ export class MultinomialLogisticExperts implements ExpertFamily {
     { name: 'a', perExpert: true, kind: 'expert' },
     { name: 'b', perExpert: true, kind: 'expert' },
   ];
+  /** `mStep` honours `ExpertMStepOptions.bound`: the core's projected Newton (EMOptions.expertBound). */
+  readonly supportsBound = true;
   /** Parameters per expert: (C−1)(d+1). */
   private readonly q: number;
   /** Softmax over the C classes on features x (the gate's numerical core). */

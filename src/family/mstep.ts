@@ -40,4 +40,9 @@ export interface ExpertMStepOptions {
   /** Inner iterations for iterative M-steps (IRLS); closed-form families ignore it. */
   maxIter: number;
   tol: number;
+  /**
+   * Optional box |θ_i| ≤ bound on every working parameter (compact Θ, math-spec §1.2 A.3).
+   * Only expert families with `supportsBound` honour it.
+   */
+  bound?: number;
 }

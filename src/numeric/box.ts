@@ -12,7 +12,13 @@ export function atActiveBound(theta: number, g: number, B: number): boolean {
   return (theta >= edge && g > 0) || (theta <= -edge && g < 0);
 }
 
+/** The bound of coordinate i of θ = (gate block [0, pg), expert block [pg, p)): gateBound or expertBound. */
+export function blockBound(i: number, pg: number, gateBound: number, expertBound: number): number {
+  return i < pg ? gateBound : expertBound;
+}
+
 /** Clip θ[from..to) into [−B, B] in place. */
 export function clipToBox(theta: Float64Array, from: number, to: number, B: number): void {
+  if (B === Infinity) return;
   for (let i = from; i < to; i++) theta[i] = Math.min(B, Math.max(-B, theta[i]));
 }

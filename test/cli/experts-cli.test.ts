@@ -116,6 +116,18 @@ describe('CLI: multinomial experts', () => {
     await expectUserError(['fit', '--data', f('fox.csv'), '--k', '2', '--expert', 'multinomial', '--truth', f('mn.json')], /line 3, column y: class label "fox" is not one of the model's classes \(cat, dog, eel\)/);
   });
 
+  it('fit --expert-bound keeps every expert coefficient in the box; Gaussian experts refuse it in one line', async () => {
+    const r = await runCli(['fit', '--data', f('mn.csv'), '--k', '2', '--expert', 'multinomial', '--truth', f('mn.json'), '--max-iter', '200', '--expert-bound', '1.5', '--json']);
+    expect(r.code, r.stderr).toBe(0);
+    const out = JSON.parse(r.stdout) as { model: { experts: { a: number[][]; b: number[][][] } } };
+    const coef = [...out.model.experts.a.flat(), ...out.model.experts.b.flat(2)];
+    for (const v of coef) expect(Math.abs(v)).toBeLessThanOrEqual(1.5);
+    expect(coef.some((v) => Math.abs(v) === 1.5)).toBe(true); // the truth's 2 lies outside: the box binds
+    await expectUserError(['fit', '--data', f('mn.csv'), '--k', '2', '--expert', 'multinomial', '--expert-bound', '-2'], /--expert-bound: must be > 0, got -2/);
+    writeFileSync(f('g.csv'), 'x1,y\n0.1,1\n0.2,2\n0.3,1.5\n0.4,0.2\n0.5,3\n0.6,1\n');
+    await expectUserError(['fit', '--data', f('g.csv'), '--k', '1', '--expert-bound', '2'], /expertBound: the gaussianLinear experts do not support a parameter box/);
+  });
+
   it('too few classes for the labels, or a single label, are one-line errors', async () => {
     await expectUserError(['fit', '--data', f('mn.csv'), '--k', '2', '--expert', 'multinomial:2'], /3 distinct labels .* C=2 classes/);
     writeFileSync(f('one.csv'), 'x1,y\n0.1,a\n0.2,a\n0.3,a\n');

@@ -26,6 +26,7 @@ export interface FitCliOptions {
   json?: boolean;
   estimator?: string;
   gateBound?: string;
+  expertBound?: string;
   solver?: string;
   allowLarge?: boolean;
   warmStart?: boolean;
@@ -54,6 +55,7 @@ export function register(program: Command): void {
     .option('--max-iter <n>', 'maximum EM iterations per start', String(EM_DEFAULTS.maxIter))
     .option('--estimator <name>', 'mle (EM) | lse (least squares, regression experts); default by the expert family')
     .option('--gate-bound <B>', 'compact Θ: keep every gate coefficient (relative to the reference expert) in [−B, B] (every gate; EM and least squares)')
+    .option('--expert-bound <B>', 'compact Θ: keep every expert coefficient in [−B, B] (EM: multinomial experts; least squares: every expert)')
     .option('--solver <name>', 'least squares: auto (default: varpro for linear experts, else lm) | varpro (variable projection) | lm (Levenberg–Marquardt) | lbfgs')
     .option('--time-limit <seconds>', 'stop the fit after this wall time (all restarts); it is returned with converged: false and an EM_TIME_LIMIT / LSE_TIME_LIMIT warning')
     .option('--no-warm-start', 'with a k-means++ or random start and ≥ 8000 rows, do not first fit a random subsample (EM)')
@@ -77,6 +79,7 @@ export function register(program: Command): void {
         maxIter: parseNumberOption(opts.maxIter, '--max-iter', { integer: true, min: 1 }),
         init: initFromCli(opts),
         ...(opts.gateBound !== undefined ? { gateBound: parseNumberOption(opts.gateBound, '--gate-bound', { positive: true }) } : {}),
+        ...(opts.expertBound !== undefined ? { expertBound: parseNumberOption(opts.expertBound, '--expert-bound', { positive: true }) } : {}),
         ...(opts.timeLimit !== undefined ? { timeLimit: parseNumberOption(opts.timeLimit, '--time-limit', { positive: true }) } : {}),
         ...(opts.warmStart === false ? { warmStart: false } : {}),
         ...(opts.varianceFloor !== undefined ? { varianceFloor: { scale: varianceFloorScale(opts.varianceFloor) } } : {}),
@@ -84,7 +87,7 @@ export function register(program: Command): void {
       if (opts.solver !== undefined && estimator !== 'lse') throw new OptionError('--solver applies to least-squares fits (--estimator lse)');
       if (estimator === 'lse') {
         if (options.varianceFloor !== undefined) throw new OptionError('--variance-floor applies to EM fits of Gaussian experts (--estimator mle)');
-        runLseFit({ spec: { gate, experts, k, d: data.d }, data, dataPath: opts.data, restarts: options.restarts ?? LSE_DEFAULTS.restarts, seed: Number(options.seed), maxIter: options.maxIter ?? LSE_DEFAULTS.maxIter, init: options.init ?? { type: 'kmeans++' }, ...(options.gateBound !== undefined ? { gateBound: options.gateBound } : {}), ...(options.timeLimit !== undefined ? { timeLimit: options.timeLimit } : {}), ...(opts.solver !== undefined ? { solver: lseSolverOption(opts.solver) } : {}), json: opts.json ?? false });
+        runLseFit({ spec: { gate, experts, k, d: data.d }, data, dataPath: opts.data, restarts: options.restarts ?? LSE_DEFAULTS.restarts, seed: Number(options.seed), maxIter: options.maxIter ?? LSE_DEFAULTS.maxIter, init: options.init ?? { type: 'kmeans++' }, ...(options.gateBound !== undefined ? { gateBound: options.gateBound } : {}), ...(options.expertBound !== undefined ? { expertBound: options.expertBound } : {}), ...(options.timeLimit !== undefined ? { timeLimit: options.timeLimit } : {}), ...(opts.solver !== undefined ? { solver: lseSolverOption(opts.solver) } : {}), json: opts.json ?? false });
         return;
       }
       const progress = fitProgress(options.restarts ?? 1);
