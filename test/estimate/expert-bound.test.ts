@@ -1,5 +1,7 @@
 import { describe, it, expect } from 'vitest';
-import { fitEM, EMWorkspace, logLikelihoodGradient } from '../../src/estimate/em.js';
+import { fitEM, runEM, EMWorkspace, eStep, logLikelihoodGradient } from '../../src/estimate/em.js';
+import { lbfgsFinish } from '../../src/estimate/finish.js';
+import { loadStudy } from '../../src/study/config.js';
 import { MixtureOfExperts, type ModelJSON } from '../../src/model/model.js';
 import { AUTHORS_TRUTH } from '../../src/model/presets.js';
 import { Rng } from '../../src/numeric/rng.js';
@@ -62,7 +64,7 @@ describe('expertBound: compact Θ for multinomial-logistic experts in EM', () =>
   });
 
   it('a non-binding bound (1e6) gives the same bytes as no bound (x is not standardised with a box)', () => {
-    const sim = simulate(TRUTH, 3000, 9, -2, 2);
+    const sim = simulate(TRUTH, 1000, 9, -2, 2);
     const d = { X: sim.X, y: sim.y, n: sim.n, d: sim.d };
     const plain = fitEM(spec, d, { init: start, standardize: false });
     const wide = fitEM(spec, d, { init: start, expertBound: 1e6 });
@@ -75,6 +77,47 @@ describe('expertBound: compact Θ for multinomial-logistic experts in EM', () =>
     const g = fitEM(spec, d, { init: start, gateBound: 50 });
     const ge = fitEM(spec, d, { init: start, gateBound: 50, expertBound: 1e6 });
     expect(Buffer.from(ge.model.theta.buffer).equals(Buffer.from(g.model.theta.buffer))).toBe(true);
+  });
+
+  it('the L-BFGS finish keeps the expert box: trial points clipped, held coordinates, never a lower ℓ', () => {
+    const B = 8;
+    // plain EM stopped early, then the finish alone from there (the box already active)
+    const em = runEM(truth, truth.theta, data, { accelerate: 'none', polish: false, maxIter: 30, expertBound: B });
+    const pg = truth.gate.nParams;
+    const e0 = em.theta.subarray(pg);
+    expect(e0.some((v) => Math.abs(v) === B)).toBe(true);
+    const ws = new EMWorkspace(truth, data.n);
+    ws.expertBound = B;
+    const ll0 = eStep(truth, em.theta, data, ws);
+    expect(ll0).toBe(em.ll);
+    const fin = lbfgsFinish(truth, em.theta, ll0, data, ws, { gtol: 1e-9, maxIter: 100, trust: 1, round: 10 });
+    expect(fin.iterations).toBeGreaterThan(0);
+    expect(fin.ll).toBeGreaterThan(ll0);
+    expect(maxAbs(fin.theta.subarray(pg))).toBeLessThanOrEqual(B);
+    // without the box the same finish leaves it (the likelihood rises along the separating direction)
+    const wsFree = new EMWorkspace(truth, data.n);
+    const llFree = eStep(truth, em.theta, data, wsFree);
+    const free = lbfgsFinish(truth, em.theta, llFree, data, wsFree, { gtol: 1e-9, maxIter: 100, trust: 1, round: 10 });
+    expect(maxAbs(free.theta.subarray(pg))).toBeGreaterThan(B);
+  });
+
+  it('a study setting takes expertBound in options: (the same schema)', () => {
+    const yaml = `name: t
+seed: 7
+truth: ${JSON.stringify(TRUTH)}
+x: { type: uniform, low: -1, high: 1 }
+n: [200, 400]
+replicates: 1
+settings:
+  - name: s
+    k: 2
+    gate: softmax
+    experts: { type: multinomialLogistic, classes: 3 }
+    options: { expertBound: 10 }
+    losses: [D1]
+`;
+    expect(loadStudy(yaml, { source: 'cfg.yaml' }).settings[0].options).toEqual({ expertBound: 10 });
+    expect(() => loadStudy(yaml.replace('expertBound: 10', 'expertBound: 0'), { source: 'cfg.yaml' })).toThrow(/settings\[0\]\.options\.expertBound.*> 0/);
   });
 
   it('refuses bad values and families that cannot honour it, in one line naming expertBound', () => {
