@@ -19,7 +19,8 @@ import { OptionError } from '../errors.js';
 import { atActiveBound, blockBound, clipToBox } from '../numeric/box.js';
 import { EMWorkspace, eStep, gradientFromPosteriors, logLikelihoodGradient, mStepSettings, type MStepSettings } from './em-step.js';
 import { PlainEM, Squarem, type EMCycle } from './squarem.js';
-import { lbfgsFinish, norm2, stationarity, type LbfgsFinishSettings } from './finish.js';
+import { lbfgsFinish, newtonFinish, norm2, stationarity, type LbfgsFinishSettings } from './finish.js';
+import { hasObservedInformation } from './observed-information.js';
 import { bestOfRestarts } from './restarts.js';
 import { resolveEMOptions, type EMOptions, type ResolvedEMOptions } from './options.js';
 import { warning } from '../warnings.js';
@@ -61,6 +62,9 @@ interface RunSettings {
   gtol: number;
   finishMaxIter: number;
   lbfgs: LbfgsFinishSettings;
+  /** The Newton finish (finish: 'newton'): hand over once the relative change is ≤ newtonHandover. */
+  newton: boolean;
+  newtonHandover: number;
   /** performance.now() after which the run stops (timeLimit); Infinity without one. */
   deadline: number;
 }
@@ -77,6 +81,8 @@ function runSettings(o: ResolvedEMOptions): RunSettings {
     deadline: o.deadline ?? Infinity,
     gtol: o.gtol,
     finishMaxIter: o.finishMaxIter,
+    newton: o.finish === 'newton',
+    newtonHandover: o.newtonHandover,
     lbfgs: { gtol: o.gtol, maxIter: o.polishMaxIter, trust: o.polishTrust, round: o.polishRound },
   };
 }
@@ -109,7 +115,10 @@ function iterate(model: MixtureOfExperts, theta: Float64Array, ll0: number, data
   let convergedAt = 0;
   let gradFresh = false;
   let timedOut = false;
-  while (cycle.evaluations < s.maxIter) {
+  // the Newton finish: tried once, when the families give the observed information and no gate box
+  let newtonPending = s.finish && s.newton && !Number.isFinite(s.gateBound) && hasObservedInformation(model);
+  let extra = 0; // counted evaluations of the Newton finish
+  while (cycle.evaluations + extra < s.maxIter) {
     if (performance.now() > s.deadline) {
       timedOut = true;
       break;
@@ -121,6 +130,23 @@ function iterate(model: MixtureOfExperts, theta: Float64Array, ll0: number, data
     trace.push(llNew);
     onProgress?.(cycle.evaluations, llNew);
     gradFresh = false;
+    if (newtonPending && Math.abs(change) <= s.newtonHandover * Math.abs(llNew)) {
+      newtonPending = false;
+      gradientFromPosteriors(model, theta, data, ws, grad);
+      const nf = newtonFinish(model, theta, ll, grad, data, ws, { gtol: s.gtol, maxEvaluations: Math.min(20, s.maxIter - cycle.evaluations - extra) });
+      extra += nf.evaluations;
+      gradFresh = true;
+      if (!nf.indefinite) {
+        // Newton ran: its end is the EM result (the L-BFGS finish takes over if it stopped above gtol)
+        for (const v of nf.trace) {
+          trace.push(v);
+          onProgress?.(cycle.evaluations + extra, v);
+        }
+        ll = nf.ll;
+        emConverged = true;
+        break;
+      }
+    }
     if (!emConverged && Math.abs(change) <= s.tol * Math.abs(llNew)) {
       emConverged = true;
       convergedAt = cycle.evaluations;
@@ -144,7 +170,7 @@ function iterate(model: MixtureOfExperts, theta: Float64Array, ll0: number, data
       }
     }
   }
-  return { ll, trace, iterations: cycle.evaluations, emConverged, grad, gradFresh, timedOut };
+  return { ll, trace, iterations: cycle.evaluations + extra, emConverged, grad, gradFresh, timedOut };
 }
 
 /**

@@ -12,6 +12,8 @@ import { lbfgs } from '../numeric/lbfgs.js';
 import { atActiveBound, blockBound, clipToBox } from '../numeric/box.js';
 import { eStep, gradientFromPosteriors, logLikelihoodGradient, type EMWorkspace } from './em-step.js';
 import { bhhhFactor } from './bhhh.js';
+import { observedInformation } from './observed-information.js';
+import { choleskyInPlace, choleskySolveInPlace } from '../numeric/linalg.js';
 
 /**
  * ‖∇ℓ‖∞ without the components that point out of the box at an active bound (the KKT conditions
@@ -132,4 +134,91 @@ export function lbfgsFinish(model: MixtureOfExperts, theta0: Float64Array, ll0: 
     if (!(best > before) || res.reason === 'lineSearch' || res.reason === 'nonFinite') break;
   }
   return { theta: bestTheta, ll: best, iterations };
+}
+
+/** Settings of the Newton finish (EMOptions finish: 'newton'). */
+export interface NewtonFinishSettings {
+  gtol: number;
+  /** Budget in counted evaluations (a Hessian or an ℓ/∇ℓ evaluation of the full data each count one). */
+  maxEvaluations: number;
+}
+
+/** The result of `newtonFinish`: `theta` is θ₀ (same array, updated in place) at the best point. */
+export interface NewtonFinishResult {
+  ll: number;
+  /** Counted evaluations of the full data: each observed-information pass and each ℓ/∇ℓ (E-step) evaluation. */
+  evaluations: number;
+  /** ‖∇(ℓ/n)‖∞ ≤ gtol reached. */
+  converged: boolean;
+  /** The first observed information was not positive definite: nothing moved (only its pass was spent). */
+  indefinite: boolean;
+  /** ℓ after each accepted step. */
+  trace: number[];
+}
+
+/**
+ * Newton's method on ℓ with the exact observed information (observed-information.ts, Louis'
+ * identity) from θ (updated in place; ws.R holds the posteriors at θ, grad = ∇ℓ at θ, both kept
+ * current). Each step θ + αΔ, Δ = (−∇²ℓ)⁻¹∇ℓ, starts at α = 1 and is halved until ℓ does not
+ * decrease, so ℓ never falls. It stops at ‖∇(ℓ/n)‖∞ ≤ gtol, when −∇²ℓ is not positive definite
+ * (over-specified fits: singular information), when no halving increases ℓ, or at the budget.
+ */
+export function newtonFinish(model: MixtureOfExperts, theta: Float64Array, ll0: number, grad: Float64Array, data: Dataset, ws: EMWorkspace, opts: NewtonFinishSettings): NewtonFinishResult {
+  const p = theta.length;
+  const n = data.n;
+  const pg = model.gate.nParams;
+  let ll = ll0;
+  let evaluations = 0;
+  const trial = new Float64Array(p);
+  const tgrad = new Float64Array(p);
+  const step = new Float64Array(p);
+  let first = true;
+  const trace: number[] = [];
+  while (evaluations + 2 <= opts.maxEvaluations) {
+    if (stationarity(grad, theta, pg, ws.gateBound) / n <= opts.gtol) return { ll, evaluations, converged: true, indefinite: false, trace };
+    const H = observedInformation(model, theta, data, ws);
+    evaluations++;
+    if (!H || !choleskyPD(H, p)) return { ll, evaluations, converged: false, indefinite: first, trace };
+    first = false;
+    step.set(grad);
+    choleskySolveInPlace(H, p, step);
+    let accepted = false;
+    for (let alpha = 1, h = 0; h < 6 && evaluations < opts.maxEvaluations; h++, alpha /= 2) {
+      for (let i = 0; i < p; i++) trial[i] = theta[i] + alpha * step[i];
+      const v = logLikelihoodGradient(model, trial, data, ws, tgrad);
+      evaluations++;
+      if (Number.isFinite(v) && v >= ll) {
+        theta.set(trial);
+        grad.set(tgrad);
+        ll = v;
+        trace.push(v);
+        accepted = true;
+        break;
+      }
+    }
+    if (!accepted) {
+      // restore the posteriors at θ (the caller reads ws.R); not a search evaluation
+      eStep(model, theta, data, ws);
+      evaluations++;
+      break;
+    }
+  }
+  return { ll, evaluations, converged: stationarity(grad, theta, pg, ws.gateBound) / n <= opts.gtol, indefinite: false, trace };
+}
+
+/**
+ * Cholesky of the symmetric H in place, refusing a matrix that is positive definite only by
+ * rounding: every pivot must exceed 1e-10 of the largest diagonal entry (a near-singular
+ * information, e.g. over-specified fits, stays on the L-BFGS/SQUAREM path).
+ */
+function choleskyPD(H: Float64Array, p: number): boolean {
+  let dmax = 0;
+  for (let i = 0; i < p; i++) dmax = Math.max(dmax, H[i * p + i]);
+  if (!(dmax > 0)) return false;
+  if (!choleskyInPlace(H, p)) return false;
+  for (let i = 0; i < p; i++) {
+    const l = H[i * p + i];
+    if (!(l * l > 1e-10 * dmax)) return false;
+  }
+  return true;
 }

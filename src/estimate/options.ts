@@ -20,6 +20,8 @@ export const EM_DEFAULTS = {
   polish: true,
   gtol: 1e-7,
   finishMaxIter: 10,
+  finish: 'newton',
+  newtonHandover: 1e-3,
   polishMaxIter: 300,
   polishRound: 10,
   polishTrust: 1,
@@ -59,6 +61,8 @@ export const EMTuningSchema = z.strictObject({
   polish: z.boolean().optional(),
   gtol: positive.optional(),
   finishMaxIter: count(0).optional(),
+  finish: z.enum(['newton', 'lbfgs']).optional(),
+  newtonHandover: positive.optional(),
   polishMaxIter: count(0).optional(),
   polishRound: count(1).optional(),
   polishTrust: positive.optional(),
@@ -134,6 +138,17 @@ export interface EMOptions {
    * relative-change stop. Default 10; then the L-BFGS part takes over.
    */
   finishMaxIter?: number;
+  /**
+   * The end game (with `polish`): 'newton' (default) hands over from SQUAREM to Newton's method on ℓ
+   * with the exact observed information (Louis' identity; finish.ts) once the relative change is
+   * ≤ `newtonHandover`, when the families give it (softmax gate, Gaussian experts) and there is no
+   * gate box; if that information is not positive definite (over-specified fits) SQUAREM goes on
+   * and the L-BFGS finish follows as with 'lbfgs'. Every Newton pass over the data (the information,
+   * each ℓ/∇ℓ trial) counts as one iteration.
+   */
+  finish?: 'newton' | 'lbfgs';
+  /** Relative change of ℓ at which the Newton finish takes over. Default 1e-3. */
+  newtonHandover?: number;
   /** Maximum L-BFGS iterations of the finish. Default 300. */
   polishMaxIter?: number;
   /** L-BFGS iterations per round of the finish before the BHHH metric is recomputed. Default 10. */

@@ -42,6 +42,9 @@ export interface ExpertFamily {
   /** Optional per-row terms of `gradQ` into out (n×nParams); see `Gate.rowGradQ`. */
   rowGradQ?(theta: Float64Array, X: Float64Array, y: Float64Array, n: number, W: Float64Array, out: Float64Array): void;
 
+  /** Optional: −∇² of `Q` (nParams×nParams, full) into H; see `Gate.negHessianQ`. */
+  negHessianQ?(theta: Float64Array, X: Float64Array, y: Float64Array, n: number, W: Float64Array, H: Float64Array): void;
+
   /** E[y | x_t, expert i] written to out (n×k) (class families: the expected class code is not
    *  meaningful; they implement `classProbabilities` and may write NaN here). */
   mean(theta: Float64Array, X: Float64Array, n: number, out: Float64Array): void;

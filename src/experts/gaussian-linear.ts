@@ -311,6 +311,42 @@ export class GaussianLinearExperts implements ExpertFamily {
     }
   }
 
+  /**
+   * −∇²Q of Q = Σ_t Σ_i W_ti log N(y_t; aᵢ + bᵢᵀx_t, e^{vᵢ}) (nParams×nParams, full, row-major), block
+   * diagonal by expert; with z = (1, x), r = y − μ: (z zᵀ, r z, ½ r²)·W e^{−v} (math-spec §1.3).
+   */
+  negHessianQ(theta: Float64Array, X: Float64Array, y: Float64Array, n: number, W: Float64Array, H: Float64Array): void {
+    const { k, d } = this;
+    const q = d + 2;
+    const p = this.nParams;
+    H.fill(0);
+    const z = new Float64Array(d + 1);
+    for (let i = 0; i < k; i++) {
+      const o = i * q;
+      const iv = Math.exp(-theta[o + d + 1]);
+      for (let t = 0; t < n; t++) {
+        const w = W[t * k + i] * iv;
+        if (w === 0) continue;
+        const xo = t * d;
+        z[0] = 1;
+        let mu = theta[o];
+        for (let u = 0; u < d; u++) {
+          z[1 + u] = X[xo + u];
+          mu += theta[o + 1 + u] * X[xo + u];
+        }
+        const r = y[t] - mu;
+        for (let a = 0; a <= d; a++) {
+          const row = (o + a) * p + o;
+          const wa = w * z[a];
+          for (let b = 0; b <= a; b++) H[row + b] += wa * z[b];
+          H[(o + d + 1) * p + o + a] += wa * r;
+        }
+        H[(o + d + 1) * p + o + d + 1] += 0.5 * w * r * r;
+      }
+    }
+    for (let a = 0; a < p; a++) for (let b = 0; b < a; b++) H[b * p + a] = H[a * p + b];
+  }
+
   mean(theta: Float64Array, X: Float64Array, n: number, out: Float64Array): void {
     const { k, d } = this;
     const q = d + 2;

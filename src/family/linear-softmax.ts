@@ -120,6 +120,13 @@ export class LinearSoftmaxCore {
     }
   }
 
+  /** −∇²Q of Q = Σ R log π at θ (nParams×nParams, full, row-major) into H: the M-step's Newton system. */
+  negHessianQ(theta: Float64Array, F: Float64Array, n: number, R: Float64Array, H: Float64Array): void {
+    const g = new Float64Array(this.nParams);
+    this.fullPass(theta, F, n, R, g, H);
+    symmetrizeFromLower(H, this.nParams);
+  }
+
   /** Per-row gradQ terms: row t of out (n×nParams) is Σ_i W_ti ∇θ log π_ti. */
   rowGradQ(theta: Float64Array, F: Float64Array, n: number, W: Float64Array, out: Float64Array): void {
     const { k, m } = this;

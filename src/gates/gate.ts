@@ -97,6 +97,9 @@ export interface Gate {
    */
   rowGradQ?(theta: Float64Array, X: Float64Array, n: number, W: Float64Array, out: Float64Array): void;
 
+  /** Optional: −∇²θ Σ_t Σ_i W_ti log π_i(x_t; θ) (nParams×nParams, full) into H; the EM Newton finish (finish.ts). */
+  negHessianQ?(theta: Float64Array, X: Float64Array, n: number, W: Float64Array, H: Float64Array): void;
+
   /**
    * Weighted M-step: maximise Q(θ) = Σ_t Σ_i R_ti log π_i(x_t; θ) over θ, warm-started from θ,
    * updating θ in place. R has non-negative entries (rows usually sum to one). Must never return a

@@ -51,6 +51,9 @@ export class SoftmaxGate implements Gate {
   rowGradQ(theta: Float64Array, X: Float64Array, n: number, W: Float64Array, out: Float64Array): void {
     this.core.rowGradQ(theta, X, n, W, out);
   }
+  negHessianQ(theta: Float64Array, X: Float64Array, n: number, R: Float64Array, H: Float64Array): void {
+    this.core.negHessianQ(theta, X, n, R, H);
+  }
   mStep(theta: Float64Array, X: Float64Array, n: number, R: Float64Array, options: GateMStepOptions, start?: GateState): GateMStepInfo {
     return this.core.mStep(theta, X, n, R, options, start);
   }
