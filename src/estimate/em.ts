@@ -5,7 +5,9 @@
  *  1. the EM map F(θ) (em-step.ts): E-step in log space, then each family's own weighted M-step
  *     (experts closed form / IRLS, gate exact Newton warm-started);
  *  2. SQUAREM on θ (squarem.ts), monotone: the log-likelihoods never decrease;
- *  3. the finish: after the relative-change stop, up to `finishMaxIter` more accelerated
+ *  3. the finish: with `finish: 'newton'` (default) Newton on ℓ with the exact observed information once the
+ *     relative change is ≤ newtonHandover (finish.ts; skipped when that information is not positive
+ *     definite); otherwise after the relative-change stop, up to `finishMaxIter` more accelerated
  *     iterations run while ‖∇(ℓ/n)‖∞ > gtol (the gradient comes from Fisher's identity at no extra
  *     E-step); then a trust-limited L-BFGS in the BHHH metric (finish.ts, bhhh.ts) until
  *     ‖∇(ℓ/n)‖∞ ≤ gtol.

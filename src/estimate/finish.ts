@@ -157,7 +157,7 @@ export interface NewtonFinishResult {
 }
 
 /**
- * Newton's method on ℓ with the exact observed information (observed-information.ts, Louis'
+ * Newton's method on ℓ with the exact observed information (observed-information.ts, the missing-information
  * identity) from θ (updated in place; ws.R holds the posteriors at θ, grad = ∇ℓ at θ, both kept
  * current). Each step θ + αΔ, Δ = (−∇²ℓ)⁻¹∇ℓ, starts at α = 1 and is halved until ℓ does not
  * decrease, so ℓ never falls. It stops at ‖∇(ℓ/n)‖∞ ≤ gtol, when −∇²ℓ is not positive definite

@@ -1,6 +1,8 @@
 /**
- * The exact observed information −∇²ℓ(θ) of the mixture log-likelihood by Louis' identity
- * (Louis 1982, as used for EM standard errors; math-spec §9.1's complete-data decomposition):
+ * The exact observed information −∇²ℓ(θ) of the mixture log-likelihood by the missing-information
+ * identity ∇²ℓ = E[∇²ℓ_c | y] + Cov[∇ℓ_c | y] (ℓ_c the complete-data log-likelihood of the EM of
+ * math-spec §9.1 [DER]; checked against central differences of the score in
+ * test/estimate/newton-finish.test.ts):
  *
  *   −∇²ℓ = −∇²Q(θ'|θ)|_{θ'=θ} − Σ_t Σ_i r_ti (s_ti − g_t)(s_ti − g_t)ᵀ,
  *

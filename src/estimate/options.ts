@@ -140,7 +140,7 @@ export interface EMOptions {
   finishMaxIter?: number;
   /**
    * The end game (with `polish`): 'newton' (default) hands over from SQUAREM to Newton's method on ℓ
-   * with the exact observed information (Louis' identity; finish.ts) once the relative change is
+   * with the exact observed information (the missing-information identity; observed-information.ts) once the relative change is
    * ≤ `newtonHandover`, when the families give it (softmax gate, Gaussian experts) and there is no
    * gate box; if that information is not positive definite (over-specified fits) SQUAREM goes on
    * and the L-BFGS finish follows as with 'lbfgs'. Every Newton pass over the data (the information,

@@ -8,7 +8,7 @@ export interface FitResult {
   logLikelihood: number;
   /** Log-likelihood after each accepted cycle of the best restart (then the finish). */
   trace: number[];
-  /** EM map evaluations of the best restart (plus L-BFGS iterations of its finish). */
+  /** Counted evaluations of the best restart: EM map evaluations, L-BFGS iterations of its finish, and each pass over the data of the Newton finish (an observed information, an ℓ/∇ℓ trial). */
   iterations: number;
   /** The relative-change criterion was met and the gradient norm is below gtol (or no finish). */
   converged: boolean;
