@@ -118,7 +118,7 @@ function iterate(model: MixtureOfExperts, theta: Float64Array, ll0: number, data
   let gradFresh = false;
   let timedOut = false;
   // the Newton finish: tried once, when the families give the observed information and no gate box
-  let newtonPending = s.finish && s.newton && !Number.isFinite(s.gateBound) && hasObservedInformation(model);
+  let newtonPending = s.finish && s.newton && !Number.isFinite(s.gateBound) && !Number.isFinite(s.expertBound) && hasObservedInformation(model);
   let extra = 0; // counted evaluations of the Newton finish
   while (cycle.evaluations + extra < s.maxIter) {
     if (performance.now() > s.deadline) {
