@@ -110,7 +110,20 @@ function checkOption(name: string, value: number, ok: boolean): number {
   return value;
 }
 
-export function lbfgs(fg: ObjectiveWithGradient, x0: Float64Array, options: LbfgsOptions = {}): LbfgsResult {
+/** The options with their defaults, checked. */
+interface Settings {
+  maxIter: number;
+  memory: number;
+  gtol: number;
+  ftol: number;
+  maxLineSearch: number;
+  c1: number;
+  c2: number;
+  maxStep: number;
+  signal: { aborted: boolean } | undefined;
+}
+
+function resolveSettings(options: LbfgsOptions): Settings {
   const { maxIter = 200, memory = 10, gtol = 1e-8, ftol = 1e-14, maxLineSearch = 20 } = options;
   const { c1 = 1e-4, c2 = 0.9, maxStep = Infinity, signal } = options;
   checkOption('maxIter', maxIter, Number.isInteger(maxIter) && maxIter >= 0);
@@ -121,232 +134,323 @@ export function lbfgs(fg: ObjectiveWithGradient, x0: Float64Array, options: Lbfg
   checkOption('c1', c1, c1 > 0 && c1 < 1);
   checkOption('c2', c2, c2 > c1 && c2 < 1);
   checkOption('maxStep', maxStep, maxStep > 0);
+  return { maxIter, memory, gtol, ftol, maxLineSearch, c1, c2, maxStep, signal };
+}
 
+/**
+ * Everything one run works on, allocated once (the iteration loop allocates nothing): the iterate
+ * and its gradient, the trial buffers (swapped with x/g on acceptance), the (s, y) ring of Alg. 7.4,
+ * the box, the counters and the line-search scalars.
+ */
+interface LbfgsState {
+  fg: ObjectiveWithGradient;
+  /** The caller's options (onIteration is called on them) and the resolved settings. */
+  options: LbfgsOptions;
+  o: Settings;
+  n: number;
+  /** Per-coordinate bounds |θ_i| ≤ Bv[i] (Infinity: free); nb = n when any is finite, else 0. */
+  Bv: Float64Array;
+  nb: number;
+  /** Coordinates held at an active bound, and a hash of that set (the memory is reset when it changes). */
+  held: Uint8Array;
+  heldKey: number;
+  x: Float64Array;
+  g: Float64Array;
+  f: number;
+  /** Trial point and gradient; swapped with x and g on acceptance. */
+  xt: Float64Array;
+  gt: Float64Array;
+  /** Search direction. */
+  d: Float64Array;
+  /** Gradient at the lowest trial point of the current line search. */
+  gBest: Float64Array;
+  sMem: Float64Array[];
+  yMem: Float64Array[];
+  rho: Float64Array;
+  alpha: Float64Array;
+  /** Ring slot receiving the next (s, y) pair, number of stored pairs, H0 scaling from the newest pair. */
+  head: number;
+  count: number;
+  gamma: number;
+  evaluations: number;
+  iterations: number;
+  smallDecreases: number;
+  /** Line search: φ(0), φ'(0), evaluations so far, the last trial φ and φ', the lowest trial φ and its step. */
+  phi0: number;
+  dphi0: number;
+  lsEvals: number;
+  fTrial: number;
+  dTrial: number;
+  fBest: number;
+  aBest: number;
+}
+
+/** Box from the options, x0 clipped into it, buffers, and f(x0) (which must be finite). */
+function createState(fg: ObjectiveWithGradient, x0: Float64Array, options: LbfgsOptions, o: Settings): LbfgsState {
   const n = x0.length;
-  const m = memory;
-  let x = Float64Array.from(x0);
-  // per-coordinate bounds |θ_i| ≤ Bv[i] (Infinity: free); nb = n when any is finite, else 0
+  const m = o.memory;
+  const x = Float64Array.from(x0);
   const Bv = new Float64Array(n).fill(Infinity);
   if (options.bounds) for (let i = 0; i < n; i++) Bv[i] = options.bounds[i] ?? Infinity;
   else if (options.box) for (let i = 0; i < Math.min(n, options.box.count); i++) Bv[i] = options.box.bound;
   const nb = Bv.some(Number.isFinite) ? n : 0;
   for (let i = 0; i < nb; i++) x[i] = Math.min(Bv[i], Math.max(-Bv[i], x[i]));
-  const held = new Uint8Array(n); // coordinates held at an active bound
-  let heldKey = -1; // a hash of the held set, to reset the memory when it changes
-  /** ‖g‖∞ over the coordinates not held at an active bound at x. */
-  const freeNormInf = (xv: Float64Array, gv: Float64Array): number => {
-    let mx = 0;
-    for (let i = 0; i < n; i++) if (!(i < nb && atActiveBound(xv[i], -gv[i], Bv[i]))) mx = Math.max(mx, Math.abs(gv[i]));
-    return mx;
+  const g = new Float64Array(n);
+  const s: LbfgsState = {
+    fg, options, o, n, Bv, nb, held: new Uint8Array(n), heldKey: -1, x, g, f: 0,
+    xt: new Float64Array(n), gt: new Float64Array(n), d: new Float64Array(n), gBest: new Float64Array(n),
+    sMem: Array.from({ length: m }, () => new Float64Array(n)),
+    yMem: Array.from({ length: m }, () => new Float64Array(n)),
+    rho: new Float64Array(m), alpha: new Float64Array(m), head: 0, count: 0, gamma: 1,
+    evaluations: 0, iterations: 0, smallDecreases: 0,
+    phi0: 0, dphi0: 0, lsEvals: 0, fTrial: 0, dTrial: 0, fBest: 0, aBest: 0,
   };
-  let g = new Float64Array(n);
-  let xt = new Float64Array(n); // trial point; swapped with x on acceptance
-  let gt = new Float64Array(n); // trial gradient; swapped with g on acceptance
-  const d = new Float64Array(n); // search direction
-  const gBest = new Float64Array(n); // gradient at the lowest trial point of the current line search
-  const sMem = Array.from({ length: m }, () => new Float64Array(n));
-  const yMem = Array.from({ length: m }, () => new Float64Array(n));
-  const rho = new Float64Array(m);
-  const alpha = new Float64Array(m);
-  let head = 0; // ring slot receiving the next (s, y) pair
-  let count = 0; // number of stored pairs
-  let gamma = 1; // H0 scaling from the newest pair
+  s.f = fg(x, g);
+  s.evaluations = 1;
+  if (!Number.isFinite(s.f)) throw new RangeError(`lbfgs: f(x0) must be finite, got ${s.f}`);
+  return s;
+}
 
-  let f = fg(x, g);
-  let evaluations = 1;
-  if (!Number.isFinite(f)) throw new RangeError(`lbfgs: f(x0) must be finite, got ${f}`);
+/** ‖g‖∞ over the coordinates not held at an active bound at x. */
+function freeNormInf(s: LbfgsState, xv: Float64Array, gv: Float64Array): number {
+  const { n, nb, Bv } = s;
+  let mx = 0;
+  for (let i = 0; i < n; i++) if (!(i < nb && atActiveBound(xv[i], -gv[i], Bv[i]))) mx = Math.max(mx, Math.abs(gv[i]));
+  return mx;
+}
 
-  // Line-search state lives in the closure so that the iteration loop allocates nothing.
-  let phi0 = 0, dphi0 = 0, lsEvals = 0, fTrial = 0, dTrial = 0, fBest = 0, aBest = 0;
+/** The gradient test at x (the KKT test of the box when there is one). */
+function gradientSmall(s: LbfgsState, scale: number): boolean {
+  return (s.nb > 0 ? freeNormInf(s, s.x, s.g) : normInf(s.g)) <= s.o.gtol * scale;
+}
 
-  /** φ(a) = f(x + a·d) into xt/gt, fTrial, dTrial; non-finite values count as f = +∞. */
-  const evalAt = (a: number): void => {
-    for (let i = 0; i < n; i++) xt[i] = x[i] + a * d[i];
-    for (let i = 0; i < nb; i++) xt[i] = Math.min(Bv[i], Math.max(-Bv[i], xt[i]));
-    const fv = fg(xt, gt);
-    evaluations++;
-    lsEvals++;
-    const dv = dot(gt, d);
-    const ok = Number.isFinite(fv) && Number.isFinite(dv);
-    fTrial = ok ? fv : Infinity;
-    dTrial = ok ? dv : NaN;
-    if (fTrial < fBest) {
-      fBest = fTrial;
-      aBest = a;
-      gBest.set(gt);
-    }
-  };
-  const armijo = (a: number, fa: number): boolean => fa <= phi0 + c1 * a * dphi0;
-  const curvature = (da: number): boolean => Math.abs(da) <= -c2 * dphi0;
-
-  /** Alg. 3.6: φ(aLo) is the lowest sufficient-decrease value so far, φ'(aLo)(aHi − aLo) < 0. */
-  const zoom = (aLo: number, fLo: number, dLo: number, aHi: number, fHi: number, dHi: number): boolean => {
-    while (lsEvals < maxLineSearch) {
-      const w = aHi - aLo;
-      if (Math.abs(w) <= Number.EPSILON * Math.max(Math.abs(aLo), Math.abs(aHi))) return false;
-      let a = aLo + 0.5 * w; // bisection when φ(aHi) is not finite (outside the domain)
-      if (Number.isFinite(fHi)) {
-        let c = cubicMin(aLo, fLo, dLo, aHi, fHi, dHi);
-        if (!Number.isFinite(c)) c = quadMin(aLo, fLo, dLo, aHi, fHi);
-        const lo = Math.min(aLo, aHi) + 0.1 * Math.abs(w);
-        const hi = Math.max(aLo, aHi) - 0.1 * Math.abs(w);
-        if (Number.isFinite(c)) a = Math.min(hi, Math.max(lo, c));
-      }
-      evalAt(a);
-      if (!armijo(a, fTrial) || fTrial >= fLo) {
-        aHi = a; fHi = fTrial; dHi = dTrial;
-      } else {
-        if (curvature(dTrial)) return true;
-        if (dTrial * (aHi - aLo) >= 0) {
-          aHi = aLo; fHi = fLo; dHi = dLo;
-        }
-        aLo = a; fLo = fTrial; dLo = dTrial;
-      }
-    }
-    return false;
-  };
-
-  /** Alg. 3.5: true when xt/gt hold a strong-Wolfe point (or a sufficient-decrease point at aMax). */
-  const lineSearch = (a1: number, aMax: number): boolean => {
-    lsEvals = 0;
-    fBest = phi0;
-    aBest = 0;
-    let aPrev = 0, fPrev = phi0, dPrev = dphi0, a = a1;
-    while (lsEvals < maxLineSearch) {
-      evalAt(a);
-      if (!armijo(a, fTrial) || (lsEvals > 1 && fTrial >= fPrev)) return zoom(aPrev, fPrev, dPrev, a, fTrial, dTrial);
-      if (curvature(dTrial)) return true;
-      if (dTrial >= 0) return zoom(a, fTrial, dTrial, aPrev, fPrev, dPrev);
-      if (a >= aMax) return true; // step capped by maxStep: accept on sufficient decrease alone
-      // Extrapolate: cubic step, safeguarded to [a + 1.1(a − aPrev), a + 4(a − aPrev)].
-      const lo = a + 1.1 * (a - aPrev), hi = a + 4 * (a - aPrev);
-      const c = cubicMin(aPrev, fPrev, dPrev, a, fTrial, dTrial);
-      aPrev = a; fPrev = fTrial; dPrev = dTrial;
-      a = Math.min(aMax, Number.isFinite(c) ? Math.min(hi, Math.max(lo, c)) : hi);
-    }
-    return false;
-  };
-
-  /** Alg. 7.4: d = −H·g from the stored pairs, oldest pair at (head − count) mod m. */
-  const twoLoop = (): void => {
-    d.set(g);
-    for (let i = 0; i < nb; i++) if (held[i]) d[i] = 0;
-    for (let j = 0, k = head; j < count; j++) {
-      k = (k - 1 + m) % m;
-      const s = sMem[k], y = yMem[k];
-      const ak = rho[k] * dot(s, d);
-      alpha[k] = ak;
-      for (let i = 0; i < n; i++) d[i] -= ak * y[i];
-    }
-    for (let i = 0; i < n; i++) d[i] *= gamma;
-    for (let j = 0, k = (head - count + m) % m; j < count; j++, k = (k + 1) % m) {
-      const s = sMem[k], y = yMem[k];
-      const c = alpha[k] - rho[k] * dot(y, d);
-      for (let i = 0; i < n; i++) d[i] += c * s[i];
-    }
-    for (let i = 0; i < n; i++) d[i] = -d[i];
-    for (let i = 0; i < nb; i++) if (held[i]) d[i] = 0;
-  };
-
-  let iterations = 0;
-  let smallDecreases = 0;
-  /** One iteration: returns a stop reason, or undefined to continue. */
-  const iterate = (): StopReason | undefined => {
-    let boxStep = Infinity;
-    if (nb > 0) {
-      let key = 0;
-      for (let i = 0; i < nb; i++) {
-        held[i] = atActiveBound(x[i], -g[i], Bv[i]) ? 1 : 0;
-        key = (key * 31 + (held[i] ? i + 1 : 0)) % 1000000007;
-      }
-      if (key !== heldKey) count = 0; // the active set changed: the stored curvature pairs no longer apply
-      heldKey = key;
-    }
-    for (;;) {
-      const steepest = count === 0;
-      let a1 = 1;
-      if (steepest) {
-        for (let i = 0; i < n; i++) d[i] = i < nb && held[i] ? 0 : -g[i];
-        a1 = Math.min(1, 1 / Math.sqrt(dot(d, d)));
-      } else {
-        twoLoop();
-      }
-      if (nb > 0) {
-        // a free coordinate on the bound may not move out of the box; the step ends where the first one reaches it
-        boxStep = Infinity;
-        for (let i = 0; i < nb; i++) {
-          if (d[i] === 0) continue;
-          const room = d[i] > 0 ? Bv[i] - x[i] : -Bv[i] - x[i];
-          if (room * d[i] <= 0) { d[i] = 0; continue; }
-          boxStep = Math.min(boxStep, room / d[i]);
-        }
-      }
-      phi0 = f;
-      dphi0 = dot(g, d);
-      if (!(dphi0 < 0 && Number.isFinite(dphi0))) {
-        if (steepest) return Number.isFinite(dphi0) ? 'lineSearch' : 'nonFinite';
-        count = 0; // not a descent direction: reset to steepest descent
-        continue;
-      }
-      const aMax = Math.min(maxStep / Math.sqrt(dot(d, d)), boxStep);
-      if (lineSearch(Math.min(a1, aMax), aMax)) break;
-      if (fBest < phi0) {
-        // Line search failed but found a decrease: take the lowest trial point.
-        for (let i = 0; i < n; i++) xt[i] = x[i] + aBest * d[i];
-        gt.set(gBest);
-        fTrial = fBest;
-        break;
-      }
-      if (steepest) return 'lineSearch';
-      count = 0;
-    }
-    // Accept xt: store s = xt − x, y = gt − g in the ring, then swap buffers.
-    const s = sMem[head], y = yMem[head];
-    let ys = 0, yy = 0;
-    for (let i = 0; i < n; i++) {
-      s[i] = xt[i] - x[i];
-      y[i] = gt[i] - g[i];
-      ys += y[i] * s[i];
-      yy += y[i] * y[i];
-    }
-    const xOld = x, gOld = g;
-    x = xt; xt = xOld;
-    g = gt; gt = gOld;
-    const fPrev = f;
-    f = fTrial;
-    if (ys > Number.EPSILON * yy) {
-      rho[head] = 1 / ys;
-      gamma = ys / yy;
-      head = (head + 1) % m;
-      count = Math.min(count + 1, m);
-    } else {
-      count = 0; // curvature failure
-    }
-    iterations++;
-    options.onIteration?.(iterations, f, g);
-    const scale = Math.max(1, Math.abs(f));
-    if ((nb > 0 ? freeNormInf(x, g) : normInf(g)) <= gtol * scale) return 'gtol';
-    smallDecreases = fPrev - f <= ftol * scale ? smallDecreases + 1 : 0;
-    return smallDecreases >= 2 ? 'ftol' : undefined;
-  };
-
-  let reason: StopReason | undefined;
-  if (!g.every(Number.isFinite)) reason = 'nonFinite';
-  else if ((nb > 0 ? freeNormInf(x, g) : normInf(g)) <= gtol * Math.max(1, Math.abs(f))) reason = 'gtol';
-  while (reason === undefined) {
-    if (iterations >= maxIter) reason = 'maxIter';
-    else if (signal?.aborted) reason = 'aborted';
-    else reason = iterate();
+/** φ(a) = f(x + a·d) into xt/gt, fTrial, dTrial; non-finite values count as f = +∞. */
+function evalAt(s: LbfgsState, a: number): void {
+  const { n, nb, Bv, x, xt, gt, d } = s;
+  for (let i = 0; i < n; i++) xt[i] = x[i] + a * d[i];
+  for (let i = 0; i < nb; i++) xt[i] = Math.min(Bv[i], Math.max(-Bv[i], xt[i]));
+  const fv = s.fg(xt, gt);
+  s.evaluations++;
+  s.lsEvals++;
+  const dv = dot(gt, d);
+  const ok = Number.isFinite(fv) && Number.isFinite(dv);
+  s.fTrial = ok ? fv : Infinity;
+  s.dTrial = ok ? dv : NaN;
+  if (s.fTrial < s.fBest) {
+    s.fBest = s.fTrial;
+    s.aBest = a;
+    s.gBest.set(gt);
   }
-  if (nb > 0) for (let i = 0; i < nb; i++) if (atActiveBound(x[i], -g[i], Bv[i])) g[i] = 0; // KKT: held coordinates are stationary
+}
+
+const armijo = (s: LbfgsState, a: number, fa: number): boolean => fa <= s.phi0 + s.o.c1 * a * s.dphi0;
+const curvature = (s: LbfgsState, da: number): boolean => Math.abs(da) <= -s.o.c2 * s.dphi0;
+
+/** Alg. 3.6: φ(aLo) is the lowest sufficient-decrease value so far, φ'(aLo)(aHi − aLo) < 0. */
+function zoom(s: LbfgsState, aLo: number, fLo: number, dLo: number, aHi: number, fHi: number, dHi: number): boolean {
+  while (s.lsEvals < s.o.maxLineSearch) {
+    const w = aHi - aLo;
+    if (Math.abs(w) <= Number.EPSILON * Math.max(Math.abs(aLo), Math.abs(aHi))) return false;
+    let a = aLo + 0.5 * w; // bisection when φ(aHi) is not finite (outside the domain)
+    if (Number.isFinite(fHi)) {
+      let c = cubicMin(aLo, fLo, dLo, aHi, fHi, dHi);
+      if (!Number.isFinite(c)) c = quadMin(aLo, fLo, dLo, aHi, fHi);
+      const lo = Math.min(aLo, aHi) + 0.1 * Math.abs(w);
+      const hi = Math.max(aLo, aHi) - 0.1 * Math.abs(w);
+      if (Number.isFinite(c)) a = Math.min(hi, Math.max(lo, c));
+    }
+    evalAt(s, a);
+    if (!armijo(s, a, s.fTrial) || s.fTrial >= fLo) {
+      aHi = a; fHi = s.fTrial; dHi = s.dTrial;
+    } else {
+      if (curvature(s, s.dTrial)) return true;
+      if (s.dTrial * (aHi - aLo) >= 0) {
+        aHi = aLo; fHi = fLo; dHi = dLo;
+      }
+      aLo = a; fLo = s.fTrial; dLo = s.dTrial;
+    }
+  }
+  return false;
+}
+
+/** Alg. 3.5: true when xt/gt hold a strong-Wolfe point (or a sufficient-decrease point at aMax). */
+function lineSearch(s: LbfgsState, a1: number, aMax: number): boolean {
+  s.lsEvals = 0;
+  s.fBest = s.phi0;
+  s.aBest = 0;
+  let aPrev = 0, fPrev = s.phi0, dPrev = s.dphi0, a = a1;
+  while (s.lsEvals < s.o.maxLineSearch) {
+    evalAt(s, a);
+    const fa = s.fTrial, da = s.dTrial;
+    if (!armijo(s, a, fa) || (s.lsEvals > 1 && fa >= fPrev)) return zoom(s, aPrev, fPrev, dPrev, a, fa, da);
+    if (curvature(s, da)) return true;
+    if (da >= 0) return zoom(s, a, fa, da, aPrev, fPrev, dPrev);
+    if (a >= aMax) return true; // step capped by maxStep: accept on sufficient decrease alone
+    // Extrapolate: cubic step, safeguarded to [a + 1.1(a − aPrev), a + 4(a − aPrev)].
+    const lo = a + 1.1 * (a - aPrev), hi = a + 4 * (a - aPrev);
+    const c = cubicMin(aPrev, fPrev, dPrev, a, fa, da);
+    aPrev = a; fPrev = fa; dPrev = da;
+    a = Math.min(aMax, Number.isFinite(c) ? Math.min(hi, Math.max(lo, c)) : hi);
+  }
+  return false;
+}
+
+/** Alg. 7.4: d = −H·g from the stored pairs, oldest pair at (head − count) mod m. */
+function twoLoop(s: LbfgsState): void {
+  const { n, nb, held, d, sMem, yMem, rho, alpha, head, count } = s;
+  const m = s.o.memory;
+  d.set(s.g);
+  for (let i = 0; i < nb; i++) if (held[i]) d[i] = 0;
+  for (let j = 0, k = head; j < count; j++) {
+    k = (k - 1 + m) % m;
+    const sk = sMem[k], y = yMem[k];
+    const ak = rho[k] * dot(sk, d);
+    alpha[k] = ak;
+    for (let i = 0; i < n; i++) d[i] -= ak * y[i];
+  }
+  for (let i = 0; i < n; i++) d[i] *= s.gamma;
+  for (let j = 0, k = (head - count + m) % m; j < count; j++, k = (k + 1) % m) {
+    const sk = sMem[k], y = yMem[k];
+    const c = alpha[k] - rho[k] * dot(y, d);
+    for (let i = 0; i < n; i++) d[i] += c * sk[i];
+  }
+  for (let i = 0; i < n; i++) d[i] = -d[i];
+  for (let i = 0; i < nb; i++) if (held[i]) d[i] = 0;
+}
+
+/** The held set at x (on the bound, −∇f pointing out); a change of it resets the memory. */
+function updateHeldSet(s: LbfgsState): void {
+  const { nb, held, x, g, Bv } = s;
+  let key = 0;
+  for (let i = 0; i < nb; i++) {
+    held[i] = atActiveBound(x[i], -g[i], Bv[i]) ? 1 : 0;
+    key = (key * 31 + (held[i] ? i + 1 : 0)) % 1000000007;
+  }
+  if (key !== s.heldKey) s.count = 0; // the active set changed: the stored curvature pairs no longer apply
+  s.heldKey = key;
+}
+
+/** d: steepest descent (count = 0) or the two-loop direction; returns the first trial step. */
+function searchDirection(s: LbfgsState): number {
+  const { n, nb, held, d, g } = s;
+  if (s.count !== 0) {
+    twoLoop(s);
+    return 1;
+  }
+  for (let i = 0; i < n; i++) d[i] = i < nb && held[i] ? 0 : -g[i];
+  return Math.min(1, 1 / Math.sqrt(dot(d, d)));
+}
+
+/** A free coordinate on the bound may not move out of the box; the step ends where the first one reaches it. */
+function boxStepLimit(s: LbfgsState): number {
+  const { nb, Bv, x, d } = s;
+  let boxStep = Infinity;
+  for (let i = 0; i < nb; i++) {
+    if (d[i] === 0) continue;
+    const room = d[i] > 0 ? Bv[i] - x[i] : -Bv[i] - x[i];
+    if (room * d[i] <= 0) { d[i] = 0; continue; }
+    boxStep = Math.min(boxStep, room / d[i]);
+  }
+  return boxStep;
+}
+
+/**
+ * Direction and line search until xt/gt/fTrial hold a point to accept (undefined), resetting to
+ * steepest descent on a non-descent direction or a failed search; a stop reason when steepest descent fails.
+ */
+function findStep(s: LbfgsState): StopReason | undefined {
+  const { n, x, xt, d } = s;
+  for (;;) {
+    const steepest = s.count === 0;
+    const a1 = searchDirection(s);
+    const boxStep = s.nb > 0 ? boxStepLimit(s) : Infinity;
+    s.phi0 = s.f;
+    s.dphi0 = dot(s.g, d);
+    if (!(s.dphi0 < 0 && Number.isFinite(s.dphi0))) {
+      if (steepest) return Number.isFinite(s.dphi0) ? 'lineSearch' : 'nonFinite';
+      s.count = 0; // not a descent direction: reset to steepest descent
+      continue;
+    }
+    const aMax = Math.min(s.o.maxStep / Math.sqrt(dot(d, d)), boxStep);
+    if (lineSearch(s, Math.min(a1, aMax), aMax)) return undefined;
+    if (s.fBest < s.phi0) {
+      // Line search failed but found a decrease: take the lowest trial point.
+      for (let i = 0; i < n; i++) xt[i] = x[i] + s.aBest * d[i];
+      s.gt.set(s.gBest);
+      s.fTrial = s.fBest;
+      return undefined;
+    }
+    if (steepest) return 'lineSearch';
+    s.count = 0;
+  }
+}
+
+/** Accept xt: store s = xt − x, y = gt − g in the ring (unless the curvature test fails), swap buffers; returns the previous f. */
+function acceptStep(s: LbfgsState): number {
+  const { n, x, g, xt, gt, head } = s;
+  const sv = s.sMem[head], y = s.yMem[head];
+  let ys = 0, yy = 0;
+  for (let i = 0; i < n; i++) {
+    sv[i] = xt[i] - x[i];
+    y[i] = gt[i] - g[i];
+    ys += y[i] * sv[i];
+    yy += y[i] * y[i];
+  }
+  s.x = xt; s.xt = x;
+  s.g = gt; s.gt = g;
+  const fPrev = s.f;
+  s.f = s.fTrial;
+  if (ys > Number.EPSILON * yy) {
+    s.rho[head] = 1 / ys;
+    s.gamma = ys / yy;
+    s.head = (head + 1) % s.o.memory;
+    s.count = Math.min(s.count + 1, s.o.memory);
+  } else {
+    s.count = 0; // curvature failure
+  }
+  return fPrev;
+}
+
+/** One iteration: returns a stop reason, or undefined to continue. */
+function iterate(s: LbfgsState): StopReason | undefined {
+  if (s.nb > 0) updateHeldSet(s);
+  const stop = findStep(s);
+  if (stop !== undefined) return stop;
+  const fPrev = acceptStep(s);
+  s.iterations++;
+  s.options.onIteration?.(s.iterations, s.f, s.g);
+  const scale = Math.max(1, Math.abs(s.f));
+  if (gradientSmall(s, scale)) return 'gtol';
+  s.smallDecreases = fPrev - s.f <= s.o.ftol * scale ? s.smallDecreases + 1 : 0;
+  return s.smallDecreases >= 2 ? 'ftol' : undefined;
+}
+
+/** The result at x; held coordinates get gradient 0 (KKT: they are stationary). */
+function result(s: LbfgsState, reason: StopReason): LbfgsResult {
+  const { x, g, nb, Bv } = s;
+  if (nb > 0) for (let i = 0; i < nb; i++) if (atActiveBound(x[i], -g[i], Bv[i])) g[i] = 0;
   return {
     x,
-    f,
+    f: s.f,
     gradNormInf: normInf(g),
     gradNorm2: Math.sqrt(dot(g, g)),
-    iterations,
-    evaluations,
+    iterations: s.iterations,
+    evaluations: s.evaluations,
     converged: reason === 'gtol' || reason === 'ftol',
     reason,
   };
+}
+
+export function lbfgs(fg: ObjectiveWithGradient, x0: Float64Array, options: LbfgsOptions = {}): LbfgsResult {
+  const o = resolveSettings(options);
+  const s = createState(fg, x0, options, o);
+  let reason: StopReason | undefined;
+  if (!s.g.every(Number.isFinite)) reason = 'nonFinite';
+  else if (gradientSmall(s, Math.max(1, Math.abs(s.f)))) reason = 'gtol';
+  while (reason === undefined) {
+    if (s.iterations >= o.maxIter) reason = 'maxIter';
+    else if (o.signal?.aborted) reason = 'aborted';
+    else reason = iterate(s);
+  }
+  return result(s, reason);
 }
