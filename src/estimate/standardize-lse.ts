@@ -30,8 +30,8 @@ export type RawLSEFit = (spec: ModelSpec, data: Dataset, options: LSEOptions) =>
 /** Run `fit` (least squares on the data as given) on standardised data and map the result back. */
 export function fitLSEStandardized(spec: ModelSpec, data: Dataset, options: LSEOptions, fit: RawLSEFit): LSEResult {
   if (options.standardize === false) return fit(spec, data, options);
-  // with gateBound the box is in the data's units: x is not standardised (y still is where allowed)
-  const s = standardization(spec, data, { gateBound: options.gateBound });
+  // the boxes are in the data's units: with gateBound x is not standardised, with expertBound neither x nor y
+  const s = standardization(spec, data, { gateBound: options.gateBound, expertBound: options.expertBound });
   if (isIdentity(s)) return fit(spec, data, options);
   const sData = standardizeData(data, s);
   const f = s.sy * s.sy; // SSE factor

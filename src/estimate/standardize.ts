@@ -196,7 +196,8 @@ function expertModes(e: ExpertJSON): { x: boolean; y: Mode } {
 /** What a fit of `spec` standardises, in words (for documentation and tests): e.g. "x affine, y scaled". */
 export function standardizationModes(spec: ModelSpec, gateBound?: number, expertBound?: number): { x: Mode; y: Mode } {
   const e = expertModes(spec.experts);
-  return { x: gateBound !== undefined || expertBound !== undefined || !e.x ? 'none' : gateXMode(spec.gate), y: e.y };
+  // a box is in the data's units: x maps the gate and expert slopes, y the expert coefficients
+  return { x: gateBound !== undefined || expertBound !== undefined || !e.x ? 'none' : gateXMode(spec.gate), y: expertBound !== undefined ? 'none' : e.y };
 }
 
 /** The standardisation used for a fit of `spec` to `data` (identity where the families do not allow it). */

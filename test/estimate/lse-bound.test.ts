@@ -143,4 +143,23 @@ describe('fitLSE gateBound (compact Θ) under every gate', () => {
     }
     expect(() => fitLSE(truth.spec(), data, { expertBound: -1 })).toThrow(/^expertBound: must be a finite number > 0/);
   });
+
+  it('expertBound is a box in the data\'s units: x and y are not standardised under it (linear and GELU experts, scaled data)', () => {
+    for (const activation of ['linear', 'gelu'] as const) {
+      const truth = MixtureOfExperts.fromJSON({ gate: { type: 'softmax', beta0: [0, 0], beta1: [[4], [0]] }, experts: { type: 'regression', activation, a: [[2], [-2]], b: [1, 0], noiseVariance: 0.01 } });
+      const rng = new Rng(3);
+      const n = 2000;
+      const X = sampleX({ type: 'uniform', low: -1, high: 1 }, n, 1, rng.split('x'));
+      const { y } = truth.sample(X, n, rng.split('y'));
+      // y × 100 for linear experts (the family scales y); x × 0.1 for both (the slopes scale by 10)
+      const cy = activation === 'linear' ? 100 : 1;
+      const data: Dataset = { X: X.map((v) => v * 0.1), y: y.map((v) => v * cy), n, d: 1 };
+      const B = 5;
+      const r = fitLSE(truth.spec(), data, { init: { type: 'kmeans++' }, seed: 2, expertBound: B, maxIter: 3000 });
+      const pg = r.model.gate.nParams;
+      const coef = Array.from(r.model.theta.subarray(pg));
+      expect(Math.max(...coef.map(Math.abs))).toBeLessThanOrEqual(B * (1 + 1e-12));
+      expect(coef.some((v) => Math.abs(v) >= B * (1 - 1e-9))).toBe(true); // the box binds (true slopes are 20 on this x)
+    }
+  });
 });
