@@ -95,7 +95,7 @@ export interface SummaryOptions {
 const TWO_POW_M32 = 1 / 4294967296;
 
 /** q-quantile (linear interpolation between order statistics) of sorted values. */
-function quantileSorted(s: ArrayLike<number>, q: number): number {
+export function quantileSorted(s: ArrayLike<number>, q: number): number {
   const m = s.length;
   const h = (m - 1) * q;
   const lo = Math.floor(h);
@@ -104,7 +104,7 @@ function quantileSorted(s: ArrayLike<number>, q: number): number {
 }
 
 /** Percentile interval; NaN when more than the tail fraction of the resamples has no finite slope (a summary of 0 has no logarithm). */
-function percentileCI(v: Float64Array, level: number): [number, number] {
+export function percentileCI(v: Float64Array, level: number): [number, number] {
   const f = v.filter(Number.isFinite).sort();
   const a = (1 - level) / 2;
   if (!f.length || v.length - f.length > a * v.length) return [NaN, NaN];
@@ -112,7 +112,7 @@ function percentileCI(v: Float64Array, level: number): [number, number] {
 }
 
 /** Index sets of the per-decade windows, anchored at the largest n (full decades only; one window if the range is shorter). */
-function decadeWindows(logN: Float64Array): { from: number; to: number; idx: number[] }[] {
+export function decadeWindows(logN: Float64Array): { from: number; to: number; idx: number[] }[] {
   const m = logN.length;
   const lmin = logN[0];
   const lmax = logN[m - 1];
@@ -129,7 +129,8 @@ function decadeWindows(logN: Float64Array): { from: number; to: number; idx: num
   return out.reverse();
 }
 
-function slopeOn(x: Float64Array, y: Float64Array, idx: readonly number[]): number {
+/** OLS slope of y on x over the points idx (NaN with fewer than 2 or a non-finite y). */
+export function slopeOn(x: Float64Array, y: Float64Array, idx: readonly number[]): number {
   if (idx.length < 2) return NaN;
   const xs = idx.map((i) => x[i]);
   const ys = idx.map((i) => y[i]);

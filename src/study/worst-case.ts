@@ -16,48 +16,14 @@
  */
 import { Rng } from '../numeric/rng.js';
 import { DataError } from '../errors.js';
-import { ols } from '../measure/rate.js';
-import { judge, trendModels, type ClaimSpec, type RateSummary, type SlopeCI, type Verdict } from '../measure/rate-summary.js';
+import { decadeWindows as decadeWindowRanges, judge, percentileCI, quantileSorted, slopeOn, trendModels, type ClaimSpec, type RateSummary, type SlopeCI, type Verdict } from '../measure/rate-summary.js';
 
 export const LOCAL_VERDICT_RULE = 'Local alternatives (a truth per n and replicate, ε_n ∝ n^−rate): the same rule on the worst case over the family of truths at each n (the 0.8-quantile over the replicates of each truth, maximised over the truths; bootstrap within each (n, truth)), except for "slower than any polynomial": with m = (p − rate)/2, the midpoint between −rate (an estimator that cannot separate the alternatives from the centre) and the counterpart\'s polynomial rate p, reproduced if lo ≥ m and hi − lo ≤ 0.5 (no trend-model test: the worst case is a power of n by construction), contradicted if hi < m, else inconclusive.';
 
 const TWO_POW_M32 = 1 / 4294967296;
 
-function quantileSorted(s: ArrayLike<number>, q: number): number {
-  const h = (s.length - 1) * q;
-  const lo = Math.floor(h);
-  const hi = Math.min(s.length - 1, lo + 1);
-  return s[lo] + (h - lo) * (s[hi] - s[lo]);
-}
-
-function percentileCI(v: Float64Array, level: number): [number, number] {
-  const f = v.filter(Number.isFinite).sort();
-  const a = (1 - level) / 2;
-  if (!f.length || v.length - f.length > a * v.length) return [NaN, NaN];
-  return [quantileSorted(f, a), quantileSorted(f, 1 - a)];
-}
-
-function slopeOn(x: Float64Array, y: Float64Array, idx: readonly number[]): number {
-  if (idx.length < 2) return NaN;
-  const ys = idx.map((i) => y[i]);
-  if (ys.some((v) => !Number.isFinite(v))) return NaN;
-  return ols(idx.map((i) => x[i]), ys).slope;
-}
-
-/** Per-decade windows anchored at the largest n (as rate-summary.ts). */
-function decadeWindows(logN: Float64Array): number[][] {
-  const m = logN.length;
-  const dec = Math.log(10);
-  const eps = 1e-9;
-  if (logN[m - 1] - logN[0] < dec - eps) return [Array.from({ length: m }, (_, i) => i)];
-  const out: number[][] = [];
-  for (let hiL = logN[m - 1]; hiL - dec >= logN[0] - eps; hiL -= dec) {
-    const idx: number[] = [];
-    for (let i = 0; i < m; i++) if (logN[i] >= hiL - dec - eps && logN[i] <= hiL + eps) idx.push(i);
-    if (idx.length >= 2) out.push(idx);
-  }
-  return out.reverse();
-}
+/** Per-decade windows anchored at the largest n, as index sets (rate-summary.ts's windows). */
+const decadeWindows = (logN: Float64Array): number[][] => decadeWindowRanges(logN).map((w) => w.idx);
 
 export interface WorstCaseSummary extends RateSummary {
   /** At each n (ascending), the truth index whose 0.8-quantile is the largest (the worst case). */
