@@ -586,14 +586,13 @@ export function reproductionMarkdown(r: Reproduction, ctx: { figOf: Map<string, 
     for (const c of locals) {
       const l = c.local!;
       const f = r.presets.find((p) => p.preset === c.preset)?.facts?.find((x) => x.setting === c.setting);
-      const blowup = f !== undefined && f.smallJobs > 0 && f.expertFarSmall / f.smallJobs >= 0.2;
-      lines.push(`- **${c.preset} · ${c.setting} · ${c.loss}: ${c.verdict}** (${c.summary}: ${num(c.slope)} ${ci(c.ci)}; ${l.truths} truths, ${l.reading}${l.rate ? `, ε ∝ n^−${num(l.rate, 4).replace(/0+$/, '')}` : ''}; worst truth per n ${l.worstTruth.join(' ')}). ${c.reason}. ${localCause(c, blowup)}`);
+      lines.push(`- **${c.preset} · ${c.setting} · ${c.loss}: ${c.verdict}** (${c.summary}: ${num(c.slope)} ${ci(c.ci)}; ${l.truths} truths, ${l.reading}${l.rate ? `, ε ∝ n^−${num(l.rate, 4).replace(/0+$/, '')}` : ''}; worst truth per n ${l.worstTruth.join(' ')}). ${c.reason}. ${localCause(c, f)}`);
     }
   }
   const reasons = r.claims.filter((c) => c.verdict !== 'reproduced' && c.verdict !== 'not run');
   if (reasons.length) {
     lines.push('', '## Claims contradicted or inconclusive: why, and the run that would settle it', '');
-    lines.push('Generated from the data: the rule\'s reason, the estimator\'s record in the store (fits that did not converge, sit on the gate bound, or have expert coefficients far beyond the truth\'s), the share of far fits, the summaries that disagree and the trend of the local slopes; then the cause these point to and the run that would decide. The figure is the preset\'s panel of that setting.', '');
+    lines.push('Generated from the data: the rule\'s reason, the estimator\'s record in the store (fits that did not converge, sit on the gate or the expert bound, or have expert coefficients far beyond the truth\'s), the share of far fits, the summaries that disagree and the trend of the local slopes; then the cause these point to and the run that would decide. The figure is the preset\'s panel of that setting.', '');
     for (const c of reasons) {
       const fig = ctx.figOf.get(`${c.preset}\u0000${c.setting}`);
       const facts = r.presets.find((p) => p.preset === c.preset)?.facts?.find((f) => f.setting === c.setting);
@@ -636,9 +635,11 @@ export function diagnose(c: ClaimRow, facts?: SettingFacts, cellSibling?: ClaimR
     }
     if (f.varianceFloor > 0) parts.push(`${f.varianceFloor} of ${f.ok} fits have an expert variance at the floor (degenerate fits: an expert on too few distinct points).`);
     if (f.gateBound !== null && f.atBound > 0) parts.push(`${f.atBound} of ${f.ok} fits (${pct(f.atBound / f.ok)}) have a gate coefficient on the bound ${f.gateBound}.`);
+    if (f.expertBound !== null && f.atExpertBound > 0) parts.push(`${f.atExpertBound} of ${f.ok} fits (${pct(f.atExpertBound / f.ok)}) have an expert coefficient on the bound ${f.expertBound}.`);
+    if (f.expertBound !== null && f.beyondExpertBound > 0) parts.push(`${f.beyondExpertBound} of ${f.ok} fits (${pct(f.beyondExpertBound / f.ok)}) have an expert coefficient beyond the bound ${f.expertBound} in the stored model's units (the fit honoured the box in other units, e.g. standardised ones).`);
     if (f.expertFar > 0) {
       blowup = f.smallJobs > 0 && f.expertFarSmall / f.smallJobs >= 0.2;
-      parts.push(`${f.expertFar} of ${f.ok} fits have an expert coefficient above 10 × max(1, the truth's largest ${num(f.trueExpertMax, 1)}) (largest ${f.expertMax.toExponential(1)}), ${f.expertFarSmall} of the ${f.smallJobs} at n ≤ ${f.nSmallTo}: only the gate is bounded, the experts are not (Θ is compact in the theorems).`);
+      parts.push(`${f.expertFar} of ${f.ok} fits have an expert coefficient above 10 × max(1, the truth's largest ${num(f.trueExpertMax, 1)}) (largest ${f.expertMax.toExponential(1)}), ${f.expertFarSmall} of the ${f.smallJobs} at n ≤ ${f.nSmallTo}: ${boundsText(f)}.`);
     }
   }
   if (c.aboveOne) {
@@ -657,20 +658,21 @@ export function diagnose(c: ClaimRow, facts?: SettingFacts, cellSibling?: ClaimR
   const width = c.ci ? c.ci[1] - c.ci[0] : null;
   const reps = c.reps;
   if (c.local) {
-    parts.push(localCause(c, blowup));
+    parts.push(localCause(c, facts));
   } else if (c.kind === 'slow' && c.verdict === 'contradicted') {
-    if (blowup || stuck) parts.push(`The estimator's record above (${[blowup ? 'runaway expert coefficients at small n' : '', stuck ? 'fits stopped at the iteration or time limit' : ''].filter(Boolean).join(', ')}) already makes the measured slope unreliable: ${[blowup ? 'a compact Θ for the experts' : '', stuck ? 'a larger iteration limit' : ''].filter(Boolean).join(' and ')} come${blowup && stuck ? '' : 's'} first.`);
+    if (blowup || stuck) parts.push(`The estimator's record above (${[blowup ? 'runaway expert coefficients at small n' : '', stuck ? 'fits stopped at the iteration or time limit' : ''].filter(Boolean).join(', ')}) already makes the measured slope unreliable: ${[blowup ? (facts?.expertBound != null ? expertBoxRun(facts) : 'a compact Θ for the experts') : '', stuck ? 'a larger iteration limit' : ''].filter(Boolean).join(' and ')} come${blowup && stuck ? '' : 's'} first.`);
     parts.push(`Cause: the estimator converges polynomially at this one fixed truth. The slow-rate result (math-spec §1.6) is a minimax lower bound — the infimum over estimators of the supremum over mixing measures in the class — so it says that some truths near this one are slow at each n, not that the MLE at a fixed truth is; a fixed-truth run measures the pointwise rate${c.preset === 'temperature' ? ', here of β/τ at τ̂ = τ* (the identified quantity; math-spec §6.1 [REC]), which the scale invariance leaves as a softmax-type parameter' : ''}. Run that would decide: truths that approach the degenerate configuration as n grows (local alternatives, e.g. the vanishing parameter at n^−1/4, one truth per n) beside the same design for the polynomial counterpart.`);
   } else if (c.loss.startsWith('param:') && cellSibling && cellSibling.verdict === 'reproduced') {
     parts.push(`Cause: the statistic — ${c.loss} is the largest error over the fitted atoms, unweighted, which the theorem does not bound (an atom of small weight may wander); the theorem bounds the weighted cell sums, and ${cellSibling.loss} on the same fits is reproduced (${cellSibling.summary}: ${num(cellSibling.slope)} ${ci(cellSibling.ci)}). Nothing to rerun: read ${cellSibling.loss}.`);
-  } else if (c.kind === 'rate' && facts && facts.gateBound !== null && facts.atBound / Math.max(facts.ok, 1) >= 0.1 && c.slope !== null && theory !== null && c.slope > theory) {
-    parts.push(`Cause: the bound on Θ — ${pct(facts.atBound / facts.ok)} of the fits have a gate coefficient on the bound ${facts.gateBound}, where the error cannot shrink, and the 0.8-quantile reads the upper fifth of the fits. Run that would decide: the same design with a larger bound (or none) beside this one, to separate fits that want a larger coefficient from the truth's neighbourhood.`);
+  } else if (c.kind === 'rate' && facts && onBound(facts) !== null && c.slope !== null && theory !== null && c.slope > theory) {
+    const b = onBound(facts)!;
+    parts.push(`Cause: the bound on Θ — ${pct(b.share)} of the fits have ${b.block === 'gate' ? 'a gate' : 'an expert'} coefficient on the bound ${b.bound}, where the error cannot shrink, and the 0.8-quantile reads the upper fifth of the fits. Run that would decide: the same design with a larger bound (or none) beside this one, to separate fits that want a larger coefficient from the truth's neighbourhood.`);
   } else if (blowup && c.slope !== null && theory !== null && c.slope >= theory - 0.2) {
-    parts.push(`Cause: the estimator — runaway expert coefficients (quasi-separation, ${facts!.expertFarSmall} of the ${facts!.smallJobs} fits at n ≤ ${facts!.nSmallTo}) make the fits of that range unreliable; the slope is not steeper than the theory, so they do not explain it alone. Run that would decide: a compact Θ for the experts (a bound on their coefficients, as gateBound does for the gate) and n from 1e3 to 1e6.`);
+    parts.push(`Cause: the estimator — runaway expert coefficients (quasi-separation, ${facts!.expertFarSmall} of the ${facts!.smallJobs} fits at n ≤ ${facts!.nSmallTo}) make the fits of that range unreliable; the slope is not steeper than the theory, so they do not explain it alone. Run that would decide: ${expertBoxRun(facts)} and n from 1e3 to 1e6.`);
   } else if (blowup && last !== null && theory !== null && Math.abs(last - theory) <= 0.3) {
-    parts.push(`Cause: too small n — the small-n fits with runaway expert coefficients (quasi-separation) steepen the curve, while the last decade already agrees with the theory. Run that would decide: n from 1e3 to 1e6 (the same 3 decades shifted up one), or a bound on the expert coefficients.`);
+    parts.push(`Cause: too small n — the small-n fits with runaway expert coefficients (quasi-separation) steepen the curve, while the last decade already agrees with the theory. Run that would decide: n from 1e3 to 1e6 (the same 3 decades shifted up one), or ${facts?.expertBound != null ? expertBoxRun(facts) : 'a bound on the expert coefficients'}.`);
   } else if (blowup) {
-    parts.push(`Cause: the estimator — runaway expert coefficients at small n (quasi-separation) make the small-n losses huge and the slope too steep; the last decade does not yet agree with the theory. Run that would decide: a compact Θ for the experts (a bound on their coefficients, as gateBound does for the gate) and n up to 1e6.`);
+    parts.push(`Cause: the estimator — runaway expert coefficients at small n (quasi-separation) make the small-n losses huge and the slope too steep; the last decade does not yet agree with the theory. Run that would decide: ${expertBoxRun(facts)} and n up to 1e6.`);
   } else if (stuck) {
     parts.push(`Cause: the estimator — ${pct((facts!.nonConverged - facts!.ridge) / facts!.ok)} of the fits stopped at the iteration or time limit, so the losses are those of unfinished fits. Run that would decide: the same design with a larger iteration limit (or time limit) and a tighter check that the likelihood is no longer rising.`);
   } else if (far && c.kind === 'rate' && c.farFits && Number.isFinite(c.farFits.medianError) && c.farFits.exponent > 1) {
@@ -693,15 +695,40 @@ export function diagnose(c: ClaimRow, facts?: SettingFacts, cellSibling?: ClaimR
   return parts.join(' ');
 }
 
+/** Which blocks of Θ the setting bounds, and by what (its `gateBound` and `expertBound`). */
+function boundsText(f: SettingFacts): string {
+  if (f.gateBound !== null && f.expertBound !== null) return `the gate is bounded by ${f.gateBound} and the experts by ${f.expertBound} (\`gateBound\`, \`expertBound\`)`;
+  if (f.gateBound !== null) return `only the gate is bounded (by ${f.gateBound}), the experts are not (Θ is compact in the theorems)`;
+  if (f.expertBound !== null) return `only the experts are bounded (by ${f.expertBound}), the gate is not (Θ is compact in the theorems)`;
+  return 'neither the gate nor the experts are bounded (Θ is compact in the theorems)';
+}
+
+/** The bounded block with the larger share of fits on its bound, when that share is ≥ 10 %. */
+function onBound(f: SettingFacts): { block: 'gate' | 'expert'; bound: number; share: number } | null {
+  const ok = Math.max(f.ok, 1);
+  const gate = f.gateBound !== null ? { block: 'gate' as const, bound: f.gateBound, share: f.atBound / ok } : null;
+  const expert = f.expertBound !== null ? { block: 'expert' as const, bound: f.expertBound, share: f.atExpertBound / ok } : null;
+  const best = gate && expert ? (expert.share > gate.share ? expert : gate) : gate ?? expert;
+  return best && best.share >= 0.1 ? best : null;
+}
+
+/** The run that bounds the experts, given what the setting already bounds. */
+function expertBoxRun(f: SettingFacts | undefined): string {
+  if (!f || f.expertBound === null) return 'a compact Θ for the experts (`expertBound`, a bound on their coefficients as gateBound is for the gate: EM\'s multinomial experts and least squares take it)';
+  if (f.beyondExpertBound > 0) return `the expert bound ${f.expertBound} applied in the model's units`;
+  return `a tighter expert bound than ${f.expertBound}`;
+}
+
 /** The cause paragraph of a local-alternatives claim: what the worst case says against the two predictions. */
-function localCause(c: ClaimRow, blowup: boolean): string {
+function localCause(c: ClaimRow, facts: SettingFacts | undefined): string {
   const l = c.local!;
+  const blowup = facts !== undefined && facts.smallJobs > 0 && facts.expertFarSmall / facts.smallJobs >= 0.2;
   // a density or regression distance is not a parameter error: no comparison with ε
   if (!FROM_MODEL.has(c.loss.split(':')[0])) return c.verdict === 'reproduced' ? '' : 'A distance between the fitted and the true model, not a parameter error: the alternatives do not enter it.';
   const ratio = l.lastEpsilon > 0 ? l.lastMedian / l.lastEpsilon : NaN;
   const level = `At n = ${c.nMax} the worst truth's median loss is ${num(l.lastMedian, 3)} against its ε = ${num(l.lastEpsilon, 3)} (ratio ${num(ratio)}).`;
   const wide = c.ci !== null && c.ci[1] - c.ci[0] > 0.5;
-  if (blowup) return `${level} Cause: the estimator — runaway expert coefficients make the worst case (the upper fifth of the fits of one truth) a record of quasi-separation, not of the alternatives; with both gates alike this says nothing about the PDE. Run that would decide: a compact Θ for the experts (EM has no expert bound; LSE has \`expertBound\`), then the same local alternatives.`;
+  if (blowup) return `${level} Cause: the estimator — runaway expert coefficients make the worst case (the upper fifth of the fits of one truth) a record of quasi-separation, not of the alternatives; with both gates alike this says nothing about the PDE. Run that would decide: ${expertBoxRun(facts)}, then the same local alternatives.`;
   if (wide) return `${level} Cause: too few replicates per truth for the spread of this loss (${c.reps} per truth and n). Run that would decide: about ${Math.ceil(((c.ci![1] - c.ci![0]) / 0.4) ** 2)}× the replicates.`;
   if (c.kind === 'slow' && c.verdict === 'contradicted') return `${level} Cause: the estimator separates the alternatives from the centre at a polynomial rate in this direction, so this construction does not show the lower bound (another direction, or smaller ε, may). Run that would decide: a family that shrinks faster (a larger \`rate\`) or a direction along which the density moves at higher order.`;
   return `${level} ${Number.isFinite(ratio) && ratio > 0.5 ? 'The error is of the size of ε itself: the fits do not separate the alternatives from the centre.' : 'The error is well below ε: the fits separate the alternatives.'}`;

@@ -1,8 +1,8 @@
 /**
  * Facts about a finished (or partial) study run read from its stores, for the reproduction report
  * (issue 15): wall time and throughput from the per-job `seconds` and `finished_at` columns, and per
- * setting the fits that did not converge, sit on the gate bound, or have expert coefficients far
- * beyond the truth's — the data a "why is this claim not reproduced" paragraph is built from.
+ * setting the fits that did not converge, sit on the gate or the expert bound, or have expert
+ * coefficients far beyond the truth's — the data a "why is this claim not reproduced" paragraph is built from.
  */
 import type { ResolvedStudy } from './config.js';
 import type { ResultRow } from './job.js';
@@ -23,6 +23,14 @@ export interface SettingFacts {
   /** `gateBound` of the setting (null: unbounded) and the fits with a gate coefficient on it. */
   gateBound: number | null;
   atBound: number;
+  /**
+   * `expertBound` of the setting (null: the experts are unbounded), the fits with an expert coefficient
+   * on it (counted as `atBound` is for the gate) and those with one beyond it (a box the fit honoured
+   * in other units than the stored model's, e.g. least squares before 5dc3489).
+   */
+  expertBound: number | null;
+  atExpertBound: number;
+  beyondExpertBound: number;
   /** Fits with an expert coefficient (means, slopes, class logits; not variances) above 10 × max(1, the truth's largest). */
   expertFar: number;
   expertFarSmall: number;
@@ -46,7 +54,7 @@ function numbers(obj: unknown, skip: Set<string>, out: number[] = []): number[] 
   return out;
 }
 
-const NOT_COEFFICIENTS = new Set(['type', 'classes', 'variance', 'sigma', 'tau', 'map', 'bias', 'k', 'kbar', 'K']);
+const NOT_COEFFICIENTS = new Set(['type', 'classes', 'variance', 'noiseVariance', 'sigma', 'tau', 'map', 'bias', 'k', 'kbar', 'K']);
 const GATE_COEFFICIENTS = new Set(['beta0', 'beta1']);
 
 function gateCoefficients(gate: unknown): number[] {
@@ -64,6 +72,12 @@ function maxAbs(v: number[]): number {
   return m;
 }
 
+/** A positive finite bound named `key` in a setting's options, else null. */
+function boundOf(options: unknown, key: 'gateBound' | 'expertBound'): number | null {
+  const v = (options as Record<string, unknown> | undefined)?.[key];
+  return typeof v === 'number' && Number.isFinite(v) ? v : null;
+}
+
 /** Per-setting facts of a store's rows. */
 export function settingFacts(study: ResolvedStudy, rows: ResultRow[]): SettingFacts[] {
   const ns = [...study.ns].sort((a, b) => a - b);
@@ -73,9 +87,11 @@ export function settingFacts(study: ResolvedStudy, rows: ResultRow[]): SettingFa
   const trueExpertMax = maxAbs(numbers((study.truth as { experts?: unknown }).experts, NOT_COEFFICIENTS));
   const limit = 10 * Math.max(1, trueExpertMax);
   return study.settings.map((s) => {
-    const bound = typeof (s.options as { gateBound?: unknown } | undefined)?.gateBound === 'number' ? (s.options as { gateBound: number }).gateBound : null;
+    const bound = boundOf(s.options, 'gateBound');
+    const eBound = boundOf(s.options, 'expertBound');
     const f: SettingFacts = {
       setting: s.name, ok: 0, failed: 0, nonConverged: 0, nonConvergedLarge: 0, ridge: 0, varianceFloor: 0, largeJobs: 0, gateBound: bound, atBound: 0,
+      expertBound: eBound, atExpertBound: 0, beyondExpertBound: 0,
       expertFar: 0, expertFarSmall: 0, smallJobs: 0, expertMax: 0, trueExpertMax, nLargeFrom, nSmallTo,
     };
     for (const r of rows) {
@@ -101,6 +117,10 @@ export function settingFacts(study: ResolvedStudy, rows: ResultRow[]): SettingFa
       }
       if (bound !== null && maxAbs(gateCoefficients(m.gate)) >= bound * (1 - 1e-6)) f.atBound++;
       const e = maxAbs(numbers(m.experts, NOT_COEFFICIENTS));
+      if (eBound !== null) {
+        if (e > eBound * (1 + 1e-6)) f.beyondExpertBound++;
+        else if (e >= eBound * (1 - 1e-6)) f.atExpertBound++;
+      }
       if (e > f.expertMax) f.expertMax = e;
       if (e > limit) { f.expertFar++; if (small) f.expertFarSmall++; }
     }

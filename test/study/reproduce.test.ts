@@ -238,7 +238,7 @@ describe('far fits: which block makes the loss, and the constant it implies', ()
 
 describe('diagnose picks the cause the data support', () => {
   const base = { preset: 'p', setting: 's', theory: -0.25, summary: 'q0.8', ci: [-0.18, 0.0] as [number, number], kind: 'rate', reason: 'x', meanSlope: null, meanCi: null, medianSlope: null, medianCi: null, localSlopes: [], bestModel: null, nMin: 100, nMax: 100000, reps: 20 };
-  const facts = { setting: 's', ok: 240, failed: 0, nonConverged: 0, nonConvergedLarge: 0, ridge: 0, varianceFloor: 0, largeJobs: 80, gateBound: 10, atBound: 3, expertFar: 0, expertFarSmall: 0, smallJobs: 80, expertMax: 20, trueExpertMax: 20, nLargeFrom: 15199, nSmallTo: 658 };
+  const facts = { setting: 's', ok: 240, failed: 0, nonConverged: 0, nonConvergedLarge: 0, ridge: 0, varianceFloor: 0, largeJobs: 80, gateBound: 10, atBound: 3, expertBound: null, atExpertBound: 0, beyondExpertBound: 0, expertFar: 0, expertFarSmall: 0, smallJobs: 80, expertMax: 20, trueExpertMax: 20, nLargeFrom: 15199, nSmallTo: 658 };
   it('param:BLOCK contradicted while cell:BLOCK is reproduced: the statistic, with the sibling\'s slope', async () => {
     const { diagnose } = await import('../../src/study/reproduce.js');
     const cell = { ...base, loss: 'cell:a', slope: -0.31, ci: [-0.38, -0.21] as [number, number], verdict: 'reproduced' as const };
@@ -252,5 +252,55 @@ describe('diagnose picks the cause the data support', () => {
     expect(t).toContain('Cause: the bound on Θ — 20 % of the fits have a gate coefficient on the bound 10');
     // the same with few fits on the bound: not that cause
     expect(diagnose({ ...base, loss: 'cell:beta1', theory: -0.5, slope: -0.29, verdict: 'contradicted' }, facts)).not.toContain('the bound on Θ');
+  });
+  it('runaway expert coefficients: the text names the blocks the setting bounds, and by what', async () => {
+    const { diagnose } = await import('../../src/study/reproduce.js');
+    const runaway = { ...facts, expertFar: 40, expertFarSmall: 30, expertMax: 1e4, trueExpertMax: 2 };
+    const claim = { ...base, loss: 'D2', slope: -0.9, verdict: 'inconclusive' as const };
+    expect(diagnose(claim, runaway)).toContain('only the gate is bounded (by 10), the experts are not');
+    expect(diagnose(claim, { ...runaway, gateBound: null })).toContain('neither the gate nor the experts are bounded');
+    const both = diagnose(claim, { ...runaway, expertBound: 5, atExpertBound: 60 });
+    expect(both).toContain('the gate is bounded by 10 and the experts by 5');
+    expect(both).not.toContain('only the gate');
+    // fits on the expert bound are counted as those on the gate bound are
+    expect(both).toContain('60 of 240 fits (25 %) have an expert coefficient on the bound 5.');
+    expect(both).toContain('Run that would decide: a tighter expert bound than 5');
+    expect(diagnose(claim, runaway)).toContain('a compact Θ for the experts (`expertBound`');
+    const beyond = diagnose(claim, { ...runaway, expertBound: 5, beyondExpertBound: 12 });
+    expect(beyond).toContain('12 of 240 fits (5 %) have an expert coefficient beyond the bound 5 in the stored model\'s units');
+    expect(beyond).toContain('the expert bound 5 applied in the model\'s units');
+  });
+  it('many fits on the expert bound and a slope shallower than the theory: the bound on the experts', async () => {
+    const { diagnose } = await import('../../src/study/reproduce.js');
+    const t = diagnose({ ...base, loss: 'cell:b', theory: -0.5, slope: -0.29, verdict: 'contradicted' }, { ...facts, expertBound: 8, atExpertBound: 72 });
+    expect(t).toContain('Cause: the bound on Θ — 30 % of the fits have an expert coefficient on the bound 8');
+  });
+  it('a local claim with runaway experts names the expert bound as it is (EM multinomial experts take expertBound)', async () => {
+    const { diagnose } = await import('../../src/study/reproduce.js');
+    const local = { ...base, loss: 'cell:b', slope: -0.1, verdict: 'inconclusive' as const, local: { truths: 2, reading: 'worst', rate: 0.25, worstTruth: [0, 1], lastMedian: 0.3, lastEpsilon: 0.4 } };
+    const runaway = { ...facts, expertFar: 40, expertFarSmall: 30, expertMax: 1e4, trueExpertMax: 2 };
+    const t = diagnose(local, runaway);
+    expect(t).not.toContain('EM has no expert bound');
+    expect(t).toContain('Run that would decide: a compact Θ for the experts (`expertBound`');
+    expect(diagnose(local, { ...runaway, expertBound: 10 })).toContain('Run that would decide: a tighter expert bound than 10, then the same local alternatives');
+  });
+});
+
+describe('settingFacts counts the fits on each bound', () => {
+  it('a gate coefficient on gateBound, an expert coefficient on expertBound and one beyond it are counted apart', async () => {
+    const { settingFacts } = await import('../../src/study/run-facts.js');
+    const study = { ns: [100, 1000, 10000], truth: { experts: { type: 'multinomialLogistic', classes: 2, a: [[2, 0]], b: [[[1], [0]]] } }, settings: [{ name: 's', options: { gateBound: 10, expertBound: 8 } }, { name: 'free', options: {} }] };
+    const model = (g: number, e: number): string => JSON.stringify({ gate: { type: 'softmax', beta0: [g, 0], beta1: [[1], [0]] }, experts: { type: 'multinomialLogistic', classes: 2, a: [[e, 0], [1, 0]], b: [[[0.5], [0]], [[0.2], [0]]] } });
+    const row = (setting: string, n: number, m: string): ResultRow => ({ jobId: `${setting}/${n}`, setting, n, rep: 0, seed: '1', status: 'ok', error: null, objectiveName: 'logLikelihood', objectiveValue: 0, iterations: 1, converged: true, seconds: 0, model: m, losses: {}, warnings: null });
+    const rows = [row('s', 100, model(10, -8)), row('s', 1000, model(3, 8)), row('s', 10000, model(-10, 9)), row('s', 10000, model(1, 2)), row('free', 100, model(10, 8))];
+    const [f, free] = settingFacts(study as never, rows);
+    expect(f.gateBound).toBe(10);
+    expect(f.atBound).toBe(2);
+    expect(f.expertBound).toBe(8);
+    expect(f.atExpertBound).toBe(2);
+    expect(f.beyondExpertBound).toBe(1);
+    expect(free.gateBound).toBeNull();
+    expect(free.expertBound).toBeNull();
+    expect(free.atBound + free.atExpertBound + free.beyondExpertBound).toBe(0);
   });
 });
