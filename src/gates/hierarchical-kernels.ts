@@ -16,7 +16,7 @@
  * from.
  */
 import { compileKernel, maxOf } from '../numeric/codegen.js';
-import { EXP_SCOPE, expSource } from '../numeric/fastmath.js';
+import { EXP_SCOPE, expSource, LOG_SCOPE, logSource } from '../numeric/fastmath.js';
 
 /**
  * θ (outer rows, then each group's inner rows), X (n×d) → z into out (n×k); πᵒ, log πᵒ into
@@ -51,7 +51,8 @@ export function hierarchicalLogitsKernel(K1: number, K2: number, d: number): Hie
       for (let j = 0; j < m - 1; j++) body.push(expSource(`${prefix}e${j}`, `${v[j]} - ${prefix}mx`));
       body.push(expSource(`${prefix}e${m - 1}`, `-${prefix}mx`));
       body.push(`const ${prefix}sum = ${Array.from({ length: m }, (_, j) => `${prefix}e${j}`).join(' + ')};`);
-      body.push(`const ${prefix}lse = ${prefix}mx + Math.log(${prefix}sum);`);
+      body.push(logSource(`${prefix}lg`, `${prefix}sum`, { positive: true }));
+      body.push(`const ${prefix}lse = ${prefix}mx + ${prefix}lg;`);
       body.push(`const ${prefix}inv = 1 / ${prefix}sum;`);
       for (let j = 0; j < m; j++) {
         body.push(`const ${prefix}l${j} = ${j < m - 1 ? v[j] : '0'} - ${prefix}lse;`);
@@ -77,8 +78,45 @@ export function hierarchicalLogitsKernel(K1: number, K2: number, d: number): Hie
       name: 'hierarchicalLogits',
       params: ['theta', 'X', 'n', 'out', 'Po', 'Lo', 'Pi', 'Li'],
       body: [...pre, 'for (let t = 0; t < n; t++) {', ...body.map((l) => `  ${l}`), '}'],
-      scope: EXP_SCOPE,
+      scope: { ...EXP_SCOPE, ...LOG_SCOPE },
     };
   });
   return kernel;
+}
+
+/**
+ * R (n×k posterior weights), the kept log-weights Lo (n×K1) and Lg[i₁] (n×K2) → the outer weights
+ * Wo[t,i₁] = Σ_{i₂} R[t, i₁K2+i₂] (n×K1), each group's weights Wg[i₁][t,i₂] = R[t, i₁K2+i₂]
+ * (n×K2) and the levels' start objectives obj[0] = Σ Wo log πᵒ, obj[1 + i₁] = Σ Wg[i₁] log π^{i₁}
+ * (entries with weight 0 skipped), all in one pass: the M-step's split of Σ R log π by level.
+ */
+export type HierarchicalSplitKernel = (R: Float64Array, n: number, Lo: Float64Array, Lg: readonly Float64Array[], Wo: Float64Array, Wg: readonly Float64Array[], obj: Float64Array) => void;
+
+/**
+ * The split kernel for K1 groups of K2 experts (the shapes of `hierarchicalLogitsKernel`). It
+ * replaces a group-sum pass, a copy per group and a log-weight sum per level (K1 + 2 + K1 passes
+ * over n rows, ≈ 30 % of the M-step's time outside the softmax cores at n = 1e5, 2×2); the sums
+ * run in the same order as those loops, hence the same bits.
+ */
+export function hierarchicalSplitKernel(K1: number, K2: number): HierarchicalSplitKernel {
+  return compileKernel<HierarchicalSplitKernel>(`hierarchical-split:${K1}:${K2}`, () => {
+    const k = K1 * K2;
+    const pre: string[] = ['let q = 0;'];
+    const body: string[] = [];
+    const post: string[] = [];
+    for (let i = 0; i < K1; i++) pre.push(`const Lg${i} = Lg[${i}], Wg${i} = Wg[${i}];`, `let q${i} = 0;`);
+    for (let i = 0; i < K1; i++) {
+      const r = Array.from({ length: K2 }, (_, j) => `r${i}_${j}`);
+      for (let j = 0; j < K2; j++) {
+        body.push(`const ${r[j]} = R[t * ${k} + ${i * K2 + j}];`, `Wg${i}[t * ${K2} + ${j}] = ${r[j]};`);
+      }
+      body.push(`const w${i} = ${r.join(' + ')};`, `Wo[t * ${K1} + ${i}] = w${i};`);
+    }
+    // Σ W log π per level, row by row and class by class (the order of a flat loop over n × classes)
+    for (let i = 0; i < K1; i++) body.push(`if (w${i} !== 0) q += w${i} * Lo[t * ${K1} + ${i}];`);
+    for (let i = 0; i < K1; i++) for (let j = 0; j < K2; j++) body.push(`if (r${i}_${j} !== 0) q${i} += r${i}_${j} * Lg${i}[t * ${K2} + ${j}];`);
+    post.push('obj[0] = q;');
+    for (let i = 0; i < K1; i++) post.push(`obj[${1 + i}] = q${i};`);
+    return { name: 'hierarchicalSplit', params: ['R', 'n', 'Lo', 'Lg', 'Wo', 'Wg', 'obj'], body: [...pre, 'for (let t = 0; t < n; t++) {', ...body.map((l) => `  ${l}`), '}', ...post] };
+  });
 }

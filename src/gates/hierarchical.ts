@@ -23,7 +23,7 @@ import { LinearSoftmaxCore } from '../family/linear-softmax.js';
 import { parseCliOptions } from './common.js';
 import { ModelFormatError, OptionError } from '../errors.js';
 import { describe, lengthOf, readMatrix, readNumber, readVector } from '../json-read.js';
-import { hierarchicalLogitsKernel, type HierarchicalLogitsKernel } from './hierarchical-kernels.js';
+import { hierarchicalLogitsKernel, hierarchicalSplitKernel, type HierarchicalLogitsKernel, type HierarchicalSplitKernel } from './hierarchical-kernels.js';
 
 export class HierarchicalGate implements Gate {
   readonly type = 'hierarchical';
@@ -66,6 +66,10 @@ export class HierarchicalGate implements Gate {
   private readonly stateTheta: Float64Array;
   private stateX: Float64Array | null = null;
   private stateN = 0;
+  /** The M-step's split of R by level from the kept state (with the logits kernel only). */
+  private readonly splitKernel: HierarchicalSplitKernel | null;
+  private Wg: Float64Array[] = []; // n×K2 per group: the inner weights of the split
+  private readonly levelObjectives: Float64Array;
 
   /** `plain: true` keeps the separate softmax passes (the tests' reference). */
   constructor(K1: number, K2: number, d: number, options: { plain?: boolean } = {}) {
@@ -81,6 +85,8 @@ export class HierarchicalGate implements Gate {
     this.nParams = this.pOuter + K1 * this.pInner;
     this.logitsKernel = options.plain === true ? null : hierarchicalLogitsKernel(K1, K2, d);
     this.stateTheta = new Float64Array(this.nParams);
+    this.splitKernel = this.logitsKernel ? hierarchicalSplitKernel(K1, K2) : null;
+    this.levelObjectives = new Float64Array(K1 + 1);
   }
 
   private ensure(n: number): void {
@@ -201,6 +207,7 @@ export class HierarchicalGate implements Gate {
     // each level starts from the weights of the last logits at this θ when there are any (no first pass)
     const kept = this.hasState(theta, X, n);
     this.stateX = null; // θ moves
+    if (kept && this.splitKernel) return this.keptMStep(theta, X, n, R, options, this.splitKernel);
     // the objective separates: outer softmax on group sums + one inner softmax per group
     const Wo = this.sumGroups(R, n);
     const info = this.outer.mStep(this.outerTheta(theta), X, n, Wo, options, kept ? levelState(this.Po, this.Lk, Wo, n * this.K1) : undefined);
@@ -208,6 +215,23 @@ export class HierarchicalGate implements Gate {
     for (let i1 = 0; i1 < this.K1; i1++) {
       const Wi = this.groupSlice(R, n, i1);
       const r = this.inner.mStep(this.innerTheta(theta, i1), X, n, Wi, options, kept ? levelState(this.Pg[i1], this.Lg[i1], Wi, n * this.K2) : undefined);
+      iterations += r.iterations;
+      objective += r.objective;
+      converged &&= r.converged;
+    }
+    return { iterations, objective, converged };
+  }
+
+  /** The M-step from the kept level weights: R split by level and each level's start objective in one pass. */
+  private keptMStep(theta: Float64Array, X: Float64Array, n: number, R: Float64Array, options: GateMStepOptions, split: HierarchicalSplitKernel): GateMStepInfo {
+    const { K1, K2 } = this;
+    if (this.Wg.length !== K1 || this.Wg[0].length < n * K2) this.Wg = Array.from({ length: K1 }, () => new Float64Array(n * K2));
+    const obj = this.levelObjectives;
+    split(R, n, this.Lk, this.Lg, this.Wo, this.Wg, obj);
+    const info = this.outer.mStep(this.outerTheta(theta), X, n, this.Wo, options, { weights: this.Po, objective: obj[0] });
+    let { iterations, objective, converged } = info;
+    for (let i1 = 0; i1 < K1; i1++) {
+      const r = this.inner.mStep(this.innerTheta(theta, i1), X, n, this.Wg[i1], options, { weights: this.Pg[i1], objective: obj[1 + i1] });
       iterations += r.iterations;
       objective += r.objective;
       converged &&= r.converged;

@@ -1,5 +1,6 @@
 import { describe, it, expect } from 'vitest';
 import { HierarchicalGate } from '../../src/gates/hierarchical.js';
+import { hierarchicalSplitKernel } from '../../src/gates/hierarchical-kernels.js';
 import { gateFactory, parseGateSpec } from '../../src/gates/registry.js';
 import { Rng } from '../../src/numeric/rng.js';
 import { MixtureOfExperts, type ModelJSON } from '../../src/model/model.js';
@@ -91,6 +92,41 @@ describe('hierarchical gate', () => {
     fast.gradQ(t1, X, n, W, g1);
     plain.gradQ(t1, X, n, W, g2);
     expect(relErr(g1, g2)).toBeLessThan(1e-12);
+  });
+
+  it.each([[2, 2], [2, 3], [3, 2], [1, 3], [3, 1]])('the split kernel gives the group sums, the group slices and Σ W log π per level of the plain loops, bit for bit (%ix%i)', (K1, K2) => {
+    const rng = new Rng(900 + K1 * 10 + K2);
+    const split = hierarchicalSplitKernel(K1, K2);
+    const k = K1 * K2;
+    const n = 301;
+    const R = new Float64Array(n * k).map(() => (rng.uniform() < 0.2 ? 0 : rng.uniform()));
+    // a zero weight against a −∞ log-weight contributes 0, as in the plain loop: group 0 of every 5th row has no weight
+    for (let t = 0; t < n; t += 5) for (let i2 = 0; i2 < K2; i2++) R[t * k + i2] = 0;
+    const Lo = new Float64Array(n * K1).map((_, i) => (i % (5 * K1) === 0 ? -Infinity : -5 * rng.uniform()));
+    const Lg = Array.from({ length: K1 }, () => new Float64Array(n * K2).map(() => -5 * rng.uniform()));
+    for (let t = 0; t < n; t++) if (R[t * k] === 0) Lg[0][t * K2] = -Infinity;
+    const Wo = new Float64Array(n * K1);
+    const Wg = Array.from({ length: K1 }, () => new Float64Array(n * K2));
+    const obj = new Float64Array(K1 + 1);
+    split(R, n, Lo, Lg, Wo, Wg, obj);
+    let q = 0;
+    const q1 = new Array<number>(K1).fill(0);
+    for (let t = 0; t < n; t++) {
+      for (let i1 = 0; i1 < K1; i1++) {
+        let s = 0;
+        for (let i2 = 0; i2 < K2; i2++) {
+          const r = R[t * k + i1 * K2 + i2];
+          s += r;
+          expect(Wg[i1][t * K2 + i2]).toBe(r);
+        }
+        expect(Wo[t * K1 + i1]).toBe(s);
+        if (s !== 0) q += s * Lo[t * K1 + i1];
+      }
+    }
+    for (let i1 = 0; i1 < K1; i1++) for (let i = 0; i < n * K2; i++) if (Wg[i1][i] !== 0) q1[i1] += Wg[i1][i] * Lg[i1][i];
+    expect(obj[0]).toBe(q);
+    for (let i1 = 0; i1 < K1; i1++) expect(obj[1 + i1]).toBe(q1[i1]);
+    expect(Number.isFinite(q)).toBe(true);
   });
 
   it('EM with the one-pass logits reaches the plain gate\'s maximum (ℓ to 1e-9), monotone', () => {
