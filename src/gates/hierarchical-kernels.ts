@@ -14,9 +14,10 @@
  * and one exp 5.2 ms (2.8 ms with no log at all). Compiled once per (K1, K2, d) and cached for the
  * process (numeric/codegen.ts); shapes with more than MAX_PARAMS gate parameters keep the plain path.
  *
- * Besides z the kernel writes the outer weights πᵒ (n×K1) and, per group, the inner weights
- * π^{i₁} (n×K2 each, one buffer per group) with their log-weights, the state the M-step starts
- * from.
+ * With `withState` the kernel also writes the outer weights πᵒ (n×K1) and, per group, the inner
+ * weights π^{i₁} (n×K2 each, one buffer per group) with their log-weights, the state the softmax
+ * cores' M-steps and `gradQ` start from; without it (the gate's own level passes, `levelNewtonKernel`,
+ * need no state) only z, and the unused weights are not computed.
  */
 import { compileKernel, maxOf } from '../numeric/codegen.js';
 import { EXP_SCOPE, expSource, LOG_SCOPE, logSource } from '../numeric/fastmath.js';
@@ -31,15 +32,15 @@ export type HierarchicalLogitsKernel = (theta: Float64Array, X: Float64Array, n:
 const MAX_PARAMS = 96;
 
 /** The logits kernel for K1 groups of K2 experts on d inputs, or null when too large. */
-export function hierarchicalLogitsKernel(K1: number, K2: number, d: number): HierarchicalLogitsKernel | null {
+export function hierarchicalLogitsKernel(K1: number, K2: number, d: number, withState = true): HierarchicalLogitsKernel | null {
   const q = d + 1;
   const p = (K1 - 1) * q + K1 * (K2 - 1) * q;
   if (K1 < 1 || K2 < 1 || p > MAX_PARAMS) return null;
-  const kernel = compileKernel<HierarchicalLogitsKernel>(`hierarchical-logits:${K1}:${K2}:${d}`, () => {
+  const kernel = compileKernel<HierarchicalLogitsKernel>(`hierarchical-logits:${K1}:${K2}:${d}:${withState}`, () => {
     const k = K1 * K2;
     const pre: string[] = [];
     const body: string[] = [];
-    for (let i = 0; i < K1; i++) pre.push(`const Pi${i} = Pi[${i}], Li${i} = Li[${i}];`);
+    if (withState) for (let i = 0; i < K1; i++) pre.push(`const Pi${i} = Pi[${i}], Li${i} = Li[${i}];`);
     for (let i = 0; i < p; i++) pre.push(`const th${i} = theta[${i}];`);
     for (let a = 1; a <= d; a++) body.push(`const x${a} = X[t * ${d} + ${a - 1}];`);
     const linear = (off: number, name: string): void => {
@@ -83,14 +84,14 @@ export function hierarchicalLogitsKernel(K1: number, K2: number, d: number): Hie
     const q1 = d + 1;
     for (let j = 0; j < K1 - 1; j++) linear(j * q1, `ov${j}`);
     logSoftmax('o', K1);
-    for (let i = 0; i < K1; i++) body.push(`Po[t * ${K1} + ${i}] = op${i};`, `Lo[t * ${K1} + ${i}] = ol${i};`);
+    if (withState) for (let i = 0; i < K1; i++) body.push(`Po[t * ${K1} + ${i}] = op${i};`, `Lo[t * ${K1} + ${i}] = ol${i};`);
     const pOuter = (K1 - 1) * q1;
     const pInner = (K2 - 1) * q1;
     for (let i = 0; i < K1; i++) {
       for (let j = 0; j < K2 - 1; j++) linear(pOuter + i * pInner + j * q1, `g${i}v${j}`);
       logSoftmax(`g${i}`, K2);
       for (let j = 0; j < K2; j++) {
-        body.push(`Pi${i}[t * ${K2} + ${j}] = g${i}p${j};`, `Li${i}[t * ${K2} + ${j}] = g${i}l${j};`);
+        if (withState) body.push(`Pi${i}[t * ${K2} + ${j}] = g${i}p${j};`, `Li${i}[t * ${K2} + ${j}] = g${i}l${j};`);
         // P3 (math-spec §5.4): log π_{i₁i₂} = log πᵒ_{i₁} + log π^{i₁}_{i₂}; as a logit, a_{i₁} + log π^{i₁}_{i₂}
         body.push(`out[t * ${k} + ${i * K2 + j}] = ${i < K1 - 1 ? `ov${i}` : '0'} + g${i}l${j};`);
       }
@@ -139,5 +140,102 @@ export function hierarchicalSplitKernel(K1: number, K2: number): HierarchicalSpl
     post.push('obj[0] = q;');
     for (let i = 0; i < K1; i++) post.push(`obj[${1 + i}] = q${i};`);
     return { name: 'hierarchicalSplit', params: ['R', 'n', 'Lo', 'Lg', 'Wo', 'Wg', 'obj'], body: [...pre, 'for (let t = 0; t < n; t++) {', ...body.map((l) => `  ${l}`), '}', ...post] };
+  });
+}
+
+/**
+ * One Newton pass of one level's M-step problem, Q = Σ_t Σ_j w_tj log π_tj with its gradient g and
+ * negative Hessian −∇²Q (full p×p, row-major) at that level's θ (math-spec §8.1 IRLS, the same
+ * sums as family/softmax-kernels.ts), reading the level's weights straight from R (n×k):
+ *   outer level: w_tj = Σ_{i₂} R[t, j·K2 + i₂] (j < K1);  group i₁: w_tj = R[t, off + j], off = i₁·K2.
+ * Returns Q. With m classes and q = d + 1: g_(j,a) = Σ_t (w_tj − s_t π_tj) v_ta and
+ * −H_(j,a),(l,b) = Σ_t s_t π_tj (δ_jl − π_tl) v_ta v_tb, v = (1, x), s_t = Σ_j w_tj; Q takes the log of
+ * each row sum inlined, row by row (the row weights of the inner levels are not 1, so the
+ * softmax core's log-of-a-product trick would need a log per row anyway).
+ */
+export type LevelNewtonKernel = (theta: Float64Array, X: Float64Array, R: Float64Array, n: number, off: number, g: Float64Array, H: Float64Array) => number;
+
+/** Largest number of sums of a level pass (g and the lower triangle of −H) that is unrolled. */
+const MAX_LEVEL_SUMS = 200;
+
+/**
+ * The level pass for m classes on d inputs of a K1×K2 gate, `outer` for the level of groups
+ * (m = K1) or else a group's inner level (m = K2); null when too large to unroll.
+ */
+export function levelNewtonKernel(K1: number, K2: number, d: number, outer: boolean): LevelNewtonKernel | null {
+  const m = outer ? K1 : K2;
+  const q = d + 1;
+  const p = (m - 1) * q;
+  if (m < 2 || p + (p * (p + 1)) / 2 > MAX_LEVEL_SUMS) return null;
+  return compileKernel<LevelNewtonKernel>(`hierarchical-level-newton:${K1}:${K2}:${d}:${outer}`, () => {
+    const k = K1 * K2;
+    const J = m - 1;
+    const pre: string[] = [];
+    const decl: string[] = ['Q = 0'];
+    const body: string[] = [];
+    const post: string[] = [];
+    for (let i = 0; i < p; i++) pre.push(`const th${i} = theta[${i}];`);
+    for (let a = 1; a <= d; a++) body.push(`const v${a} = X[t * ${d} + ${a - 1}];`);
+    const v = (a: number): string => (a === 0 ? '1' : `v${a}`);
+    for (let j = 0; j < J; j++) {
+      const terms = [`th${j * q}`];
+      for (let a = 1; a <= d; a++) terms.push(`th${j * q + a} * v${a}`);
+      body.push(`const z${j} = ${terms.join(' + ')};`);
+    }
+    // the level's weights of row t
+    const o = `t * ${k}`;
+    for (let j = 0; j < m; j++) {
+      body.push(outer ? `const w${j} = ${Array.from({ length: K2 }, (_, i2) => `R[${o} + ${j * K2 + i2}]`).join(' + ')};` : `const w${j} = R[${o} + off + ${j}];`);
+    }
+    body.push(`const s = ${Array.from({ length: m }, (_, j) => `w${j}`).join(' + ')};`);
+    if (m === 2) {
+      // one exp: {e^(z − mx), e^(−mx)} = {1, e^(−|z|)}
+      body.push(expSource('e', '-Math.abs(z0)'), 'const sum = 1 + e;', 'const inv = 1 / sum;', 'const mx = z0 > 0 ? z0 : 0;');
+      body.push('const p0 = z0 > 0 ? inv : e * inv;');
+    } else {
+      body.push(maxOf('mx', Array.from({ length: J }, (_, j) => `z${j}`), '0'));
+      for (let j = 0; j < J; j++) body.push(expSource(`e${j}`, `z${j} - mx`));
+      body.push(expSource(`e${J}`, '-mx'));
+      body.push(`const sum = ${Array.from({ length: m }, (_, j) => `e${j}`).join(' + ')};`, 'const inv = 1 / sum;');
+      for (let j = 0; j < J; j++) body.push(`const p${j} = e${j} * inv;`);
+    }
+    body.push(logSource('lg', 'sum', { positive: true }));
+    // Σ_j w_j (z_j − lse), z_(m−1) = 0
+    body.push(`Q += ${Array.from({ length: J }, (_, j) => `w${j} * z${j}`).join(' + ')} - s * (mx + lg);`);
+    for (let j = 0; j < J; j++) {
+      body.push(`const c${j} = w${j} - s * p${j};`, `const sp${j} = s * p${j};`);
+      for (let a = 0; a < q; a++) {
+        decl.push(`g${j}_${a} = 0`);
+        body.push(a === 0 ? `g${j}_0 += c${j};` : `g${j}_${a} += c${j} * v${a};`);
+        post.push(`g[${j * q + a}] = g${j}_${a};`);
+      }
+    }
+    for (let a = 1; a <= d; a++) for (let b = 1; b <= a; b++) body.push(`const v${a}_${b} = v${a} * v${b};`);
+    const vv = (a: number, b: number): string => (a === 0 && b === 0 ? '' : b === 0 ? ` * ${v(a)}` : ` * v${a}_${b}`);
+    for (let j = 0; j < J; j++) {
+      for (let l = 0; l <= j; l++) {
+        body.push(j === l ? `const h${j}_${l} = sp${j} * (1 - p${l});` : `const h${j}_${l} = -sp${j} * p${l};`);
+        for (let a = 0; a < q; a++) {
+          for (let b = 0; b <= a; b++) {
+            const name = `H${j}_${l}_${a}_${b}`;
+            decl.push(`${name} = 0`);
+            body.push(`${name} += h${j}_${l}${vv(a, b)};`);
+            // entries ((j,a),(l,b)), ((j,b),(l,a)) and their transposes
+            const cells = new Set<number>();
+            for (const [r, c] of [[j * q + a, l * q + b], [j * q + b, l * q + a]]) {
+              cells.add(r * p + c);
+              cells.add(c * p + r);
+            }
+            for (const cell of cells) post.push(`H[${cell}] = ${name};`);
+          }
+        }
+      }
+    }
+    return {
+      name: 'levelNewton',
+      params: ['theta', 'X', 'R', 'n', 'off', 'g', 'H'],
+      body: [...pre, `let ${decl.join(', ')};`, 'for (let t = 0; t < n; t++) {', ...body.map((l) => `  ${l}`), '}', ...post, 'return Q;'],
+      scope: { ...EXP_SCOPE, ...LOG_SCOPE },
+    };
   });
 }

@@ -23,7 +23,8 @@ import { LinearSoftmaxCore } from '../family/linear-softmax.js';
 import { parseCliOptions } from './common.js';
 import { ModelFormatError, OptionError } from '../errors.js';
 import { describe, lengthOf, readMatrix, readNumber, readVector } from '../json-read.js';
-import { hierarchicalLogitsKernel, hierarchicalSplitKernel, type HierarchicalLogitsKernel, type HierarchicalSplitKernel } from './hierarchical-kernels.js';
+import { hierarchicalLogitsKernel, hierarchicalSplitKernel, levelNewtonKernel, type HierarchicalLogitsKernel, type HierarchicalSplitKernel, type LevelNewtonKernel } from './hierarchical-kernels.js';
+import { NewtonMaximizer, RIDGE_NEWTON, type NewtonProblem } from '../numeric/newton.js';
 
 export class HierarchicalGate implements Gate {
   readonly type = 'hierarchical';
@@ -70,6 +71,8 @@ export class HierarchicalGate implements Gate {
   private readonly splitKernel: HierarchicalSplitKernel | null;
   private Wg: Float64Array[] = []; // n×K2 per group: the inner weights of the split
   private readonly levelObjectives: Float64Array;
+  /** The levels' M-step problems on one generated pass each (null: the softmax cores' M-steps). */
+  private readonly levels: { outer: LevelProblem; inner: LevelProblem; outerNewton: NewtonMaximizer; innerNewton: NewtonMaximizer } | null;
 
   /** `plain: true` keeps the separate softmax passes (the tests' reference). */
   constructor(K1: number, K2: number, d: number, options: { plain?: boolean } = {}) {
@@ -83,7 +86,17 @@ export class HierarchicalGate implements Gate {
     this.pOuter = this.outer.nParams;
     this.pInner = this.inner.nParams;
     this.nParams = this.pOuter + K1 * this.pInner;
-    this.logitsKernel = options.plain === true ? null : hierarchicalLogitsKernel(K1, K2, d);
+    // the levels' own Newton passes need no kept state: then the logits kernel writes z only
+    const outerK = options.plain === true || K1 === 1 ? null : levelNewtonKernel(K1, K2, d, true);
+    const innerK = options.plain === true || K2 === 1 ? null : levelNewtonKernel(K1, K2, d, false);
+    const own = options.plain !== true && (K1 === 1 || outerK !== null) && (K2 === 1 || innerK !== null);
+    this.logitsKernel = options.plain === true ? null : hierarchicalLogitsKernel(K1, K2, d, !own);
+    this.levels = own && this.logitsKernel
+      ? {
+          outer: new LevelProblem(this.pOuter, outerK), inner: new LevelProblem(this.pInner, innerK),
+          outerNewton: new NewtonMaximizer(this.pOuter, RIDGE_NEWTON), innerNewton: new NewtonMaximizer(this.pInner, RIDGE_NEWTON),
+        }
+      : null;
     this.stateTheta = new Float64Array(this.nParams);
     this.splitKernel = this.logitsKernel ? hierarchicalSplitKernel(K1, K2) : null;
     this.levelObjectives = new Float64Array(K1 + 1);
@@ -150,6 +163,11 @@ export class HierarchicalGate implements Gate {
       this.logWeights(theta, X, n, out);
       return;
     }
+    if (this.levels) {
+      // z only: the levels' M-step passes start from θ, and gradQ recomputes the weights
+      this.logitsKernel(theta, X, n, out, EMPTY, EMPTY, NO_BUFFERS, NO_BUFFERS);
+      return;
+    }
     this.ensure(n);
     const { K1, K2 } = this;
     if (this.Po.length < n * K1) { this.Po = new Float64Array(n * K1); this.Lk = new Float64Array(n * K1); }
@@ -207,6 +225,7 @@ export class HierarchicalGate implements Gate {
     // each level starts from the weights of the last logits at this θ when there are any (no first pass)
     const kept = this.hasState(theta, X, n);
     this.stateX = null; // θ moves
+    if (this.levels) return this.levelMStep(theta, X, n, R, options, this.levels);
     if (kept && this.splitKernel) return this.keptMStep(theta, X, n, R, options, this.splitKernel);
     // the objective separates: outer softmax on group sums + one inner softmax per group
     const Wo = this.sumGroups(R, n);
@@ -219,6 +238,25 @@ export class HierarchicalGate implements Gate {
       objective += r.objective;
       converged &&= r.converged;
     }
+    return { iterations, objective, converged };
+  }
+
+  /**
+   * The M-step as the levels' Newton problems, each pass one generated loop over R (no split of R,
+   * no stored weights): the same damped Newton (numeric/newton.ts, ridge) and stopping rule as the
+   * softmax cores' M-steps, on the same objectives.
+   */
+  private levelMStep(theta: Float64Array, X: Float64Array, n: number, R: Float64Array, options: GateMStepOptions, lv: NonNullable<HierarchicalGate['levels']>): GateMStepInfo {
+    let iterations = 0;
+    let objective = 0;
+    let converged = true;
+    const add = (r: GateMStepInfo): void => {
+      iterations += r.iterations;
+      objective += r.objective;
+      converged &&= r.converged;
+    };
+    if (this.pOuter > 0) add(lv.outer.run(lv.outerNewton, this.outerTheta(theta), X, n, R, 0, options));
+    if (this.pInner > 0) for (let i1 = 0; i1 < this.K1; i1++) add(lv.inner.run(lv.innerNewton, this.innerTheta(theta, i1), X, n, R, i1 * this.K2, options));
     return { iterations, objective, converged };
   }
 
@@ -307,6 +345,30 @@ export class HierarchicalGate implements Gate {
     return { type: this.type, K1: this.K1, K2: this.K2 };
   }
 }
+
+/** One level's M-step objective Σ w log π as a Newton problem on its generated pass (fields set per run). */
+class LevelProblem implements NewtonProblem {
+  private X: Float64Array = EMPTY;
+  private R: Float64Array = EMPTY;
+  private n = 0;
+  private off = 0;
+  constructor(readonly nParams: number, private readonly kernel: LevelNewtonKernel | null) {}
+  pass(theta: Float64Array, g: Float64Array, NH: Float64Array): number {
+    return this.kernel ? this.kernel(theta, this.X, this.R, this.n, this.off, g, NH) : 0;
+  }
+  run(newton: NewtonMaximizer, theta: Float64Array, X: Float64Array, n: number, R: Float64Array, off: number, options: GateMStepOptions): GateMStepInfo {
+    this.X = X;
+    this.R = R;
+    this.n = n;
+    this.off = off;
+    const info = newton.run(this, theta, options);
+    this.X = this.R = EMPTY;
+    return info;
+  }
+}
+
+const EMPTY = new Float64Array(0);
+const NO_BUFFERS: readonly Float64Array[] = [];
 
 /** A level's start: its weights and Σ W log π from its log-weights (m = n × classes entries). */
 function levelState(P: Float64Array, L: Float64Array, W: Float64Array, m: number): GateState {

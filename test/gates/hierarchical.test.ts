@@ -1,6 +1,7 @@
 import { describe, it, expect } from 'vitest';
 import { HierarchicalGate } from '../../src/gates/hierarchical.js';
-import { hierarchicalSplitKernel } from '../../src/gates/hierarchical-kernels.js';
+import { hierarchicalSplitKernel, levelNewtonKernel } from '../../src/gates/hierarchical-kernels.js';
+import { LinearSoftmaxCore } from '../../src/family/linear-softmax.js';
 import { gateFactory, parseGateSpec } from '../../src/gates/registry.js';
 import { Rng } from '../../src/numeric/rng.js';
 import { MixtureOfExperts, type ModelJSON } from '../../src/model/model.js';
@@ -53,7 +54,7 @@ describe('hierarchical gate', () => {
     checkGradQ(gate, theta, X, n, rng);
   });
 
-  it.each([[2, 2, 1], [2, 3, 2], [3, 2, 3], [1, 3, 2], [3, 1, 1]])('the one-pass logits give log π; M-step and gradQ from the kept level weights equal the plain ones (%ix%i, d=%i)', (K1, K2, d) => {
+  it.each([[2, 2, 1], [2, 3, 2], [3, 2, 3], [1, 3, 2], [3, 1, 1], [2, 5, 6]])('the one-pass logits give log π; M-step and gradQ from the kept level weights equal the plain ones (%ix%i, d=%i)', (K1, K2, d) => {
     const rng = new Rng(700 + K1 * 10 + K2);
     const fast = new HierarchicalGate(K1, K2, d);
     const plain = new HierarchicalGate(K1, K2, d, { plain: true });
@@ -127,6 +128,43 @@ describe('hierarchical gate', () => {
     expect(obj[0]).toBe(q);
     for (let i1 = 0; i1 < K1; i1++) expect(obj[1 + i1]).toBe(q1[i1]);
     expect(Number.isFinite(q)).toBe(true);
+  });
+
+  it.each([[2, 2, 1], [2, 3, 2], [3, 2, 3], [3, 4, 1]])('a level pass gives the softmax core\'s Q, gradient and −Hessian of Σ w log π on that level\'s weights (%ix%i, d=%i)', (K1, K2, d) => {
+    const rng = new Rng(1100 + K1 * 10 + K2);
+    const k = K1 * K2;
+    const n = 257;
+    const X = uniformX(n, d, rng);
+    const R = new Float64Array(n * k).map(() => (rng.uniform() < 0.1 ? 0 : rng.uniform()));
+    for (const outer of [true, false]) {
+      const m = outer ? K1 : K2;
+      const kernel = levelNewtonKernel(K1, K2, d, outer);
+      expect(kernel).not.toBeNull();
+      const core = new LinearSoftmaxCore(m, d);
+      const p = core.nParams;
+      for (let group = 0; group < (outer ? 1 : K1); group++) {
+        const theta = new Float64Array(p).map(() => 3 * rng.normal());
+        const W = new Float64Array(n * m);
+        for (let t = 0; t < n; t++) for (let j = 0; j < m; j++) {
+          if (outer) for (let i2 = 0; i2 < K2; i2++) W[t * m + j] += R[t * k + j * K2 + i2];
+          else W[t * m + j] = R[t * k + group * K2 + j];
+        }
+        const g = new Float64Array(p);
+        const H = new Float64Array(p * p);
+        const Q = kernel!(theta, X, R, n, outer ? 0 : group * K2, g, H);
+        const lw = new Float64Array(n * m);
+        core.logWeights(theta, X, n, lw);
+        let Qref = 0;
+        for (let i = 0; i < n * m; i++) if (W[i] !== 0) Qref += W[i] * lw[i];
+        const gref = new Float64Array(p);
+        core.gradQ(theta, X, n, W, gref);
+        const Href = new Float64Array(p * p);
+        core.negHessianQ(theta, X, n, W, Href);
+        expect(Math.abs(Q - Qref)).toBeLessThan(1e-12 * Math.abs(Qref));
+        expect(relErr(g, gref)).toBeLessThan(1e-11);
+        expect(relErr(H, Href)).toBeLessThan(1e-12);
+      }
+    }
   });
 
   it('EM with the one-pass logits reaches the plain gate\'s maximum (ℓ to 1e-9), monotone', () => {
