@@ -6,7 +6,9 @@
 import type { Dataset } from '../model/data.js';
 import type { MixtureOfExperts } from '../model/model.js';
 import type { GateState } from '../gates/gate.js';
-import { combineKernel, combineTwo, type CombineKernel } from './e-step-kernel.js';
+import { combineKernel, combineTwo, fusedEStepKernel, fusedMomentsSize, type CombineKernel, type FusedEStepKernel } from './e-step-kernel.js';
+import { SoftmaxGate } from '../gates/softmax.js';
+import { GaussianLinearExperts } from '../experts/gaussian-linear.js';
 import type { ResolvedEMOptions } from './options.js';
 
 /** Reusable per-fit buffers: no allocation inside iterations. */
@@ -27,9 +29,37 @@ export class EMWorkspace {
   expertBound = Infinity;
   /** The compiled E-step combine for this model (two experts use a hand-written path instead). */
   readonly combine: CombineKernel;
-  constructor(readonly model: MixtureOfExperts, readonly n: number) {
+  /**
+   * Softmax gate with Gaussian linear experts: the one-pass E-step (e-step-kernel.ts), without and
+   * with the M-steps' statistics (null for other families and for shapes too large to unroll).
+   */
+  readonly fused: FusedEStepKernel | null = null;
+  readonly fusedStats: FusedEStepKernel | null = null;
+  readonly gaussian: GaussianLinearExperts | null = null;
+  /** Whether E-steps collect the M-steps' statistics (off in the finish: no M-step follows its E-steps). */
+  collectStats = true;
+  /** The fused E-step's expert moments and gate Newton system, and the θ they were taken at. */
+  readonly moments: Float64Array;
+  readonly newtonG: Float64Array;
+  readonly newtonH: Float64Array;
+  readonly statsTheta: Float64Array;
+  statsValid = false;
+  /** `fused: false` keeps the separate passes (gate logits, expert densities, combine; the M-steps' own passes). */
+  constructor(readonly model: MixtureOfExperts, readonly n: number, options: { fused?: boolean } = {}) {
     const logits = model.gate.logits !== undefined;
     this.combine = combineKernel(model.k, !logits, logits);
+    const { gate, expert, k, d } = model;
+    if (options.fused !== false && gate instanceof SoftmaxGate && gate.type === 'softmax' && expert instanceof GaussianLinearExperts && expert.unrolled) {
+      this.fused = fusedEStepKernel(k, d, false);
+      this.fusedStats = this.fused && fusedEStepKernel(k, d, true);
+      this.gaussian = expert;
+    }
+    const pg = gate.nParams;
+    this.moments = new Float64Array(this.fusedStats ? k * fusedMomentsSize(d) : 0);
+    this.newtonG = new Float64Array(this.fusedStats ? pg : 0);
+    this.newtonH = new Float64Array(this.fusedStats ? pg * pg : 0);
+    this.statsTheta = new Float64Array(this.fusedStats ? gate.nParams + expert.nParams : 0);
+    if (this.fused) warmFused([this.fused, this.fusedStats], model, this);
     this.R = new Float64Array(n * model.k);
     this.S = new Float64Array(n * model.k);
     this.gradG = new Float64Array(model.gate.nParams);
@@ -42,7 +72,35 @@ export class EMWorkspace {
   gateState(thetaGate: Float64Array): GateState | undefined {
     if (!this.gateValid) return undefined;
     for (let i = 0; i < thetaGate.length; i++) if (thetaGate[i] !== this.gateTheta[i]) return undefined;
-    return { weights: this.G, objective: this.gateInfo[0] };
+    return this.statsValid ? { weights: this.G, objective: this.gateInfo[0], newton: { g: this.newtonG, negHessian: this.newtonH } } : { weights: this.G, objective: this.gateInfo[0] };
+  }
+}
+
+/**
+ * Run the fused kernels a few times on a few rows before the first real call, so that V8 has
+ * type feedback for the code after their loop when it optimises the loop: otherwise the
+ * on-stack-replaced loop deopts at the stores after it on every call, V8 stops optimising the
+ * function, and every E-step runs its first thousands of rows in the interpreter (measured
+ * 14–38 ms instead of ≈ 5 ms for k = 3, d = 2 at n = 1e5).
+ */
+function warmFused(kernels: (FusedEStepKernel | null)[], model: MixtureOfExperts, ws: EMWorkspace): void {
+  const rows = 4;
+  const { k, d } = model;
+  const pg = model.gate.nParams;
+  const th = new Float64Array(pg + model.expert.nParams);
+  const X = new Float64Array(rows * d);
+  const y = new Float64Array(rows);
+  for (let i = 0; i < X.length; i++) X[i] = ((i * 7) % 5) - 2;
+  for (let t = 0; t < rows; t++) y[t] = (t % 3) - 1;
+  const R = new Float64Array(rows * k);
+  const G = new Float64Array(rows * k);
+  const info = new Float64Array(1);
+  for (const kernel of kernels) {
+    if (!kernel) continue;
+    for (let i = 0; i < 16; i++) {
+      for (let j = 0; j < pg; j++) th[j] = ((i + j) % 3) - 1; // logits of both signs
+      kernel(th.subarray(0, pg), th.subarray(pg), X, y, rows, R, G, info, ws.moments, ws.newtonG, ws.newtonH);
+    }
   }
 }
 
@@ -70,11 +128,24 @@ export function eStep(model: MixtureOfExperts, theta: Float64Array, data: Datase
   const { gate, expert, k } = model;
   const { X, y, n } = data;
   ws.gateValid = false;
+  ws.statsValid = false;
   if (!feasible(model, theta, ws.gateBound, ws.expertBound)) return -Infinity;
   const R = ws.R;
   const S = ws.S;
   const G = ws.G;
   const thetaGate = theta.subarray(0, gate.nParams);
+  if (ws.fused) {
+    const stats = ws.collectStats && ws.fusedStats !== null;
+    const kernel = stats ? ws.fusedStats! : ws.fused;
+    const ll = kernel(thetaGate, theta.subarray(gate.nParams), X, y, n, R, G, ws.gateInfo, ws.moments, ws.newtonG, ws.newtonH);
+    if (!Number.isFinite(ll)) return -Infinity;
+    setGateState(ws, thetaGate, ws.gateInfo[0]);
+    if (stats) {
+      ws.statsTheta.set(theta);
+      ws.statsValid = true;
+    }
+    return ll;
+  }
   const normalised = gate.logits === undefined;
   if (gate.logits) gate.logits(thetaGate, X, n, R);
   else gate.logWeights(thetaGate, X, n, R);
@@ -108,9 +179,19 @@ export function mStepSettings(o: ResolvedEMOptions): MStepSettings {
 /** M-step in place on θ given ws.R. */
 export function mStep(model: MixtureOfExperts, theta: Float64Array, data: Dataset, ws: EMWorkspace, s: MStepSettings): void {
   const { gate, expert } = model;
-  expert.mStep(theta.subarray(gate.nParams), data.X, data.y, data.n, ws.R, s.expert);
+  if (ws.gaussian && ws.statsValid && sameVector(theta, ws.statsTheta)) ws.gaussian.mStepFromMoments(theta.subarray(gate.nParams), data.X, data.y, data.n, ws.R, ws.moments);
+  else {
+    ws.statsValid = false; // the gate's Newton system belongs to another θ too
+    expert.mStep(theta.subarray(gate.nParams), data.X, data.y, data.n, ws.R, s.expert);
+  }
   const thetaGate = theta.subarray(0, gate.nParams);
   gate.mStep(thetaGate, data.X, data.n, ws.R, s.gate, ws.gateState(thetaGate));
+}
+
+function sameVector(a: Float64Array, b: Float64Array): boolean {
+  if (a.length !== b.length) return false;
+  for (let i = 0; i < a.length; i++) if (a[i] !== b[i]) return false;
+  return true;
 }
 
 /**

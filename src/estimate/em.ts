@@ -135,7 +135,9 @@ function iterate(model: MixtureOfExperts, theta: Float64Array, ll0: number, data
     if (newtonPending && Math.abs(change) <= s.newtonHandover * Math.abs(llNew)) {
       newtonPending = false;
       gradientFromPosteriors(model, theta, data, ws, grad);
+      ws.collectStats = false;
       const nf = newtonFinish(model, theta, ll, grad, data, ws, { gtol: s.gtol, maxEvaluations: Math.min(20, s.maxIter - cycle.evaluations - extra) });
+      ws.collectStats = true;
       extra += nf.evaluations;
       gradFresh = true;
       if (!nf.indefinite) {
@@ -192,7 +194,9 @@ function finishRun(model: MixtureOfExperts, th0: Float64Array, em: IterationsRes
   let theta: Float64Array = th0;
   if (s.finish && emConverged && gradInf > s.gtol && !em.timedOut) {
     // EM is slow here: a trust-limited quasi-Newton finish in the BHHH metric (kept only if ℓ increases)
+    ws.collectStats = false; // no M-step follows the finish's E-steps
     const polished = lbfgsFinish(model, th0, em.ll, data, ws, s.lbfgs);
+    ws.collectStats = true;
     iterations += polished.iterations;
     if (polished.ll > ll) {
       theta = polished.theta;

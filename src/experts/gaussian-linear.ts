@@ -63,6 +63,7 @@ export class GaussianLinearExperts implements ExpertFamily {
   private readonly stats: Float64Array;
   private readonly coefs: Float64Array;
   private readonly ss: Float64Array;
+  private readonly fittedFlags: Uint8Array;
 
   constructor(k: number, d: number, options: GaussianLinearOptions = {}) {
     this.k = k;
@@ -84,6 +85,12 @@ export class GaussianLinearExperts implements ExpertFamily {
     this.stats = new Float64Array(k * (p * p + p));
     this.coefs = new Float64Array(k * p);
     this.ss = new Float64Array(k);
+    this.fittedFlags = new Uint8Array(k);
+  }
+
+  /** Whether the unrolled kernels serve this shape (the fused E-step reproduces them). */
+  get unrolled(): boolean {
+    return this.moments !== null && this.logDensities !== null;
   }
 
   /** The variance floor in force (the global one; see `varianceFloors` for per-expert floors). */
@@ -236,6 +243,78 @@ export class GaussianLinearExperts implements ExpertFamily {
       for (let u = 0; u < p; u++) theta[i * q + u] = coefs[i * p + u];
       // ν = weighted mean squared residual (math-spec §8.1 M-step)
       theta[i * q + d + 1] = Math.log(Math.max(this.ss[i] / stats[i * size], this.floors[i]));
+    }
+  }
+
+  /**
+   * The M-step from the moments of the fused E-step (estimate/e-step-kernel.ts, `fusedMomentsSize`
+   * per expert: Σ r v vᵀ, Σ r e v, Σ r e² with e = y − cᵢ·v the residual at the current θ), so it
+   * needs no pass over the data: cᵢ ← cᵢ + Δ with (Σ r v vᵀ) Δ = Σ r e v, and the new weighted
+   * residual sum of squares Σ r (e − Δ·v)² = Σ r e² − Δ·(Σ r e v) (math-spec §9.1, the same weighted
+   * least squares centred at θ). Centring costs digits where the step is large: cᵢ + Δ is exact only
+   * relative to |cᵢ|, and the difference only relative to Σ r e². So where some |cᵢ| exceeds 16× the
+   * new coefficients (a far start, e.g. 1e148 in standardised units), the M-step runs its own passes
+   * instead, and where the difference loses more than 4 digits the residuals are summed again in
+   * one pass (early iterations only; near convergence Δ → 0 and neither happens).
+   */
+  mStepFromMoments(theta: Float64Array, X: Float64Array, y: Float64Array, n: number, R: Float64Array, moments: Float64Array): void {
+    if (this.floorsPending) this.setPerExpertFloors(theta, X, y, n, R);
+    const { k, d, coefs, coef, ss } = this;
+    const p = d + 1;
+    const q = d + 2;
+    const size = p * p + p + 1;
+    let recompute = false;
+    const fitted = this.fittedFlags;
+    for (let i = 0; i < k; i++) {
+      const o = i * size;
+      const S = moments[o];
+      let ok = S > 1e-12 * n && solveSPD(moments.subarray(o, o + p * p), moments.subarray(o + p * p, o + p * p + p), p, coef, this.work) >= 0;
+      if (ok) for (let u = 0; u < p; u++) if (!Number.isFinite(coef[u])) ok = false;
+      fitted[i] = ok ? 1 : 0;
+      let gain = 0;
+      let before = 0;
+      let after = 0;
+      for (let u = 0; u < p; u++) {
+        const c = ok ? theta[i * q + u] + coef[u] : theta[i * q + u];
+        coefs[i * p + u] = c;
+        gain += coef[u] * moments[o + p * p + u];
+        before = Math.max(before, Math.abs(theta[i * q + u]));
+        after = Math.max(after, Math.abs(c));
+      }
+      if (ok && before > 16 * after) {
+        this.mStepUnrolled(theta, X, y, n, R);
+        return;
+      }
+      const e2 = moments[o + p * p + p];
+      ss[i] = e2 - gain;
+      if (ok && !(ss[i] > 1e-4 * e2)) recompute = true;
+    }
+    if (recompute) this.residualSums(X, y, n, R);
+    for (let i = 0; i < k; i++) {
+      if (!fitted[i]) continue;
+      for (let u = 0; u < p; u++) theta[i * q + u] = coefs[i * p + u];
+      // ν = weighted mean squared residual (math-spec §8.1 M-step)
+      theta[i * q + d + 1] = Math.log(Math.max(ss[i] / moments[i * size], this.floors[i]));
+    }
+  }
+
+  /** ss_i = Σ_t R_ti (y_t − coefsᵢ·v_t)² for every expert, from this.coefs. */
+  private residualSums(X: Float64Array, y: Float64Array, n: number, R: Float64Array): void {
+    if (this.residuals) {
+      this.residuals(X, y, R, n, this.coefs, this.ss);
+      return;
+    }
+    const { k, d, coefs, ss } = this;
+    const p = d + 1;
+    for (let i = 0; i < k; i++) {
+      let acc = 0;
+      for (let t = 0; t < n; t++) {
+        let mu = coefs[i * p];
+        for (let u = 0; u < d; u++) mu += coefs[i * p + 1 + u] * X[t * d + u];
+        const r = y[t] - mu;
+        acc += R[t * k + i] * r * r;
+      }
+      ss[i] = acc;
     }
   }
 

@@ -41,9 +41,11 @@ export class LinearSoftmaxCore {
     this.logitsKernel = logitsKernel(k, m);
     this.probsKernel = k > 2 || m > 1 ? probabilitiesKernel(k, m, weightCorrection) : null;
     this.weightsKernel = probabilitiesKernel(k, m, weightCorrection, false);
-    // k = 2: the two-pass path is faster in a whole EM iteration (bench "EM iteration d=1 k=2": 72-76 ms
-    // per 10 iterations vs 95 fused, same bits); k ≥ 3 gains from the fused pass (221 -> 196-206 ms)
-    this.fusedKernel = this.kernel && k > 2 ? fusedNewtonKernel(k, m) : null;
+    // one fused trial pass for every k: k ≥ 3 gained from it in session 5 (bench "EM iteration d=2 k=3":
+    // 221 -> 196-206 ms); k = 2 measured slower then (95 vs 76 ms), but with the fused E-step it is
+    // faster (interleaved CPU, loaded, min of 15: 61.1 -> 51.9 ms per 10 iterations; same bits)
+    this.fusedKernel = this.kernel ? fusedNewtonKernel(k, m) : null;
+    if (this.fusedKernel) warmFused(this.fusedKernel, k, m, this.nParams);
     this.newton = new NewtonMaximizer(this.nParams, RIDGE_NEWTON);
     this.problem = new SoftmaxMStepProblem(this.nParams, (th, F, n, R, g, H) => this.fullPass(th, F, n, R, g, H), this.kernel);
   }
@@ -350,6 +352,11 @@ class SoftmaxMStepProblem implements NewtonProblem {
     return this.full(theta, this.F, this.n, this.R, g, NH);
   }
   firstPass(theta: Float64Array, g: Float64Array, NH: Float64Array): number {
+    if (this.start?.newton && this.start.newton.g.length === this.nParams) {
+      g.set(this.start.newton.g);
+      NH.set(this.start.newton.negHessian);
+      return this.start.objective;
+    }
     if (this.start && this.kernel) {
       this.kernel(this.start.weights, this.R, this.F, this.n, g, NH);
       return this.start.objective;
@@ -367,6 +374,33 @@ class SoftmaxMStepProblem implements NewtonProblem {
 function weightCorrection(s: number, sum: number): number {
   const d = s - 1;
   return d > -1e-14 && d < 1e-14 ? (2 * d * (sum - 1)) / (sum + 1) : d * Math.log(sum);
+}
+
+/**
+ * Run the fused Newton kernel on a few varied rows (both signs of the logits, rows of weight 1 and
+ * an ulp off 1, as posteriors are) before its first real call. Its first real call at large n is
+ * optimised in the middle of the loop (on-stack replacement) before the code after the loop and
+ * the branch of the rows whose weight is not exactly 1 have type feedback; hitting them deopts it,
+ * and in about one process in three V8 then keeps it slow (bench "EM iteration d=1 k=2": 86–89
+ * instead of 51–58 ms per 10 iterations, CPU, loaded). Rows of weight ½ are left out: warming
+ * that branch too made k = 3 slower (interleaved A/B, min of 9: 0.95–0.97 → 1.03–1.06 of 12141f1).
+ */
+function warmFused(kernel: FusedNewtonKernel, k: number, m: number, p: number): void {
+  const rows = 8;
+  const F = new Float64Array(rows * m);
+  for (let i = 0; i < F.length; i++) F[i] = ((i * 7) % 5) - 2;
+  const R = new Float64Array(rows * k);
+  for (let t = 0; t < rows; t++) {
+    const w = t % 2 === 1 ? 1 + 2 * Number.EPSILON : 1;
+    R[t * k + (t % k)] = w;
+  }
+  const theta = new Float64Array(p);
+  const g = new Float64Array(p);
+  const H = new Float64Array(p * p);
+  for (let i = 0; i < 16; i++) {
+    for (let j = 0; j < p; j++) theta[j] = ((i + j) % 3) - 1;
+    kernel(theta, F, R, rows, g, H);
+  }
 }
 
 /** Σ_t a_t F[t·m + u] (one long loop). */

@@ -33,6 +33,11 @@ export interface GateMStepInfo {
 export interface GateState {
   weights: Float64Array;
   objective: number;
+  /**
+   * The softmax core's first Newton system at θ for these R, when the E-step accumulated it
+   * (estimate/e-step-kernel.ts, fused): gradient and full negative Hessian of the objective.
+   */
+  newton?: { g: Float64Array; negHessian: Float64Array };
 }
 
 /** Options for an expert family's weighted M-step. */

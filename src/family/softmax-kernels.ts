@@ -54,8 +54,9 @@ function newtonSource(k: number, m: number): KernelSource {
 /**
  * The accumulation of g and −H: declarations, per-row body (row t; `o`, `s`, `p_j` and `v_a`
  * defined here unless `inline`, where the fused kernel has already defined them) and the stores.
+ * Also used by the fused E-step (estimate/e-step-kernel.ts).
  */
-function newtonParts(k: number, m: number, inline: boolean): { decl: string[]; body: string[]; out: string[] } {
+export function newtonParts(k: number, m: number, inline: boolean): { decl: string[]; body: string[]; out: string[] } {
   const q = m + 1;
   const p = (k - 1) * q;
   const J = k - 1;
