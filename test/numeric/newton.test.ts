@@ -102,6 +102,36 @@ describe('the damped Newton maximiser (numeric/newton.ts)', () => {
     expect(r).toEqual({ iterations: 0, objective: -Infinity, converged: false });
   });
 
+  it('ridge: a long final step along a flat direction is taken only if a trial pass does not lower Q', () => {
+    // Q = −c·√(1 + θ²), concave; at θ = 10 the Newton step is −θ(1 + θ²) = −1010 (to θ = −1000, a lower Q)
+    // while its predicted gain ½gᵀH⁻¹g ≈ c·500 is below tol: the last step must not be taken blindly
+    const c = 1e-16;
+    let passes = 0;
+    const problem: NewtonProblem = {
+      nParams: 1,
+      pass: (t, g, NH) => {
+        passes++;
+        const r = Math.sqrt(1 + t[0] * t[0]);
+        g[0] = (-c * t[0]) / r;
+        NH[0] = c / (r * r * r);
+        return -c * r;
+      },
+    };
+    const theta = Float64Array.of(10);
+    const r = new NewtonMaximizer(1, RIDGE_NEWTON).run(problem, theta, { maxIter: 50, tol: 1e-12 });
+    expect(theta[0]).toBe(10);
+    expect(r.objective).toBe(-c * Math.sqrt(101));
+    expect(passes).toBe(2); // the start and the rejected trial
+    // a short final step is still taken without a trial (the quadratic case above)
+    passes = 0;
+    const q = quadratic([1, 2], [1, 1]);
+    const counted: NewtonProblem = { nParams: 2, pass: (t, g, NH) => { passes++; return q.pass(t, g, NH); } };
+    const t2 = Float64Array.of(1 + 1e-7, 2 - 1e-7);
+    new NewtonMaximizer(2, RIDGE_NEWTON).run(counted, t2, { maxIter: 10, tol: 1e-12 });
+    expect(passes).toBe(1);
+    expect(t2[0]).toBeCloseTo(1, 12);
+  });
+
   it('uses firstPass (a warm start that already knows the Newton system) for the first system only', () => {
     const base = quadratic([1, 2], [1, 1]);
     let first = 0;
@@ -138,12 +168,16 @@ describe('one maximiser for the softmax core and the gates: fits unchanged by th
     // the activation gate's one-pass kernels (gates/activation-kernels.ts) agree with the block-wise loops to 1e-15,
     // but this fit's early damped-Newton M-steps amplify rounding: the same maximum (ℓ to 1e-14), 22 EM evaluations instead of 28
     ['activation:tanh', 'gaussian', 2, 1, { maxIter: 60, standardize: false }, -566.271825175327, 22, -0.04439900642097501],
-    ['softmax', 'multinomial:3', 2, 1, { standardize: false }, -301.77389917332977, 142, 6.199177878355668],
+    // quasi-separated data (expert coefficients run off to 1e4…1e12): until the guarded final Newton step
+    // (numeric/newton.ts finalStep) a blind last step moved a coefficient from −4e3 to 2e7, EM's ℓ fell from
+    // −297.47 to −1.5e6 and the fit ended at −301.773899 (142 evaluations); now the trace is monotone and ends higher
+    ['softmax', 'multinomial:3', 2, 1, { standardize: false }, -297.4665530442105, 147, 1.0025753716536303],
   ];
   it.each(PINNED)('%s gate, %s experts, k=%i, d=%i, %o', (g, e, k, d, o, ll, iterations, theta0) => {
     const r = fitEM({ gate: parseGateSpec(g), experts: parseExpertSpec(e), k, d }, pinData(500, d, 5 + k + d, e.startsWith('multi')), { init: { type: 'kmeans++' }, seed: 3, ...o });
     expect(Math.abs(r.logLikelihood - ll) / Math.abs(ll)).toBeLessThan(1e-12);
     expect(r.iterations).toBe(iterations);
+    for (let t = 1; t < r.trace.length; t++) expect(r.trace[t]).toBeGreaterThanOrEqual(r.trace[t - 1] - 1e-12 * Math.abs(r.trace[t - 1]));
     // θ₀ of the capped (maxIter 60) activation fit sits on a flat ridge of ℓ: later last-digit changes move it by ~4e-8
     expect(Math.abs(r.model.theta[0] - theta0)).toBeLessThan(g.startsWith('activation') ? 1e-6 : 1e-9);
   });
