@@ -23,12 +23,19 @@
  * decreasing Σ_t R_ti log f(y_t | x_t; θᵢ). This is the softmax gate's M-step with class weights
  * W_tc = R_ti·1[y_t = c], so every expert runs on the gate's `LinearSoftmaxCore` (its compiled
  * kernels included); the same holds for the log-density and the gradients.
+ *
+ * For every shape small enough to unroll (C ≤ 64, (C−1)(d+1) ≤ 48) the passes over the data run in
+ * the generated one-pass kernels of multinomial-kernels.ts instead (the class weights never
+ * stored, one pass per Newton trial): the core's arithmetic operation for operation, hence the
+ * same bits, in less time. The core's loops remain the path for larger shapes (and `plain: true`).
  */
 import type { BlockInfo } from '../family/blocks.js';
 import type { ExpertFamily, ExpertJSON, ExpertMStepOptions } from './expert.js';
 import type { ExpertFactory } from './expert.js';
 import type { Rng } from '../numeric/rng.js';
 import { LinearSoftmaxCore } from '../family/linear-softmax.js';
+import { NewtonMaximizer, RIDGE_NEWTON, type NewtonProblem } from '../numeric/newton.js';
+import { multinomialKernels, type MultinomialKernels, type NewtonKernel } from './multinomial-kernels.js';
 import { DataError, ModelFormatError, OptionError } from '../errors.js';
 import { describe, lengthOf, readMatrix, readNumber, widthOf } from '../json-read.js';
 import { expNonPositive } from '../numeric/fastmath.js';
@@ -38,6 +45,8 @@ export interface MultinomialLogisticOptions {
   classes: number;
   /** Optional label of each class code (length C), kept in the JSON for the CLI round trip. */
   labels?: string[];
+  /** Use the softmax core's loops instead of the generated kernels (the reference the tests compare the kernels with). */
+  plain?: boolean;
 }
 
 export class MultinomialLogisticExperts implements ExpertFamily {
@@ -62,6 +71,11 @@ export class MultinomialLogisticExperts implements ExpertFamily {
   private W = new Float64Array(0); // n×C class weights of one expert
   private L = new Float64Array(0); // n×C log-probabilities / per-row scores of one expert
   private readonly g: Float64Array;
+  /** The generated kernels of this (C, d), or null (too large: the core's loops). */
+  private readonly kernels: MultinomialKernels | null;
+  /** The M-step's Newton maximiser and problem on the kernels (one expert at a time). */
+  private readonly newton: NewtonMaximizer | null;
+  private readonly problem: ExpertNewtonProblem | null;
 
   constructor(k: number, d: number, options: MultinomialLogisticOptions) {
     const C = options.classes;
@@ -78,6 +92,9 @@ export class MultinomialLogisticExperts implements ExpertFamily {
     this.core = new LinearSoftmaxCore(C, d);
     this.z = new Float64Array(C);
     this.g = new Float64Array(this.q);
+    this.kernels = options.plain ? null : multinomialKernels(C, d);
+    this.newton = this.kernels ? new NewtonMaximizer(this.q, RIDGE_NEWTON) : null;
+    this.problem = this.kernels ? new ExpertNewtonProblem(this.q, k, this.kernels.newton) : null;
   }
 
   private buffers(n: number, width: number): void {
@@ -119,27 +136,29 @@ export class MultinomialLogisticExperts implements ExpertFamily {
 
   /**
    * log f(y_t | x_t, θᵢ) = (logit of y_t) − log Σ exp(logits)  (P2, math-spec §4.1), straight into
-   * out: one pass per expert with only the observed class's log-weight kept. (It was the softmax
-   * core's n×C log-weights and a gather loop, a third of an EM iteration's time at n = 1e5.) The
-   * operations and their order are the core's (`LinearSoftmaxCore.logWeights`), so the values are
-   * the same to the bit.
+   * out: one pass per expert with only the observed class's log-weight kept (the generated density
+   * kernel; for shapes too large to unroll, the plain loop below).
    */
   logDensity(theta: Float64Array, X: Float64Array, y: Float64Array, n: number, out: Float64Array): void {
     const { k, q, d, classes: C } = this;
+    if (this.kernels) {
+      for (let i = 0; i < k; i++) this.kernels.density(theta, i * q, X, y, n, k, i, out);
+      return;
+    }
     const r = d + 1;
+    const z = this.z;
     for (let i = 0; i < k; i++) {
       const o = i * q;
       if (C === 2 && d === 1) {
         const c0 = theta[o];
         const c1 = theta[o + 1];
         for (let t = 0; t < n; t++) {
-          const z = c0 + c1 * X[t];
-          const lse = (z > 0 ? z : 0) + Math.log1p(expNonPositive(-Math.abs(z)));
-          out[t * k + i] = ((y[t] | 0) === 0 ? z : 0) - lse;
+          const zt = c0 + c1 * X[t];
+          const lse = (zt > 0 ? zt : 0) + Math.log1p(expNonPositive(-Math.abs(zt)));
+          out[t * k + i] = ((y[t] | 0) === 0 ? zt : 0) - lse;
         }
         continue;
       }
-      const z = this.z;
       for (let t = 0; t < n; t++) {
         const xo = t * d;
         let mx = 0; // the reference logit is 0
@@ -161,10 +180,32 @@ export class MultinomialLogisticExperts implements ExpertFamily {
   /** ∇θ Σ_t Σ_i W_ti log f(y_t|x_t,θᵢ): class c < C−1 of expert i gets Σ_t W_ti (1[y_t=c] − p_tic)(1, x_t). */
   gradQ(theta: Float64Array, X: Float64Array, y: Float64Array, n: number, W: Float64Array, grad: Float64Array): void {
     const { k, q } = this;
+    if (this.kernels) {
+      for (let i = 0; i < k; i++) this.kernels.gradient(theta, i * q, X, y, n, W, k, i, grad, i * q);
+      return;
+    }
     this.buffers(n, 0);
     for (let i = 0; i < k; i++) {
       this.core.gradQ(theta.subarray(i * q, (i + 1) * q), X, n, this.classWeights(W, i, y, n), this.g);
       grad.set(this.g, i * q);
+    }
+  }
+
+  /**
+   * −∇²θ Σ_t Σ_i W_ti log f(y_t|x_t,θᵢ) (nParams×nParams, full, row-major), block diagonal by expert:
+   * expert i's block is Σ_t W_ti (diag p − p pᵀ) ⊗ v vᵀ, v = (1, x_t) (math-spec §9.2, the IRLS matrix).
+   * The EM Newton finish (observed-information.ts) reads it.
+   */
+  negHessianQ(theta: Float64Array, X: Float64Array, y: Float64Array, n: number, W: Float64Array, H: Float64Array): void {
+    const { k, q } = this;
+    const p = this.nParams;
+    this.buffers(n, 0);
+    H.fill(0);
+    const Hi = new Float64Array(q * q);
+    for (let i = 0; i < k; i++) {
+      if (this.kernels) this.kernels.newton(theta, i * q, X, y, n, W, k, i, this.g, Hi);
+      else this.core.negHessianQ(theta.subarray(i * q, (i + 1) * q), X, n, this.classWeights(W, i, y, n), Hi);
+      for (let a = 0; a < q; a++) for (let b = 0; b < q; b++) H[(i * q + a) * p + i * q + b] = Hi[a * q + b];
     }
   }
 
@@ -176,6 +217,10 @@ export class MultinomialLogisticExperts implements ExpertFamily {
   rowGradQ(theta: Float64Array, X: Float64Array, y: Float64Array, n: number, W: Float64Array, out: Float64Array): void {
     const { k, q } = this;
     const p = this.nParams;
+    if (this.kernels) {
+      for (let i = 0; i < k; i++) this.kernels.rows(theta, i * q, X, y, n, W, k, i, out, p, i * q);
+      return;
+    }
     this.buffers(n, q);
     const L = this.L;
     for (let i = 0; i < k; i++) {
@@ -195,6 +240,13 @@ export class MultinomialLogisticExperts implements ExpertFamily {
       let S = 0;
       for (let t = 0; t < n; t++) S += R[t * k + i];
       if (!(S > 1e-12 * n)) continue; // empty component: keep its parameters
+      if (this.problem && this.newton) {
+        const pr = this.problem;
+        pr.set(X, y, n, R, i);
+        this.newton.run(pr, theta.subarray(i * q, (i + 1) * q), options);
+        pr.clear();
+        continue;
+      }
       this.core.mStep(theta.subarray(i * q, (i + 1) * q), X, n, this.classWeights(R, i, y, n), options);
     }
   }
@@ -289,6 +341,31 @@ export class MultinomialLogisticExperts implements ExpertFamily {
     const json: ExpertJSON = { type: this.type, classes: this.classes };
     if (this.labels) json.labels = [...this.labels];
     return json;
+  }
+}
+
+const EMPTY: Float64Array = new Float64Array(0);
+
+/** Expert i's M-step objective Σ_t R_ti log f(y_t | x_t, θᵢ) as a Newton problem on the generated kernel (data set per call). */
+class ExpertNewtonProblem implements NewtonProblem {
+  private X: Float64Array = EMPTY;
+  private y: Float64Array = EMPTY;
+  private n = 0;
+  private R: Float64Array = EMPTY;
+  private i = 0;
+  constructor(readonly nParams: number, private readonly k: number, private readonly kernel: NewtonKernel) {}
+  set(X: Float64Array, y: Float64Array, n: number, R: Float64Array, i: number): void {
+    this.X = X;
+    this.y = y;
+    this.n = n;
+    this.R = R;
+    this.i = i;
+  }
+  clear(): void {
+    this.X = this.y = this.R = EMPTY;
+  }
+  pass(theta: Float64Array, g: Float64Array, NH: Float64Array): number {
+    return this.kernel(theta, 0, this.X, this.y, this.n, this.R, this.k, this.i, g, NH);
   }
 }
 
