@@ -136,6 +136,12 @@ describe('hierarchical gate', () => {
     const n = 257;
     const X = uniformX(n, d, rng);
     const R = new Float64Array(n * k).map(() => (rng.uniform() < 0.1 ? 0 : rng.uniform()));
+    // every other row a posterior row (sums to 1 up to rounding: the outer level's log-of-a-product path)
+    for (let t = 0; t < n; t += 2) {
+      let s = 0;
+      for (let i = 0; i < k; i++) s += R[t * k + i];
+      for (let i = 0; i < k; i++) R[t * k + i] /= s;
+    }
     for (const outer of [true, false]) {
       const m = outer ? K1 : K2;
       const kernel = levelNewtonKernel(K1, K2, d, outer);
