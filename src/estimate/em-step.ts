@@ -171,7 +171,7 @@ export interface MStepSettings {
 /** The M-step settings of a fit's options (defaults in EM_DEFAULTS; no box unless gateBound / expertBound). */
 export function mStepSettings(o: ResolvedEMOptions): MStepSettings {
   return {
-    gate: { maxIter: o.gateMaxIter, tol: o.gateTol, ...(o.gateBound !== undefined ? { bound: o.gateBound } : {}) },
+    gate: { maxIter: o.gateMaxIter, tol: o.gateTol, ...(o.gateBound !== undefined ? { bound: o.gateBound } : {}), ...(o.gateInexact > 0 ? { inexact: { steps: o.gateInexact, above: o.gateInexactAbove } } : {}) },
     expert: { maxIter: o.expertMaxIter, tol: o.expertTol, ...(o.expertBound !== undefined ? { bound: o.expertBound } : {}) },
   };
 }

@@ -27,6 +27,8 @@ export const EM_DEFAULTS = {
   polishTrust: 1,
   gateMaxIter: 50,
   gateTol: 1e-12,
+  gateInexact: 0,
+  gateInexactAbove: 1e-6,
   expertMaxIter: 50,
   expertTol: 1e-12,
   standardize: true,
@@ -70,6 +72,8 @@ export const EMTuningSchema = z.strictObject({
   expertBound: positive.optional(),
   gateMaxIter: count(1).optional(),
   gateTol: positive.optional(),
+  gateInexact: count(0).optional(),
+  gateInexactAbove: positive.optional(),
   expertMaxIter: count(1).optional(),
   expertTol: positive.optional(),
   standardize: z.boolean().optional(),
@@ -184,6 +188,18 @@ export interface EMOptions {
   /** Inner iterations / tolerance of the gate M-step (Newton). Defaults 50 / 1e-12. */
   gateMaxIter?: number;
   gateTol?: number;
+  /**
+   * Generalized EM for the softmax-core gates (softmax, modified, temperature, hierarchical): the
+   * gate M-step stops after `gateInexact` Newton steps when they gained more than
+   * `gateInexactAbove`·max(1, |Q|) (EM still far from converged), else it runs to gateTol. Each
+   * step still increases Q, so ℓ never decreases, and the fixed points are EM's. Default 0 (off:
+   * every M-step to gateTol). Measured (issue 16 item 2, d = 2, k = 3, n = 1e5): 0.58 of the cost
+   * per iteration at the bench point and the same exact fits, but over-specified fits take other
+   * paths along their flat directions (other iteration counts, maxima that differ by ~1e-7).
+   */
+  gateInexact?: number;
+  /** Relative gain of the first `gateInexact` Newton steps above which the gate M-step stops there. Default 1e-6. */
+  gateInexactAbove?: number;
   /** Inner iterations / tolerance of iterative expert M-steps (IRLS). Defaults 50 / 1e-12. */
   expertMaxIter?: number;
   expertTol?: number;

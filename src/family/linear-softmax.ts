@@ -328,7 +328,21 @@ export class LinearSoftmaxCore {
     pr.R = R;
     // the E-step's π and Q at the warm start: the first Newton system needs no exps
     pr.start = start && this.kernel && Number.isFinite(start.objective) ? start : undefined;
-    const info = this.newton.run(pr, theta, options);
+    pr.forget();
+    const inexact = options.inexact;
+    let info: GateMStepInfo;
+    if (inexact && inexact.steps < options.maxIter) {
+      // generalized EM: stop after `steps` Newton steps while they still gain much (GateMStepOptions)
+      const first = this.newton.run(pr, theta, { ...options, maxIter: inexact.steps });
+      const gain = first.objective - pr.firstQ;
+      if (first.converged || first.iterations < inexact.steps || gain > inexact.above * Math.max(1, Math.abs(first.objective))) info = first;
+      else {
+        // on to tol from the last accepted trial point (its Newton system is the problem's last pass)
+        pr.start = undefined;
+        const rest = this.newton.run(pr, theta, { ...options, maxIter: options.maxIter - first.iterations });
+        info = { iterations: first.iterations + rest.iterations, objective: rest.objective, converged: rest.converged };
+      }
+    } else info = this.newton.run(pr, theta, options);
     pr.F = pr.R = EMPTY;
     pr.start = undefined;
     return info;
@@ -347,21 +361,49 @@ class SoftmaxMStepProblem implements NewtonProblem {
     readonly nParams: number,
     private readonly full: (theta: Float64Array, F: Float64Array, n: number, R: Float64Array, g: Float64Array, H: Float64Array) => number,
     private readonly kernel: NewtonSystemKernel | null,
-  ) {}
+  ) {
+    this.lastTheta = new Float64Array(nParams);
+    this.lastG = new Float64Array(nParams);
+    this.lastNH = new Float64Array(nParams * nParams);
+  }
+  /** Q at the first pass of the last run. */
+  firstQ = NaN;
+  /** The last pass (θ, Q, g, −H) of this M-step, for a second run that starts where the first stopped. */
+  private readonly lastTheta: Float64Array;
+  private lastQ = NaN;
+  private readonly lastG: Float64Array;
+  private readonly lastNH: Float64Array;
+  /** A new M-step (other weights R): drop the last pass. */
+  forget(): void {
+    this.lastQ = NaN;
+  }
   pass(theta: Float64Array, g: Float64Array, NH: Float64Array): number {
-    return this.full(theta, this.F, this.n, this.R, g, NH);
+    const Q = this.full(theta, this.F, this.n, this.R, g, NH);
+    this.lastTheta.set(theta);
+    this.lastQ = Q;
+    this.lastG.set(g);
+    this.lastNH.set(NH);
+    return Q;
   }
   firstPass(theta: Float64Array, g: Float64Array, NH: Float64Array): number {
     if (this.start?.newton && this.start.newton.g.length === this.nParams) {
       g.set(this.start.newton.g);
       NH.set(this.start.newton.negHessian);
+      this.firstQ = this.start.objective;
       return this.start.objective;
     }
     if (this.start && this.kernel) {
       this.kernel(this.start.weights, this.R, this.F, this.n, g, NH);
+      this.firstQ = this.start.objective;
       return this.start.objective;
     }
-    return this.pass(theta, g, NH);
+    if (this.lastQ > -Infinity && sameVector(theta, this.lastTheta)) {
+      g.set(this.lastG);
+      NH.set(this.lastNH);
+      return this.lastQ;
+    }
+    this.firstQ = this.pass(theta, g, NH);
+    return this.firstQ;
   }
 }
 
@@ -401,6 +443,11 @@ function warmFused(kernel: FusedNewtonKernel, k: number, m: number, p: number): 
     for (let j = 0; j < p; j++) theta[j] = ((i + j) % 3) - 1;
     kernel(theta, F, R, rows, g, H);
   }
+}
+
+function sameVector(a: Float64Array, b: Float64Array): boolean {
+  for (let i = 0; i < a.length; i++) if (a[i] !== b[i]) return false;
+  return true;
 }
 
 /** Σ_t a_t F[t·m + u] (one long loop). */

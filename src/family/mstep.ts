@@ -15,6 +15,12 @@ export interface GateMStepOptions {
    * Only gates with `supportsBound` honour it.
    */
   bound?: number;
+  /**
+   * Generalized EM (an inexact M-step: still an ascent on the objective, so ℓ stays monotone):
+   * after `steps` Newton steps the M-step stops if they gained more than `above`·max(1, |Q|) (EM
+   * is still far from converged); otherwise it continues to `tol`. Only the softmax core honours it.
+   */
+  inexact?: { steps: number; above: number };
 }
 
 export interface GateMStepInfo {

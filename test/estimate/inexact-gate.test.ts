@@ -1,0 +1,82 @@
+/**
+ * Generalized EM with an inexact gate M-step (EMOptions.gateInexact): each M-step still increases
+ * the gate objective, ℓ never decreases, and fits reach the maximum of the exact M-step.
+ */
+import { describe, expect, it } from 'vitest';
+import { MixtureOfExperts, type ModelJSON } from '../../src/model/model.js';
+import { sampleX, type Dataset } from '../../src/model/data.js';
+import { Rng } from '../../src/numeric/rng.js';
+import { fitEM } from '../../src/estimate/em.js';
+import { EMWorkspace, eStep } from '../../src/estimate/em-step.js';
+import { LinearSoftmaxCore } from '../../src/family/linear-softmax.js';
+import { OptionError } from '../../src/errors.js';
+
+const TRUTH: ModelJSON = {
+  gate: { type: 'softmax', beta0: [0.5, -0.5, 0], beta1: [[4, -3], [-3, 4], [0, 0]] },
+  experts: { type: 'gaussianLinear', a: [[2, -1], [-2, 1], [0.5, 3]], b: [1, -1, 4], variance: [0.25, 0.16, 0.36] },
+};
+
+function simulate(n: number, seed: number): { truth: MixtureOfExperts; data: Dataset } {
+  const truth = MixtureOfExperts.fromJSON(TRUTH);
+  const rng = new Rng(seed);
+  const X = sampleX({ type: 'uniform', low: -1, high: 1 }, n, 2, rng.split('x'));
+  const { y } = truth.sample(X, n, rng.split('y'));
+  return { truth, data: { X, y, n, d: 2 } };
+}
+
+describe('inexact gate M-step (generalized EM)', () => {
+  it('far from the optimum it stops after the given Newton steps, with a gain; near it, it runs to tol', () => {
+    const { truth, data } = simulate(2000, 1);
+    const ws = new EMWorkspace(truth, data.n);
+    eStep(truth, truth.theta, data, ws);
+    const core = new LinearSoftmaxCore(3, 2);
+    const far = new Float64Array(core.nParams); // slopes and intercepts 0: far from the weighted optimum
+    const q0 = core.mStep(far.slice(), data.X, data.n, ws.R, { maxIter: 1, tol: 1e-300 }).objective; // one exact step, for reference
+    const th = new Float64Array(core.nParams);
+    const inexact = core.mStep(th, data.X, data.n, ws.R, { maxIter: 50, tol: 1e-12, inexact: { steps: 1, above: 1e-6 } });
+    expect(inexact.iterations).toBe(1);
+    expect(inexact.converged).toBe(false);
+    expect(inexact.objective).toBe(q0);
+    const exact = core.mStep(new Float64Array(core.nParams), data.X, data.n, ws.R, { maxIter: 50, tol: 1e-12 });
+    expect(exact.iterations).toBeGreaterThan(2);
+    expect(inexact.objective).toBeLessThan(exact.objective);
+    // from near the optimum the gain of one step is below `above`: it goes on to tol, to the same point
+    const near = new Float64Array(core.nParams);
+    core.mStep(near, data.X, data.n, ws.R, { maxIter: 50, tol: 1e-12 });
+    const opt = near.slice();
+    for (let i = 0; i < near.length; i++) near[i] += 1e-3;
+    const r = core.mStep(near, data.X, data.n, ws.R, { maxIter: 50, tol: 1e-12, inexact: { steps: 1, above: 1e-6 } });
+    expect(r.converged).toBe(true);
+    for (let i = 0; i < near.length; i++) expect(Math.abs(near[i] - opt[i])).toBeLessThan(1e-8);
+  });
+
+  for (const steps of [1, 2]) {
+    it(`gateInexact: ${steps}: monotone trace, converged (gradient test), the exact M-step's maximum to 1e-10`, () => {
+      const { truth, data } = simulate(3000, 2);
+      const start = MixtureOfExperts.fromJSON({ ...TRUTH, gate: { type: 'softmax', beta0: [0, 0, 0], beta1: [[0, 0], [0, 0], [0, 0]] } });
+      const exact = fitEM(truth.spec(), data, { init: { type: 'model', model: start } });
+      const gem = fitEM(truth.spec(), data, { init: { type: 'model', model: start }, gateInexact: steps });
+      expect(exact.converged).toBe(true);
+      expect(gem.converged).toBe(true);
+      expect(gem.gradientNorm).toBeLessThan(1e-6);
+      for (let i = 1; i < gem.trace.length; i++) expect(gem.trace[i]).toBeGreaterThanOrEqual(gem.trace[i - 1] - 1e-12 * Math.abs(gem.trace[i]));
+      expect(Math.abs(gem.logLikelihood - exact.logLikelihood)).toBeLessThanOrEqual(1e-10 * Math.abs(exact.logLikelihood));
+    });
+  }
+
+  it('plain EM with it: the same fixed point, each EM step increases ℓ', () => {
+    const { truth, data } = simulate(2000, 3);
+    const start = MixtureOfExperts.fromJSON({ ...TRUTH, gate: { type: 'softmax', beta0: [0, 0, 0], beta1: [[0, 0], [0, 0], [0, 0]] } });
+    const a = fitEM(truth.spec(), data, { init: { type: 'model', model: start }, accelerate: 'none', gateInexact: 1 });
+    const b = fitEM(truth.spec(), data, { init: { type: 'model', model: start }, accelerate: 'none' });
+    for (let i = 1; i < a.trace.length; i++) expect(a.trace[i]).toBeGreaterThanOrEqual(a.trace[i - 1] - 1e-12 * Math.abs(a.trace[i]));
+    expect(Math.abs(a.logLikelihood - b.logLikelihood)).toBeLessThanOrEqual(1e-10 * Math.abs(b.logLikelihood));
+  });
+
+  it('rejects a bad value naming the option', () => {
+    const { truth, data } = simulate(200, 4);
+    expect(() => fitEM(truth.spec(), data, { gateInexact: -1 })).toThrow(OptionError);
+    expect(() => fitEM(truth.spec(), data, { gateInexact: 1.5 })).toThrow(/gateInexact/);
+    expect(() => fitEM(truth.spec(), data, { gateInexactAbove: 0 })).toThrow(/gateInexactAbove/);
+  });
+});
