@@ -14,6 +14,9 @@
 import type { Dataset } from '../model/data.js';
 import type { MixtureOfExperts } from '../model/model.js';
 import type { EMWorkspace } from './em-step.js';
+import { SoftmaxGate } from '../gates/softmax.js';
+import { GaussianLinearExperts } from '../experts/gaussian-linear.js';
+import { informationKernel, type InformationKernel } from './information-kernel.js';
 
 /** Whether both families give the pieces of the exact observed information. */
 export function hasObservedInformation(model: MixtureOfExperts): boolean {
@@ -21,8 +24,37 @@ export function hasObservedInformation(model: MixtureOfExperts): boolean {
   return typeof gate.rowGradQ === 'function' && typeof expert.rowGradQ === 'function' && typeof gate.negHessianQ === 'function' && typeof expert.negHessianQ === 'function';
 }
 
-/** −∇²ℓ(θ) (p×p, full, row-major) from the posteriors in ws.R at θ; undefined when a family lacks a piece. */
+/**
+ * The one-pass kernel of information-kernel.ts when the model is the softmax gate with Gaussian
+ * linear experts (exactly those classes, not gates built on them) and the shape is unrolled.
+ */
+function structuredKernel(model: MixtureOfExperts, d: number): InformationKernel | undefined {
+  const { gate, expert } = model;
+  if (!(gate instanceof SoftmaxGate) || gate.type !== 'softmax' || !(expert instanceof GaussianLinearExperts)) return undefined;
+  if (gate.d !== d || gate.nParams !== (model.k - 1) * (d + 1) || expert.nParams !== model.k * (d + 2)) return undefined;
+  return informationKernel(model.k, d);
+}
+
+/** Whether `observedInformation` takes the one-pass structured kernel for this model and input dimension. */
+export function usesStructuredInformation(model: MixtureOfExperts, d: number): boolean {
+  return structuredKernel(model, d) !== undefined;
+}
+
+/**
+ * −∇²ℓ(θ) (p×p, full, row-major) from the posteriors in ws.R at θ; undefined when a family lacks a piece.
+ * Softmax gate with Gaussian linear experts: one structured pass (information-kernel.ts); other
+ * families: the generic assembly from `negHessianQ` and `rowGradQ` (`observedInformationGeneric`).
+ */
 export function observedInformation(model: MixtureOfExperts, theta: Float64Array, data: Dataset, ws: EMWorkspace): Float64Array | undefined {
+  const kernel = structuredKernel(model, data.d);
+  if (!kernel) return observedInformationGeneric(model, theta, data, ws);
+  const info = new Float64Array(theta.length * theta.length);
+  kernel(theta, data.X, data.y, ws.R, data.n, info);
+  return info;
+}
+
+/** The generic assembly of −∇²ℓ(θ): the families' −∇²Q minus the per-row covariance of the k component scores. */
+export function observedInformationGeneric(model: MixtureOfExperts, theta: Float64Array, data: Dataset, ws: EMWorkspace): Float64Array | undefined {
   const { gate, expert } = model;
   if (!gate.rowGradQ || !expert.rowGradQ || !gate.negHessianQ || !expert.negHessianQ) return undefined;
   const n = data.n;

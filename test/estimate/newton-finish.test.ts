@@ -1,6 +1,6 @@
 import { describe, it, expect } from 'vitest';
 import { fitEM, EMWorkspace, eStep, logLikelihoodGradient } from '../../src/estimate/em.js';
-import { observedInformation } from '../../src/estimate/observed-information.js';
+import { observedInformation, observedInformationGeneric, usesStructuredInformation } from '../../src/estimate/observed-information.js';
 import { MixtureOfExperts } from '../../src/model/model.js';
 import { AUTHORS_TRUTH } from '../../src/model/presets.js';
 import { simulate, TRUTH_D2K3 } from '../helpers.js';
@@ -39,6 +39,34 @@ describe('exact observed information (Louis) and the Newton finish', () => {
       }
     }
     expect(worst / scale).toBeLessThan(1e-6);
+  });
+
+  it('the one-pass structured information (softmax × Gaussian) equals the generic assembly to 1e-10', () => {
+    for (const [json, k, d, lo, hi, seed] of [[TRUTH_D2K3, 3, 2, -1, 1, 81], [AUTHORS_TRUTH, 2, 1, 0, 1, 82], [AUTHORS_TRUTH, 3, 1, 0, 1, 83], [AUTHORS_TRUTH, 4, 1, 0, 1, 84]] as const) {
+      const { truth, X, y, n } = simulate(json, 1000, seed, lo, hi);
+      const data = { X, y, n, d };
+      const model = MixtureOfExperts.fromSpec({ ...truth.spec(), k });
+      const theta = new Float64Array(model.gate.nParams + model.expert.nParams);
+      if (k === truth.k) theta.set(truth.theta);
+      else for (let i = model.gate.nParams; i < theta.length; i += d + 2) theta[i] = (i % 3) - 1; // distinct experts, variance 1
+      for (let i = 0; i < theta.length; i++) theta[i] += 0.1 * Math.sin(5 * i + seed);
+      expect(usesStructuredInformation(model, d)).toBe(true);
+      const ws = new EMWorkspace(model, n);
+      eStep(model, theta, data, ws);
+      const fast = observedInformation(model, theta, data, ws)!;
+      const generic = observedInformationGeneric(model, theta, data, ws)!;
+      const p = theta.length;
+      expect(fast.length).toBe(p * p);
+      let worst = 0;
+      let scale = 0;
+      for (let i = 0; i < p * p; i++) {
+        worst = Math.max(worst, Math.abs(fast[i] - generic[i]));
+        scale = Math.max(scale, Math.abs(generic[i]));
+      }
+      expect(worst / scale, `k = ${k}, d = ${d}`).toBeLessThan(1e-10);
+      // symmetric
+      for (let a = 0; a < p; a++) for (let b = 0; b < a; b++) expect(fast[a * p + b]).toBe(fast[b * p + a]);
+    }
   });
 
   const cases = [

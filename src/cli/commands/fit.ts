@@ -32,6 +32,7 @@ export interface FitCliOptions {
   warmStart?: boolean;
   timeLimit?: string;
   varianceFloor?: string;
+  finish?: string;
 }
 
 export type FitCommandOptions = FitCliOptions & InferenceCliOptions;
@@ -59,6 +60,7 @@ export function register(program: Command): void {
     .option('--solver <name>', 'least squares: auto (default: varpro for linear experts, else lm) | varpro (variable projection) | lm (Levenberg–Marquardt) | lbfgs')
     .option('--time-limit <seconds>', 'stop the fit after this wall time (all restarts); it is returned with converged: false and an EM_TIME_LIMIT / LSE_TIME_LIMIT warning')
     .option('--no-warm-start', 'with a k-means++ or random start and ≥ 8000 rows, do not first fit a random subsample (EM)')
+    .option('--finish <method>', 'EM end game: lbfgs (BHHH-preconditioned L-BFGS) | newton (exact observed information, softmax gate with Gaussian experts; others use lbfgs)')
     .option('--variance-floor <scale>', 'Gaussian experts: response (every variance ≥ 1e-6·s_y², default) | expert (expert i ≥ 1e-6·σ̂ᵢ², its robust residual scale at the start)')
     .option('--allow-large', `lift the size limits (k ≤ ${LIMITS.k}, ≤ ${LIMITS.columns} input columns, ≤ 2 GiB working memory)`)
     .option('--json', 'print one JSON object instead of a summary');
@@ -83,10 +85,12 @@ export function register(program: Command): void {
         ...(opts.timeLimit !== undefined ? { timeLimit: parseNumberOption(opts.timeLimit, '--time-limit', { positive: true }) } : {}),
         ...(opts.warmStart === false ? { warmStart: false } : {}),
         ...(opts.varianceFloor !== undefined ? { varianceFloor: { scale: varianceFloorScale(opts.varianceFloor) } } : {}),
+        ...(opts.finish !== undefined ? { finish: finishMethod(opts.finish) } : {}),
       };
       if (opts.solver !== undefined && estimator !== 'lse') throw new OptionError('--solver applies to least-squares fits (--estimator lse)');
       if (estimator === 'lse') {
         if (options.varianceFloor !== undefined) throw new OptionError('--variance-floor applies to EM fits of Gaussian experts (--estimator mle)');
+        if (options.finish !== undefined) throw new OptionError('--finish applies to EM fits (--estimator mle)');
         runLseFit({ spec: { gate, experts, k, d: data.d }, data, dataPath: opts.data, restarts: options.restarts ?? LSE_DEFAULTS.restarts, seed: Number(options.seed), maxIter: options.maxIter ?? LSE_DEFAULTS.maxIter, init: options.init ?? { type: 'kmeans++' }, ...(options.gateBound !== undefined ? { gateBound: options.gateBound } : {}), ...(options.expertBound !== undefined ? { expertBound: options.expertBound } : {}), ...(options.timeLimit !== undefined ? { timeLimit: options.timeLimit } : {}), ...(opts.solver !== undefined ? { solver: lseSolverOption(opts.solver) } : {}), json: opts.json ?? false });
         return;
       }
@@ -135,6 +139,12 @@ export function initFromCli(opts: { init?: string; truth?: string; initModel?: s
     default:
       throw new OptionError(`--init: expected random, kmeans++, near-truth or model, got ${JSON.stringify(method)}`);
   }
+}
+
+/** --finish: lbfgs | newton. */
+function finishMethod(v: string): 'lbfgs' | 'newton' {
+  if (v === 'lbfgs' || v === 'newton') return v;
+  throw new OptionError(`--finish: expected lbfgs or newton, got ${JSON.stringify(v)}`);
 }
 
 /** --variance-floor: response | expert. */
