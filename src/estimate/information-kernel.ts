@@ -1,7 +1,7 @@
 /**
  * The exact observed information −∇²ℓ (observed-information.ts) for the softmax gate with
- * Gaussian linear experts in one unrolled pass per shape (numeric/codegen.ts), using the block
- * structure instead of k per-component score vectors of length p per row.
+ * Gaussian linear experts in one pass over the data, generated per shape (numeric/codegen.ts), using
+ * the block structure instead of k per-component score vectors of length p per row.
  *
  * With x̃ = (1, x), posteriors r, gate weights π, expert l's residual ρ_l = y − μ_l, e_l = ρ_l e^{−v_l},
  * φ_l = ½ρ_l e_l − ½ and the complete-data scores of component i — gate class j: (δ_ij − π_j) x̃,
@@ -13,11 +13,16 @@
  *   expert l × gate j:   N_jl ψ_l x̃ᵀ
  *   expert l × expert m: N_lm ψ_l ψ_mᵀ + δ_lm r_l (e^{−v_l} x̃x̃ᵀ, e_l x̃, ½ ρ_l e_l)  (−∇²Q of expert l)
  *
- * Every entry is one per-row coefficient times a monomial of x̃ (x̃_a x̃_b, x̃_a or 1): one multiply-add
- * per entry of the lower triangle per row (171 at d = 2, k = 3), against k·p(p+1)/2 = 513 plus the
- * k score passes of the generic assembly. Why generated: the accumulators live in locals only when
- * the loops over k and d are unrolled (see numeric/codegen.ts). Shapes whose triangle exceeds
- * `MAX_ENTRIES` keep the generic pass.
+ * Every entry is Σ_t c(t)·x̃_a x̃_b for one per-row coefficient c (a "channel") and one monomial of x̃
+ * (x̃_0 = 1): one multiply-add per entry of the lower triangle per row (171 at d = 2, k = 3), against
+ * k·p(p+1)/2 = 513 plus the k score passes of the generic assembly. Two forms of the same sums:
+ * - unrolled (`informationKernel`): the row loop with every accumulation written out (≤ `MAX_ENTRIES`);
+ *   fastest per row, but V8 takes long to compile and warm a function that size;
+ * - by blocks (`blockInformationPass`): a generated row loop writes the channels and monomials of 256
+ *   rows column by column, then each distinct (channel, monomial) pair is one dot product (141 at
+ *   d = 2, k = 3); half the speed per row, cheaper to start.
+ * observed-information.ts chooses between them. Why generated: the per-row values live in locals only
+ * when the loops over k and d are unrolled (see numeric/codegen.ts).
  */
 import { compileKernel, type KernelSource } from '../numeric/codegen.js';
 import { EXP_SCOPE, expSource } from '../numeric/fastmath.js';
@@ -32,7 +37,7 @@ export const MAX_ENTRIES = 600;
  * process, loaded, d = 2, k = 3, 171 entries, n = 1e5: locals 220 ms CPU first call / 70 ms after,
  * array 87 / 14.5 ms: V8 optimises a function with that many live locals late and spills them).
  */
-const LOCAL_ENTRIES = 100;
+const LOCAL_ENTRIES = 40;
 
 /** The kernel for k softmax classes and k Gaussian linear experts on d inputs, or undefined when too large. */
 export function informationKernel(k: number, d: number): InformationKernel | undefined {
@@ -44,7 +49,99 @@ export function informationKernel(k: number, d: number): InformationKernel | und
   return compileKernel<InformationKernel>(`observed-information:softmax-gaussian:${k}:${d}:${(p * (p + 1)) / 2 > LOCAL_ENTRIES ? 'array' : 'locals'}`, () => buildSource(k, d));
 }
 
-function buildSource(k: number, d: number): KernelSource {
+/** The per-block form: a generated row loop writing the channels and monomials column by column, then dot products. */
+export interface BlockInformation {
+  rows: (theta: Float64Array, X: Float64Array, y: Float64Array, R: Float64Array, t0: number, len: number, C: Float64Array, M: Float64Array) => void;
+  channels: number;
+  monomials: number;
+  /** per distinct (channel, monomial) pair: its channel and monomial (−1: the monomial 1) */
+  pairChannel: Int32Array;
+  pairMonomial: Int32Array;
+  entryStart: Int32Array;
+  entryIndex: Int32Array;
+}
+
+export const BLOCK = 256;
+const blockCache = new Map<string, BlockInformation>();
+
+export function blockInformation(k: number, d: number): BlockInformation {
+  const key = `${k}:${d}`;
+  const hit = blockCache.get(key);
+  if (hit) return hit;
+  const entries: [string, string, number, number][] = [];
+  const src = buildSource(k, d, entries);
+  const m = d + 1;
+  const q = d + 2;
+  const p = (k - 1) * m + k * q;
+  const chId = new Map<string, number>();
+  const moId = new Map<string, number>();
+  const pairs = new Map<string, number[]>();
+  for (const [coef, mono, a, b] of entries) {
+    if (!chId.has(coef)) chId.set(coef, chId.size);
+    if (mono !== '1' && !moId.has(mono)) moId.set(mono, moId.size);
+    const pk = `${coef}|${mono}`;
+    const list = pairs.get(pk) ?? [];
+    list.push(a * p + b);
+    if (a !== b) list.push(b * p + a);
+    pairs.set(pk, list);
+  }
+  // the row loop: the body of the unrolled kernel up to the coefficients, then stores
+  const body = src.body;
+  const loopStart = body.indexOf('for (let t = 0; t < n; t++) {');
+  const firstAdd = body.findIndex((l) => l.startsWith('h') || l.startsWith('H['));
+  const head = body.slice(0, loopStart).filter((l) => !l.startsWith('let h') && !l.startsWith('const H'));
+  const rowLines = body.slice(loopStart + 1, firstAdd);
+  const L = [...head, 'for (let u = 0; u < len; u++) {', 'const t = t0 + u;', ...rowLines];
+  for (const [c, id] of chId) L.push(`C[${id * BLOCK} + u] = ${c};`);
+  for (const [mo, id] of moId) L.push(`M[${id * BLOCK} + u] = ${mo};`);
+  L.push('}');
+  const rows = compileKernel<BlockInformation['rows']>(`observed-information-block:${k}:${d}`, () => ({ name: `informationRows_k${k}_d${d}`, params: ['theta', 'X', 'y', 'R', 't0', 'len', 'C', 'M'], body: L, scope: EXP_SCOPE }));
+  const keys = [...pairs.keys()];
+  const pairChannel = new Int32Array(keys.length);
+  const pairMonomial = new Int32Array(keys.length);
+  const entryStart = new Int32Array(keys.length + 1);
+  const entryIndex = new Int32Array(p * p);
+  let e = 0;
+  keys.forEach((pk, i) => {
+    const [c, mo] = pk.split('|');
+    pairChannel[i] = chId.get(c)!;
+    pairMonomial[i] = mo === '1' ? -1 : moId.get(mo)!;
+    entryStart[i] = e;
+    for (const idx of pairs.get(pk)!) entryIndex[e++] = idx;
+  });
+  entryStart[keys.length] = e;
+  const out: BlockInformation = { rows, channels: chId.size, monomials: moId.size, pairChannel, pairMonomial, entryStart, entryIndex };
+  blockCache.set(key, out);
+  return out;
+}
+
+/** −∇²ℓ into info (p×p) by the block form. */
+export function blockInformationPass(k: number, d: number, theta: Float64Array, X: Float64Array, y: Float64Array, R: Float64Array, n: number, info: Float64Array): void {
+  const B = blockInformation(k, d);
+  const C = new Float64Array(B.channels * BLOCK);
+  const M = new Float64Array(Math.max(1, B.monomials) * BLOCK);
+  const np = B.pairChannel.length;
+  const acc = new Float64Array(np);
+  const { pairChannel, pairMonomial, entryStart, entryIndex } = B;
+  for (let t0 = 0; t0 < n; t0 += BLOCK) {
+    const len = Math.min(BLOCK, n - t0);
+    B.rows(theta, X, y, R, t0, len, C, M);
+    for (let i = 0; i < np; i++) {
+      const co = pairChannel[i] * BLOCK;
+      const mo = pairMonomial[i];
+      let s = 0;
+      if (mo < 0) for (let u = 0; u < len; u++) s += C[co + u];
+      else {
+        const oo = mo * BLOCK;
+        for (let u = 0; u < len; u++) s += C[co + u] * M[oo + u];
+      }
+      acc[i] += s;
+    }
+  }
+  for (let i = 0; i < np; i++) for (let e = entryStart[i]; e < entryStart[i + 1]; e++) info[entryIndex[e]] = acc[i];
+}
+
+function buildSource(k: number, d: number, record?: [string, string, number, number][]): KernelSource {
   const m = d + 1;
   const q = d + 2;
   const pg = (k - 1) * m;
@@ -117,6 +214,7 @@ function buildSource(k: number, d: number): KernelSource {
   }
   // one multiply-add per entry of the lower triangle
   const add = (a: number, b: number, coef: string, mono: string): void => {
+    record?.push([coef, mono, a, b]);
     L.push(mono === '1' ? `${h(a, b)} += ${coef};` : `${h(a, b)} += ${coef} * ${mono};`);
   };
   const kindOf = (a: number): { gate: boolean; c: number; u: number } => (a < pg ? { gate: true, c: Math.floor(a / m), u: a % m } : { gate: false, c: Math.floor((a - pg) / q), u: (a - pg) % q });
