@@ -20,7 +20,7 @@ export const EM_DEFAULTS = {
   polish: true,
   gtol: 1e-7,
   finishMaxIter: 10,
-  finish: 'lbfgs',
+  finish: 'auto',
   newtonHandover: 1e-3,
   polishMaxIter: 300,
   polishRound: 10,
@@ -63,7 +63,7 @@ export const EMTuningSchema = z.strictObject({
   polish: z.boolean().optional(),
   gtol: positive.optional(),
   finishMaxIter: count(0).optional(),
-  finish: z.enum(['newton', 'lbfgs']).optional(),
+  finish: z.enum(['auto', 'newton', 'lbfgs']).optional(),
   newtonHandover: positive.optional(),
   polishMaxIter: count(0).optional(),
   polishRound: count(1).optional(),
@@ -143,18 +143,19 @@ export interface EMOptions {
    */
   finishMaxIter?: number;
   /**
-   * The end game (with `polish`): 'lbfgs' (default) is the BHHH-preconditioned L-BFGS finish; 'newton' hands over from SQUAREM to Newton's method on ℓ
-   * with the exact observed information (the missing-information identity; observed-information.ts) once the relative change is
-   * ≤ `newtonHandover`, when the families give it (softmax gate, Gaussian experts) and there is no
-   * gate box; if that information is not positive definite (over-specified fits) SQUAREM goes on
-   * and the L-BFGS finish follows as with 'lbfgs'. Every Newton pass over the data (the information,
-   * each ℓ/∇ℓ trial) counts as one iteration. 'newton' takes fewer counted iterations (d = 2, k = 3,
-   * n = 1e4: 8 against 14) but each information pass costs several EM iterations, so it was slower
-   * in the idle bench on exact fits (gates n=100000 softmax k=3: 326 ms against 103 ms; cold
-   * `fit --json` d = 2, k = 3, n = 1e5: 0.93 s CPU against 0.72 s) and faster only on an
-   * over-specified fit (1.17 s against 1.88 s CPU): hence not the default.
+   * The end game (with `polish`). 'newton' hands over from SQUAREM to Newton's method on ℓ with the
+   * exact observed information (the missing-information identity; observed-information.ts) once the
+   * relative change is ≤ `newtonHandover`, when the families give it (softmax gate, Gaussian experts)
+   * and there is no gate or expert box; if that information is not positive definite (over-specified
+   * fits, often) SQUAREM goes on and the L-BFGS finish follows as with 'lbfgs'. Every Newton pass over
+   * the data (the information, each ℓ/∇ℓ trial) counts as one iteration. 'lbfgs' is the
+   * BHHH-preconditioned L-BFGS finish alone. 'auto' (default): 'newton' from `NEWTON_AUTO_MIN_ROWS`
+   * (5e4) rows on, 'lbfgs' below. Measured (loaded, CPU, same minutes; notes s6-einfo): a fresh
+   * process pays ≈ 40 ms to compile and warm the information pass, which the EM iterations it saves
+   * repay only at larger n (cold `fit --json` d = 2, k = 3: n = 1e4 +26 ms, 3e4 +29 ms, 1e5 −90 ms;
+   * over-specified k = 3, n = 1e5: 0.84 s against 2.02 s).
    */
-  finish?: 'newton' | 'lbfgs';
+  finish?: 'auto' | 'newton' | 'lbfgs';
   /** Relative change of ℓ at which the Newton finish takes over. Default 1e-3. */
   newtonHandover?: number;
   /** Maximum L-BFGS iterations of the finish. Default 300. */

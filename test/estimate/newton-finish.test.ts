@@ -6,6 +6,14 @@ import { MixtureOfExperts } from '../../src/model/model.js';
 import { AUTHORS_TRUTH } from '../../src/model/presets.js';
 import { simulate, TRUTH_D2K3 } from '../helpers.js';
 import type { FitResult } from '../../src/estimate/result.js';
+import { newtonFinish, NEWTON_AUTO_MIN_ROWS } from '../../src/estimate/finish.js';
+import { gradientFromPosteriors } from '../../src/estimate/em-step.js';
+import { SoftmaxGate } from '../../src/gates/softmax.js';
+import { GaussianLinearExperts } from '../../src/experts/gaussian-linear.js';
+import { mkdtempSync, writeFileSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
+import { runCli } from '../cli/run-cli.js';
 
 const monotone = (trace: number[]): boolean => trace.every((v, i) => i === 0 || v >= trace[i - 1] - 1e-12 * Math.abs(v));
 
@@ -98,7 +106,7 @@ describe('exact observed information (Louis) and the Newton finish', () => {
     }
   }
 
-  it('d = 2, k = 3 at n = 1e4 from k-means++ (the default start): finish newton takes ≤ 10 counted iterations; the L-BFGS finish (the default) 14', () => {
+  it('d = 2, k = 3 at n = 1e4 from k-means++ (the default start): finish newton takes ≤ 10 counted iterations; the L-BFGS finish (the default below 5e4 rows) 14', () => {
     const { truth, X, y, n, d } = simulate(TRUTH_D2K3, 10000, 74, -1, 1);
     const r = fitEM({ ...truth.spec(), k: 3 }, { X, y, n, d }, { finish: 'newton' });
     expect(fitEM({ ...truth.spec(), k: 3 }, { X, y, n, d }).iterations).toBe(fitEM({ ...truth.spec(), k: 3 }, { X, y, n, d }, { finish: 'lbfgs' }).iterations);
@@ -125,5 +133,78 @@ describe('exact observed information (Louis) and the Newton finish', () => {
     expect(nwB.converged).toBe(true);
     expect(nwB.iterations).toBeLessThan(lbB.iterations);
     expect(monotone(nwB.trace)).toBe(true);
+  });
+
+  it(`finish 'auto' (default) from ${NEWTON_AUTO_MIN_ROWS} rows: the Newton path (same bits), ≤ 10 iterations, the L-BFGS finish's maximum to 1e-9, ∇ ≈ 0, monotone, not below plain EM`, () => {
+    const { truth, X, y, n, d } = simulate(TRUTH_D2K3, NEWTON_AUTO_MIN_ROWS, 85, -1, 1);
+    const data = { X, y, n, d };
+    const spec = { ...truth.spec(), k: 3 };
+    const auto = fitEM(spec, data);
+    const nw = fitEM(spec, data, { finish: 'newton' });
+    const lb = fitEM(spec, data, { finish: 'lbfgs' });
+    expect(auto.logLikelihood).toBe(nw.logLikelihood);
+    expect(auto.iterations).toBe(nw.iterations);
+    expect(auto.iterations).toBeLessThanOrEqual(10);
+    expect(auto.iterations).toBeLessThan(lb.iterations);
+    expect(auto.converged).toBe(true);
+    expect(auto.warnings).toEqual([]);
+    expect(auto.gradientNorm).toBeLessThan(1e-7);
+    expect(Math.abs(auto.logLikelihood - lb.logLikelihood)).toBeLessThan(1e-9 * Math.abs(lb.logLikelihood));
+    expect(monotone(auto.trace)).toBe(true);
+    // plain EM (no acceleration, no finish) from the same start, run far: never above the default's maximum
+    const plain = fitEM(spec, data, { accelerate: 'none', polish: false, tol: 1e-12, maxIter: 1000, warmStart: false });
+    const fromPlainStart = fitEM(spec, data, { warmStart: false });
+    expect(fromPlainStart.logLikelihood).toBeGreaterThanOrEqual(plain.logLikelihood - 1e-12 * Math.abs(plain.logLikelihood));
+    // below the threshold 'auto' is the L-BFGS finish, bit for bit
+    const small = simulate(TRUTH_D2K3, 3000, 86, -1, 1);
+    const sd = { X: small.X, y: small.y, n: small.n, d: small.d };
+    const sa = fitEM(spec, sd);
+    const sl = fitEM(spec, sd, { finish: 'lbfgs' });
+    expect(sa.logLikelihood).toBe(sl.logLikelihood);
+    expect(sa.iterations).toBe(sl.iterations);
+  });
+
+  it('Newton trial points below the variance floor are halved without a pass; ℓ never falls; the end is feasible', () => {
+    const { truth, X, y, n, d } = simulate(AUTHORS_TRUTH, 2000, 87);
+    const data = { X, y, n, d };
+    const v0 = truth.expert.toJSON(truth.theta.subarray(truth.gate.nParams)) as unknown as { variance: number[] };
+    // a floor above the maximum's variances: the unconstrained Newton step leaves the domain
+    const floor = 1.5 * Math.max(...v0.variance);
+    const expert = new GaussianLinearExperts(2, 1, { varianceFloor: floor });
+    const model = new MixtureOfExperts(new SoftmaxGate(2, 1), expert);
+    const theta = truth.theta.slice();
+    const q = d + 2;
+    for (let i = 0; i < 2; i++) theta[truth.gate.nParams + i * q + q - 1] = Math.log(2 * floor); // start inside, above the floor
+    const ws = new EMWorkspace(model, n);
+    const ll0 = eStep(model, theta, data, ws);
+    expect(Number.isFinite(ll0)).toBe(true);
+    const grad = new Float64Array(theta.length);
+    gradientFromPosteriors(model, theta, data, ws, grad);
+    const r = newtonFinish(model, theta, ll0, grad, data, ws, { gtol: 1e-7, maxEvaluations: 20 });
+    expect(expert.feasible(theta.subarray(model.gate.nParams))).toBe(true);
+    expect(r.ll).toBeGreaterThanOrEqual(ll0);
+    expect(r.trace.length).toBeGreaterThan(0); // it moved (a halved step inside the domain)
+    // ws.R is the E-step at the returned θ
+    const again = new EMWorkspace(model, n);
+    expect(eStep(model, theta, data, again)).toBe(r.ll);
+  });
+
+  it('fit --finish auto|newton|lbfgs: the same maximum; a bad value is one line', async () => {
+    const { X, y, n } = simulate(AUTHORS_TRUTH, 3000, 88);
+    const dir = mkdtempSync(join(tmpdir(), 'moelab-finish-'));
+    const csv = join(dir, 'd.csv');
+    writeFileSync(csv, 'x,y\n' + Array.from({ length: n }, (_, t) => `${X[t]},${y[t]}`).join('\n') + '\n');
+    const ll: Record<string, { logLikelihood: number; iterations: number }> = {};
+    for (const f of ['auto', 'newton', 'lbfgs']) {
+      const r = await runCli(['fit', '--data', csv, '--k', '2', '--json', '--finish', f]);
+      expect(r.code, r.stderr).toBe(0);
+      ll[f] = JSON.parse(r.stdout) as { logLikelihood: number; iterations: number };
+    }
+    expect([ll.auto.logLikelihood, ll.auto.iterations]).toEqual([ll.lbfgs.logLikelihood, ll.lbfgs.iterations]); // 3000 rows: below the auto threshold
+    expect(Math.abs(ll.newton.logLikelihood - ll.lbfgs.logLikelihood)).toBeLessThan(1e-9 * Math.abs(ll.lbfgs.logLikelihood));
+    const bad = await runCli(['fit', '--data', csv, '--k', '2', '--finish', 'bfgs']);
+    expect(bad.code).toBe(2);
+    expect(bad.stderr.trim().split('\n')).toHaveLength(1);
+    expect(bad.stderr).toMatch(/--finish: expected auto, newton or lbfgs, got "bfgs"/);
   });
 });

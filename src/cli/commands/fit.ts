@@ -60,7 +60,7 @@ export function register(program: Command): void {
     .option('--solver <name>', 'least squares: auto (default: varpro for linear experts, else lm) | varpro (variable projection) | lm (Levenberg–Marquardt) | lbfgs')
     .option('--time-limit <seconds>', 'stop the fit after this wall time (all restarts); it is returned with converged: false and an EM_TIME_LIMIT / LSE_TIME_LIMIT warning')
     .option('--no-warm-start', 'with a k-means++ or random start and ≥ 8000 rows, do not first fit a random subsample (EM)')
-    .option('--finish <method>', 'EM end game: lbfgs (BHHH-preconditioned L-BFGS) | newton (exact observed information, softmax gate with Gaussian experts; others use lbfgs)')
+    .option('--finish <method>', 'EM end game: auto (default: newton from 50000 rows) | newton (exact observed information; softmax gate with Gaussian experts, others use lbfgs) | lbfgs (BHHH-preconditioned L-BFGS)')
     .option('--variance-floor <scale>', 'Gaussian experts: response (every variance ≥ 1e-6·s_y², default) | expert (expert i ≥ 1e-6·σ̂ᵢ², its robust residual scale at the start)')
     .option('--allow-large', `lift the size limits (k ≤ ${LIMITS.k}, ≤ ${LIMITS.columns} input columns, ≤ 2 GiB working memory)`)
     .option('--json', 'print one JSON object instead of a summary');
@@ -141,10 +141,10 @@ export function initFromCli(opts: { init?: string; truth?: string; initModel?: s
   }
 }
 
-/** --finish: lbfgs | newton. */
-function finishMethod(v: string): 'lbfgs' | 'newton' {
-  if (v === 'lbfgs' || v === 'newton') return v;
-  throw new OptionError(`--finish: expected lbfgs or newton, got ${JSON.stringify(v)}`);
+/** --finish: auto | newton | lbfgs. */
+function finishMethod(v: string): 'auto' | 'lbfgs' | 'newton' {
+  if (v === 'auto' || v === 'lbfgs' || v === 'newton') return v;
+  throw new OptionError(`--finish: expected auto, newton or lbfgs, got ${JSON.stringify(v)}`);
 }
 
 /** --variance-floor: response | expert. */
