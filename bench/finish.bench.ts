@@ -4,8 +4,8 @@
  * the same run, on the same data and start.
  *
  * - "finish: cold fit --json … (dist)": a fresh process per run, `moelab fit --json` from the default
- *   generic start (k-means++ with the subsample warm start) with `--finish lbfgs` (baseline) and
- *   `--finish newton`: the four cases of startup.bench.ts's "kmeans++ (dist)" groups (same data).
+ *   generic start (k-means++ with the subsample warm start) with `--finish lbfgs` (baseline: the
+ *   default before 'auto'), `--finish newton` and the default ('auto'): the four cases of startup.bench.ts's "kmeans++ (dist)" groups (same data).
  *   Diagnostics: cpuSeconds (user + system of the child, /usr/bin/time), iterations, logLik.
  * - "finish: softmax gates n=…": in process, the softmax rows of gates.bench.ts (near-truth start,
  *   seed 5) with `finish: 'lbfgs'` (baseline) and `finish: 'newton'`; cpuMs of the whole fit.
@@ -60,11 +60,11 @@ function record(key: string, value: number): number {
   return median(v);
 }
 
-function coldFit(file: string, k: number, finish: 'lbfgs' | 'newton') {
-  const key = `${file}|${k}|${finish}`;
+function coldFit(file: string, k: number, finish: 'lbfgs' | 'newton' | undefined) {
+  const key = `${file}|${k}|${finish ?? 'default'}`;
   return (st: unknown) => {
     const s = st as Files;
-    const cmd = [process.execPath, BIN, 'fit', '--data', s.csv[file], '--k', String(k), '--json', '--finish', finish];
+    const cmd = [process.execPath, BIN, 'fit', '--data', s.csv[file], '--k', String(k), '--json', ...(finish ? ['--finish', finish] : [])];
     const timeFile = join(s.dir, 'time.txt');
     const env = { ...process.env, MOELAB_SOURCE: '0' };
     const r = TIME ? spawnSync(TIME, ['-f', '%U %S', '-o', timeFile, ...cmd], { env, encoding: 'utf8' }) : spawnSync(cmd[0], cmd.slice(1), { env, encoding: 'utf8' });
@@ -87,6 +87,7 @@ for (const [label, file, k] of [
   const group = `finish: cold fit --json ${label} (dist)`;
   cases.push({ group, name: '--finish lbfgs (baseline)', setup: setupFiles, run: coldFit(file, k, 'lbfgs'), baseline: true });
   cases.push({ group, name: '--finish newton', setup: setupFiles, run: coldFit(file, k, 'newton') });
+  cases.push({ group, name: 'default (auto: newton from 5e4 rows)', setup: setupFiles, run: coldFit(file, k, undefined) });
 }
 
 // the softmax rows of gates.bench.ts (same truths, designs, start and seed)
