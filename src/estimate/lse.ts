@@ -36,6 +36,8 @@ import { atActiveBound } from '../numeric/box.js';
 import { hasAnalyticHessian, lseHessian, LSEHessianWorkspace } from './lse-hessian.js';
 import { fitLSEStandardized } from './standardize-lse.js';
 import { isSeparable, varproFit } from './lse-varpro.js';
+import { subsample } from './warm-start.js';
+import { fusedCurvature, fusedSSE, hasFusedKernels, LSEKernelWorkspace } from './lse-kernels.js';
 
 export type { LSEOptions } from './options.js';
 
@@ -95,26 +97,78 @@ function runLSE(model: MixtureOfExperts, theta0: Float64Array, data: Dataset, ws
   if (!Number.isFinite(sse0)) throw new OptionError('the initial model is infeasible (non-finite squared error); choose another initialisation');
   if (solver === 'varpro') return runVarpro(model, theta0, sse0, data, ws, options, restart, box, deadline);
   if (solver === 'lm') {
+    const sizes = options.warmStart ? lseWarmStartSizes(n) : [];
+    let start = theta0;
+    let subIterations = 0;
+    const rng = new Rng(options.seed).split('lse-warm-start', restart);
+    for (const m of sizes) {
+      const sub = subsample(data, m, rng);
+      const r = solveLM(model, start, sub, new LSEWorkspace(model, m), options, restart, box, deadline, false);
+      subIterations += r.iterations;
+      if (r.timedOut) return { ...r, sse0, sse: lseObjective(model, r.theta, data, ws), converged: false, iterations: subIterations };
+      start = r.theta;
+    }
+    const res = solveLM(model, start, data, ws, options, restart, box, deadline, true);
+    return { ...res, sse0, iterations: res.iterations + subIterations };
+  }
+  return runLBFGS(model, theta0, sse0, data, ws, options, restart, box, deadline);
+}
+
+/** Fewer rows than this: no subsample warm start of the least-squares fit. */
+export const LSE_WARM_START_MIN_N = 15000;
+/** The smallest warm-start subsample (rows). */
+const LSE_WARM_START_MIN_M = 5000;
+
+/**
+ * Rows of the subsample stages of the least-squares warm start for n rows, ascending (empty: none):
+ * n/3^j for j = J … 1, every stage ≥ 5000 rows (n = 5e4: 5556, 16667; n = 3e4: 10000; n < 15000: none).
+ */
+export function lseWarmStartSizes(n: number): number[] {
+  const out: number[] = [];
+  if (n < LSE_WARM_START_MIN_N) return out;
+  for (let m = Math.round(n / 3); m >= LSE_WARM_START_MIN_M; m = Math.round(m / 3)) out.unshift(m);
+  return out;
+}
+
+/** Levenberg–Marquardt from θ0 on `data` (the full rows or a warm-start subsample); sse0 is filled in by the caller. */
+function solveLM(model: MixtureOfExperts, theta0: Float64Array, data: Dataset, ws: LSEWorkspace, options: ResolvedLSEOptions, restart: number, box: Float64Array | undefined, deadline: number | undefined, report: boolean): RunResult {
+  const n = data.n;
+  let problem: LeastSquaresProblem;
+  if (hasFusedKernels(model)) {
+    // softmax × regression experts without an output weight: the fused one-pass kernels (lse-kernels.ts)
+    const kws = new LSEKernelWorkspace(model);
+    problem = {
+      p: theta0.length,
+      n,
+      value: (x) => fusedSSE(model, x, data, kws),
+      normal: (x, JtJ, Jte) => fusedCurvature(model, x, data, kws, JtJ, Jte, false),
+      gradient: (x, g) => {
+        const f = fusedCurvature(model, x, data, kws, kws.A, g, false);
+        for (let i = 0; i < g.length; i++) g[i] *= -2;
+        return f;
+      },
+      hessian: (x, H, b) => fusedCurvature(model, x, data, kws, H, b, true),
+    };
+  } else {
     // the Newton phase's exact Hessian in one pass where it is written out (softmax × regression experts)
     const hws = hasAnalyticHessian(model) ? new LSEHessianWorkspace(model, n) : undefined;
-    const problem: LeastSquaresProblem = {
-      p,
+    problem = {
+      p: theta0.length,
       n,
       value: (x) => lseObjective(model, x, data, ws),
       normal: (x, JtJ, Jte) => lseNormalEquations(model, x, data, ws, JtJ, Jte),
       gradient: (x, g) => lseObjective(model, x, data, ws, g),
       ...(hws ? { hessian: (x: Float64Array, H: Float64Array, b: Float64Array) => lseHessian(model, x, data, hws, H, b) } : {}),
     };
-    const res = levenbergMarquardt(problem, theta0, {
-      maxIter: options.maxIter,
-      gtol: options.gtol,
-      bounds: box,
-      deadline,
-      onIteration: options.onProgress ? (it, f, g) => options.onProgress?.(restart, it, f, g) : undefined,
-    });
-    return { theta: res.x, sse0, sse: res.f, iterations: res.iterations, converged: res.converged, reason: res.reason, timedOut: res.reason === 'timeLimit' };
   }
-  return runLBFGS(model, theta0, sse0, data, ws, options, restart, box, deadline);
+  const res = levenbergMarquardt(problem, theta0, {
+    maxIter: options.maxIter,
+    gtol: options.gtol,
+    bounds: box,
+    deadline,
+    onIteration: report && options.onProgress ? (it, f, g) => options.onProgress?.(restart, it, f, g) : undefined,
+  });
+  return { theta: res.x, sse0: NaN, sse: res.f, iterations: res.iterations, converged: res.converged, reason: res.reason, timedOut: res.reason === 'timeLimit' };
 }
 
 /**
@@ -135,7 +189,7 @@ function runVarpro(model: MixtureOfExperts, theta0: Float64Array, sse0: number, 
   let run: RunResult = { theta: vp.theta, sse0, sse: vp.sse, iterations: vp.iterations, converged: vp.converged, reason: vp.reason, timedOut: vp.reason === 'timeLimit' };
   const left = options.maxIter - vp.steps;
   if (!run.converged && !run.timedOut && left > 0) {
-    const polish = runLSE(model, vp.theta, data, ws, { ...options, maxIter: left }, 'lm', restart, deadline);
+    const polish = runLSE(model, vp.theta, data, ws, { ...options, maxIter: left, warmStart: false }, 'lm', restart, deadline);
     if (polish.sse <= run.sse) run = { ...polish, sse0, iterations: vp.iterations + polish.iterations };
   }
   return run;

@@ -47,6 +47,7 @@ export const LSE_DEFAULTS = {
   gateMaxIter: 50,
   expertMaxIter: 50,
   standardize: true,
+  warmStart: true,
 } as const;
 
 // NaN and ±Infinity are numbers to the user: say what is wanted rather than zod's "expected number"
@@ -105,6 +106,7 @@ export const LSETuningSchema = z.strictObject({
   gateMaxIter: count(1).optional(),
   expertMaxIter: count(1).optional(),
   standardize: z.boolean().optional(),
+  warmStart: z.boolean().optional(),
 });
 
 /** Every option of `fitLSE`. */
@@ -328,6 +330,12 @@ export interface LSEOptions {
    * coordinates. Default true.
    */
   standardize?: boolean;
+  /**
+   * Subsample warm start of Levenberg–Marquardt (solver 'lm'; lse.ts `lseWarmStartSizes`): with
+   * n ≥ 15000 rows the fit runs first on random subsamples of n/3^j rows (≥ 5000, ascending, each
+   * from the previous one's end), then on all rows. Default true.
+   */
+  warmStart?: boolean;
   /** Called after each start with (restart index, its SSE). */
   onRestart?: (restart: number, sse: number) => void;
   /** Called after every L-BFGS step with (restart index, iterations of this start, SSE, ‖∇(SSE/n)‖₂). */
