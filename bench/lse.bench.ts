@@ -12,6 +12,9 @@
  * (bench/generic-start.ts: k-means++ experts, gate slopes 0); baseline Levenberg–Marquardt over an
  * unbounded Θ, against it the presets' compact Θ (gateBound 10, studies/lse-*.yaml), and for linear
  * experts variable projection with gateBound 10 (the presets' default solver).
+ *
+ * At n = 5e4 each group also times its default solver with `warmStart: false` (the subsample warm
+ * start of lse.ts off; the fused LM kernels stay on), to show what the warm start buys.
  */
 import type { BenchCase } from './types.js';
 import { simulated, type SimulatedState } from './simulated.js';
@@ -51,6 +54,8 @@ for (const activation of ['linear', 'gelu']) {
       const lmIterations = activation === 'linear' && k === 3 && n >= 5e4 ? 1 : iterations;
       cases.push({ group, name: activation === 'linear' ? 'Levenberg–Marquardt' : 'Levenberg–Marquardt (default)', setup, run: lse(k, { solver: 'lm' }), iterations: lmIterations });
       if (activation === 'linear') cases.push({ group, name: 'variable projection (default)', setup, run: lse(k, { solver: 'varpro' }), iterations });
+      // the subsample warm start (n ≥ 15000) off: the solver's path before issue 16's warm start
+      if (n >= 5e4) cases.push({ group, name: `${activation === 'linear' ? 'variable projection' : 'Levenberg–Marquardt'}, no warm start`, setup, run: lse(k, { solver: activation === 'linear' ? 'varpro' : 'lm', warmStart: false }), iterations });
     }
   }
 }
@@ -65,5 +70,6 @@ for (const activation of ['linear', 'gelu', 'sigmoid']) {
     cases.push({ group, name: 'Levenberg–Marquardt, unbounded (baseline)', setup, run: lse(3, { solver: 'lm' }), baseline: true, iterations: 3 });
     cases.push({ group, name: `Levenberg–Marquardt, gateBound 10${activation === 'linear' ? '' : ' (presets)'}`, setup, run: lse(3, { solver: 'lm', gateBound: 10 }), iterations: 3 });
     if (activation === 'linear') cases.push({ group, name: 'variable projection, gateBound 10 (presets)', setup, run: lse(3, { solver: 'varpro', gateBound: 10 }), iterations: 3 });
+    if (n >= 5e4) cases.push({ group, name: `${activation === 'linear' ? 'variable projection' : 'Levenberg–Marquardt'}, gateBound 10, no warm start`, setup, run: lse(3, { solver: activation === 'linear' ? 'varpro' : 'lm', gateBound: 10, warmStart: false }), iterations: 3 });
   }
 }

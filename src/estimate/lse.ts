@@ -17,6 +17,10 @@
  *     rows, so J is never stored whole.
  * Compact Θ (`gateBound`, `expertBound`, math-spec §1.2 A.3): the box |θ_G,i| ≤ B on the gate's
  * working parameters (and |η_i| ≤ B_E on the experts') makes both solvers projected (lm.ts, lbfgs.ts); stationarity is then the KKT test of the box.
+ * Subsample warm start (`warmStart`, n ≥ 15000; `lseWarmStartSizes`): LM and varpro first run on random
+ * subsamples of n/3^j rows, each stage from the previous one's end, then on all rows (most steps of an
+ * over-specified fit are spent along a valley whose shape a subsample already has, at m/n of the cost).
+ * LM under a softmax gate with regression experts (no output weight) uses the fused kernels of lse-kernels.ts.
  * Restarts keep the lowest SSE. Initialisations are those of init.ts (random, kmeans++, nearTruth,
  * model); the data-driven ones use the regression family's weighted least-squares M-step.
  */
@@ -103,9 +107,10 @@ function runLSE(model: MixtureOfExperts, theta0: Float64Array, data: Dataset, ws
     const rng = new Rng(options.seed).split('lse-warm-start', restart);
     for (const m of sizes) {
       const sub = subsample(data, m, rng);
-      const r = solveLM(model, start, sub, new LSEWorkspace(model, m), options, restart, box, deadline, false);
+      const r = solveLM(model, start, sub, new LSEWorkspace(model, m), { ...options, maxIter: warmStageMaxIter(options) }, restart, box, deadline, false);
       subIterations += r.iterations;
       if (r.timedOut) return { ...r, sse0, sse: lseObjective(model, r.theta, data, ws), converged: false, iterations: subIterations };
+      if (!r.converged) { start = theta0; break; } // a stage that does not converge (a valley) abandons the warm start
       start = r.theta;
     }
     const res = solveLM(model, start, data, ws, options, restart, box, deadline, true);
@@ -128,6 +133,15 @@ export function lseWarmStartSizes(n: number): number[] {
   if (n < LSE_WARM_START_MIN_N) return out;
   for (let m = Math.round(n / 3); m >= LSE_WARM_START_MIN_M; m = Math.round(m / 3)) out.unshift(m);
   return out;
+}
+
+/**
+ * Steps of one warm-start stage: a quarter of maxIter. A stage that ends without converging (the
+ * over-specified fit entered a valley along which an atom's weight falls and its expert grows, more
+ * often on a small subsample) abandons the warm start: the full-data fit then runs from θ0.
+ */
+function warmStageMaxIter(options: ResolvedLSEOptions): number {
+  return Math.max(1, Math.ceil(options.maxIter / 4));
 }
 
 /** Levenberg–Marquardt from θ0 on `data` (the full rows or a warm-start subsample); sse0 is filled in by the caller. */
@@ -179,18 +193,30 @@ function solveLM(model: MixtureOfExperts, theta0: Float64Array, data: Dataset, w
  * Levenberg–Marquardt from there (which only lowers the SSE).
  */
 function runVarpro(model: MixtureOfExperts, theta0: Float64Array, sse0: number, data: Dataset, ws: LSEWorkspace, options: ResolvedLSEOptions, restart: number, box: Float64Array | undefined, deadline: number | undefined): RunResult {
-  const vp = varproFit(model, theta0, data, ws, {
+  // the subsample warm start (lseWarmStartSizes), as for Levenberg–Marquardt
+  let start = theta0;
+  let subIterations = 0;
+  const rng = new Rng(options.seed).split('lse-warm-start', restart);
+  for (const m of options.warmStart ? lseWarmStartSizes(data.n) : []) {
+    const sub = subsample(data, m, rng);
+    const r = varproFit(model, start, sub, new LSEWorkspace(model, m), { maxIter: warmStageMaxIter(options), gtol: options.gtol, box, deadline });
+    subIterations += r.iterations;
+    if (r.reason === 'timeLimit') return { theta: r.theta, sse0, sse: lseObjective(model, r.theta, data, ws), iterations: subIterations, converged: false, reason: r.reason, timedOut: true };
+    if (!r.converged) { start = theta0; break; }
+    start = r.theta;
+  }
+  const vp = varproFit(model, start, data, ws, {
     maxIter: options.maxIter,
     gtol: options.gtol,
     box,
     deadline,
     onIteration: options.onProgress ? (it, f, g) => options.onProgress?.(restart, it, f, g) : undefined,
   });
-  let run: RunResult = { theta: vp.theta, sse0, sse: vp.sse, iterations: vp.iterations, converged: vp.converged, reason: vp.reason, timedOut: vp.reason === 'timeLimit' };
+  let run: RunResult = { theta: vp.theta, sse0, sse: vp.sse, iterations: vp.iterations + subIterations, converged: vp.converged, reason: vp.reason, timedOut: vp.reason === 'timeLimit' };
   const left = options.maxIter - vp.steps;
   if (!run.converged && !run.timedOut && left > 0) {
     const polish = runLSE(model, vp.theta, data, ws, { ...options, maxIter: left, warmStart: false }, 'lm', restart, deadline);
-    if (polish.sse <= run.sse) run = { ...polish, sse0, iterations: vp.iterations + polish.iterations };
+    if (polish.sse <= run.sse) run = { ...polish, sse0, iterations: run.iterations + polish.iterations };
   }
   return run;
 }

@@ -331,9 +331,10 @@ export interface LSEOptions {
    */
   standardize?: boolean;
   /**
-   * Subsample warm start of Levenberg–Marquardt (solver 'lm'; lse.ts `lseWarmStartSizes`): with
+   * Subsample warm start of the 'lm' and 'varpro' solvers (lse.ts `lseWarmStartSizes`): with
    * n ≥ 15000 rows the fit runs first on random subsamples of n/3^j rows (≥ 5000, ascending, each
-   * from the previous one's end), then on all rows. Default true.
+   * from the previous one's end, ≤ maxIter/4 steps each), then on all rows; a stage that does not
+   * converge abandons it (all rows from the start). Default true.
    */
   warmStart?: boolean;
   /** Called after each start with (restart index, its SSE). */
