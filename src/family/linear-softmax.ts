@@ -31,6 +31,10 @@ export class LinearSoftmaxCore {
   private readonly logitsKernel: LogitsKernel | null;
   /** Q, g and −H in one pass without storing π (the Newton trial passes). */
   private readonly fusedKernel: FusedNewtonKernel | null;
+  /** Q alone (the trial passes of a capped generalized-EM step, whose Newton system is not used). */
+  private readonly objectiveKernel: ProbabilitiesKernel | null;
+  /** The last M-step with `inexact` stopped at its cap (EM far from converged). */
+  private capped = false;
 
   constructor(k: number, m: number) {
     this.k = k;
@@ -45,7 +49,14 @@ export class LinearSoftmaxCore {
     // 221 -> 196-206 ms); k = 2 measured slower then (95 vs 76 ms), but with the fused E-step it is
     // faster (interleaved CPU, loaded, min of 15: 61.1 -> 51.9 ms per 10 iterations; same bits)
     this.fusedKernel = this.kernel ? fusedNewtonKernel(k, m) : null;
+    // k ≥ 3: Q alone, the same operations as the fused pass's Q (k = 2 has its own one-exp path)
+    this.objectiveKernel = this.fusedKernel && k > 2 ? probabilitiesKernel(k, m, weightCorrection, true, false) : null;
     if (this.fusedKernel) warmFused(this.fusedKernel, k, m, this.nParams);
+    if (this.objectiveKernel) {
+      const kernel = this.objectiveKernel;
+      const none = new Float64Array(0);
+      warmFused((th, F, R, n) => kernel(th, F, R, n, none, none), k, m, this.nParams);
+    }
     this.newton = new NewtonMaximizer(this.nParams, RIDGE_NEWTON);
     this.problem = new SoftmaxMStepProblem(this.nParams, (th, F, n, R, g, H) => this.fullPass(th, F, n, R, g, H), this.kernel);
   }
@@ -332,10 +343,16 @@ export class LinearSoftmaxCore {
     const inexact = options.inexact;
     let info: GateMStepInfo;
     if (inexact && inexact.steps < options.maxIter) {
-      // generalized EM: stop after `steps` Newton steps while they still gain much (GateMStepOptions)
+      // generalized EM: stop after `steps` Newton steps while they still gain much (GateMStepOptions).
+      // If the last M-step stopped at the cap, this one likely does too: its one step's trial passes
+      // then compute Q alone (the Newton system at the trial point is not used). Only the cost
+      // depends on this guess, not θ: a wrong guess costs one full pass when continuing to tol.
+      pr.qOnly = this.capped && inexact.steps === 1 ? this.objectiveKernel : null;
       const first = this.newton.run(pr, theta, { ...options, maxIter: inexact.steps });
+      pr.qOnly = null;
       const gain = first.objective - pr.firstQ;
-      if (first.converged || first.iterations < inexact.steps || gain > inexact.above * Math.max(1, Math.abs(first.objective))) info = first;
+      this.capped = !first.converged && first.iterations === inexact.steps && gain > inexact.above * Math.max(1, Math.abs(first.objective));
+      if (first.converged || first.iterations < inexact.steps || this.capped) info = first;
       else {
         // on to tol from the last accepted trial point (its Newton system is the problem's last pass)
         pr.start = undefined;
@@ -377,7 +394,14 @@ class SoftmaxMStepProblem implements NewtonProblem {
   forget(): void {
     this.lastQ = NaN;
   }
+  /** When set, trial passes compute Q alone (g, NH left as they are) and are not cached. */
+  qOnly: ProbabilitiesKernel | null = null;
+  private readonly dummy = new Float64Array(0);
   pass(theta: Float64Array, g: Float64Array, NH: Float64Array): number {
+    if (this.qOnly) {
+      this.lastQ = NaN;
+      return this.qOnly(theta, this.F, this.R, this.n, this.dummy, this.dummy);
+    }
     const Q = this.full(theta, this.F, this.n, this.R, g, NH);
     this.lastTheta.set(theta);
     this.lastQ = Q;
@@ -402,7 +426,10 @@ class SoftmaxMStepProblem implements NewtonProblem {
       NH.set(this.lastNH);
       return this.lastQ;
     }
+    const qOnly = this.qOnly;
+    this.qOnly = null; // the first pass needs the Newton system
     this.firstQ = this.pass(theta, g, NH);
+    this.qOnly = qOnly;
     return this.firstQ;
   }
 }

@@ -191,13 +191,17 @@ export const MAX_UNROLLED_PARAMS = 48;
  * The unrolled probabilities kernel for (k, m), or null when too large. `correction(s, sum)` is
  * the (s − 1)·log(sum) term of a row whose weight s is not 1.
  */
-export function probabilitiesKernel(k: number, m: number, correction: (s: number, sum: number) => number, withObjective = true): ProbabilitiesKernel | null {
+export function probabilitiesKernel(k: number, m: number, correction: (s: number, sum: number) => number, withObjective = true, store = true): ProbabilitiesKernel | null {
   if (k < 2 || (k - 1) * (m + 1) > MAX_UNROLLED_PARAMS) return null;
-  return compileKernel<ProbabilitiesKernel>(`softmax-probs:${k}:${m}:${withObjective}`, () => probsSource(k, m, correction, withObjective));
+  return compileKernel<ProbabilitiesKernel>(`softmax-probs:${k}:${m}:${withObjective}:${store}`, () => probsSource(k, m, correction, withObjective, store));
 }
 
-/** Without the objective the kernel returns 0 and takes no logs (gradients need only π and s). */
-function probsSource(k: number, m: number, correction: (s: number, sum: number) => number, withObjective: boolean): KernelSource {
+/**
+ * Without the objective the kernel returns 0 and takes no logs (gradients need only π and s);
+ * without `store` it writes neither π nor s and only returns Q (a line-search trial whose Newton
+ * system is not needed).
+ */
+function probsSource(k: number, m: number, correction: (s: number, sum: number) => number, withObjective: boolean, store = true): KernelSource {
   const q = m + 1;
   const J = k - 1;
   const lines: string[] = [];
@@ -226,8 +230,10 @@ function probsSource(k: number, m: number, correction: (s: number, sum: number) 
   body.push(expSource(`e${J}`, '-mx'));
   body.push(`const sum = ${names('e', k).join(' + ')};`);
   body.push('const inv = 1 / sum;');
-  for (let i = 0; i < k; i++) body.push(`P[o + ${i}] = e${i} * inv;`);
-  body.push('S[t] = s;');
+  if (store) {
+    for (let i = 0; i < k; i++) body.push(`P[o + ${i}] = e${i} * inv;`);
+    body.push('S[t] = s;');
+  }
   if (withObjective) {
     body.push(`Q += ${rz.join(' + ')} - s * mx;`);
     body.push('prod *= sum;');

@@ -50,6 +50,24 @@ describe('inexact gate M-step (generalized EM)', () => {
     for (let i = 0; i < near.length; i++) expect(Math.abs(near[i] - opt[i])).toBeLessThan(1e-8);
   });
 
+  it('after a capped M-step the next one evaluates its trials by Q alone: the same θ bit for bit, and its continuation to tol too', () => {
+    const { truth, data } = simulate(2000, 5);
+    const ws = new EMWorkspace(truth, data.n);
+    eStep(truth, truth.theta, data, ws);
+    const opts = { maxIter: 50, tol: 1e-12, inexact: { steps: 1, above: 1e-6 } };
+    const warmed = new LinearSoftmaxCore(3, 2);
+    expect(warmed.mStep(new Float64Array(warmed.nParams), data.X, data.n, ws.R, opts).iterations).toBe(1); // capped
+    for (const shift of [0.5, 1e-3]) { // far (capped again) and near (continues to tol from a Q-only trial)
+      const a = new Float64Array(warmed.nParams).fill(shift);
+      const b = a.slice();
+      const ra = warmed.mStep(a, data.X, data.n, ws.R, opts);
+      const rb = new LinearSoftmaxCore(3, 2).mStep(b, data.X, data.n, ws.R, opts);
+      expect(a).toEqual(b);
+      expect(ra.objective).toBe(rb.objective);
+      expect(ra.iterations).toBe(rb.iterations);
+    }
+  });
+
   for (const steps of [1, 2]) {
     it(`gateInexact: ${steps}: monotone trace, converged (gradient test), the exact M-step's maximum to 1e-10`, () => {
       const { truth, data } = simulate(3000, 2);
