@@ -15,13 +15,17 @@
  *
  * Every entry is Σ_t c(t)·x̃_a x̃_b for one per-row coefficient c (a "channel") and one monomial of x̃
  * (x̃_0 = 1): one multiply-add per entry of the lower triangle per row (171 at d = 2, k = 3), against
- * k·p(p+1)/2 = 513 plus the k score passes of the generic assembly. Two forms of the same sums:
- * - unrolled (`informationKernel`): the row loop with every accumulation written out (≤ `MAX_ENTRIES`);
- *   fastest per row, but V8 takes long to compile and warm a function that size;
- * - by blocks (`blockInformationPass`): a generated row loop writes the channels and monomials of 256
- *   rows column by column, then each distinct (channel, monomial) pair is one dot product (141 at
- *   d = 2, k = 3); half the speed per row, cheaper to start.
- * observed-information.ts chooses between them. Why generated: the per-row values live in locals only
+ * k·p(p+1)/2 = 513 plus the k score passes of the generic assembly. Two forms of the same sums, in
+ * the same order (sums by blocks of 256 rows), hence the same bits (tested):
+ * - by blocks (`blockInformationPass`, the one observed-information.ts uses): a generated row loop
+ *   writes the channels and monomials of 256 rows column by column, then each distinct (channel,
+ *   monomial) pair is one dot product (141 at d = 2, k = 3);
+ * - unrolled (`informationKernel`, ≤ `MAX_ENTRIES`): every accumulation written out in the row loop;
+ *   kept as the independent check of the block form's pair tables. Measured (loaded, cold process,
+ *   d = 2, k = 3, n = 1e5): both ≈ 61–64 ms CPU on the first call and 30–33 ms after; without the
+ *   block partial sums the unrolled kernel ran at 14 ms after a first call of 80–105 ms, but its bits
+ *   differed from the block form's.
+ * Why generated: the per-row values live in locals only
  * when the loops over k and d are unrolled (see numeric/codegen.ts).
  */
 import { compileKernel, type KernelSource } from '../numeric/codegen.js';
@@ -87,9 +91,10 @@ export function blockInformation(k: number, d: number): BlockInformation {
   }
   // the row loop: the body of the unrolled kernel up to the coefficients, then stores
   const body = src.body;
-  const loopStart = body.indexOf('for (let t = 0; t < n; t++) {');
-  const firstAdd = body.findIndex((l) => l.startsWith('h') || l.startsWith('H['));
-  const head = body.slice(0, loopStart).filter((l) => !l.startsWith('let h') && !l.startsWith('const H'));
+  const blockStart = body.indexOf(`for (let t0 = 0; t0 < n; t0 += ${BLOCK}) {`);
+  const loopStart = body.indexOf('for (let t = t0; t < tend; t++) {');
+  const firstAdd = body.findIndex((l) => /^(s\d|Sb\[)/.test(l));
+  const head = body.slice(0, blockStart).filter((l) => !l.startsWith('let h') && !l.startsWith('const H') && !l.startsWith('const Sb'));
   const rowLines = body.slice(loopStart + 1, firstAdd);
   const L = [...head, 'for (let u = 0; u < len; u++) {', 'const t = t0 + u;', ...rowLines];
   for (const [c, id] of chId) L.push(`C[${id * BLOCK} + u] = ${c};`);
@@ -161,17 +166,23 @@ function buildSource(k: number, d: number, record?: [string, string, number, num
     for (let u = 0; u < m; u++) L.push(`const b${l}_${u} = theta[${pg + l * q + u}];`);
     L.push(`const iv${l} = Math.exp(-theta[${pg + l * q + m}]);`);
   }
-  // accumulators of the lower triangle
-  // accumulators: locals for small triangles, else a typed array (V8 stops optimising the kernel with too many live locals)
+  // accumulators of the lower triangle: locals for small triangles, else typed arrays (V8 stops
+  // optimising the kernel with too many live locals). Sums by blocks of BLOCK rows (s: the block's
+  // partial sum, added to h at its end), so that both forms add the same numbers in the same order:
+  // the unrolled kernel and `blockInformationPass` give the same bits (tested), and a fit's bytes do
+  // not depend on which form ran
   const inArray = (p * (p + 1)) / 2 > LOCAL_ENTRIES;
   const h = (a: number, b: number): string => (inArray ? `H[${a * p + b}]` : `h${a}_${b}`);
-  if (inArray) L.push(`const H = info; H.fill(0);`);
+  const sb = (a: number, b: number): string => (inArray ? `Sb[${a * p + b}]` : `s${a}_${b}`);
+  if (inArray) L.push(`const H = info; H.fill(0);`, `const Sb = new Float64Array(${p * p});`);
   else {
     const acc: string[] = [];
-    for (let a = 0; a < p; a++) for (let b = 0; b <= a; b++) acc.push(`h${a}_${b} = 0`);
+    for (let a = 0; a < p; a++) for (let b = 0; b <= a; b++) acc.push(`h${a}_${b} = 0`, `s${a}_${b} = 0`);
     L.push(`let ${acc.join(', ')};`);
   }
-  L.push('for (let t = 0; t < n; t++) {');
+  L.push(`for (let t0 = 0; t0 < n; t0 += ${BLOCK}) {`);
+  L.push(`const tend = t0 + ${BLOCK} < n ? t0 + ${BLOCK} : n;`);
+  L.push('for (let t = t0; t < tend; t++) {');
   L.push(`const xo = t * ${d};`);
   for (let u = 1; u <= d; u++) L.push(`const x${u} = X[xo + ${u - 1}];`);
   for (let a = 1; a <= d; a++) for (let b = 1; b <= a; b++) L.push(`const x${a}x${b} = x${a} * x${b};`);
@@ -215,7 +226,7 @@ function buildSource(k: number, d: number, record?: [string, string, number, num
   // one multiply-add per entry of the lower triangle
   const add = (a: number, b: number, coef: string, mono: string): void => {
     record?.push([coef, mono, a, b]);
-    L.push(mono === '1' ? `${h(a, b)} += ${coef};` : `${h(a, b)} += ${coef} * ${mono};`);
+    L.push(mono === '1' ? `${sb(a, b)} += ${coef};` : `${sb(a, b)} += ${coef} * ${mono};`);
   };
   const kindOf = (a: number): { gate: boolean; c: number; u: number } => (a < pg ? { gate: true, c: Math.floor(a / m), u: a % m } : { gate: false, c: Math.floor((a - pg) / q), u: (a - pg) % q });
   for (let a = 0; a < p; a++) {
@@ -235,6 +246,8 @@ function buildSource(k: number, d: number, record?: [string, string, number, num
       }
     }
   }
+  L.push('}');
+  for (let a = 0; a < p; a++) for (let b = 0; b <= a; b++) L.push(`${h(a, b)} += ${sb(a, b)}; ${sb(a, b)} = 0;`);
   L.push('}');
   for (let a = 0; a < p; a++) {
     for (let b = 0; b <= a; b++) {

@@ -16,25 +16,13 @@ import type { MixtureOfExperts } from '../model/model.js';
 import type { EMWorkspace } from './em-step.js';
 import { SoftmaxGate } from '../gates/softmax.js';
 import { GaussianLinearExperts } from '../experts/gaussian-linear.js';
-import { blockInformationPass, informationKernel } from './information-kernel.js';
+import { blockInformationPass } from './information-kernel.js';
 
 /** Whether both families give the pieces of the exact observed information. */
 export function hasObservedInformation(model: MixtureOfExperts): boolean {
   const { gate, expert } = model;
   return typeof gate.rowGradQ === 'function' && typeof expert.rowGradQ === 'function' && typeof gate.negHessianQ === 'function' && typeof expert.negHessianQ === 'function';
 }
-
-/**
- * Rows passed through the block form per shape in this thread. A fresh process (a `moelab fit`)
- * needs one to five information passes; the unrolled kernel is twice as fast per row but costs more
- * to compile and warm than such a fit's passes take (measured, loaded, d = 2, k = 3, cold process:
- * first call 80–105 ms CPU unrolled against 48–77 by blocks at n = 1e4 … 1e5; then 1.5 / 15 ms
- * against 3.4 / 34 ms at n = 1e4 / 1e5). So the block form runs until a shape has seen
- * `UNROLL_AFTER_ROWS` rows (a study worker, many fits), the unrolled kernel from then on; both give
- * the same matrix to rounding (test).
- */
-const blockRows = new Map<string, number>();
-export const UNROLL_AFTER_ROWS = 1_000_000;
 
 /**
  * Whether `observedInformation` takes the structured pass of information-kernel.ts: the model is
@@ -48,21 +36,13 @@ export function usesStructuredInformation(model: MixtureOfExperts, d: number): b
 
 /**
  * −∇²ℓ(θ) (p×p, full, row-major) from the posteriors in ws.R at θ; undefined when a family lacks a piece.
- * Softmax gate with Gaussian linear experts: one structured pass (information-kernel.ts, by blocks, or
- * unrolled once the shape has seen `UNROLL_AFTER_ROWS` rows and is small enough to unroll); other
+ * Softmax gate with Gaussian linear experts: one structured pass by blocks (information-kernel.ts); other
  * families: the generic assembly from `negHessianQ` and `rowGradQ` (`observedInformationGeneric`).
  */
 export function observedInformation(model: MixtureOfExperts, theta: Float64Array, data: Dataset, ws: EMWorkspace): Float64Array | undefined {
   if (!usesStructuredInformation(model, data.d)) return observedInformationGeneric(model, theta, data, ws);
   const info = new Float64Array(theta.length * theta.length);
-  const key = `${model.k}:${data.d}`;
-  const seen = blockRows.get(key) ?? 0;
-  const kernel = seen < UNROLL_AFTER_ROWS ? undefined : informationKernel(model.k, data.d);
-  if (kernel) kernel(theta, data.X, data.y, ws.R, data.n, info);
-  else {
-    blockRows.set(key, seen + data.n);
-    blockInformationPass(model.k, data.d, theta, data.X, data.y, ws.R, data.n, info);
-  }
+  blockInformationPass(model.k, data.d, theta, data.X, data.y, ws.R, data.n, info);
   return info;
 }
 
