@@ -101,7 +101,9 @@ function runLSE(model: MixtureOfExperts, theta0: Float64Array, data: Dataset, ws
   if (!Number.isFinite(sse0)) throw new OptionError('the initial model is infeasible (non-finite squared error); choose another initialisation');
   if (solver === 'varpro') return runVarpro(model, theta0, sse0, data, ws, options, restart, box, deadline);
   if (solver === 'lm') {
-    const sizes = options.warmStart ? lseWarmStartSizes(n) : [];
+    // opt-in for LM (options.ts `warmStart`): on the lse-gelu study jobs at n = 17862 / 30000 / 49417 it
+    // changed the path (SSE lower in 4, higher in 2 of 11) without lowering the median CPU
+    const sizes = options.warmStart === true ? lseWarmStartSizes(n) : [];
     let start = theta0;
     let subIterations = 0;
     const rng = new Rng(options.seed).split('lse-warm-start', restart);
@@ -197,7 +199,7 @@ function runVarpro(model: MixtureOfExperts, theta0: Float64Array, sse0: number, 
   let start = theta0;
   let subIterations = 0;
   const rng = new Rng(options.seed).split('lse-warm-start', restart);
-  for (const m of options.warmStart ? lseWarmStartSizes(data.n) : []) {
+  for (const m of options.warmStart !== false ? lseWarmStartSizes(data.n) : []) {
     const sub = subsample(data, m, rng);
     const r = varproFit(model, start, sub, new LSEWorkspace(model, m), { maxIter: warmStageMaxIter(options), gtol: options.gtol, box, deadline });
     subIterations += r.iterations;

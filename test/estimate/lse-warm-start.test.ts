@@ -29,17 +29,32 @@ describe('LSE subsample warm start', () => {
   it('exact-specified GELU at n = 16000: the same minimum with and without it (SSE to 1e-9), converged; deterministic', () => {
     const { truth, data } = simulate(16000, 3);
     const base = { init: { type: 'nearTruth' as const, truth }, seed: 2, gateBound: 10, solver: 'lm' as const };
-    const off = fitLSE(truth.spec(), data, { ...base, warmStart: false });
-    const on = fitLSE(truth.spec(), data, base);
+    const off = fitLSE(truth.spec(), data, base);
+    const on = fitLSE(truth.spec(), data, { ...base, warmStart: true });
     expect(off.converged && on.converged).toBe(true);
     expect(on.gradientNorm).toBeLessThan(1e-8);
     expect(Math.abs(on.sse - off.sse) / off.sse).toBeLessThan(1e-9);
     for (let i = 0; i < truth.nParams; i++) expect(on.model.theta[i]).toBeCloseTo(off.model.theta[i], 5);
     // the warm start ran: its subsample iterations are counted, so the counts differ
     expect(on.iterations).not.toBe(off.iterations);
-    const again = fitLSE(truth.spec(), data, base);
+    const again = fitLSE(truth.spec(), data, { ...base, warmStart: true });
     expect(again.sse).toBe(on.sse);
     expect(Array.from(again.model.theta)).toEqual(Array.from(on.model.theta));
     expect(again.iterations).toBe(on.iterations);
+  });
+
+  it('variable projection (linear, exact k = 2, n = 16000): on by default, the same minimum as without it (SSE to 1e-9), converged', () => {
+    const truth = MixtureOfExperts.fromJSON({ ...GELU_TRUTH, experts: { ...GELU_TRUTH.experts, activation: 'linear' } });
+    const rng = new Rng(4);
+    const n = 16000;
+    const X = sampleX({ type: 'uniform', low: -3, high: 3 }, n, 1, rng.split('x'));
+    const data = { X, y: truth.sample(X, n, rng.split('y')).y, n, d: 1 };
+    const base = { init: { type: 'nearTruth' as const, truth }, seed: 2, gateBound: 10 };
+    const on = fitLSE(truth.spec(), data, base);
+    const off = fitLSE(truth.spec(), data, { ...base, warmStart: false });
+    expect(on.solver).toBe('varpro');
+    expect(on.converged && off.converged).toBe(true);
+    expect(Math.abs(on.sse - off.sse) / off.sse).toBeLessThan(1e-9);
+    expect(on.iterations).not.toBe(off.iterations);
   });
 });
