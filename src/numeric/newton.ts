@@ -1,12 +1,14 @@
 /**
  * The damped Newton maximiser of the M-steps (math-spec §9.1 "Newton on the smooth objective",
- * §8.1 IRLS): one loop for the softmax core (family/linear-softmax.ts: the softmax-type gates and
- * the multinomial experts) and for the gates with non-concave objectives (activation, top-K).
+ * §8.1 IRLS): one loop for the softmax core (family/linear-softmax.ts: the softmax-type gates), the
+ * multinomial experts (experts/multinomial-logistic.ts on its generated kernels) and the gates with
+ * non-concave objectives (activation, top-K).
  *
  * Each iteration solves (−∇²Q + damping) Δ = ∇Q by Cholesky, then halves the step on Q itself:
  * the first α ∈ {1, ½, ¼, …} with Q(θ + αΔ) ≥ Q(θ) is taken, so Q never decreases. It stops when
  * the Newton decrement ½ ∇Qᵀ(−∇²Q + damping)⁻¹∇Q (the predicted remaining gain) is ≤
- * tol·max(1, |Q|) (the ridge variant then takes that last step without a trial pass), when no
+ * tol·max(1, |Q|) (the ridge variant then takes that last step, without a trial pass when it is
+ * short: `NewtonMaximizer.finalStep`), when no
  * step along Δ increases Q at machine precision, or after maxIter iterations. Two dampings:
  * - `marquardt` (objectives whose Hessian is not always negative definite: non-linear logits,
  *   selection pieces): λ = 0 (exact Newton) whenever −∇²Q is positive definite, otherwise the
