@@ -2,7 +2,8 @@ import { describe, it, expect } from 'vitest';
 import { MultinomialLogisticExperts } from '../../src/experts/multinomial-logistic.js';
 import { multinomialKernels } from '../../src/experts/multinomial-kernels.js';
 import { MixtureOfExperts } from '../../src/model/model.js';
-import { runEM } from '../../src/estimate/em.js';
+import { EMWorkspace, eStep, logLikelihoodGradient, runEM } from '../../src/estimate/em.js';
+import { hasObservedInformation, observedInformation } from '../../src/estimate/observed-information.js';
 import { sampleX } from '../../src/model/data.js';
 import { Rng } from '../../src/numeric/rng.js';
 
@@ -147,5 +148,36 @@ describe('EM with the kernels = EM on the core path', () => {
     for (const r of [fast, slow]) for (let t = 1; t < r.trace.length; t++) expect(r.trace[t]).toBeGreaterThanOrEqual(r.trace[t - 1] - 1e-9 * Math.abs(r.trace[t - 1]));
     expect(fast.gradConverged).toBe(true);
     expect(slow.gradConverged).toBe(true);
+  });
+});
+
+describe('softmax gate x multinomial experts: the exact observed information', () => {
+  it('−∇²ℓ from the families (Louis) equals central differences of the score (k=2, C=3, d=1)', () => {
+    const json = { gate: { type: 'softmax', beta0: [0.4, 0], beta1: [[1.5], [0]] }, experts: { type: 'multinomialLogistic', classes: 3, a: [[1, -0.5, 0], [-1, 0.5, 0]], b: [[[2], [-1], [0]], [[-1.5], [1], [0]]] } };
+    const m = MixtureOfExperts.fromJSON(json);
+    const n = 300;
+    const rng = new Rng(77);
+    const X = sampleX({ type: 'uniform', low: -2, high: 2 }, n, 1, rng.split('x'));
+    const { y } = m.sample(X, n, rng.split('y'));
+    const data = { X, y, n, d: 1 };
+    expect(hasObservedInformation(m)).toBe(true);
+    const ws = new EMWorkspace(m, n);
+    const p = m.nParams;
+    const theta = m.theta.map((v, j) => v + 0.1 * Math.sin(j + 1)); // off the maximum: the score is not 0
+    eStep(m, theta, data, ws);
+    const H = observedInformation(m, theta, data, ws)!;
+    const gp = new Float64Array(p);
+    const gm = new Float64Array(p);
+    const h = 1e-5;
+    for (let b = 0; b < p; b++) {
+      const tp = theta.slice(); tp[b] += h;
+      const tm = theta.slice(); tm[b] -= h;
+      logLikelihoodGradient(m, tp, data, ws, gp);
+      logLikelihoodGradient(m, tm, data, ws, gm);
+      for (let a = 0; a < p; a++) {
+        const fd = -(gp[a] - gm[a]) / (2 * h);
+        expect(Math.abs(H[a * p + b] - fd)).toBeLessThan(1e-5 * Math.max(1, Math.abs(fd)));
+      }
+    }
   });
 });
