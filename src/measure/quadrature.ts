@@ -7,7 +7,7 @@
  * Kronrod–Gauss difference of every panel is below its share of the tolerance.
  */
 
-/** f evaluated at n points: out[i] = f(ys[i]). */
+/** f evaluated at n points: out[i] = f(ys[i]) (n = 15 in `integrate`, any multiple of 15 in `integrateBatched`). */
 export interface BatchIntegrand {
   evaluate(ys: Float64Array, out: Float64Array, n: number): void;
 }
@@ -124,6 +124,109 @@ export class AdaptiveGK15 {
           this.push(top++, c, b, depth + 1);
         }
       }
+    }
+    return { value, error, evaluations };
+  }
+
+  // integrateBatched: the panels of one bisection level, their nodes and values
+  private levA = new Float64Array(64);
+  private levB = new Float64Array(64);
+  private nextA = new Float64Array(64);
+  private nextB = new Float64Array(64);
+  private bys = new Float64Array(64 * 15);
+  private bfs = new Float64Array(64 * 15);
+
+  /**
+   * The same integral, panels and acceptance test as `integrate`, evaluated level by level: the 15
+   * nodes of every panel of a bisection level go to `f.evaluate` in one call (so the integrand's
+   * loops run over hundreds of points instead of 15), the panels that fail the test are bisected
+   * into the next level. The accepted panels are exactly those of `integrate` (the test of a panel
+   * does not depend on the order panels are visited in); only the order of the final sum differs,
+   * so the value agrees to rounding (≈ 1e-16 relative).
+   */
+  integrateBatched(f: BatchIntegrand, breaks: Float64Array, m: number, options: QuadratureOptions = {}): QuadratureResult {
+    const absTol = options.absTol ?? 1e-12;
+    const relTol = options.relTol ?? 1e-10;
+    const maxDepth = options.maxDepth ?? 40;
+    const total = breaks[m - 1] - breaks[0];
+    if (!(total > 0)) return { value: 0, error: 0, evaluations: 0 };
+    let np = 0;
+    if (this.levA.length < m) {
+      this.levA = new Float64Array(2 * m);
+      this.levB = new Float64Array(2 * m);
+    }
+    for (let p = 0; p + 1 < m; p++) {
+      if (!(breaks[p + 1] > breaks[p])) continue;
+      this.levA[np] = breaks[p];
+      this.levB[np] = breaks[p + 1];
+      np++;
+    }
+    let value = 0;
+    let error = 0;
+    let evaluations = 0;
+    for (let depth = 0; np > 0; depth++) {
+      if (this.bys.length < 15 * np) {
+        this.bys = new Float64Array(30 * np);
+        this.bfs = new Float64Array(30 * np);
+      }
+      if (this.nextA.length < 2 * np) {
+        this.nextA = new Float64Array(4 * np);
+        this.nextB = new Float64Array(4 * np);
+      }
+      const ys = this.bys;
+      const fs = this.bfs;
+      const A = this.levA;
+      const B = this.levB;
+      for (let q = 0; q < np; q++) {
+        const c = 0.5 * (A[q] + B[q]);
+        const h = 0.5 * (B[q] - A[q]);
+        const o = 15 * q;
+        for (let j = 0; j < 7; j++) {
+          ys[o + 2 * j] = c - h * XGK[j];
+          ys[o + 2 * j + 1] = c + h * XGK[j];
+        }
+        ys[o + 14] = c;
+      }
+      f.evaluate(ys, fs, 15 * np);
+      evaluations += 15 * np;
+      let nn = 0;
+      for (let q = 0; q < np; q++) {
+        const a = A[q];
+        const b = B[q];
+        const h = 0.5 * (b - a);
+        const o = 15 * q;
+        let k = WGK[7] * fs[o + 14];
+        let g = WG[3] * fs[o + 14];
+        for (let j = 0; j < 7; j++) {
+          const sj = fs[o + 2 * j] + fs[o + 2 * j + 1];
+          k += WGK[j] * sj;
+          if (j % 2 === 1) g += WG[(j - 1) / 2] * sj;
+        }
+        k *= h;
+        g *= h;
+        const err = Math.abs(k - g);
+        const tol = Math.max(absTol * ((b - a) / total), relTol * Math.abs(k));
+        if (err <= tol || depth >= maxDepth || !(b - a > 4 * Number.EPSILON * Math.max(Math.abs(a), Math.abs(b), 1))) {
+          value += k;
+          error += err;
+        } else {
+          const c = 0.5 * (a + b);
+          this.nextA[nn] = a;
+          this.nextB[nn] = c;
+          nn++;
+          this.nextA[nn] = c;
+          this.nextB[nn] = b;
+          nn++;
+        }
+      }
+      // the next level becomes the current one
+      const tA = this.levA;
+      const tB = this.levB;
+      this.levA = this.nextA;
+      this.levB = this.nextB;
+      this.nextA = tA;
+      this.nextB = tB;
+      np = nn;
     }
     return { value, error, evaluations };
   }

@@ -42,6 +42,25 @@ describe('adaptive Gauss–Kronrod', () => {
     expect(Math.abs(g.value - 1)).toBeLessThan(1e-13);
     const k = q.integrate(new Kink(), Float64Array.of(-1, 1), 2);
     expect(Math.abs(k.value - (1.3 * 1.3 + 0.7 * 0.7) / 2)).toBeLessThan(1e-11);
+  });  it('integrateBatched (a bisection level per call) accepts the same panels as integrate: same evaluations, same value to rounding', () => {
+    const cases: [BatchIntegrand, Float64Array, number, number][] = [
+      [new Gauss(), Float64Array.of(-40, -8, -4, -2, -1, 0, 1, 2, 4, 8, 40), 1e-12, 1e-10],
+      [new Gauss(), Float64Array.of(-38, -6, -2, 0, 2, 6, 38), 1e-9, 1e-7],
+      [new Kink(), Float64Array.of(-1, 1), 1e-12, 1e-10],
+      [new Kink(), Float64Array.of(-1, -0.2, 0.9, 1), 1e-9, 1e-7],
+      [new Poly(30), Float64Array.of(-1, 0.5, 1), 1e-12, 1e-12],
+    ];
+    let calls = 0;
+    for (const [f, breaks, absTol, relTol] of cases) {
+      const a = q.integrate(f, breaks, breaks.length, { absTol, relTol });
+      const counting: BatchIntegrand = { evaluate: (ys, out, n) => { calls++; expect(n % 15).toBe(0); f.evaluate(ys, out, n); } };
+      const b = new AdaptiveGK15().integrateBatched(counting, breaks, breaks.length, { absTol, relTol });
+      expect(b.evaluations).toBe(a.evaluations);
+      expect(Math.abs(b.value - a.value)).toBeLessThanOrEqual(1e-14 * Math.abs(a.value));
+      expect(Math.abs(b.error - a.error)).toBeLessThanOrEqual(1e-12 * Math.max(a.error, 1e-300));
+    }
+    // one call per bisection level, not per panel
+    expect(calls).toBeLessThan(cases.reduce((s, c) => s + q.integrate(c[0], c[1], c[1].length, { absTol: c[2], relTol: c[3] }).evaluations / 15, 0) / 2);
   });
 });
 
