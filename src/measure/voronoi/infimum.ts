@@ -115,24 +115,48 @@ export function infimumOverOrbit(
   const m = dims + (scaleBlocks ? 1 : 0);
   const kStar = ta.k;
   const trueMass = Array.from(ta.logWeight, (l) => Math.exp(l));
-  const build = (z: Float64Array, s: number): Atoms => {
-    const a = cloneAtoms(base.atoms);
+  // one scratch copy of the fixed point for the search (build() overwrites it): no atoms per evaluation
+  const scratch = cloneAtoms(base.atoms);
+  const shift = transBlocks.map(({ dim }) => new Float64Array(dim));
+  const build = (z: Float64Array, s: number, into?: Atoms): Atoms => {
+    const a = into ?? cloneAtoms(base.atoms);
+    if (into) {
+      a.logWeight.set(base.atoms.logWeight);
+      a.coords.set(base.atoms.coords);
+    }
     if (scaleBlocks) {
       const c = Math.exp(z[m - 1]);
       for (let i = 0; i < a.k; i++) for (const { offset, dim } of scaleBlocks) for (let u = 0; u < dim; u++) a.coords[i * a.p + offset + u] *= c;
     }
     let o = 0;
-    const t = transBlocks.map(({ dim }) => {
-      const v = z.subarray(o, o + dim).slice();
+    for (let b = 0; b < transBlocks.length; b++) {
+      const { dim } = transBlocks[b];
+      for (let u = 0; u < dim; u++) shift[b][u] = z[o + u];
       o += dim;
-      return v;
-    });
-    translate(a, s, transBlocks, t);
+    }
+    translate(a, s, transBlocks, shift);
     return a;
+  };
+  const M = new Float64Array(kStar);
+  const B = new Float64Array(kStar);
+  /** The loss at weight scale u (cells fixed): Σⱼ |u·Mⱼ − m*ⱼ| + u·Bⱼ, or its max over the regions. */
+  const at = (u: number): number => {
+    if (regions === null) {
+      let v = 0;
+      for (let j = 0; j < kStar; j++) v += Math.abs(u * M[j] - trueMass[j]) + u * B[j];
+      return v;
+    }
+    let v = -Infinity;
+    for (const act of regions) {
+      let r = 0;
+      for (const j of act) r += Math.abs(u * M[j] - trueMass[j]) + u * B[j];
+      if (r > v) v = r;
+    }
+    return v;
   };
   /** The loss at translation/scale z with the weight shift profiled out: its value and the best s. */
   const profiled = (z: Float64Array): { f: number; s: number } => {
-    const a = build(z, 0);
+    const a = build(z, 0, scratch);
     const assign = assignCells(a, ta, metric);
     const sizes = sizesOf(assign, kStar);
     for (let j = 0; j < kStar; j++) if (base.sizes[j] > 0 && sizes[j] === 0) return { f: Infinity, s: 0 };
@@ -143,24 +167,9 @@ export function infimumOverOrbit(
       if (e instanceof OptionError) return { f: Infinity, s: 0 }; // e.g. a cell of 4+ atoms without r̄(4)
       throw e;
     }
-    const M = new Float64Array(kStar);
+    M.fill(0);
     for (let i = 0; i < a.k; i++) M[assign[i]] += Math.exp(a.logWeight[i]);
-    const B = Array.from(parts.perTrue, (v, j) => v - parts.massPerTrue[j]); // block terms at u = 1; they scale with u
-    const at = (u: number): number => {
-      const term = (j: number): number => Math.abs(u * M[j] - trueMass[j]) + u * B[j];
-      if (regions === null) {
-        let v = 0;
-        for (let j = 0; j < kStar; j++) v += term(j);
-        return v;
-      }
-      let v = -Infinity;
-      for (const act of regions) {
-        let r = 0;
-        for (const j of act) r += term(j);
-        if (r > v) v = r;
-      }
-      return v;
-    };
+    for (let j = 0; j < kStar; j++) B[j] = parts.perTrue[j] - parts.massPerTrue[j]; // block terms at u = 1; they scale with u
     const kinks: number[] = [];
     for (let j = 0; j < kStar; j++) if (M[j] > 0 && Number.isFinite(M[j])) kinks.push(trueMass[j] / M[j]);
     if (!kinks.length) return { f: Infinity, s: 0 };
