@@ -194,6 +194,17 @@ class MixturePairIntegrand implements BatchIntegrand {
     return mixtureDensity(y, this.mA, this.muA, this.cA, this.lA) - mixtureDensity(y, this.mB, this.muB, this.cB, this.lB);
   }
 
+  /** `diff` at n points into out (the same sums in the same order, so the same bits), in one pass per component. */
+  diffs(ys: Float64Array, n: number, out: Float64Array): void {
+    if (this.pv.length < n) {
+      this.pv = new Float64Array(2 * n);
+      this.qv = new Float64Array(2 * n);
+    }
+    mixtureAtAll(ys, n, this.mA, this.muA, this.cA, this.lA, this.pv);
+    mixtureAtAll(ys, n, this.mB, this.muB, this.cB, this.lB, this.qv);
+    for (let r = 0; r < n; r++) out[r] = this.pv[r] - this.qv[r];
+  }
+
   /** Densities p and q at the nodes (every panel of a bisection level at once: `integrateBatched`). */
   private pv = new Float64Array(15 * 32);
   private qv = new Float64Array(15 * 32);
@@ -228,18 +239,25 @@ class MixturePairIntegrand implements BatchIntegrand {
  * these crossings added (sorted), so that every panel is smooth. Crossings missed by the probes
  * are left to the adaptive quadrature.
  */
-function addCrossings(f: MixturePairIntegrand, pts: Float64Array, m: number): number {
+function addCrossings(f: MixturePairIntegrand, pts: Float64Array, m: number, probeY: Float64Array, probeD: Float64Array): number {
   const orig = pts.slice(0, m);
-  let nm = 0;
-  let prevY = orig[0];
-  let prevD = f.diff(prevY);
-  pts[nm++] = prevY;
+  // every probe's p − q in one batch (the same values `diff` gives one by one)
+  probeY[0] = orig[0];
   for (let i = 1; i < m; i++) {
     const a = orig[i - 1];
     const b = orig[i];
+    for (let s = 1; s <= 3; s++) probeY[3 * (i - 1) + s] = s === 3 ? b : a + ((b - a) * s) / 3;
+  }
+  f.diffs(probeY, 3 * (m - 1) + 1, probeD);
+  let nm = 0;
+  let prevY = orig[0];
+  let prevD = probeD[0];
+  pts[nm++] = prevY;
+  for (let i = 1; i < m; i++) {
+    const b = orig[i];
     for (let s = 1; s <= 3; s++) {
-      const y = s === 3 ? b : a + ((b - a) * s) / 3;
-      const dy = f.diff(y);
+      const y = probeY[3 * (i - 1) + s];
+      const dy = probeD[3 * (i - 1) + s];
       if ((prevD < 0 && dy > 0) || (prevD > 0 && dy < 0)) {
         // Illinois false position on [lo, hi] (sign change of p − q)
         let lo = prevY;
@@ -314,6 +332,8 @@ export function densityDistance(a: ModelInput, b: ModelInput, options: DensityDi
     const breaks = new Float64Array(nPts);
     // TV: room for the crossings of p and q found between consecutive probe points (≤ 3 probes per panel)
     const merged = new Float64Array(4 * nPts);
+    const probeY = new Float64Array(3 * nPts + 1);
+    const probeD = new Float64Array(3 * nPts + 1);
     const tol = options.tol ?? DEFAULT_TOL;
     const relTol = options.relTol ?? DEFAULT_REL_TOL;
     for (let t = 0; t < n; t++) {
@@ -354,7 +374,7 @@ export function densityDistance(a: ModelInput, b: ModelInput, options: DensityDi
       for (let i = 0; i < nb; i++) {
         if (nm === 0 || breaks[i] - merged[nm - 1] > MERGE_SDS * minSd || i === nb - 1) merged[nm++] = breaks[i];
       }
-      if (!f.hellinger) nm = addCrossings(f, merged, nm);
+      if (!f.hellinger) nm = addCrossings(f, merged, nm, probeY, probeD);
       const r = quad.integrateBatched(f, merged, nm, { absTol: tol, relTol });
       evaluations += r.evaluations;
       const s = Math.min(1, Math.max(0, r.value));
@@ -436,5 +456,19 @@ function sortPrefix(a: Float64Array, n: number): void {
       j--;
     }
     a[j + 1] = v;
+  }
+}
+
+/** `mixtureDensity` at n points, every term included (the crossing probes must equal `diff` exactly). */
+function mixtureAtAll(ys: Float64Array, n: number, m: number, mu: Float64Array, c: Float64Array, l: Float64Array, out: Float64Array): void {
+  out.fill(0, 0, n);
+  for (let i = 0; i < m; i++) {
+    const mi = mu[i];
+    const ci = c[i];
+    const li = l[i];
+    for (let r = 0; r < n; r++) {
+      const e = ys[r] - mi;
+      out[r] += expNonPositive(li - e * e * ci);
+    }
   }
 }
