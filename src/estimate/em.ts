@@ -5,7 +5,7 @@
  *  1. the EM map F(θ) (em-step.ts): E-step in log space, then each family's own weighted M-step
  *     (experts closed form / IRLS, gate exact Newton warm-started);
  *  2. SQUAREM on θ (squarem.ts), monotone: the log-likelihoods never decrease;
- *  3. the finish: with `finish: 'newton'` (or 'auto', the default, from NEWTON_AUTO_MIN_ROWS rows) Newton on ℓ with the exact observed information once the
+ *  3. the finish: with `finish: 'newton'` (or 'auto', the default: from NEWTON_AUTO_MIN_ROWS rows, softmax × Gaussian; finish.ts autoNewton) Newton on ℓ with the exact observed information once the
  *     relative change is ≤ newtonHandover (finish.ts; skipped when that information is not positive
  *     definite); otherwise after the relative-change stop, up to `finishMaxIter` more accelerated
  *     iterations run while ‖∇(ℓ/n)‖∞ > gtol (the gradient comes from Fisher's identity at no extra
@@ -21,7 +21,7 @@ import { OptionError } from '../errors.js';
 import { atActiveBound, blockBound, clipToBox } from '../numeric/box.js';
 import { EMWorkspace, eStep, gradientFromPosteriors, logLikelihoodGradient, mStepSettings, type MStepSettings } from './em-step.js';
 import { PlainEM, Squarem, type EMCycle } from './squarem.js';
-import { lbfgsFinish, newtonFinish, norm2, stationarity, NEWTON_AUTO_MIN_ROWS, type LbfgsFinishSettings } from './finish.js';
+import { autoNewton, lbfgsFinish, newtonFinish, norm2, stationarity, type LbfgsFinishSettings } from './finish.js';
 import { hasObservedInformation } from './observed-information.js';
 import { bestOfRestarts } from './restarts.js';
 import { resolveEMOptions, type EMOptions, type ResolvedEMOptions } from './options.js';
@@ -118,7 +118,7 @@ function iterate(model: MixtureOfExperts, theta: Float64Array, ll0: number, data
   let gradFresh = false;
   let timedOut = false;
   // the Newton finish: tried once, when the families give the observed information and no gate box
-  let newtonPending = s.finish && (s.newton === 'newton' || (s.newton === 'auto' && data.n >= NEWTON_AUTO_MIN_ROWS)) && !Number.isFinite(s.gateBound) && !Number.isFinite(s.expertBound) && hasObservedInformation(model);
+  let newtonPending = s.finish && (s.newton === 'newton' || (s.newton === 'auto' && autoNewton(model, data))) && !Number.isFinite(s.gateBound) && !Number.isFinite(s.expertBound) && hasObservedInformation(model);
   let extra = 0; // counted evaluations of the Newton finish
   while (cycle.evaluations + extra < s.maxIter) {
     if (performance.now() > s.deadline) {

@@ -12,7 +12,7 @@ import { lbfgs } from '../numeric/lbfgs.js';
 import { atActiveBound, blockBound, clipToBox } from '../numeric/box.js';
 import { eStep, gradientFromPosteriors, logLikelihoodGradient, type EMWorkspace } from './em-step.js';
 import { bhhhFactor } from './bhhh.js';
-import { observedInformation } from './observed-information.js';
+import { observedInformation, usesStructuredInformation } from './observed-information.js';
 import { choleskyInPlace, choleskySolveInPlace } from '../numeric/linalg.js';
 
 /**
@@ -162,6 +162,17 @@ export interface NewtonFinishResult {
  * iterations it saves (measured cold, d = 2, k = 3: n = 1e4 +26 ms, 2e4 ±12, 3e4 +29, 1e5 −90).
  */
 export const NEWTON_AUTO_MIN_ROWS = 50_000;
+
+/**
+ * Whether `finish: 'auto'` takes the Newton finish for this model and data: from
+ * `NEWTON_AUTO_MIN_ROWS` rows, and only where the structured information pass exists (softmax gate
+ * × Gaussian linear experts, the measured case). Other families that give `negHessianQ`
+ * (multinomial experts) assemble it generically, O(n·k·p²) per pass, and were not measured here:
+ * they keep the L-BFGS finish unless `finish: 'newton'` is asked for.
+ */
+export function autoNewton(model: MixtureOfExperts, data: Dataset): boolean {
+  return data.n >= NEWTON_AUTO_MIN_ROWS && usesStructuredInformation(model, data.d);
+}
 
 /**
  * Newton's method on ℓ with the exact observed information (observed-information.ts, the missing-information

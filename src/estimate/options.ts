@@ -151,7 +151,8 @@ export interface EMOptions {
    * fits, often) SQUAREM goes on and the L-BFGS finish follows as with 'lbfgs'. Every Newton pass over
    * the data (the information, each ℓ/∇ℓ trial) counts as one iteration. 'lbfgs' is the
    * BHHH-preconditioned L-BFGS finish alone. 'auto' (default): 'newton' from `NEWTON_AUTO_MIN_ROWS`
-   * (5e4) rows on, 'lbfgs' below. Measured (loaded, CPU, same minutes; notes s6-einfo): a fresh
+   * (5e4) rows on for the softmax gate with Gaussian linear experts (the structured information
+   * pass), 'lbfgs' below and for every other family (finish.ts `autoNewton`). Measured (loaded, CPU, same minutes; notes s6-einfo): a fresh
    * process pays ≈ 40 ms to compile and warm the information pass, which the EM iterations it saves
    * repay only at larger n (cold `fit --json` d = 2, k = 3: n = 1e4 +26 ms, 3e4 +29 ms, 1e5 −90 ms;
    * over-specified k = 3, n = 1e5: 0.84 s against 2.02 s).

@@ -6,7 +6,8 @@ import { MixtureOfExperts } from '../../src/model/model.js';
 import { AUTHORS_TRUTH } from '../../src/model/presets.js';
 import { simulate, TRUTH_D2K3 } from '../helpers.js';
 import type { FitResult } from '../../src/estimate/result.js';
-import { newtonFinish, NEWTON_AUTO_MIN_ROWS } from '../../src/estimate/finish.js';
+import { autoNewton, newtonFinish, NEWTON_AUTO_MIN_ROWS } from '../../src/estimate/finish.js';
+import { MultinomialLogisticExperts } from '../../src/experts/multinomial-logistic.js';
 import { gradientFromPosteriors } from '../../src/estimate/em-step.js';
 import { SoftmaxGate } from '../../src/gates/softmax.js';
 import { GaussianLinearExperts } from '../../src/experts/gaussian-linear.js';
@@ -208,5 +209,14 @@ describe('exact observed information (Louis) and the Newton finish', () => {
     expect(bad.code).toBe(2);
     expect(bad.stderr.trim().split('\n')).toHaveLength(1);
     expect(bad.stderr).toMatch(/--finish: expected auto, newton or lbfgs, got "bfgs"/);
+  });
+
+  it("finish 'auto' takes Newton only for softmax × Gaussian linear experts from 5e4 rows (multinomial experts keep the L-BFGS finish)", () => {
+    const data = (n: number, d: number) => ({ X: new Float64Array(n * d), y: new Float64Array(n), n, d });
+    const gauss = new MixtureOfExperts(new SoftmaxGate(3, 2), new GaussianLinearExperts(3, 2));
+    expect(autoNewton(gauss, data(NEWTON_AUTO_MIN_ROWS, 2))).toBe(true);
+    expect(autoNewton(gauss, data(NEWTON_AUTO_MIN_ROWS - 1, 2))).toBe(false);
+    const multi = new MixtureOfExperts(new SoftmaxGate(2, 1), new MultinomialLogisticExperts(2, 1, { classes: 3 }));
+    expect(autoNewton(multi, data(2 * NEWTON_AUTO_MIN_ROWS, 1))).toBe(false);
   });
 });
