@@ -21,7 +21,7 @@ import { OptionError } from '../errors.js';
 import { atActiveBound, blockBound, clipToBox } from '../numeric/box.js';
 import { EMWorkspace, eStep, gradientFromPosteriors, logLikelihoodGradient, mStepSettings, type MStepSettings } from './em-step.js';
 import { PlainEM, Squarem, type EMCycle } from './squarem.js';
-import { autoNewton, lbfgsFinish, newtonFinish, norm2, stationarity, type LbfgsFinishSettings } from './finish.js';
+import { autoNewton, clearOfBox, lbfgsFinish, newtonFinish, norm2, stationarity, type LbfgsFinishSettings } from './finish.js';
 import { hasObservedInformation } from './observed-information.js';
 import { bestOfRestarts } from './restarts.js';
 import { resolveEMOptions, type EMOptions, type ResolvedEMOptions } from './options.js';
@@ -117,8 +117,9 @@ function iterate(model: MixtureOfExperts, theta: Float64Array, ll0: number, data
   let convergedAt = 0;
   let gradFresh = false;
   let timedOut = false;
-  // the Newton finish: tried once, when the families give the observed information and no gate box
-  let newtonPending = s.finish && (s.newton === 'newton' || (s.newton === 'auto' && autoNewton(model, data))) && !Number.isFinite(s.gateBound) && !Number.isFinite(s.expertBound) && hasObservedInformation(model);
+  // the Newton finish: tried once, when the families give the observed information (under a box only
+  // if θ is clear of it at the hand-over, finish.ts clearOfBox)
+  let newtonPending = s.finish && (s.newton === 'newton' || (s.newton === 'auto' && autoNewton(model, data))) && hasObservedInformation(model);
   let extra = 0; // counted evaluations of the Newton finish
   while (cycle.evaluations + extra < s.maxIter) {
     if (performance.now() > s.deadline) {
@@ -132,16 +133,17 @@ function iterate(model: MixtureOfExperts, theta: Float64Array, ll0: number, data
     trace.push(llNew);
     onProgress?.(cycle.evaluations, llNew);
     gradFresh = false;
-    if (newtonPending && Math.abs(change) <= s.newtonHandover * Math.abs(llNew)) {
-      newtonPending = false;
+    const handOver = newtonPending && Math.abs(change) <= s.newtonHandover * Math.abs(llNew);
+    if (handOver) newtonPending = false;
+    if (handOver && clearOfBox(theta, pg, s.gateBound, s.expertBound)) {
       gradientFromPosteriors(model, theta, data, ws, grad);
       ws.collectStats = false;
       const nf = newtonFinish(model, theta, ll, grad, data, ws, { gtol: s.gtol, maxEvaluations: Math.min(20, s.maxIter - cycle.evaluations - extra) });
       ws.collectStats = true;
       extra += nf.evaluations;
       gradFresh = true;
-      if (!nf.indefinite) {
-        // Newton ran: its end is the EM result (the L-BFGS finish takes over if it stopped above gtol)
+      if (!nf.indefinite && !(nf.leftBox && nf.trace.length === 0)) {
+        // Newton ran (moved): its end is the EM result (the L-BFGS finish takes over if it stopped above gtol)
         for (const v of nf.trace) {
           trace.push(v);
           onProgress?.(cycle.evaluations + extra, v);

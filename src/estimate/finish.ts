@@ -152,6 +152,11 @@ export interface NewtonFinishResult {
   converged: boolean;
   /** The first observed information was not positive definite: nothing moved (only its pass was spent). */
   indefinite: boolean;
+  /**
+   * A trial point left the gate/expert box (its step would need a bound): Newton stopped there and
+   * the box-honouring paths (SQUAREM, the L-BFGS finish) take over; no pass was spent on that trial.
+   */
+  leftBox: boolean;
   /** ℓ after each accepted step. */
   trace: number[];
 }
@@ -162,6 +167,28 @@ export interface NewtonFinishResult {
  * iterations it saves (measured cold, d = 2, k = 3: n = 1e4 +26 ms, 2e4 ±12, 3e4 +29, 1e5 −90).
  */
 export const NEWTON_AUTO_MIN_ROWS = 50_000;
+
+/**
+ * Under a gate/expert box the Newton finish is tried only when every boxed coordinate lies at least
+ * this fraction of its bound away from it at the hand-over (|θᵢ| < (1 − margin)·B): Newton knows no
+ * active set, so a fit at or near a bound keeps SQUAREM and the L-BFGS finish, which honour the box.
+ */
+export const NEWTON_BOX_MARGIN = 0.01;
+
+/** Whether every coordinate is clear of its box by `NEWTON_BOX_MARGIN` (gate block [0, pg) in gateBound, the rest in expertBound). */
+export function clearOfBox(theta: Float64Array, pg: number, gateBound: number, expertBound: number): boolean {
+  for (let i = 0; i < theta.length; i++) {
+    const B = i < pg ? gateBound : expertBound;
+    if (Number.isFinite(B) && !(Math.abs(theta[i]) < (1 - NEWTON_BOX_MARGIN) * B)) return false;
+  }
+  return true;
+}
+
+/** Whether every coordinate lies in its box |θᵢ| ≤ B. */
+function insideBox(theta: Float64Array, pg: number, gateBound: number, expertBound: number): boolean {
+  for (let i = 0; i < theta.length; i++) if (Math.abs(theta[i]) > (i < pg ? gateBound : expertBound)) return false;
+  return true;
+}
 
 /**
  * Whether `finish: 'auto'` takes the Newton finish for this model and data: from
@@ -179,8 +206,9 @@ export function autoNewton(model: MixtureOfExperts, data: Dataset): boolean {
  * identity) from θ (updated in place; ws.R holds the posteriors at θ, grad = ∇ℓ at θ, both kept
  * current). Each step θ + αΔ, Δ = (−∇²ℓ)⁻¹∇ℓ, starts at α = 1 and is halved until ℓ does not
  * decrease, so ℓ never falls (but for a full step whose predicted gain is below the rounding noise
- * of ℓ, ≈ 4ε|ℓ|√n, judged by ‖∇ℓ‖∞ instead; see below). Trial points outside the domain (variance
- * floor, boxes) are halved without a pass. It stops at ‖∇(ℓ/n)‖∞ ≤ gtol, when −∇²ℓ is not positive definite
+ * of ℓ, ≈ 4ε|ℓ|√n, judged by ‖∇ℓ‖∞ instead; see below). Trial points below the variance floor are
+ * halved without a pass; a trial outside the gate/expert box ends the finish (`leftBox`, no pass), so
+ * every point Newton evaluates or accepts is inside the box. The KKT test is `stationarity` with both bounds. It stops at ‖∇(ℓ/n)‖∞ ≤ gtol, when −∇²ℓ is not positive definite
  * (over-specified fits: singular information), when no halving increases ℓ, or at the budget.
  */
 export function newtonFinish(model: MixtureOfExperts, theta: Float64Array, ll0: number, grad: Float64Array, data: Dataset, ws: EMWorkspace, opts: NewtonFinishSettings): NewtonFinishResult {
@@ -199,14 +227,14 @@ export function newtonFinish(model: MixtureOfExperts, theta: Float64Array, ll0: 
   let factor: Float64Array | undefined;
   let reuse = false;
   while (evaluations < opts.maxEvaluations) {
-    const g0 = stationarity(grad, theta, pg, ws.gateBound) / n;
-    if (g0 <= opts.gtol) return { ll, evaluations, converged: true, indefinite: false, trace };
+    const g0 = stationarity(grad, theta, pg, ws.gateBound, ws.expertBound) / n;
+    if (g0 <= opts.gtol) return { ll, evaluations, converged: true, indefinite: false, leftBox: false, trace };
     const fresh = !reuse || !factor;
     if (fresh) {
       if (evaluations + 2 > opts.maxEvaluations) break;
       const H = observedInformation(model, theta, data, ws);
       evaluations++;
-      if (!H || !choleskyPD(H, p)) return { ll, evaluations, converged: false, indefinite: first, trace };
+      if (!H || !choleskyPD(H, p)) return { ll, evaluations, converged: false, indefinite: first, leftBox: false, trace };
       first = false;
       factor = H;
     }
@@ -218,17 +246,20 @@ export function newtonFinish(model: MixtureOfExperts, theta: Float64Array, ll0: 
     const noise = 4 * Number.EPSILON * Math.abs(ll) * Math.sqrt(n);
     let predicted = 0;
     for (let i = 0; i < p; i++) predicted += 0.5 * grad[i] * step[i];
-    const gNow = stationarity(grad, theta, pg, ws.gateBound);
+    const gNow = stationarity(grad, theta, pg, ws.gateBound, ws.expertBound);
     let accepted = false;
     let fullStep = false;
     let tried = false;
     for (let alpha = 1, h = 0; h < 6 && evaluations < opts.maxEvaluations; h++, alpha /= 2) {
       for (let i = 0; i < p; i++) trial[i] = theta[i] + alpha * step[i];
-      if (!feasibleTrial(model, trial, ws)) continue; // outside the variance floor or a box: no pass spent, halve
+      // a trial outside a box: the constrained maximum may lie on the bound, which Newton does not
+      // handle; hand back (no pass spent) to the paths that honour the box
+      if (!insideBox(trial, pg, ws.gateBound, ws.expertBound)) return { ll, evaluations, converged: false, indefinite: false, leftBox: true, trace };
+      if (!feasibleTrial(model, trial, ws)) continue; // outside the variance floor: no pass spent, halve
       const v = logLikelihoodGradient(model, trial, data, ws, tgrad);
       evaluations++;
       tried = true;
-      const withinNoise = h === 0 && predicted <= noise && v >= ll - noise && stationarity(tgrad, trial, pg, ws.gateBound) < gNow;
+      const withinNoise = h === 0 && predicted <= noise && v >= ll - noise && stationarity(tgrad, trial, pg, ws.gateBound, ws.expertBound) < gNow;
       if (Number.isFinite(v) && (v >= ll || withinNoise)) {
         theta.set(trial);
         grad.set(tgrad);
@@ -249,9 +280,9 @@ export function newtonFinish(model: MixtureOfExperts, theta: Float64Array, ll0: 
       reuse = false;
       continue;
     }
-    reuse = fullStep && stationarity(grad, theta, pg, ws.gateBound) / n <= 0.1 * g0;
+    reuse = fullStep && stationarity(grad, theta, pg, ws.gateBound, ws.expertBound) / n <= 0.1 * g0;
   }
-  return { ll, evaluations, converged: stationarity(grad, theta, pg, ws.gateBound) / n <= opts.gtol, indefinite: false, trace };
+  return { ll, evaluations, converged: stationarity(grad, theta, pg, ws.gateBound, ws.expertBound) / n <= opts.gtol, indefinite: false, leftBox: false, trace };
 }
 
 /**

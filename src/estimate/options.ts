@@ -147,7 +147,8 @@ export interface EMOptions {
    * The end game (with `polish`). 'newton' hands over from SQUAREM to Newton's method on ℓ with the
    * exact observed information (the missing-information identity; observed-information.ts) once the
    * relative change is ≤ `newtonHandover`, when the families give it (softmax gate; Gaussian or multinomial experts)
-   * and there is no gate or expert box; if that information is not positive definite (over-specified
+   * and, under a gate or expert box, every boxed coordinate is clear of its bound by 1 % (finish.ts
+   * `clearOfBox`; a Newton trial outside the box hands back to SQUAREM / the L-BFGS finish); if that information is not positive definite (over-specified
    * fits, often) SQUAREM goes on and the L-BFGS finish follows as with 'lbfgs'. Every Newton pass over
    * the data (the information, each ℓ/∇ℓ trial) counts as one iteration. 'lbfgs' is the
    * BHHH-preconditioned L-BFGS finish alone. 'auto' (default): 'newton' from `NEWTON_AUTO_MIN_ROWS`
