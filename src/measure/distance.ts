@@ -200,8 +200,8 @@ class MixturePairIntegrand implements BatchIntegrand {
       this.pv = new Float64Array(2 * n);
       this.qv = new Float64Array(2 * n);
     }
-    mixtureAtAll(ys, n, this.mA, this.muA, this.cA, this.lA, this.pv);
-    mixtureAtAll(ys, n, this.mB, this.muB, this.cB, this.lB, this.qv);
+    mixtureAt(ys, n, this.mA, this.muA, this.cA, this.lA, this.pv, -Infinity);
+    mixtureAt(ys, n, this.mB, this.muB, this.cB, this.lB, this.qv, -Infinity);
     for (let r = 0; r < n; r++) out[r] = this.pv[r] - this.qv[r];
   }
 
@@ -220,8 +220,8 @@ class MixturePairIntegrand implements BatchIntegrand {
       this.qv = new Float64Array(2 * n);
     }
     const { pv, qv } = this;
-    mixtureAt(ys, n, this.mA, this.muA, this.cA, this.lA, pv);
-    mixtureAt(ys, n, this.mB, this.muB, this.cB, this.lB, qv);
+    mixtureAt(ys, n, this.mA, this.muA, this.cA, this.lA, pv, FAR_EXPONENT);
+    mixtureAt(ys, n, this.mB, this.muB, this.cB, this.lB, qv, FAR_EXPONENT);
     if (this.hellinger) {
       for (let r = 0; r < n; r++) {
         const s = Math.sqrt(pv[r]) - Math.sqrt(qv[r]);
@@ -431,8 +431,12 @@ function mixtureDensity(y: number, m: number, mu: Float64Array, c: Float64Array,
   return p;
 }
 
-/** `mixtureDensity` at n points ys into out, component by component. */
-function mixtureAt(ys: Float64Array, n: number, m: number, mu: Float64Array, c: Float64Array, l: Float64Array, out: Float64Array): void {
+/**
+ * `mixtureDensity` at n points ys into out, component by component. Terms whose exponent is not above
+ * `floor` are skipped: FAR_EXPONENT for the integrands, −Infinity (every term) for the crossing
+ * probes, which must equal `diff` exactly.
+ */
+function mixtureAt(ys: Float64Array, n: number, m: number, mu: Float64Array, c: Float64Array, l: Float64Array, out: Float64Array, floor: number): void {
   out.fill(0, 0, n);
   for (let i = 0; i < m; i++) {
     const mi = mu[i];
@@ -441,7 +445,7 @@ function mixtureAt(ys: Float64Array, n: number, m: number, mu: Float64Array, c: 
     for (let r = 0; r < n; r++) {
       const e = ys[r] - mi;
       const ex = li - e * e * ci;
-      if (ex > FAR_EXPONENT) out[r] += expNonPositive(ex);
+      if (ex > floor) out[r] += expNonPositive(ex);
     }
   }
 }
@@ -459,16 +463,3 @@ function sortPrefix(a: Float64Array, n: number): void {
   }
 }
 
-/** `mixtureDensity` at n points, every term included (the crossing probes must equal `diff` exactly). */
-function mixtureAtAll(ys: Float64Array, n: number, m: number, mu: Float64Array, c: Float64Array, l: Float64Array, out: Float64Array): void {
-  out.fill(0, 0, n);
-  for (let i = 0; i < m; i++) {
-    const mi = mu[i];
-    const ci = c[i];
-    const li = l[i];
-    for (let r = 0; r < n; r++) {
-      const e = ys[r] - mi;
-      out[r] += expNonPositive(li - e * e * ci);
-    }
-  }
-}

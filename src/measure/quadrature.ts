@@ -115,7 +115,7 @@ export class AdaptiveGK15 {
         const k = this.kVal;
         const err = Math.abs(k - this.gVal);
         const tol = Math.max(absTol * ((b - a) / total), relTol * Math.abs(k));
-        if (err <= tol || depth >= maxDepth || !(b - a > 4 * Number.EPSILON * Math.max(Math.abs(a), Math.abs(b), 1))) {
+        if (panelAccepted(err, tol, depth, maxDepth, a, b)) {
           value += k;
           error += err;
         } else {
@@ -206,7 +206,7 @@ export class AdaptiveGK15 {
         g *= h;
         const err = Math.abs(k - g);
         const tol = Math.max(absTol * ((b - a) / total), relTol * Math.abs(k));
-        if (err <= tol || depth >= maxDepth || !(b - a > 4 * Number.EPSILON * Math.max(Math.abs(a), Math.abs(b), 1))) {
+        if (panelAccepted(err, tol, depth, maxDepth, a, b)) {
           value += k;
           error += err;
         } else {
@@ -230,4 +230,9 @@ export class AdaptiveGK15 {
     }
     return { value, error, evaluations };
   }
+}
+
+/** A panel is kept when its Gauss–Kronrod error is within tolerance, at the depth limit, or too narrow to split. */
+function panelAccepted(err: number, tol: number, depth: number, maxDepth: number, a: number, b: number): boolean {
+  return err <= tol || depth >= maxDepth || !(b - a > 4 * Number.EPSILON * Math.max(Math.abs(a), Math.abs(b), 1));
 }
