@@ -114,8 +114,7 @@ export class AdaptiveGK15 {
         evaluations += 15;
         const k = this.kVal;
         const err = Math.abs(k - this.gVal);
-        const tol = Math.max(absTol * ((b - a) / total), relTol * Math.abs(k));
-        if (panelAccepted(err, tol, depth, maxDepth, a, b)) {
+        if (panelAccepted(k, err, a, b, absTol * ((b - a) / total), relTol, depth, maxDepth)) {
           value += k;
           error += err;
         } else {
@@ -205,8 +204,7 @@ export class AdaptiveGK15 {
         k *= h;
         g *= h;
         const err = Math.abs(k - g);
-        const tol = Math.max(absTol * ((b - a) / total), relTol * Math.abs(k));
-        if (panelAccepted(err, tol, depth, maxDepth, a, b)) {
+        if (panelAccepted(k, err, a, b, absTol * ((b - a) / total), relTol, depth, maxDepth)) {
           value += k;
           error += err;
         } else {
@@ -232,7 +230,10 @@ export class AdaptiveGK15 {
   }
 }
 
-/** A panel is kept when its Gauss–Kronrod error is within tolerance, at the depth limit, or too narrow to split. */
-function panelAccepted(err: number, tol: number, depth: number, maxDepth: number, a: number, b: number): boolean {
-  return err <= tol || depth >= maxDepth || !(b - a > 4 * Number.EPSILON * Math.max(Math.abs(a), Math.abs(b), 1));
+/**
+ * A panel [a, b] with Kronrod value k and error estimate err is kept when err is within
+ * max(its share of the absolute tolerance, relTol·|k|), at the depth limit, or too narrow to split.
+ */
+function panelAccepted(k: number, err: number, a: number, b: number, absShare: number, relTol: number, depth: number, maxDepth: number): boolean {
+  return err <= Math.max(absShare, relTol * Math.abs(k)) || depth >= maxDepth || !(b - a > 4 * Number.EPSILON * Math.max(Math.abs(a), Math.abs(b), 1));
 }
