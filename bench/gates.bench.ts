@@ -15,7 +15,8 @@
  * case also reports `cpuMsPerIt`, the median over its runs of the fit's CPU time (process.cpuUsage,
  * comparable under load) divided by its EM evaluations, and `perItVsSoftmax`, that median over the
  * same quantity of its softmax reference in the same run and group (the k = 2 baseline; "softmax k=3"
- * for top-K, "softmax k=4" for the hierarchical gate).
+ * for top-K, "softmax k=4" for the hierarchical gate): a ratio of medians over all timed runs (`runs`,
+ * ≥ 5 by default; tinybench's warm-up call is not a sample), not of one run.
  */
 import type { BenchCase } from './types.js';
 import { simulated, type SimulatedState } from './simulated.js';
@@ -62,14 +63,15 @@ function runner(group: string, setting: Setting): (s: unknown) => unknown {
     const c0 = process.cpuUsage();
     const r = fitEM(truth.spec(), data, { init: { type: 'nearTruth', truth }, seed: 5 });
     const c = process.cpuUsage(c0);
-    const samples = perIteration.get(key) ?? [];
-    samples.push((c.user + c.system) / 1000 / Math.max(1, r.iterations));
-    perIteration.set(key, samples);
-    const own = median(samples);
+    // the first call of a case is tinybench's warm-up (cold kernels, JIT): not a sample
+    const samples = perIteration.get(key);
+    if (samples === undefined) perIteration.set(key, []);
+    else samples.push((c.user + c.system) / 1000 / Math.max(1, r.iterations));
+    const own = samples && samples.length > 0 ? median(samples) : NaN;
     const base = perIteration.get(ref);
     return {
       logLik: r.logLikelihood, gradNorm: r.gradientNorm, iterations: r.iterations, converged: r.converged,
-      cpuMsPerIt: own, ...(base && key !== ref ? { perItVsSoftmax: own / median(base) } : {}),
+      cpuMsPerIt: own, runs: samples?.length ?? 0, ...(base && base.length > 0 && key !== ref ? { perItVsSoftmax: own / median(base) } : {}),
     };
   };
 }

@@ -11,6 +11,7 @@
 import { compileKernel, maxOf, names, type KernelSource } from '../numeric/codegen.js';
 import { EXP_SCOPE, expNonPositive, expSource, LOG_BLOCK } from '../numeric/fastmath.js';
 import { accumulatorCount, MAX_UNROLLED_PARAMS, newtonParts } from '../family/softmax-kernels.js';
+import type { LogitsFragment } from '../gates/gate.js';
 
 /**
  * With gate outputs (logits only), also π_t = softmax(z_t) into G (n×k) and the gate objective
@@ -209,21 +210,27 @@ export function fusedMomentsSize(d: number): number {
  */
 const MAX_FUSED_ACCUMULATORS = 32;
 
-/** The fused kernel for k experts and d features, or null when the shape is too large to unroll. */
-export function fusedEStepKernel(k: number, d: number, stats: boolean): FusedEStepKernel | null {
+/**
+ * The fused kernel for k experts and d features, or null when the shape is too large to unroll.
+ * With `gate`, another gate's logits (its `LogitsFragment`) replace the softmax logits, and the
+ * statistics are the experts' moments only (g and H are left alone: that gate's M-step makes its
+ * own Newton systems).
+ */
+export function fusedEStepKernel(k: number, d: number, stats: boolean, gate?: LogitsFragment): FusedEStepKernel | null {
   const q = d + 1;
-  if (k < 2 || k > MAX_UNROLLED_K || (k - 1) * q > MAX_UNROLLED_PARAMS) return null;
-  if (stats && accumulatorCount(k, d) + k * ((q * (q + 1)) / 2 + q + 1) > MAX_FUSED_ACCUMULATORS) return null;
-  return compileKernel<FusedEStepKernel>(`fused-estep:${k}:${d}:${stats}`, () => fusedEStepSource(k, d, stats));
+  if (k < 2 || k > MAX_UNROLLED_K || (gate === undefined && (k - 1) * q > MAX_UNROLLED_PARAMS)) return null;
+  if (stats && (gate === undefined ? accumulatorCount(k, d) : 0) + k * ((q * (q + 1)) / 2 + q + 1) > MAX_FUSED_ACCUMULATORS) return null;
+  return compileKernel<FusedEStepKernel>(`fused-estep:${k}:${d}:${stats}${gate ? `:${gate.key}` : ''}`, () => fusedEStepSource(k, d, stats, gate));
 }
 
-function fusedEStepSource(k: number, d: number, stats: boolean): KernelSource {
+function fusedEStepSource(k: number, d: number, stats: boolean, gate?: LogitsFragment): KernelSource {
   const q = d + 1;
   const J = k - 1;
   const v = (a: number): string => (a === 0 ? '1' : `v${a}`);
   const pre: string[] = [];
   // gate θ rows [β₀ⱼ, β₁ⱼ] and expert θ rows [bᵢ, aᵢ, log νᵢ] (the log-density kernel's constants)
-  for (let j = 0; j < J; j++) for (let a = 0; a < q; a++) pre.push(`const b${j}_${a} = thetaGate[${j * q + a}];`);
+  if (gate) pre.push(...gate.pre);
+  else for (let j = 0; j < J; j++) for (let a = 0; a < q; a++) pre.push(`const b${j}_${a} = thetaGate[${j * q + a}];`);
   for (let i = 0; i < k; i++) {
     for (let a = 0; a < q; a++) pre.push(`const c${i}_${a} = thetaExpert[${i * (q + 1) + a}];`);
     pre.push(`const lv${i} = thetaExpert[${i * (q + 1) + q}];`, `const kk${i} = HALF_LOG_2PI_NEG - 0.5 * lv${i};`, `const hh${i} = 0.5 * Math.exp(-lv${i});`);
@@ -231,8 +238,13 @@ function fusedEStepSource(k: number, d: number, stats: boolean): KernelSource {
   const row: string[] = [`const o = t * ${k};`, 'const yt = y[t];'];
   for (let a = 1; a <= d; a++) row.push(`const v${a} = X[t * ${d} + ${a - 1}];`);
   // logits (softmax-kernels.ts logitsKernel) and log-densities (experts/gaussian-kernels.ts)
-  for (let j = 0; j < J; j++) row.push(`const z${j} = ${[`b${j}_0`, ...Array.from({ length: d }, (_, u) => `b${j}_${u + 1} * v${u + 1}`)].join(' + ')};`);
-  row.push(`const z${J} = 0;`);
+  if (gate) {
+    // the gate's own logits, in a block of their own (its names cannot clash with these)
+    row.push(`let ${names('z', k).map((z) => `${z} = 0`).join(', ')};`, '{', ...gate.row.map((l) => `  ${l}`), '}');
+  } else {
+    for (let j = 0; j < J; j++) row.push(`const z${j} = ${[`b${j}_0`, ...Array.from({ length: d }, (_, u) => `b${j}_${u + 1} * v${u + 1}`)].join(' + ')};`);
+    row.push(`const z${J} = 0;`);
+  }
   for (let i = 0; i < k; i++) {
     row.push(`const res${i} = yt - (${[`c${i}_0`, ...Array.from({ length: d }, (_, u) => `c${i}_${u + 1} * v${u + 1}`)].join(' + ')});`);
     row.push(`const ld${i} = kk${i} - res${i} * res${i} * hh${i};`);
@@ -267,12 +279,16 @@ function fusedEStepSource(k: number, d: number, stats: boolean): KernelSource {
   const decl = ['ll = 0', 'prod = 1', 'count = 0', 'qg = 0', 'prodz = 1'];
   const out: string[] = [];
   if (stats) {
-    // the gate's Newton system (softmax-kernels.ts newtonParts, inline: o, s, p_j, v_a defined here)
-    row.push(`const s = ${names('r', k).join(' + ')};`);
-    const gate = newtonParts(k, d, true);
-    decl.push(...gate.decl);
-    row.push(...gate.body);
-    out.push(...gate.out);
+    if (!gate) {
+      // the gate's Newton system (softmax-kernels.ts newtonParts, inline: o, s, p_j, v_a defined here)
+      row.push(`const s = ${names('r', k).join(' + ')};`);
+      const sys = newtonParts(k, d, true);
+      decl.push(...sys.decl);
+      row.push(...sys.body);
+      out.push(...sys.out);
+    } else {
+      for (let a = 1; a <= d; a++) for (let b = 1; b <= a; b++) row.push(`const v${a}_${b} = v${a} * v${b};`); // as newtonParts defines them
+    }
     // the experts' centred weighted least-squares moments
     const size = fusedMomentsSize(d);
     const vv = (a: number, b: number): string => (a === 0 && b === 0 ? '' : b === 0 ? ` * v${a}` : ` * v${a}_${b}`);
@@ -307,5 +323,5 @@ function fusedEStepSource(k: number, d: number, stats: boolean): KernelSource {
     'info[0] = qg - Math.log(prodz);',
     'return ll + Math.log(prod);',
   ];
-  return { name: 'fusedEStep', params: ['thetaGate', 'thetaExpert', 'X', 'y', 'n', 'R', 'G', 'info', 'moments', 'g', 'H'], body, scope: { ...EXP_SCOPE, HALF_LOG_2PI_NEG: -0.5 * Math.log(2 * Math.PI) } };
+  return { name: 'fusedEStep', params: ['thetaGate', 'thetaExpert', 'X', 'y', 'n', 'R', 'G', 'info', 'moments', 'g', 'H'], body, scope: { ...EXP_SCOPE, ...gate?.scope, HALF_LOG_2PI_NEG: -0.5 * Math.log(2 * Math.PI) } };
 }

@@ -5,7 +5,7 @@
  */
 import type { Dataset } from '../model/data.js';
 import type { MixtureOfExperts } from '../model/model.js';
-import type { GateState } from '../gates/gate.js';
+import type { Gate, GateState } from '../gates/gate.js';
 import { combineKernel, combineTwo, fusedEStepKernel, fusedMomentsSize, type CombineKernel, type FusedEStepKernel } from './e-step-kernel.js';
 import { SoftmaxGate } from '../gates/softmax.js';
 import { GaussianLinearExperts } from '../experts/gaussian-linear.js';
@@ -30,12 +30,15 @@ export class EMWorkspace {
   /** The compiled E-step combine for this model (two experts use a hand-written path instead). */
   readonly combine: CombineKernel;
   /**
-   * Softmax gate with Gaussian linear experts: the one-pass E-step (e-step-kernel.ts), without and
-   * with the M-steps' statistics (null for other families and for shapes too large to unroll).
+   * Gaussian linear experts with the softmax gate or a gate with a `logitsFragment`: the one-pass
+   * E-step (e-step-kernel.ts), without and with the M-steps' statistics (null for other families
+   * and for shapes too large to unroll).
    */
   readonly fused: FusedEStepKernel | null = null;
   readonly fusedStats: FusedEStepKernel | null = null;
   readonly gaussian: GaussianLinearExperts | null = null;
+  /** Whether the fused statistics include the softmax gate's first Newton system (softmax only). */
+  readonly gateNewton: boolean = false;
   /** Whether E-steps collect the M-steps' statistics (off in the finish: no M-step follows its E-steps). */
   collectStats = true;
   /** The fused E-step's expert moments and gate Newton system, and the θ they were taken at. */
@@ -49,15 +52,26 @@ export class EMWorkspace {
     const logits = model.gate.logits !== undefined;
     this.combine = combineKernel(model.k, !logits, logits);
     const { gate, expert, k, d } = model;
-    if (options.fused !== false && gate instanceof SoftmaxGate && gate.type === 'softmax' && expert instanceof GaussianLinearExperts && expert.unrolled) {
-      this.fused = fusedEStepKernel(k, d, false);
-      this.fusedStats = this.fused && fusedEStepKernel(k, d, true);
-      this.gaussian = expert;
+    if (options.fused !== false && expert instanceof GaussianLinearExperts && expert.unrolled) {
+      if (gate instanceof SoftmaxGate && gate.type === 'softmax') {
+        this.fused = fusedEStepKernel(k, d, false);
+        this.fusedStats = this.fused && fusedEStepKernel(k, d, true);
+        this.gateNewton = this.fusedStats !== null;
+      } else {
+        // another gate's logits inside the same pass (gates/gate.ts LogitsFragment): the expert moments only
+        const own: Gate = gate;
+        const fragment = own.logits !== undefined ? own.logitsFragment?.() ?? null : null;
+        if (fragment) {
+          this.fused = fusedEStepKernel(k, d, false, fragment);
+          this.fusedStats = this.fused && fusedEStepKernel(k, d, true, fragment);
+        }
+      }
+      if (this.fused) this.gaussian = expert;
     }
     const pg = gate.nParams;
     this.moments = new Float64Array(this.fusedStats ? k * fusedMomentsSize(d) : 0);
-    this.newtonG = new Float64Array(this.fusedStats ? pg : 0);
-    this.newtonH = new Float64Array(this.fusedStats ? pg * pg : 0);
+    this.newtonG = new Float64Array(this.gateNewton ? pg : 0);
+    this.newtonH = new Float64Array(this.gateNewton ? pg * pg : 0);
     this.statsTheta = new Float64Array(this.fusedStats ? gate.nParams + expert.nParams : 0);
     if (this.fused) warmFused([this.fused, this.fusedStats], model, this);
     this.R = new Float64Array(n * model.k);
@@ -72,7 +86,7 @@ export class EMWorkspace {
   gateState(thetaGate: Float64Array): GateState | undefined {
     if (!this.gateValid) return undefined;
     for (let i = 0; i < thetaGate.length; i++) if (thetaGate[i] !== this.gateTheta[i]) return undefined;
-    return this.statsValid ? { weights: this.G, objective: this.gateInfo[0], newton: { g: this.newtonG, negHessian: this.newtonH } } : { weights: this.G, objective: this.gateInfo[0] };
+    return this.statsValid && this.gateNewton ? { weights: this.G, objective: this.gateInfo[0], newton: { g: this.newtonG, negHessian: this.newtonH } } : { weights: this.G, objective: this.gateInfo[0] };
   }
 }
 

@@ -27,6 +27,7 @@ import { compileKernel, maxOf, type KernelSource } from '../numeric/codegen.js';
 import { EXP_SCOPE, expSource, LOG_BLOCK } from '../numeric/fastmath.js';
 import { normalCdfPdf } from '../numeric/special.js';
 import { GELU, LINEAR, SIGMOID, TANH } from '../family/activations.js';
+import type { LogitsFragment } from './gate.js';
 
 /** What identifies a kernel: the shape and the gate's fixed settings. */
 export interface ActivationShape {
@@ -150,6 +151,41 @@ function activationSource(code: number, u: string, s: string, s1: string, s2: st
 }
 
 /**
+ * σ (and σ′, σ″ up to `level`) of each free expert and its logit δ_j = z_j − z_ref (`dz<j>`), from
+ * the θ entries named by `th`, the inputs `<x>1..<x>d` and the names of 1/τ and z_ref.
+ */
+function logitLines(shape: ActivationShape, level: number, th: (j: number, a: number) => string, x: string, invTau: string, zRef: string): string[] {
+  const { k, d, code, inside } = shape;
+  const out: string[] = [];
+  for (let j = 0; j < k - 1; j++) {
+    const terms = inside ? [th(j, 0)] : [];
+    for (let a = 1; a <= d; a++) terms.push(`${th(j, a)} * ${x}${a}`);
+    out.push(`const u${j} = ${terms.join(' + ')};`);
+    out.push(...activationSource(code, `u${j}`, `s${j}`, `s1_${j}`, `s2_${j}`, level));
+    // P4 (math-spec §6.2): A: σ(β₁ᵀx)/τ + β₀;  B: σ(β₁ᵀx + β₀)/τ
+    out.push(`const dz${j} = s${j} * ${invTau}${inside ? '' : ` + ${th(j, 0)}`} - ${zRef};`);
+  }
+  return out;
+}
+
+/**
+ * The logits of `activationLogitsKernel` as a row fragment for a fused E-step (gates/gate.ts
+ * `LogitsFragment`): z_j = δ_j, z_ref = 0, with 1/τ = 1/e^{log τ} (or 1/fixedTau) and
+ * z_ref = σ(0)/τ computed once, as the gate computes them: the same bits.
+ */
+export function activationLogitsFragment(s: ActivationShape, sigma0: number, fixedTau: number): LogitsFragment | null {
+  if (s.k < 2 || nParamsOf(s) > MAX_SUMS) return null;
+  const q = s.d + 1;
+  const p = nParamsOf(s);
+  const pre = [s.hasLogTau ? `const gf_invTau = 1 / Math.exp(thetaGate[${p - 1}]);` : 'const gf_invTau = 1 / GF_TAU;', 'const gf_zRef = GF_SIGMA0 * gf_invTau;'];
+  for (let j = 0; j < s.k - 1; j++) for (let a = 0; a < q; a++) pre.push(`const gf_th${j}_${a} = thetaGate[${j * q + a}];`);
+  const row = logitLines(s, 0, (j, a) => `gf_th${j}_${a}`, 'v', 'gf_invTau', 'gf_zRef');
+  for (let j = 0; j < s.k - 1; j++) row.push(`z${j} = dz${j};`);
+  row.push(`z${s.k - 1} = 0;`);
+  return { key: `${keyOf('fragment', s)}:${s.hasLogTau ? '' : fixedTau}`, pre, row, scope: { ...EXP_SCOPE, ...gelu(s.code), GF_TAU: fixedTau, GF_SIGMA0: sigma0 } };
+}
+
+/**
  * The kernel source: level 0 = logits, 1 = gradient (with W arbitrary), 2 = Q + gradient + −∇²Q.
  * Parameter order of θ: [(β₀ⱼ, β₁ⱼ) for j < k−1, log τ].
  */
@@ -166,15 +202,7 @@ function passSource(shape: ActivationShape, level: 0 | 1 | 2): KernelSource {
   for (let j = 0; j < J; j++) for (let a = 0; a < q; a++) pre.push(`const th${j}_${a} = theta[${j * q + a}];`);
   body.push(`const o = t * ${k};`);
   for (let a = 1; a <= d; a++) body.push(`const x${a} = X[t * ${d} + ${a - 1}];`);
-  // σ of each free expert, its logit δ_j relative to the reference
-  for (let j = 0; j < J; j++) {
-    const terms = inside ? [`th${j}_0`] : [];
-    for (let a = 1; a <= d; a++) terms.push(`th${j}_${a} * x${a}`);
-    body.push(`const u${j} = ${terms.join(' + ')};`);
-    body.push(...activationSource(code, `u${j}`, `s${j}`, `s1_${j}`, `s2_${j}`, level));
-    // P4 (math-spec §6.2): A: σ(β₁ᵀx)/τ + β₀;  B: σ(β₁ᵀx + β₀)/τ
-    body.push(`const dz${j} = s${j} * invTau${inside ? '' : ` + th${j}_0`} - zRef;`);
-  }
+  body.push(...logitLines(shape, level, (j, a) => `th${j}_${a}`, 'x', 'invTau', 'zRef'));
   if (level === 0) {
     for (let j = 0; j < J; j++) body.push(`out[o + ${j}] = dz${j};`);
     body.push(`out[o + ${J}] = 0;`);

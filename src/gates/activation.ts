@@ -27,7 +27,7 @@
  * JSON: { "type": "activation", "sigma": "tanh", "bias": "outside", "tau": τ, "beta0": [k],
  * "beta1": [[d] × k] } (+ "fixedTau": true when τ is an option).
  */
-import { NO_INVARIANCE, TEMPERATURE_INVARIANCE, type GateInvariance, type BlockInfo, type Gate, type GateJSON, type GateMStepInfo, type GateMStepOptions, type GateState } from './gate.js';
+import { NO_INVARIANCE, TEMPERATURE_INVARIANCE, type LogitsFragment, type GateInvariance, type BlockInfo, type Gate, type GateJSON, type GateMStepInfo, type GateMStepOptions, type GateState } from './gate.js';
 import type { GateFactory } from './gate.js';
 import { NewtonMaximizer, type NewtonProblem } from '../numeric/newton.js';
 import { linearBlocksToJSON } from './softmax.js';
@@ -37,7 +37,7 @@ import { readMatrix, readString, readVector } from '../json-read.js';
 import { activateArray, activationCode, activationDerivatives, LINEAR } from '../family/activations.js';
 import { expNonPositive } from '../numeric/fastmath.js';
 import { symmetrizeFromLower } from '../numeric/linalg.js';
-import { activationGradientKernel, activationLogitsKernel, activationPassKernel, type ActivationGradientKernel, type ActivationLogitsKernel, type ActivationPassKernel } from './activation-kernels.js';
+import { activationGradientKernel, activationLogitsFragment, activationLogitsKernel, activationPassKernel, type ActivationGradientKernel, type ActivationLogitsKernel, type ActivationPassKernel } from './activation-kernels.js';
 
 export const ACTIVATIONS = ['tanh', 'sigmoid', 'gelu', 'identity'] as const;
 export type ActivationName = (typeof ACTIVATIONS)[number];
@@ -253,6 +253,12 @@ export class ActivationGate implements Gate, NewtonProblem {
     }
     const invTau = 1 / this.tauOf(theta);
     this.logitsKernel(theta, X, n, invTau, this.sigma0 * invTau, out);
+  }
+
+  /** `logits` as a row fragment for the fused E-step (null without the generated kernels). */
+  logitsFragment(): LogitsFragment | null {
+    if (this.logitsKernel === null) return null;
+    return activationLogitsFragment({ k: this.k, d: this.d, code: this.code, inside: this.bias === 'inside', hasLogTau: this.hasLogTau }, this.sigma0, this.fixedTau ?? 1);
   }
 
   /**

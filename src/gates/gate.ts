@@ -53,6 +53,21 @@ export const TEMPERATURE_INVARIANCE: GateInvariance = { translation: { weight: '
 /** A gate with no invariance. */
 export const NO_INVARIANCE: GateInvariance = { translation: null, scale: null };
 
+/**
+ * Generated source of a gate's logits for one row, for a caller's one-pass kernel (the fused
+ * E-step, estimate/e-step-kernel.ts): `pre` runs once before the row loop and reads the gate's θ
+ * from `thetaGate`; `row` runs per row inside a block of its own, reads the row's inputs `v1..vd`
+ * and assigns the caller's `z0..z(k−1)` (declared by the caller) with exactly the values `logits`
+ * writes. `key` identifies the source (shape and settings) for the kernel cache; `scope` binds
+ * the free names the lines use. Identifiers declared in `pre` start with `gf_`.
+ */
+export interface LogitsFragment {
+  key: string;
+  pre: string[];
+  row: string[];
+  scope: Record<string, unknown>;
+}
+
 export interface Gate {
   /** Family name as in the JSON `type` (`softmax`, `topK`, `denseToSparse`, …). */
   readonly type: string;
@@ -79,6 +94,12 @@ export interface Gate {
    * when present: it needs no per-row normaliser of its own (one log-sum-exp less per row).
    */
   logits?(theta: Float64Array, X: Float64Array, n: number, out: Float64Array): void;
+
+  /**
+   * Optional: the source of `logits` for one row (see `LogitsFragment`), when the gate's E-step
+   * state is nothing but π and Q (what a fused E-step computes from z). null: not available.
+   */
+  logitsFragment?(): LogitsFragment | null;
 
   /**
    * Gradient with respect to θ of Q(θ) = Σ_t Σ_i W_ti log π_i(x_t; θ), written to grad (length nParams).

@@ -21,6 +21,7 @@
  */
 import { compileKernel, maxOf } from '../numeric/codegen.js';
 import { EXP_SCOPE, expSource, LOG_SCOPE, logSource } from '../numeric/fastmath.js';
+import type { LogitsFragment } from './gate.js';
 
 /**
  * θ (outer rows, then each group's inner rows), X (n×d) → z into out (n×k); πᵒ, log πᵒ into
@@ -43,59 +44,7 @@ export function hierarchicalLogitsKernel(K1: number, K2: number, d: number, with
     if (withState) for (let i = 0; i < K1; i++) pre.push(`const Pi${i} = Pi[${i}], Li${i} = Li[${i}];`);
     for (let i = 0; i < p; i++) pre.push(`const th${i} = theta[${i}];`);
     for (let a = 1; a <= d; a++) body.push(`const x${a} = X[t * ${d} + ${a - 1}];`);
-    const linear = (off: number, name: string): void => {
-      const terms = [`th${off}`];
-      for (let a = 1; a <= d; a++) terms.push(`th${off + a} * x${a}`);
-      body.push(`const ${name} = ${terms.join(' + ')};`);
-    };
-    // log-softmax of the logits v0..v(m−2) and a reference 0, into log-weights l* and weights p*;
-    // the log of the row sum (∈ [1, m]) inlined (numeric/fastmath.ts: a `Math.log` call here spills the row's registers)
-    const logSoftmax = (prefix: string, m: number): void => {
-      if (m === 2) {
-        binarySoftmax(prefix);
-        return;
-      }
-      const v = Array.from({ length: m - 1 }, (_, j) => `${prefix}v${j}`);
-      body.push(maxOf(`${prefix}mx`, v, '0'));
-      for (let j = 0; j < m - 1; j++) body.push(expSource(`${prefix}e${j}`, `${v[j]} - ${prefix}mx`));
-      body.push(expSource(`${prefix}e${m - 1}`, `-${prefix}mx`));
-      body.push(`const ${prefix}sum = ${Array.from({ length: m }, (_, j) => `${prefix}e${j}`).join(' + ')};`);
-      body.push(logSource(`${prefix}lg`, `${prefix}sum`, { positive: true }));
-      body.push(`const ${prefix}lse = ${prefix}mx + ${prefix}lg;`);
-      body.push(`const ${prefix}inv = 1 / ${prefix}sum;`);
-      for (let j = 0; j < m; j++) {
-        body.push(`const ${prefix}l${j} = ${j < m - 1 ? v[j] : '0'} - ${prefix}lse;`);
-        body.push(`const ${prefix}p${j} = ${prefix}e${j} * ${prefix}inv;`);
-      }
-    };
-    // two classes (logit v, reference 0): the lines above with max(v, 0) resolved and one exp,
-    // {e^(v − mx), e^(−mx)} = {1, e^(−|v|)}: the same sum, weights and log-weights, bit for bit
-    const binarySoftmax = (prefix: string): void => {
-      const v = `${prefix}v0`;
-      body.push(expSource(`${prefix}e`, `-Math.abs(${v})`));
-      body.push(`const ${prefix}sum = 1 + ${prefix}e;`);
-      body.push(logSource(`${prefix}lg`, `${prefix}sum`, { positive: true }));
-      body.push(`const ${prefix}lse = (${v} > 0 ? ${v} : 0) + ${prefix}lg;`);
-      body.push(`const ${prefix}inv = 1 / ${prefix}sum;`);
-      body.push(`const ${prefix}l0 = ${v} - ${prefix}lse;`, `const ${prefix}l1 = 0 - ${prefix}lse;`);
-      body.push(`const ${prefix}ei = ${prefix}e * ${prefix}inv;`);
-      body.push(`const ${prefix}p0 = ${v} > 0 ? ${prefix}inv : ${prefix}ei;`, `const ${prefix}p1 = ${v} > 0 ? ${prefix}ei : ${prefix}inv;`);
-    };
-    const q1 = d + 1;
-    for (let j = 0; j < K1 - 1; j++) linear(j * q1, `ov${j}`);
-    if (withState) logSoftmax('o', K1); // z needs only the outer logits a (lse z = lse a)
-    if (withState) for (let i = 0; i < K1; i++) body.push(`Po[t * ${K1} + ${i}] = op${i};`, `Lo[t * ${K1} + ${i}] = ol${i};`);
-    const pOuter = (K1 - 1) * q1;
-    const pInner = (K2 - 1) * q1;
-    for (let i = 0; i < K1; i++) {
-      for (let j = 0; j < K2 - 1; j++) linear(pOuter + i * pInner + j * q1, `g${i}v${j}`);
-      logSoftmax(`g${i}`, K2);
-      for (let j = 0; j < K2; j++) {
-        if (withState) body.push(`Pi${i}[t * ${K2} + ${j}] = g${i}p${j};`, `Li${i}[t * ${K2} + ${j}] = g${i}l${j};`);
-        // P3 (math-spec §5.4): log π_{i₁i₂} = log πᵒ_{i₁} + log π^{i₁}_{i₂}; as a logit, a_{i₁} + log π^{i₁}_{i₂}
-        body.push(`out[t * ${k} + ${i * K2 + j}] = ${i < K1 - 1 ? `ov${i}` : '0'} + g${i}l${j};`);
-      }
-    }
+    body.push(...rowLines(K1, K2, d, withState, 'th', 'x', (idx, expr) => `out[t * ${k} + ${idx}] = ${expr};`));
     return {
       name: 'hierarchicalLogits',
       params: ['theta', 'X', 'n', 'out', 'Po', 'Lo', 'Pi', 'Li'],
@@ -104,6 +53,81 @@ export function hierarchicalLogitsKernel(K1: number, K2: number, d: number, with
     };
   });
   return kernel;
+}
+
+/**
+ * The logits of `hierarchicalLogitsKernel` without state as a row fragment for a fused E-step
+ * (gates/gate.ts `LogitsFragment`): the same lines, hence the same bits.
+ */
+export function hierarchicalLogitsFragment(K1: number, K2: number, d: number): LogitsFragment | null {
+  const q = d + 1;
+  const p = (K1 - 1) * q + K1 * (K2 - 1) * q;
+  if (K1 < 1 || K2 < 1 || p > MAX_PARAMS) return null;
+  const pre = Array.from({ length: p }, (_, i) => `const gf_th${i} = thetaGate[${i}];`);
+  const row = rowLines(K1, K2, d, false, 'gf_th', 'v', (idx, expr) => `z${idx} = ${expr};`);
+  return { key: `hierarchical-fragment:${K1}:${K2}:${d}`, pre, row, scope: { ...EXP_SCOPE, ...LOG_SCOPE } };
+}
+
+/**
+ * One row of the logits: θ entries `<th>i`, inputs `<x>1..<x>d`; `assign(i, expr)` stores logit i
+ * (with state, also the levels' weights into Po/Lo and Pi<i₁>/Li<i₁>).
+ */
+function rowLines(K1: number, K2: number, d: number, withState: boolean, th: string, x: string, assign: (i: number, expr: string) => string): string[] {
+  const body: string[] = [];
+  const linear = (off: number, name: string): void => {
+    const terms = [`${th}${off}`];
+    for (let a = 1; a <= d; a++) terms.push(`${th}${off + a} * ${x}${a}`);
+    body.push(`const ${name} = ${terms.join(' + ')};`);
+  };
+  // log-softmax of the logits v0..v(m−2) and a reference 0, into log-weights l* and weights p*;
+  // the log of the row sum (∈ [1, m]) inlined (numeric/fastmath.ts: a `Math.log` call here spills the row's registers)
+  const logSoftmax = (prefix: string, m: number): void => {
+    if (m === 2) {
+      binarySoftmax(prefix);
+      return;
+    }
+    const v = Array.from({ length: m - 1 }, (_, j) => `${prefix}v${j}`);
+    body.push(maxOf(`${prefix}mx`, v, '0'));
+    for (let j = 0; j < m - 1; j++) body.push(expSource(`${prefix}e${j}`, `${v[j]} - ${prefix}mx`));
+    body.push(expSource(`${prefix}e${m - 1}`, `-${prefix}mx`));
+    body.push(`const ${prefix}sum = ${Array.from({ length: m }, (_, j) => `${prefix}e${j}`).join(' + ')};`);
+    body.push(logSource(`${prefix}lg`, `${prefix}sum`, { positive: true }));
+    body.push(`const ${prefix}lse = ${prefix}mx + ${prefix}lg;`);
+    body.push(`const ${prefix}inv = 1 / ${prefix}sum;`);
+    for (let j = 0; j < m; j++) {
+      body.push(`const ${prefix}l${j} = ${j < m - 1 ? v[j] : '0'} - ${prefix}lse;`);
+      body.push(`const ${prefix}p${j} = ${prefix}e${j} * ${prefix}inv;`);
+    }
+  };
+  // two classes (logit v, reference 0): the lines above with max(v, 0) resolved and one exp,
+  // {e^(v − mx), e^(−mx)} = {1, e^(−|v|)}: the same sum, weights and log-weights, bit for bit
+  const binarySoftmax = (prefix: string): void => {
+    const v = `${prefix}v0`;
+    body.push(expSource(`${prefix}e`, `-Math.abs(${v})`));
+    body.push(`const ${prefix}sum = 1 + ${prefix}e;`);
+    body.push(logSource(`${prefix}lg`, `${prefix}sum`, { positive: true }));
+    body.push(`const ${prefix}lse = (${v} > 0 ? ${v} : 0) + ${prefix}lg;`);
+    body.push(`const ${prefix}inv = 1 / ${prefix}sum;`);
+    body.push(`const ${prefix}l0 = ${v} - ${prefix}lse;`, `const ${prefix}l1 = 0 - ${prefix}lse;`);
+    body.push(`const ${prefix}ei = ${prefix}e * ${prefix}inv;`);
+    body.push(`const ${prefix}p0 = ${v} > 0 ? ${prefix}inv : ${prefix}ei;`, `const ${prefix}p1 = ${v} > 0 ? ${prefix}ei : ${prefix}inv;`);
+  };
+  const q1 = d + 1;
+  for (let j = 0; j < K1 - 1; j++) linear(j * q1, `ov${j}`);
+  if (withState) logSoftmax('o', K1); // z needs only the outer logits a (lse z = lse a)
+  if (withState) for (let i = 0; i < K1; i++) body.push(`Po[t * ${K1} + ${i}] = op${i};`, `Lo[t * ${K1} + ${i}] = ol${i};`);
+  const pOuter = (K1 - 1) * q1;
+  const pInner = (K2 - 1) * q1;
+  for (let i = 0; i < K1; i++) {
+    for (let j = 0; j < K2 - 1; j++) linear(pOuter + i * pInner + j * q1, `g${i}v${j}`);
+    logSoftmax(`g${i}`, K2);
+    for (let j = 0; j < K2; j++) {
+      if (withState) body.push(`Pi${i}[t * ${K2} + ${j}] = g${i}p${j};`, `Li${i}[t * ${K2} + ${j}] = g${i}l${j};`);
+      // P3 (math-spec §5.4): log π_{i₁i₂} = log πᵒ_{i₁} + log π^{i₁}_{i₂}; as a logit, a_{i₁} + log π^{i₁}_{i₂}
+      body.push(assign(i * K2 + j, `${i < K1 - 1 ? `ov${i}` : '0'} + g${i}l${j}`));
+    }
+  }
+  return body;
 }
 
 /**
