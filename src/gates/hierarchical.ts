@@ -17,13 +17,13 @@
  * softmax with weights Σ_{i₂} R_{t,i₁i₂} and K1 inner softmaxes with weights R_{t,i₁·}; each is
  * maximised exactly by `LinearSoftmaxCore` (Newton/IRLS), so Q never decreases.
  */
-import type { LogitsFragment, GateInvariance, BlockInfo, Gate, GateJSON, GateMStepInfo, GateMStepOptions, GateState } from './gate.js';
+import type { GateInvariance, BlockInfo, Gate, GateJSON, GateMStepInfo, GateMStepOptions, GateState } from './gate.js';
 import type { GateFactory } from './gate.js';
 import { LinearSoftmaxCore } from '../family/linear-softmax.js';
 import { parseCliOptions } from './common.js';
 import { ModelFormatError, OptionError } from '../errors.js';
 import { describe, lengthOf, readMatrix, readNumber, readVector } from '../json-read.js';
-import { hierarchicalLogitsFragment, hierarchicalLogitsKernel, hierarchicalSplitKernel, levelNewtonKernel, type HierarchicalLogitsKernel, type HierarchicalSplitKernel, type LevelNewtonKernel } from './hierarchical-kernels.js';
+import { hierarchicalLogitsKernel, hierarchicalSplitKernel, levelNewtonKernel, type HierarchicalLogitsKernel, type HierarchicalSplitKernel, type LevelNewtonKernel } from './hierarchical-kernels.js';
 import { NewtonMaximizer, RIDGE_NEWTON, type NewtonProblem } from '../numeric/newton.js';
 
 export class HierarchicalGate implements Gate {
@@ -180,11 +180,6 @@ export class HierarchicalGate implements Gate {
     this.stateTheta.set(theta);
     this.stateX = X;
     this.stateN = n;
-  }
-
-  /** `logits` as a row fragment for the fused E-step: only when the logits keep no state (the levels' own passes). */
-  logitsFragment(): LogitsFragment | null {
-    return this.levels ? hierarchicalLogitsFragment(this.K1, this.K2, this.d) : null;
   }
 
   /** Whether the kept level weights describe θ on X (n rows). */

@@ -1,6 +1,6 @@
 /**
- * The fused E-step with another gate's logits (gates/gate.ts `LogitsFragment`): activation and
- * hierarchical gates with Gaussian linear experts give the same E-step as the separate passes
+ * The fused E-step with another gate's logits (gates/gate.ts `LogitsFragment`): activation gates
+ * with Gaussian linear experts give the same E-step as the separate passes
  * (the same bits; asserted to 1e-12), the expert moments equal their direct sums, and EM through
  * the fused path reaches the same maximum with a monotone trace.
  */
@@ -13,7 +13,6 @@ import { resolveEMOptions } from '../../src/estimate/options.js';
 import { fusedMomentsSize } from '../../src/estimate/e-step-kernel.js';
 
 const EXPERTS2 = { type: 'gaussianLinear', a: [[-2], [2]], b: [1, -0.5], variance: [0.09, 0.16] };
-const EXPERTS4 = { type: 'gaussianLinear', a: [[-4], [4], [-4], [4]], b: [8, -4, 6, 0], variance: [0.09, 0.16, 0.09, 0.16] };
 const EXPERTS3D2 = { type: 'gaussianLinear', a: [[-2, 1], [2, 0.5], [0.5, -1]], b: [1, -0.5, 0.2], variance: [0.09, 0.16, 0.2] };
 
 const CASES: [string, ModelJSON][] = [
@@ -21,7 +20,6 @@ const CASES: [string, ModelJSON][] = [
   ['activation sigmoid, bias inside, k=2', { gate: { type: 'activation', sigma: 'sigmoid', bias: 'inside', tau: 0.2, beta0: [-0.5, 0], beta1: [[3], [0]] }, experts: EXPERTS2 }],
   ['activation gelu, fixed τ, k=3, d=2', { gate: { type: 'activation', sigma: 'gelu', bias: 'outside', fixedTau: true, tau: 0.5, beta0: [0.3, -0.2, 0], beta1: [[1, -2], [-1, 1], [0, 0]] }, experts: EXPERTS3D2 }],
   ['activation identity, τ gauged, k=3, d=2', { gate: { type: 'activation', sigma: 'identity', bias: 'inside', tau: 0.5, beta0: [0.3, -0.2, 0], beta1: [[1, -2], [-1, 1], [0, 0]] }, experts: EXPERTS3D2 }],
-  ['hierarchical 2×2', { gate: { type: 'hierarchical', K1: 2, K2: 2, omega0: [-2, 0], omega1: [[4], [0]], beta0: [[-1.5, 0], [-0.5, 0]], beta1: [[[3], [0]], [[2], [0]]] }, experts: EXPERTS4 }],
 ];
 
 function simulate(json: ModelJSON, n: number, seed: number): { model: MixtureOfExperts; data: Dataset } {
@@ -46,7 +44,7 @@ function close(a: ArrayLike<number>, b: ArrayLike<number>, tol: number): void {
   expect(worst).toBeLessThanOrEqual(tol);
 }
 
-describe('fused E-step with a gate logits fragment (activation, hierarchical)', () => {
+describe('fused E-step with a gate logits fragment (activation)', () => {
   for (const [name, json] of CASES) {
     it(`${name}: ℓ, posteriors, π and the gate objective as the separate passes (1e-12), moments as their sums`, () => {
       const { model, data } = simulate(json, 509, 3);
