@@ -26,6 +26,7 @@ import type { MixtureOfExperts } from '../model/model.js';
 import { RegressionExperts } from '../experts/regression.js';
 import { activationCode, activationDerivatives } from '../family/activations.js';
 import { expNonPositive } from '../numeric/fastmath.js';
+import { unrolledCurvature, unrolledShape, unrolledSSE, type UnrolledCurvature, type UnrolledSSE } from './lse-kernels-unrolled.js';
 
 /** Whether the fused kernels apply: the plain softmax gate with regression experts without an output weight. */
 export function hasFusedKernels(model: MixtureOfExperts): boolean {
@@ -57,7 +58,12 @@ export class LSEKernelWorkspace {
   readonly s = new Float64Array(3);
   /** A p×p scratch matrix (the gradient pass discards its JᵀJ). */
   readonly A: Float64Array;
-  constructor(model: MixtureOfExperts) {
+  /** The compiled passes of this shape (lse-kernels-unrolled.ts), or undefined: the loops below. */
+  readonly sseKernel: UnrolledSSE | undefined;
+  readonly normalKernel: UnrolledCurvature | undefined;
+  readonly hessianKernel: UnrolledCurvature | undefined;
+  /** `loops`: the plain-loop passes even where a compiled one exists (to test them against each other). */
+  constructor(model: MixtureOfExperts, loops = false) {
     this.A = new Float64Array(model.nParams * model.nParams);
     const { k, d } = model;
     const e = model.expert as RegressionExperts;
@@ -80,6 +86,10 @@ export class LSEKernelWorkspace {
     this.M = new Float64Array(this.nTri);
     this.acc = new Float64Array(this.nMono * this.nTri);
     this.accB = new Float64Array(this.K * q);
+    const unrolled = !loops && unrolledShape(k, d);
+    this.sseKernel = unrolled ? unrolledSSE(k, d, this.code) : undefined;
+    this.normalKernel = unrolled ? unrolledCurvature(k, d, this.code, false) : undefined;
+    this.hessianKernel = unrolled ? unrolledCurvature(k, d, this.code, true) : undefined;
   }
 }
 
@@ -132,6 +142,10 @@ export function fusedSSE(model: MixtureOfExperts, theta: Float64Array, data: Dat
   const { k, d } = model;
   const pG = model.gate.nParams;
   const { X, y, n } = data;
+  if (ws.sseKernel) {
+    const v = ws.sseKernel(theta, X, y, n);
+    return Number.isFinite(v) ? v : Infinity;
+  }
   let sse = 0;
   let comp = 0;
   for (let t = 0; t < n; t++) {
@@ -154,6 +168,33 @@ export function fusedCurvature(model: MixtureOfExperts, theta: Float64Array, dat
   const pG = model.gate.nParams;
   const q = d + 1;
   const p = theta.length;
+  const { X, y, n } = data;
+  const { acc, accB, K, nTri, nMono, monoA, monoC } = ws;
+  const kernel = exact ? ws.hessianKernel : ws.normalKernel;
+  const sse = kernel ? kernel(theta, X, y, n, acc, accB) : loopCurvature(theta, pG, k, d, data, ws, exact);
+  if (!Number.isFinite(sse)) return Infinity;
+  // parameter (α, a) ↦ α·q + a (gate j: α = j; expert i: α = k − 1 + i; pG = (k − 1)q)
+  for (let m = 0; m < nMono; m++) {
+    const a = monoA[m];
+    const c = monoC[m];
+    const off = m * nTri;
+    for (let al = 0; al < K; al++) {
+      for (let be = 0; be <= al; be++) {
+        const v = acc[off + (al * (al + 1)) / 2 + be];
+        const r1 = al * q + a, c1 = be * q + c;
+        const r2 = al * q + c, c2 = be * q + a;
+        A[r1 * p + c1] = v; A[c1 * p + r1] = v;
+        A[r2 * p + c2] = v; A[c2 * p + r2] = v;
+      }
+    }
+  }
+  for (let i = 0; i < K * q; i++) b[i] = accB[i];
+  return sse;
+}
+
+/** The moments of fusedCurvature into ws.acc, ws.accB by plain loops; returns S (shapes not unrolled). */
+function loopCurvature(theta: Float64Array, pG: number, k: number, d: number, data: Dataset, ws: LSEKernelWorkspace, exact: boolean): number {
+  const q = d + 1;
   const { X, y, n } = data;
   const { pi, hv, d1, d2, w, u, uu, M, acc, accB, K, nTri, nMono, monoA, monoC } = ws;
   acc.fill(0);
@@ -203,22 +244,5 @@ export function fusedCurvature(model: MixtureOfExperts, theta: Float64Array, dat
       for (let a = 0; a < q; a++) accB[al * q + a] += ew * u[a];
     }
   }
-  if (!Number.isFinite(sse)) return Infinity;
-  // parameter (α, a) ↦ α·q + a (gate j: α = j; expert i: α = k − 1 + i; pG = (k − 1)q)
-  for (let m = 0; m < nMono; m++) {
-    const a = monoA[m];
-    const c = monoC[m];
-    const off = m * nTri;
-    for (let al = 0; al < K; al++) {
-      for (let be = 0; be <= al; be++) {
-        const v = acc[off + (al * (al + 1)) / 2 + be];
-        const r1 = al * q + a, c1 = be * q + c;
-        const r2 = al * q + c, c2 = be * q + a;
-        A[r1 * p + c1] = v; A[c1 * p + r1] = v;
-        A[r2 * p + c2] = v; A[c2 * p + r2] = v;
-      }
-    }
-  }
-  for (let i = 0; i < K * q; i++) b[i] = accB[i];
   return sse;
 }

@@ -85,6 +85,28 @@ const PHI_TABLE = new Float64Array(PHI_ROWS * PHI_TERMS);
   }
 }
 
+/** The free variables of `phiSource` code, to bind in a generated kernel's scope. */
+export const PHI_SCOPE = { PHI_TABLE, normalCdf, normalPdf };
+
+/**
+ * Source text computing Φ(arg) into the new variable `cdf` and, when `pdf` is given, φ(arg) into
+ * `pdf`, for generated kernels (numeric/codegen.ts): the operations of `normalCdfPdf` in the same
+ * order (the Horner sums unrolled), hence the same bits. `arg` must be a variable name. Needs
+ * `PHI_SCOPE` in the kernel's scope.
+ */
+export function phiSource(cdf: string, pdf: string | null, arg: string): string {
+  const j = `${cdf}_j`;
+  const h = `${cdf}_h`;
+  const o = `${cdf}_o`;
+  const lines = [`let ${cdf}${pdf ? `, ${pdf}` : ''};`, `if (!(${arg} > ${-PHI_RANGE} && ${arg} < ${PHI_RANGE})) { ${cdf} = normalCdf(${arg});${pdf ? ` ${pdf} = normalPdf(${arg});` : ''} } else {`];
+  lines.push(`const ${j} = Math.round((${arg} + ${PHI_RANGE}) * ${PHI_GRID}); const ${h} = ${arg} - (${j} / ${PHI_GRID} - ${PHI_RANGE}); const ${o} = ${j} * ${PHI_TERMS};`);
+  const last = PHI_TERMS - 1;
+  lines.push(`${cdf} = PHI_TABLE[${o} + ${last}];${pdf ? ` ${pdf} = ${last} * PHI_TABLE[${o} + ${last}];` : ''}`);
+  for (let nn = last - 1; nn >= 1; nn--) lines.push(`${cdf} = ${cdf} * ${h} + PHI_TABLE[${o} + ${nn}];${pdf ? ` ${pdf} = ${pdf} * ${h} + ${nn} * PHI_TABLE[${o} + ${nn}];` : ''}`);
+  lines.push(`${cdf} = ${cdf} * ${h} + PHI_TABLE[${o}]; }`);
+  return lines.join('\n');
+}
+
 /** out[0] = Φ(z), out[1] = φ(z) (table-driven on |z| < 8, see above; `normalCdf` / `normalPdf` elsewhere). */
 export function normalCdfPdf(z: number, out: Float64Array): void {
   if (!(z > -PHI_RANGE && z < PHI_RANGE)) {
