@@ -171,6 +171,8 @@ interface LMState {
   readonly xs: Float64Array;
   /** Jᵀe of the analytic Hessian pass (b is kept from the gradient). */
   readonly bH: Float64Array;
+  /** The trial point's value came from its Hessian pass (A2, bH hold its curvature). */
+  trialHessian: boolean;
   f: number;
   mu: number;
   nu: number;
@@ -246,7 +248,7 @@ function createState(problem: LeastSquaresProblem, x0: Float64Array, options: LM
     Bv, nb, held: new Uint8Array(p), x, xt: vec(),
     JtJ: mat(), Sr: mat(), A: mat(), A2: mat(), M: mat(),
     b: vec(), bOld: vec(), JtJOld: mat(), h: vec(), D: vec(), r: vec(), g0: vec(), g1: vec(), xs: vec(), bH: vec(),
-    f: NaN, mu: 0, nu: 2, iter: 0, accepted: 0, failures: 0,
+    trialHessian: false, f: NaN, mu: 0, nu: 2, iter: 0, accepted: 0, failures: 0,
     newton: false, newtonOff: false, windowX: 0, windowStart: 0, windowG: Infinity,
     gradients: 0, newtonIterations: 0, jacobians: 1, values: 0,
   };
@@ -328,8 +330,17 @@ function takeTrialStep(s: LMState): Trial & { ft: number } {
     for (let j = 0; j < p; j++) ah += A[i * p + j] * h[j];
     pred += h[i] * (2 * b[i] - ah);
   }
-  const ft = s.problem.value(xt);
-  s.values++;
+  // Newton phase with `problem.hessian`: the trial point's curvature pass gives its value (the same S)
+  // and, if the step is taken, its gradient and Hessian, so no separate value pass (acceptNewton)
+  let ft: number;
+  s.trialHessian = s.newton && s.hessian !== undefined && s.gradient !== undefined;
+  if (s.trialHessian && s.hessian) {
+    ft = s.hessian(xt, s.A2, s.bH);
+    s.gradients++;
+  } else {
+    ft = s.problem.value(xt);
+    s.values++;
+  }
   const rho = Number.isFinite(ft) && pred > 0 ? (s.f - ft) / pred : -1;
   return { hx, xn, pred, rho, ft };
 }
@@ -378,9 +389,9 @@ function acceptNewton(s: LMState, ft: number, acceptOnValue: boolean): boolean {
   const { p, nb, x, xt, b, bOld, g0, g1, bH, Bv } = s;
   const gradient = s.gradient as NonNullable<LMState['gradient']>;
   const fused = s.hessian !== undefined;
-  const fn = s.hessian ? s.hessian(xt, s.A2, bH) : gradient(xt, g1);
+  const fn = s.trialHessian ? ft : s.hessian ? s.hessian(xt, s.A2, bH) : gradient(xt, g1);
   if (fused) for (let i = 0; i < p; i++) g1[i] = -2 * bH[i];
-  s.gradients++;
+  if (!s.trialHessian) s.gradients++;
   if (!Number.isFinite(fn)) return false;
   let gn = 0;
   for (let i = 0; i < p; i++) if (!(i < nb && atActiveBound(xt[i], -g1[i], Bv[i]))) gn = Math.max(gn, Math.abs(g1[i]));
