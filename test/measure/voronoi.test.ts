@@ -7,6 +7,8 @@ import type { ModelJSON } from '../../src/model/model.js';
 import { MixtureOfExperts } from '../../src/model/model.js';
 import { gateTypes } from '../../src/gates/registry.js';
 import { Rng } from '../../src/numeric/rng.js';
+import { findRegions } from '../../src/measure/voronoi/regions.js';
+import { sampleX } from '../../src/model/data.js';
 import { OptionError, ModelFormatError } from '../../src/errors.js';
 
 /** Property-test runs; FC_RUNS_SCALE=10 (say) for a stress run. */
@@ -368,6 +370,29 @@ describe('gate families through the hook registry', () => {
     expect(both.regions?.map((r) => r.active)).toEqual([[0], [1]]);
     expect(both.loss).toBeCloseTo(Math.max(Math.exp(0.5) * 0.1, 0.3), 10);
     expect(both.blocks.a).toBeCloseTo(0.3, 10);
+  });
+
+  it.runIf(hasTopK)('top-K regions: the active sets and masses of a per-draw count, in the order of their keys', () => {
+    // k* = 4, K = 2, d = 2 on x ~ U[−2, 2]²: the top-2 sets of four linear scores (cones), several regions
+    const truth = MixtureOfExperts.fromJSON({
+      gate: { type: 'topK', K: 2, beta0: [0.3, -0.2, 0.1, 0], beta1: [[3, 0], [-2, 1], [0.7, -2], [0, 0]] },
+      experts: { type: 'gaussianLinear', a: [[1, 0], [-1, 0], [2, 0], [0, 0]], b: [3, -3, 0, 1], variance: [0.5, 0.5, 0.5, 0.5] },
+    });
+    const x = { type: 'uniform' as const, low: -2, high: 2 };
+    const r = findRegions(truth, { x, samples: 3000, seed: 11 });
+    // brute force on the same draws: one string key per draw
+    const X = sampleX(x, 3000, 2, new Rng(11).split('voronoi-regions'));
+    const lw = new Float64Array(3000 * 4);
+    truth.gate.logWeights(truth.gateTheta, X, 3000, lw);
+    const count = new Map<string, number>();
+    for (let t = 0; t < 3000; t++) {
+      const key = [0, 1, 2, 3].filter((i) => lw[t * 4 + i] > -Infinity).join(',');
+      count.set(key, (count.get(key) ?? 0) + 1);
+    }
+    const keys = [...count.keys()].sort();
+    expect(keys.length).toBeGreaterThan(2);
+    expect(r.regions.map((a) => a.join(','))).toEqual(keys);
+    expect(r.masses).toEqual(keys.map((k) => (count.get(k) ?? 0) / 3000));
   });
 });
 

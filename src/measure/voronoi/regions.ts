@@ -25,13 +25,28 @@ export function findRegions(truthModel: MixtureOfExperts, options: VoronoiOption
   const lw = new Float64Array(n * k);
   truthModel.gate.logWeights(truthModel.gateTheta, X, n, lw);
   const counts = new Map<string, { active: number[]; count: number }>();
-  for (let t = 0; t < n; t++) {
-    const active: number[] = [];
-    for (let i = 0; i < k; i++) if (lw[t * k + i] > -Infinity) active.push(i);
-    const key = active.join(',');
-    const e = counts.get(key);
-    if (e) e.count++;
-    else counts.set(key, { active, count: 1 });
+  if (k <= 30) {
+    // the active set of each draw as a bit mask (no array or string per draw); the same sets and counts
+    const byMask = new Map<number, number>();
+    for (let t = 0; t < n; t++) {
+      let mask = 0;
+      for (let i = 0; i < k; i++) if (lw[t * k + i] > -Infinity) mask |= 1 << i;
+      byMask.set(mask, (byMask.get(mask) ?? 0) + 1);
+    }
+    for (const [mask, count] of byMask) {
+      const active: number[] = [];
+      for (let i = 0; i < k; i++) if (mask & (1 << i)) active.push(i);
+      counts.set(active.join(','), { active, count });
+    }
+  } else {
+    for (let t = 0; t < n; t++) {
+      const active: number[] = [];
+      for (let i = 0; i < k; i++) if (lw[t * k + i] > -Infinity) active.push(i);
+      const key = active.join(',');
+      const e = counts.get(key);
+      if (e) e.count++;
+      else counts.set(key, { active, count: 1 });
+    }
   }
   // regions never drawn have (empirically) zero mass and are dropped (math-spec §3.5)
   const list = [...counts.values()].sort((a, b) => (a.active.join(',') < b.active.join(',') ? -1 : 1));
