@@ -47,6 +47,12 @@ export interface ActivationShape {
  */
 export type ActivationPassKernel = (theta: Float64Array, X: Float64Array, R: Float64Array, n: number, invTau: number, zRef: number, g: Float64Array, NH: Float64Array, W: Float64Array | null) => number;
 
+/**
+ * Q and ∇Q into g at θ without −∇²Q (the Newton trials near the end, numeric/newton.ts
+ * `gradientPass`): the pass kernel's lines for Q and g, the same bits; NH and W are not read.
+ */
+export type ActivationValueGradientKernel = ActivationPassKernel;
+
 /** ∇θ Σ_t Σ_i W_ti log π_ti for arbitrary real W into g; π computed, or taken from P when given. */
 export type ActivationGradientKernel = (theta: Float64Array, X: Float64Array, W: Float64Array, n: number, invTau: number, zRef: number, g: Float64Array, P: Float64Array | null) => void;
 
@@ -74,6 +80,16 @@ export function activationPassKernel(s: ActivationShape): ActivationPassKernel |
     kernel(w.theta, w.X, w.R, WARM_ROWS, 1, 0, w.g, w.NH, null);
     kernel(w.theta, w.X, w.R, WARM_ROWS, 1, 0, w.g, w.NH, w.R);
   });
+  return kernel;
+}
+
+/** The value-and-gradient kernel for this shape (the pass kernel's shapes), or null. */
+export function activationValueGradientKernel(s: ActivationShape): ActivationValueGradientKernel | null {
+  const p = nParamsOf(s);
+  if (s.k < 2 || p + (p * (p + 1)) / 2 > MAX_SUMS) return null;
+  const key = keyOf('value-gradient', s);
+  const kernel = compileKernel<ActivationValueGradientKernel>(key, () => passSource(s, 2, false));
+  warmUp(key, s, (w) => kernel(w.theta, w.X, w.R, WARM_ROWS, 1, 0, w.g, w.NH, null));
   return kernel;
 }
 
@@ -189,7 +205,7 @@ export function activationLogitsFragment(s: ActivationShape, sigma0: number, fix
  * The kernel source: level 0 = logits, 1 = gradient (with W arbitrary), 2 = Q + gradient + −∇²Q.
  * Parameter order of θ: [(β₀ⱼ, β₁ⱼ) for j < k−1, log τ].
  */
-function passSource(shape: ActivationShape, level: 0 | 1 | 2): KernelSource {
+function passSource(shape: ActivationShape, level: 0 | 1 | 2, hessian = true): KernelSource {
   const { k, d, code, inside, hasLogTau } = shape;
   const q = d + 1;
   const J = k - 1;
@@ -202,7 +218,7 @@ function passSource(shape: ActivationShape, level: 0 | 1 | 2): KernelSource {
   for (let j = 0; j < J; j++) for (let a = 0; a < q; a++) pre.push(`const th${j}_${a} = theta[${j * q + a}];`);
   body.push(`const o = t * ${k};`);
   for (let a = 1; a <= d; a++) body.push(`const x${a} = X[t * ${d} + ${a - 1}];`);
-  body.push(...logitLines(shape, level, (j, a) => `th${j}_${a}`, 'x', 'invTau', 'zRef'));
+  body.push(...logitLines(shape, hessian ? level : 1, (j, a) => `th${j}_${a}`, 'x', 'invTau', 'zRef'));
   if (level === 0) {
     for (let j = 0; j < J; j++) body.push(`out[o + ${j}] = dz${j};`);
     body.push(`out[o + ${J}] = 0;`);
@@ -214,12 +230,19 @@ function passSource(shape: ActivationShape, level: 0 | 1 | 2): KernelSource {
   body.push(`const s = ${Array.from({ length: k }, (_, i) => `r${i}`).join(' + ')};`);
   // π: computed (max-shifted exps) or taken from the caller; Q only when computed (level 2)
   const probs: string[] = [];
-  probs.push(maxOf('mx', Array.from({ length: J }, (_, j) => `dz${j}`), '0'));
-  for (let j = 0; j < J; j++) probs.push(expSource(`e${j}`, `dz${j} - mx`));
-  probs.push(expSource(`e${J}`, '-mx'));
-  probs.push(`const sum = ${Array.from({ length: k }, (_, i) => `e${i}`).join(' + ')};`);
-  probs.push('const inv = 1 / sum;');
-  for (let i = 0; i < k; i++) probs.push(`p${i} = e${i} * inv;`);
+  if (k === 2) {
+    // two experts: {e^(δ − mx), e^(−mx)} = {1, e^(−|δ|)} (exp(0) is 1 exactly): the lines below
+    // with max(δ, 0) resolved and one exp instead of two, the same sum, π and Q bit for bit
+    probs.push('const mx = dz0 > 0 ? dz0 : 0;', expSource('e', '-Math.abs(dz0)'), 'const sum = 1 + e;', 'const inv = 1 / sum;');
+    probs.push('const ei = e * inv;', 'p0 = dz0 > 0 ? inv : ei;', 'p1 = dz0 > 0 ? ei : inv;');
+  } else {
+    probs.push(maxOf('mx', Array.from({ length: J }, (_, j) => `dz${j}`), '0'));
+    for (let j = 0; j < J; j++) probs.push(expSource(`e${j}`, `dz${j} - mx`));
+    probs.push(expSource(`e${J}`, '-mx'));
+    probs.push(`const sum = ${Array.from({ length: k }, (_, i) => `e${i}`).join(' + ')};`);
+    probs.push('const inv = 1 / sum;');
+    for (let i = 0; i < k; i++) probs.push(`p${i} = e${i} * inv;`);
+  }
   if (level === 2) {
     probs.push(`Q += ${Array.from({ length: J }, (_, j) => `r${j} * dz${j}`).join(' + ')} - s * mx;`);
     probs.push('prod *= sum;');
@@ -255,6 +278,10 @@ function passSource(shape: ActivationShape, level: 0 | 1 | 2): KernelSource {
   if (level === 1) {
     const src = [...pre, `let ${decl.join(', ')};`, 'for (let t = 0; t < n; t++) {', ...body.map((l) => `  ${l}`), '}', ...post];
     return { name: 'activationGradient', params: ['theta', 'X', 'W', 'n', 'invTau', 'zRef', 'g', 'P'], body: src, scope: { ...EXP_SCOPE, ...gelu(code) } };
+  }
+  if (!hessian) {
+    const src = [...pre, `let ${decl.join(', ')};`, 'let Q = 0, prod = 1, count = 0, corr = 0;', 'for (let t = 0; t < n; t++) {', ...body.map((l) => `  ${l}`), '}', ...post, 'return Q - Math.log(prod) - corr;'];
+    return { name: 'activationValueGradient', params: ['theta', 'X', 'R', 'n', 'invTau', 'zRef', 'g', 'NH', 'W'], body: src, scope: { ...EXP_SCOPE, correction: weightCorrection, ...gelu(code) } };
   }
   // −∇²Q: Fisher weights w_jl = s π_j (δ_jl − π_l); per block (j, l ≤ j) the coefficient of the
   // monomial x_a x_b for the four kinds of entries (a = 0 or not, b = 0 or not); the curvature

@@ -37,7 +37,7 @@ import { readMatrix, readString, readVector } from '../json-read.js';
 import { activateArray, activationCode, activationDerivatives, LINEAR } from '../family/activations.js';
 import { expNonPositive } from '../numeric/fastmath.js';
 import { symmetrizeFromLower } from '../numeric/linalg.js';
-import { activationGradientKernel, activationLogitsFragment, activationLogitsKernel, activationPassKernel, type ActivationGradientKernel, type ActivationLogitsKernel, type ActivationPassKernel } from './activation-kernels.js';
+import { activationGradientKernel, activationLogitsFragment, activationLogitsKernel, activationPassKernel, activationValueGradientKernel, type ActivationGradientKernel, type ActivationLogitsKernel, type ActivationPassKernel, type ActivationValueGradientKernel } from './activation-kernels.js';
 
 export const ACTIVATIONS = ['tanh', 'sigmoid', 'gelu', 'identity'] as const;
 export type ActivationName = (typeof ACTIVATIONS)[number];
@@ -45,6 +45,7 @@ export type BiasPlacement = 'outside' | 'inside';
 
 /** Bound on |log τ|: points outside are infeasible (τ would under/overflow the logits). */
 const LOG_TAU_MAX = 30;
+const EMPTY = new Float64Array(0);
 
 export class ActivationGate implements Gate, NewtonProblem {
   readonly type = 'activation';
@@ -79,6 +80,9 @@ export class ActivationGate implements Gate, NewtonProblem {
   private readonly passKernel: ActivationPassKernel | null;
   private readonly gradKernel: ActivationGradientKernel | null;
   private readonly logitsKernel: ActivationLogitsKernel | null;
+  private readonly valueGradientKernel: ActivationValueGradientKernel | null;
+  /** Q and ∇Q without −∇²Q (NewtonProblem; absent on the plain path). */
+  readonly gradientPass?: (theta: Float64Array, g: Float64Array) => number;
   // n×(k−1) buffers: σ(u), σ′(u), σ″(u) of the non-reference experts; n×k weights; n row sums
   private S0 = new Float64Array(0);
   private S1 = new Float64Array(0);
@@ -119,6 +123,8 @@ export class ActivationGate implements Gate, NewtonProblem {
     this.passKernel = plain ? null : activationPassKernel(shape);
     this.gradKernel = plain ? null : activationGradientKernel(shape);
     this.logitsKernel = plain ? null : activationLogitsKernel(shape);
+    this.valueGradientKernel = plain ? null : activationValueGradientKernel(shape);
+    if (this.valueGradientKernel) this.gradientPass = (theta, g) => this.valueGradient(theta, g);
     const fixedRef = !linear;
     this.blocks = [
       { name: 'beta0', perExpert: true, kind: 'gate', ...(fixedRef && bias === 'inside' ? { fixedReference: true } : {}) },
@@ -433,6 +439,13 @@ export class ActivationGate implements Gate, NewtonProblem {
     }
     symmetrizeFromLower(NH, p);
     return Q;
+  }
+
+  /** Q and ∇Q at θ on the M-step's data (NewtonProblem `gradientPass`: the Newton trials near the end). */
+  private valueGradient(theta: Float64Array, g: Float64Array): number {
+    if (!this.feasible(theta)) return -Infinity;
+    const invTau = 1 / this.tauOf(theta);
+    return this.valueGradientKernel!(theta, this.X, this.R, this.n, invTau, this.sigma0 * invTau, g, EMPTY, null);
   }
 
   /** The first Newton system from the E-step's π (no exps, no logs) when it describes this θ and R. */

@@ -24,7 +24,8 @@
  *
  * The trial points of the line search are evaluated with a full pass (value, gradient, Hessian):
  * the accepted trial already holds the next Newton system, and α = 1 is accepted almost always
- * near the optimum. Hand-written: the solver runs inside every EM iteration on small dense
+ * near the optimum. Problems with a cheaper value-and-gradient pass (`gradientPass`) use it for the
+ * trial of a step whose decrement is already near tol (the last one), keeping −∇²Q of its start. Hand-written: the solver runs inside every EM iteration on small dense
  * systems, with its buffers reused across calls.
  */
 import { choleskyInPlace, choleskySolveInPlace, solveSPD } from './linalg.js';
@@ -39,6 +40,13 @@ export interface NewtonProblem {
   pass(theta: Float64Array, g: Float64Array, NH: Float64Array): number;
   /** The same at the start θ when the caller already knows part of it (e.g. the E-step's weights); default `pass`. */
   firstPass?(theta: Float64Array, g: Float64Array, NH: Float64Array): number;
+  /**
+   * Optional: Q(θ) and its gradient into g only (−Infinity outside the domain), cheaper than `pass`.
+   * With it, a trial point whose step's decrement is already within √(2·tol·max(1, |Q|)) (the last
+   * step, by quadratic convergence) is evaluated by this pass, and the next decrement is measured
+   * with the −∇²Q of the step's start (a chord step if that one is not below tol yet).
+   */
+  gradientPass?(theta: Float64Array, g: Float64Array): number;
 }
 
 export interface NewtonOptions {
@@ -204,6 +212,8 @@ export class NewtonMaximizer {
     const bounded = B !== undefined && Number.isFinite(B);
     if (bounded) clipToBox(theta, 0, p, B);
     let Q = problem.firstPass ? problem.firstPass(theta, g, NH) : problem.pass(theta, g, NH);
+    // trials by Q and ∇Q alone near the end (`gradientPass`); not in a box, whose held coordinates change NH
+    const gradientOnly = problem.gradientPass !== undefined && !bounded;
     let iterations = 0;
     let converged = false;
     if (!(Q > -Infinity)) return { iterations, objective: Q, converged: false };
@@ -229,12 +239,15 @@ export class NewtonMaximizer {
         break;
       }
       iterations++;
+      // a decrement this close to tol (quadratic convergence: the next one ≈ c·decrement²) is most
+      // likely the last step: its trial needs Q and ∇Q only, and −∇²Q stays the current one
+      const cheap = gradientOnly && decrement <= Math.sqrt(2 * options.tol * Math.max(1, Math.abs(Q)));
       let alpha = 1;
       let accepted = false;
       for (let h = 0; h < maxHalvings && alpha * decrement > roundoff; h++) {
         for (let i = 0; i < p; i++) trial[i] = theta[i] + alpha * step[i];
         if (bounded) clipToBox(trial, 0, p, B);
-        const Qt = problem.pass(trial, g2, NH2);
+        const Qt = cheap ? problem.gradientPass!(trial, g2) : problem.pass(trial, g2, NH2);
         if (Qt >= Q) {
           Q = Qt;
           accepted = true;
@@ -245,7 +258,7 @@ export class NewtonMaximizer {
       if (!accepted) { converged = nearNewton; break; } // no ascent along Δ at machine precision
       theta.set(trial);
       let tg = g; g = g2; g2 = tg;
-      tg = NH; NH = NH2; NH2 = tg;
+      if (!cheap) { tg = NH; NH = NH2; NH2 = tg; }
     }
     this.g = g; this.NH = NH; this.g2 = g2; this.NH2 = NH2;
     return { iterations, objective: Q, converged };

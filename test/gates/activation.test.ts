@@ -165,6 +165,11 @@ describe('activation gate', () => {
       expect(Math.abs(Q1 - Q2)).toBeLessThan(1e-13 * Math.abs(Q2));
       expect(relErr(g1, g2)).toBeLessThan(1e-12);
       expect(relErr(H1, H2)).toBeLessThan(1e-12);
+      // the value-and-gradient pass (Newton trials near the end): the full pass's Q and ∇Q, bit for bit
+      const g3 = new Float64Array(p);
+      expect(fast.gradientPass!(theta, g3)).toBe(Q1);
+      expect([...g3]).toEqual([...g1]);
+      expect(plain.gradientPass).toBeUndefined();
       // gradQ for signed W, with π computed and with π given
       const W = new Float64Array(n * k).map(() => 2 * rng.uniform() - 1);
       plain.gradQ(theta, X, n, W, g2);
