@@ -2,6 +2,9 @@ import { describe, it, expect } from 'vitest';
 import { voronoiLoss } from '../../src/measure/voronoi.js';
 import { nelderMead } from '../../src/measure/voronoi/infimum.js';
 import { AUTHORS_TRUTH } from '../../src/model/presets.js';
+import { LossWorkspace, assignCells, evaluateLoss, sizesInto, sizesOf } from '../../src/measure/voronoi/cells.js';
+import { resolveExponents } from '../../src/measure/voronoi/exponents.js';
+import { atomsOf, resolveModel } from '../../src/measure/atoms.js';
 import type { ModelJSON } from '../../src/model/model.js';
 
 /** The loss of `fit` after adding (t0, t1) to every (β₀ᵢ, β₁ᵢ) and scaling (β₁, β₀, τ) by c: the model is unchanged. */
@@ -33,6 +36,32 @@ function gridMin(fit: ModelJSON, loss: string, range: number, steps: number): nu
 }
 
 describe('loss as an infimum over the gate invariance group', () => {
+  it('evaluateLoss with a reused workspace gives the bits of a fresh call, call after call (cells of changing sizes)', () => {
+    const T = resolveModel(AUTHORS_TRUTH, 'truth').model;
+    const ta = atomsOf(T, T.toJSON(), 'truth');
+    const F = resolveModel(OVER, 'fit').model;
+    const fa = atomsOf(F, F.toJSON(), 'fit');
+    const { exponent } = resolveExponents('D2', fa, ta.k);
+    const ws = new LossWorkspace(fa.k, ta.k, fa.blocks, exponent);
+    let sizesSeen = '';
+    // fitted atom i moved onto true atom j (plus a little): sizes (2,1), (3,0), (1,2), back to (2,1)
+    for (const moves of [[], [[2, 0]], [[0, 1]], [], [[1, 1], [2, 0]]]) {
+      const a = { ...fa, coords: fa.coords.slice(), logWeight: fa.logWeight.slice() };
+      for (const [i, j] of moves) for (let u = 0; u < a.p; u++) a.coords[i * a.p + u] = ta.coords[j * a.p + u] + 0.01 * (u + 1);
+      const fresh = assignCells(a, ta, 'l2');
+      const freshSizes = sizesOf(fresh, ta.k);
+      const want = evaluateLoss(a, ta, fresh, exponent, freshSizes, null);
+      const assign = assignCells(a, ta, 'l2', ws.assign);
+      const got = evaluateLoss(a, ta, assign, exponent, sizesInto(assign, ws.sizes), null, ws);
+      sizesSeen += Array.from(ws.sizes).join('') + ' ';
+      expect(got.loss).toBe(want.loss);
+      expect(Array.from(got.perTrue)).toEqual(Array.from(want.perTrue));
+      expect(Array.from(got.massPerTrue)).toEqual(Array.from(want.massPerTrue));
+      expect(Array.from(got.blocksPerTrue)).toEqual(Array.from(want.blocksPerTrue));
+    }
+    expect(new Set(sizesSeen.trim().split(' ')).size).toBeGreaterThan(1);
+  });
+
   it('Nelder–Mead finds the minimum of a smooth bowl and of |x| + |y|', () => {
     const r = nelderMead((x) => (x[0] - 1) ** 2 + 10 * (x[1] + 2) ** 2, new Float64Array([0, 0]), new Float64Array([0.5, 0.5]));
     expect(r.x[0]).toBeCloseTo(1, 4);

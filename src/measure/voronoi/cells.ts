@@ -12,7 +12,7 @@ import type { MoeWarning } from '../../warnings.js';
  * Assign each fitted atom to its nearest true atom (math-spec §1.3), on the full coordinate vectors,
  * L2 or L1; ties go to the smallest true index. `out[i]` = true atom of fitted atom i.
  */
-export function assignCells(fit: Atoms, truth: Atoms, metric: VoronoiMetric, out = new Int32Array(fit.k)): Int32Array {
+export function assignCells(fit: Atoms, truth: Atoms, metric: VoronoiMetric, out: Int32Array = new Int32Array(fit.k)): Int32Array {
   const p = fit.p;
   const fc = fit.coords;
   const tc = truth.coords;
@@ -53,14 +53,65 @@ export interface LossParts {
   massPerTrue: Float64Array;
 }
 
-export function evaluateLoss(fit: Atoms, truth: Atoms, assign: Int32Array, exponent: ExponentFunction, sizes: Int32Array, regions: number[][] | null): LossParts {
+/**
+ * Buffers for repeated `evaluateLoss` calls on atoms of one shape (the infimum's objective: thousands
+ * of calls per measure), and the exponents per cell size, computed once per size (an exponent is a
+ * function of (block, size) alone). The parts a call returns live in these buffers until the next call.
+ */
+export class LossWorkspace {
+  readonly assign: Int32Array;
+  readonly sizes: Int32Array;
+  readonly massSum: Float64Array;
+  readonly blocksPerTrue: Float64Array;
+  readonly expCache: Float64Array;
+  readonly massPerTrue: Float64Array;
+  readonly perTrue: Float64Array;
+  private readonly bySize = new Map<number, Float64Array>();
+
+  constructor(k: number, kStar: number, private readonly blocks: readonly { name: string }[], private readonly exponent: ExponentFunction) {
+    const nb = blocks.length;
+    this.assign = new Int32Array(k);
+    this.sizes = new Int32Array(kStar);
+    this.massSum = new Float64Array(kStar);
+    this.blocksPerTrue = new Float64Array(kStar * nb);
+    this.expCache = new Float64Array(kStar * nb);
+    this.massPerTrue = new Float64Array(kStar);
+    this.perTrue = new Float64Array(kStar);
+  }
+
+  /** The exponents of every block in a cell of `m` atoms (the exponent function's errors propagate, uncached). */
+  exponents(m: number): Float64Array {
+    let e = this.bySize.get(m);
+    if (!e) {
+      e = Float64Array.from(this.blocks, (b) => this.exponent(b.name, m));
+      this.bySize.set(m, e);
+    }
+    return e;
+  }
+}
+
+/** Cell sizes of an assignment, into `out` (zeroed first). */
+export function sizesInto(assign: Int32Array, out: Int32Array): Int32Array {
+  out.fill(0);
+  for (let i = 0; i < assign.length; i++) out[assign[i]]++;
+  return out;
+}
+
+export function evaluateLoss(fit: Atoms, truth: Atoms, assign: Int32Array, exponent: ExponentFunction, sizes: Int32Array, regions: number[][] | null, ws?: LossWorkspace): LossParts {
   const kStar = truth.k;
   const nb = fit.blocks.length;
   const p = fit.p;
-  const massSum = new Float64Array(kStar);
-  const blocksPerTrue = new Float64Array(kStar * nb);
-  const expCache = new Float64Array(kStar * nb);
-  for (let j = 0; j < kStar; j++) for (let b = 0; b < nb; b++) expCache[j * nb + b] = sizes[j] > 0 ? exponent(fit.blocks[b].name, sizes[j]) : NaN;
+  const massSum = ws ? ws.massSum.fill(0) : new Float64Array(kStar);
+  const blocksPerTrue = ws ? ws.blocksPerTrue.fill(0) : new Float64Array(kStar * nb);
+  const expCache = ws ? ws.expCache : new Float64Array(kStar * nb);
+  if (ws) {
+    for (let j = 0; j < kStar; j++) {
+      if (sizes[j] > 0) expCache.set(ws.exponents(sizes[j]), j * nb);
+      else expCache.fill(NaN, j * nb, (j + 1) * nb);
+    }
+  } else {
+    for (let j = 0; j < kStar; j++) for (let b = 0; b < nb; b++) expCache[j * nb + b] = sizes[j] > 0 ? exponent(fit.blocks[b].name, sizes[j]) : NaN;
+  }
   for (let i = 0; i < fit.k; i++) {
     const j = assign[i];
     const w = Math.exp(fit.logWeight[i]);
@@ -77,8 +128,8 @@ export function evaluateLoss(fit: Atoms, truth: Atoms, assign: Int32Array, expon
       blocksPerTrue[j * nb + b] += w * (e === 1 ? norm : Math.pow(norm, e));
     }
   }
-  const massPerTrue = new Float64Array(kStar);
-  const perTrue = new Float64Array(kStar);
+  const massPerTrue = ws ? ws.massPerTrue : new Float64Array(kStar);
+  const perTrue = ws ? ws.perTrue : new Float64Array(kStar);
   for (let j = 0; j < kStar; j++) {
     massPerTrue[j] = Math.abs(massSum[j] - Math.exp(truth.logWeight[j])); // mass term, math-spec §2.3
     let s = massPerTrue[j];

@@ -14,7 +14,7 @@
  */
 import { OptionError } from '../../errors.js';
 import { cloneAtoms, type Atoms } from '../atoms.js';
-import { assignCells, evaluateLoss, sizesOf } from './cells.js';
+import { LossWorkspace, assignCells, evaluateLoss, sizesInto, sizesOf } from './cells.js';
 import type { ExponentFunction } from './exponents.js';
 import { translate, type Representative } from './normalisation.js';
 import type { VoronoiMetric } from './types.js';
@@ -139,6 +139,9 @@ export function infimumOverOrbit(
   };
   const M = new Float64Array(kStar);
   const B = new Float64Array(kStar);
+  // the objective's buffers (no arrays per evaluation; the same sums in the same order)
+  const ws = new LossWorkspace(base.atoms.k, kStar, base.atoms.blocks, exponent);
+  const kinks = new Float64Array(kStar);
   /** The loss at weight scale u (cells fixed): Σⱼ |u·Mⱼ − m*ⱼ| + u·Bⱼ, or its max over the regions. */
   const at = (u: number): number => {
     if (regions === null) {
@@ -157,12 +160,12 @@ export function infimumOverOrbit(
   /** The loss at translation/scale z with the weight shift profiled out: its value and the best s. */
   const profiled = (z: Float64Array): { f: number; s: number } => {
     const a = build(z, 0, scratch);
-    const assign = assignCells(a, ta, metric);
-    const sizes = sizesOf(assign, kStar);
+    const assign = assignCells(a, ta, metric, ws.assign);
+    const sizes = sizesInto(assign, ws.sizes);
     for (let j = 0; j < kStar; j++) if (base.sizes[j] > 0 && sizes[j] === 0) return { f: Infinity, s: 0 };
     let parts;
     try {
-      parts = evaluateLoss(a, ta, assign, exponent, sizes, regions);
+      parts = evaluateLoss(a, ta, assign, exponent, sizes, regions, ws);
     } catch (e) {
       if (e instanceof OptionError) return { f: Infinity, s: 0 }; // e.g. a cell of 4+ atoms without r̄(4)
       throw e;
@@ -170,19 +173,21 @@ export function infimumOverOrbit(
     M.fill(0);
     for (let i = 0; i < a.k; i++) M[assign[i]] += Math.exp(a.logWeight[i]);
     for (let j = 0; j < kStar; j++) B[j] = parts.perTrue[j] - parts.massPerTrue[j]; // block terms at u = 1; they scale with u
-    const kinks: number[] = [];
-    for (let j = 0; j < kStar; j++) if (M[j] > 0 && Number.isFinite(M[j])) kinks.push(trueMass[j] / M[j]);
-    if (!kinks.length) return { f: Infinity, s: 0 };
+    let nk = 0;
+    for (let j = 0; j < kStar; j++) if (M[j] > 0 && Number.isFinite(M[j])) kinks[nk++] = trueMass[j] / M[j];
+    if (!nk) return { f: Infinity, s: 0 };
     let bestU = kinks[0];
     let bestF = at(bestU);
-    for (const u of kinks) {
+    for (let q = 0; q < nk; q++) {
+      const u = kinks[q];
       const v = at(u);
       if (v < bestF) { bestF = v; bestU = u; }
     }
-    if (regions !== null && kinks.length > 1) {
+    if (regions !== null && nk > 1) {
       // a max of convex piecewise-linear functions: its minimum may sit where two region sums cross
-      let lo = Math.min(...kinks);
-      let hi = Math.max(...kinks);
+      let lo = kinks[0];
+      let hi = kinks[0];
+      for (let q = 1; q < nk; q++) { if (kinks[q] < lo) lo = kinks[q]; if (kinks[q] > hi) hi = kinks[q]; }
       const g = (Math.sqrt(5) - 1) / 2;
       let x1 = hi - g * (hi - lo);
       let x2 = lo + g * (hi - lo);
