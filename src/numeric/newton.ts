@@ -214,6 +214,7 @@ export class NewtonMaximizer {
     let Q = problem.firstPass ? problem.firstPass(theta, g, NH) : problem.pass(theta, g, NH);
     // trials by Q and ∇Q alone near the end (`gradientPass`); not in a box, whose held coordinates change NH
     const gradientOnly = problem.gradientPass !== undefined && !bounded;
+    let freshHessian = true;
     let iterations = 0;
     let converged = false;
     if (!(Q > -Infinity)) return { iterations, objective: Q, converged: false };
@@ -239,9 +240,11 @@ export class NewtonMaximizer {
         break;
       }
       iterations++;
-      // a decrement this close to tol (quadratic convergence: the next one ≈ c·decrement²) is most
-      // likely the last step: its trial needs Q and ∇Q only, and −∇²Q stays the current one
-      const cheap = gradientOnly && decrement <= Math.sqrt(2 * options.tol * Math.max(1, Math.abs(Q)));
+      // an undamped Newton step from a fresh −∇²Q whose decrement is this close to tol (quadratic
+      // convergence: the next one ≈ c·decrement²) is most likely the last: its trial needs Q and ∇Q
+      // only, and −∇²Q stays the current one. Once only: a chord step from a stale −∇²Q can crawl
+      // (kmeans++ start, n = 1e3: 50 chord steps, the decrement falling 2× per step).
+      const cheap: boolean = gradientOnly && freshHessian && nearNewton && decrement <= Math.sqrt(2 * options.tol * Math.max(1, Math.abs(Q)));
       let alpha = 1;
       let accepted = false;
       for (let h = 0; h < maxHalvings && alpha * decrement > roundoff; h++) {
@@ -259,6 +262,7 @@ export class NewtonMaximizer {
       theta.set(trial);
       let tg = g; g = g2; g2 = tg;
       if (!cheap) { tg = NH; NH = NH2; NH2 = tg; }
+      freshHessian = !cheap;
     }
     this.g = g; this.NH = NH; this.g2 = g2; this.NH2 = NH2;
     return { iterations, objective: Q, converged };
