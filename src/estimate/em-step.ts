@@ -5,7 +5,7 @@
  */
 import type { Dataset } from '../model/data.js';
 import type { MixtureOfExperts } from '../model/model.js';
-import type { Gate, GateState } from '../gates/gate.js';
+import type { Gate, GateMStepOptions, GateState } from '../gates/gate.js';
 import { combineKernel, combineTwo, fusedEStepKernel, fusedMomentsSize, type CombineKernel, type FusedEStepKernel } from './e-step-kernel.js';
 import { SoftmaxGate } from '../gates/softmax.js';
 import { GaussianLinearExperts } from '../experts/gaussian-linear.js';
@@ -47,6 +47,9 @@ export class EMWorkspace {
   readonly newtonH: Float64Array;
   readonly statsTheta: Float64Array;
   statsValid = false;
+  /** The θ an EM map started from (emMap, for a redone map) and how many maps were redone. */
+  from = new Float64Array(0);
+  redone = 0;
   /** `fused: false` keeps the separate passes (gate logits, expert densities, combine; the M-steps' own passes). */
   constructor(readonly model: MixtureOfExperts, readonly n: number, options: { fused?: boolean } = {}) {
     const logits = model.gate.logits !== undefined;
@@ -178,16 +181,21 @@ function setGateState(ws: EMWorkspace, thetaGate: Float64Array, objective: numbe
 
 /** Inner-iteration settings of the two M-steps. */
 export interface MStepSettings {
-  gate: { maxIter: number; tol: number; bound?: number };
+  gate: GateMStepOptions;
   expert: { maxIter: number; tol: number; bound?: number };
+  /** With the likelihood guard (gate.inexact.defer): the same settings without it, for a redone M-step. */
+  checked?: MStepSettings;
 }
 
 /** The M-step settings of a fit's options (defaults in EM_DEFAULTS; no box unless gateBound / expertBound). */
 export function mStepSettings(o: ResolvedEMOptions): MStepSettings {
-  return {
-    gate: { maxIter: o.gateMaxIter, tol: o.gateTol, ...(o.gateBound !== undefined ? { bound: o.gateBound } : {}), ...(o.gateInexact > 0 ? { inexact: { steps: o.gateInexact, above: o.gateInexactAbove } } : {}) },
-    expert: { maxIter: o.expertMaxIter, tol: o.expertTol, ...(o.expertBound !== undefined ? { bound: o.expertBound } : {}) },
-  };
+  const gate = { maxIter: o.gateMaxIter, tol: o.gateTol, ...(o.gateBound !== undefined ? { bound: o.gateBound } : {}) };
+  const expert = { maxIter: o.expertMaxIter, tol: o.expertTol, ...(o.expertBound !== undefined ? { bound: o.expertBound } : {}) };
+  if (!(o.gateInexact > 0)) return { gate, expert };
+  const inexact = { steps: o.gateInexact, above: o.gateInexactAbove };
+  const checked: MStepSettings = { gate: { ...gate, inexact }, expert };
+  if (o.gateInexactCheck !== 'likelihood' || o.gateInexact !== 1) return checked;
+  return { gate: { ...gate, inexact: { ...inexact, defer: { pending: false } } }, expert, checked };
 }
 
 /** M-step in place on θ given ws.R. */
@@ -200,6 +208,37 @@ export function mStep(model: MixtureOfExperts, theta: Float64Array, data: Datase
   }
   const thetaGate = theta.subarray(0, gate.nParams);
   gate.mStep(thetaGate, data.X, data.n, ws.R, s.gate, ws.gateState(thetaGate));
+}
+
+/**
+ * The EM map with the likelihood guard: θ ← F(θ) in place (ws.R holds the posteriors at θ, whose
+ * log-likelihood is llFrom), returns ℓ at the new θ with ws.R its posteriors. When the gate took a
+ * step without a trial pass (GateMStepOptions.inexact.defer) and ℓ fell below llFrom, the map is
+ * redone from θ with the objective-checked M-step (`s.checked`, a generalized EM step: Q does not
+ * decrease, so neither does ℓ), at the cost of two more E-steps. `redone` counts those.
+ */
+export function emMap(model: MixtureOfExperts, theta: Float64Array, llFrom: number, data: Dataset, ws: EMWorkspace, s: MStepSettings): number {
+  const defer = s.gate.inexact?.defer;
+  if (!defer || !s.checked) {
+    mStep(model, theta, data, ws, s);
+    return eStep(model, theta, data, ws);
+  }
+  if (ws.from.length !== theta.length) ws.from = new Float64Array(theta.length);
+  ws.from.set(theta);
+  defer.pending = false;
+  mStep(model, theta, data, ws, s);
+  const ll = eStep(model, theta, data, ws);
+  if (!defer.pending || ll >= llFrom) return ll;
+  return redoMap(model, theta, data, ws, s.checked);
+}
+
+/** The map from ws.from again with the objective-checked settings (emMap's fallback). */
+export function redoMap(model: MixtureOfExperts, theta: Float64Array, data: Dataset, ws: EMWorkspace, checked: MStepSettings): number {
+  ws.redone++;
+  theta.set(ws.from);
+  eStep(model, theta, data, ws);
+  mStep(model, theta, data, ws, checked);
+  return eStep(model, theta, data, ws);
 }
 
 function sameVector(a: Float64Array, b: Float64Array): boolean {

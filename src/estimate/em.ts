@@ -126,7 +126,7 @@ function iterate(model: MixtureOfExperts, theta: Float64Array, ll0: number, data
       timedOut = true;
       break;
     }
-    const llNew = cycle.step(model, theta, data, ws);
+    const llNew = cycle.step(model, theta, ll, data, ws);
     if (!Number.isFinite(llNew)) throw new Error('EM produced an infeasible iterate (log-likelihood −∞)');
     const change = llNew - ll;
     ll = llNew;

@@ -7,13 +7,16 @@
 import type { Dataset } from '../model/data.js';
 import type { MixtureOfExperts } from '../model/model.js';
 import { clipToBox } from '../numeric/box.js';
-import { eStep, mStep, type EMWorkspace, type MStepSettings } from './em-step.js';
+import { emMap, eStep, mStep, redoMap, type EMWorkspace, type MStepSettings } from './em-step.js';
 
-/** One accelerated (or plain) cycle: θ ← cycle(θ) in place, returns ℓ at the new θ (ws.R holds its posteriors). */
+/**
+ * One accelerated (or plain) cycle: θ ← cycle(θ) in place (ws.R holds the posteriors at θ, whose
+ * log-likelihood is ll), returns ℓ ≥ ll at the new θ (ws.R holds its posteriors).
+ */
 export interface EMCycle {
   /** EM map evaluations so far. */
   readonly evaluations: number;
-  step(model: MixtureOfExperts, theta: Float64Array, data: Dataset, ws: EMWorkspace): number;
+  step(model: MixtureOfExperts, theta: Float64Array, ll: number, data: Dataset, ws: EMWorkspace): number;
 }
 
 /** Plain EM: θ ← F(θ), one map evaluation per cycle. */
@@ -24,11 +27,11 @@ export class PlainEM implements EMCycle {
     this.next = new Float64Array(p);
   }
 
-  step(model: MixtureOfExperts, theta: Float64Array, data: Dataset, ws: EMWorkspace): number {
+  step(model: MixtureOfExperts, theta: Float64Array, ll0: number, data: Dataset, ws: EMWorkspace): number {
     this.next.set(theta);
-    mStep(model, this.next, data, ws, this.settings);
-    this.evaluations++;
-    const ll = eStep(model, this.next, data, ws);
+    const redone = ws.redone;
+    const ll = emMap(model, this.next, ll0, data, ws, this.settings);
+    this.evaluations += 1 + ws.redone - redone;
     theta.set(this.next);
     return ll;
   }
@@ -51,18 +54,22 @@ export class Squarem implements EMCycle {
     this.thx = new Float64Array(p);
   }
 
-  step(model: MixtureOfExperts, th0: Float64Array, data: Dataset, ws: EMWorkspace): number {
+  step(model: MixtureOfExperts, th0: Float64Array, ll0: number, data: Dataset, ws: EMWorkspace): number {
     const { th1, th2, thx, settings } = this;
     const p = th0.length;
     const pg = model.gate.nParams;
+    const redone = ws.redone;
     // θ1 = F(θ0) (ws.R holds the posteriors at θ0)
     th1.set(th0);
-    mStep(model, th1, data, ws, settings);
+    const ll1 = emMap(model, th1, ll0, data, ws, settings);
     this.evaluations++;
-    const ll1 = eStep(model, th1, data, ws);
     if (!Number.isFinite(ll1)) throw new Error('EM produced an infeasible iterate (log-likelihood −∞)');
     th2.set(th1);
+    // θ2 = F(θ1), unchecked (emMap's guard): when θ2 is taken, its ℓ is checked against ℓ(θ1) below
+    const defer = settings.gate.inexact?.defer;
+    if (defer) defer.pending = false;
     mStep(model, th2, data, ws, settings);
+    const unchecked2 = defer?.pending === true;
     this.evaluations++;
     // SQUAREM S3: r = θ1 − θ0, v = (θ2 − θ1) − r, α = ‖r‖/‖v‖ clamped to [stepMin, stepMax]
     let sr = 0;
@@ -75,7 +82,6 @@ export class Squarem implements EMCycle {
     }
     let alpha = sv > 0 ? Math.sqrt(sr / sv) : 1;
     alpha = Math.max(this.stepMin, Math.min(this.stepMax, alpha));
-    let accepted = false;
     if (alpha > 1) {
       for (let i = 0; i < p; i++) {
         const r = th1[i] - th0[i];
@@ -87,18 +93,25 @@ export class Squarem implements EMCycle {
       const llx = eStep(model, thx, data, ws);
       if (Number.isFinite(llx) && llx >= ll1) {
         // stabilisation step: θ ← F(θx), ℓ(F(θx)) ≥ ℓ(θx) ≥ ℓ(θ1) ≥ ℓ(θ0)
-        mStep(model, thx, data, ws, settings);
-        this.evaluations++;
+        const ll = emMap(model, thx, llx, data, ws, settings);
+        this.evaluations += 1 + ws.redone - redone;
         th0.set(thx);
-        accepted = true;
         if (alpha === this.stepMax) this.stepMax *= 4;
+        return ll;
       } else if (alpha === this.stepMax) {
         this.stepMax = Math.max(1, this.stepMax / 4);
       }
     } else if (alpha === this.stepMax) {
       this.stepMax *= 4;
     }
-    if (!accepted) th0.set(th2);
-    return eStep(model, th0, data, ws);
+    th0.set(th2);
+    let ll = eStep(model, th0, data, ws);
+    if (unchecked2 && !(ll >= ll1) && settings.checked) {
+      // the unchecked θ2 lowered ℓ: F(θ1) again with the objective-checked M-step
+      ws.from.set(th1);
+      ll = redoMap(model, th0, data, ws, settings.checked);
+    }
+    this.evaluations += ws.redone - redone;
+    return ll;
   }
 }

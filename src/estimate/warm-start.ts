@@ -81,7 +81,7 @@ function subsampleFit(model: MixtureOfExperts, sub: Dataset, theta0: Float64Arra
   const tol = s.tol ?? 1e-6;
   try {
     while (cycle.evaluations < maxEvaluations) {
-      const next = cycle.step(model, theta, sub, ws);
+      const next = cycle.step(model, theta, ll, sub, ws);
       if (!Number.isFinite(next)) return theta0;
       const change = next - ll;
       ll = next;

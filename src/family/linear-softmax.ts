@@ -342,7 +342,18 @@ export class LinearSoftmaxCore {
     pr.forget();
     const inexact = options.inexact;
     let info: GateMStepInfo;
-    if (inexact && inexact.steps < options.maxIter) {
+    if (inexact?.defer && inexact.steps === 1 && options.maxIter > 1) {
+      // generalized EM checked on ℓ by the caller: one step without a trial pass while its predicted
+      // gain is large, else on to tol (the first Newton system is the problem's cached pass then)
+      const q = this.newton.uncheckedStep(pr, theta, options, inexact.above);
+      if (q === q) {
+        inexact.defer.pending = true;
+        info = { iterations: 1, objective: q, converged: false };
+      } else {
+        pr.start = undefined;
+        info = this.newton.run(pr, theta, options);
+      }
+    } else if (inexact && inexact.steps < options.maxIter) {
       // generalized EM: stop after `steps` Newton steps while they still gain much (GateMStepOptions).
       // If the last M-step stopped at the cap, this one likely does too: its one step's trial passes
       // then compute Q alone (the Newton system at the trial point is not used). Only the cost
@@ -410,16 +421,19 @@ class SoftmaxMStepProblem implements NewtonProblem {
     return Q;
   }
   firstPass(theta: Float64Array, g: Float64Array, NH: Float64Array): number {
-    if (this.start?.newton && this.start.newton.g.length === this.nParams) {
-      g.set(this.start.newton.g);
-      NH.set(this.start.newton.negHessian);
-      this.firstQ = this.start.objective;
-      return this.start.objective;
-    }
-    if (this.start && this.kernel) {
-      this.kernel(this.start.weights, this.R, this.F, this.n, g, NH);
-      this.firstQ = this.start.objective;
-      return this.start.objective;
+    const start = this.start;
+    if (start && ((start.newton && start.newton.g.length === this.nParams) || this.kernel)) {
+      if (start.newton && start.newton.g.length === this.nParams) {
+        g.set(start.newton.g);
+        NH.set(start.newton.negHessian);
+      } else this.kernel!(start.weights, this.R, this.F, this.n, g, NH);
+      this.firstQ = start.objective;
+      // cached: a run that follows (an unchecked step not taken) starts from it without a pass
+      this.lastTheta.set(theta);
+      this.lastQ = start.objective;
+      this.lastG.set(g);
+      this.lastNH.set(NH);
+      return start.objective;
     }
     if (this.lastQ > -Infinity && sameVector(theta, this.lastTheta)) {
       g.set(this.lastG);

@@ -20,7 +20,17 @@ export interface GateMStepOptions {
    * after `steps` Newton steps the M-step stops if they gained more than `above`·max(1, |Q|) (EM
    * is still far from converged); otherwise it continues to `tol`. Only the softmax core honours it.
    */
-  inexact?: { steps: number; above: number };
+  inexact?: {
+    steps: number;
+    above: number;
+    /**
+     * The likelihood guard (EMOptions.gateInexactCheck 'likelihood'): with `steps` 1, a Newton step
+     * whose predicted gain ½gᵀΔ exceeds `above`·max(1, |Q|) is taken without a trial pass and
+     * `pending` is set: the caller must check that ℓ did not decrease and otherwise redo the M-step
+     * without `defer` (estimate/em-step.ts emMap). Only the softmax core honours it.
+     */
+    defer?: { pending: boolean };
+  };
 }
 
 export interface GateMStepInfo {

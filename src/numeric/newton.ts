@@ -8,7 +8,9 @@
  * the first α ∈ {1, ½, ¼, …} with Q(θ + αΔ) ≥ Q(θ) is taken, so Q never decreases. It stops when
  * the Newton decrement ½ ∇Qᵀ(−∇²Q + damping)⁻¹∇Q (the predicted remaining gain) is ≤
  * tol·max(1, |Q|) (the ridge variant then takes that last step, without a trial pass when it is
- * short: `NewtonMaximizer.finalStep`), when no
+ * short: `NewtonMaximizer.finalStep`; with it, also once the quadratic convergence seen in this run,
+ * r_next ≈ C·r² for the relative decrement r, predicts that step to leave a decrement below tol),
+ * when no
  * step along Δ increases Q at machine precision, or after maxIter iterations. Two dampings:
  * - `marquardt` (objectives whose Hessian is not always negative definite: non-linear logits,
  *   selection pieces): λ = 0 (exact Newton) whenever −∇²Q is positive definite, otherwise the
@@ -84,6 +86,20 @@ const FINAL_STEP = 1e-3;
 
 /** Relative rounding level of an objective summed over many rows (64 ulps): gains below it are not measurable. */
 const ROUNDOFF = 64 * Number.EPSILON;
+
+/**
+ * The quadratic-convergence stop (ridge, finalStep): C is learnt only from steps that started at a
+ * relative decrement below QUADRATIC_REGION (Newton's quadratic region), and the predicted
+ * decrement C·r² after the final step must be below the tolerance with a factor QUADRATIC_SAFETY.
+ */
+const QUADRATIC_REGION = 1e-2;
+const QUADRATIC_SAFETY = 16;
+
+/** Whether some coordinate lies on the box |θᵢ| ≤ B (held there or clipped onto it). */
+function touchesBox(theta: Float64Array, B: number): boolean {
+  for (let i = 0; i < theta.length; i++) if (Math.abs(theta[i]) >= B) return true;
+  return false;
+}
 
 export const MARQUARDT_NEWTON: NewtonSettings = { damping: 'marquardt', maxHalvings: 50, finalStep: false };
 export const RIDGE_NEWTON: NewtonSettings = { damping: 'ridge', maxHalvings: 40, finalStep: true };
@@ -198,6 +214,29 @@ export class NewtonMaximizer {
     return Qt;
   }
 
+  /**
+   * One Newton step from θ without a trial pass when its predicted gain ½gᵀΔ exceeds
+   * above·max(1, |Q|) (ridge damping: concave Q): θ += Δ (clipped into the box), returns Q + ½gᵀΔ,
+   * the predicted Q after it. Returns NaN with θ unchanged when the gain is smaller or the step is
+   * not finite. Q may fall: the caller checks (estimate/em-step.ts emMap checks ℓ).
+   */
+  uncheckedStep(problem: NewtonProblem, theta: Float64Array, options: NewtonOptions, above: number): number {
+    const p = this.p;
+    if (p === 0 || this.settings.damping !== 'ridge') return NaN;
+    const { g, NH, step } = this;
+    const B = options.bound;
+    const bounded = B !== undefined && Number.isFinite(B);
+    if (bounded) clipToBox(theta, 0, p, B);
+    const Q = problem.firstPass ? problem.firstPass(theta, g, NH) : problem.pass(theta, g, NH);
+    if (!(Q > -Infinity)) return NaN;
+    if (bounded) this.holdActive(theta, g, NH, B);
+    this.solve(g, NH);
+    let decrement = 0;
+    for (let i = 0; i < p; i++) decrement += g[i] * step[i];
+    if (!(decrement > 2 * above * Math.max(1, Math.abs(Q)))) return NaN;
+    return this.takeStep(theta, decrement, bounded ? B : Infinity) ? Q + decrement / 2 : NaN;
+  }
+
   /** Maximise problem's Q from θ (updated in place; within the box |θ_i| ≤ options.bound when given). Never returns a lower Q than at the start. */
   run(problem: NewtonProblem, theta: Float64Array, options: NewtonOptions): NewtonResult {
     const p = this.p;
@@ -217,6 +256,10 @@ export class NewtonMaximizer {
     let freshHessian = true;
     let iterations = 0;
     let converged = false;
+    // the last step was a full Newton step (α = 1, fresh −∇²Q, off the box), its relative decrement, the largest C seen in this run
+    let full = false;
+    let rPrev = Infinity;
+    let cRun = 0;
     if (!(Q > -Infinity)) return { iterations, objective: Q, converged: false };
     while (iterations < options.maxIter) {
       if (bounded) this.holdActive(theta, g, NH, B);
@@ -225,7 +268,13 @@ export class NewtonMaximizer {
       const nearNewton = this.solve(g, NH);
       let decrement = 0;
       for (let i = 0; i < p; i++) decrement += g[i] * step[i];
-      if (nearNewton && !(decrement > 2 * options.tol * Math.max(1, Math.abs(Q)))) {
+      const scale = Math.max(1, Math.abs(Q));
+      // quadratic convergence (finalStep): r = decrement/scale of the step after an undamped one is
+      // ≈ C·r²; learn C, and stop when the step to take leaves a predicted decrement ≤ the tolerance
+      const r = decrement / scale;
+      if (full && r > 0 && rPrev < QUADRATIC_REGION) cRun = Math.max(cRun, r / (rPrev * rPrev));
+      const quadraticStop = this.settings.finalStep && cRun > 0 && QUADRATIC_SAFETY * cRun * r * r <= 2 * options.tol;
+      if (nearNewton && (!(decrement > 2 * options.tol * scale) || quadraticStop)) {
         converged = true;
         if (this.settings.finalStep) Q = this.finalStep(problem, theta, Q, decrement, bounded ? B : Infinity);
         break;
@@ -247,6 +296,7 @@ export class NewtonMaximizer {
       const cheap: boolean = gradientOnly && freshHessian && nearNewton && decrement <= Math.sqrt(2 * options.tol * Math.max(1, Math.abs(Q)));
       let alpha = 1;
       let accepted = false;
+      rPrev = r;
       for (let h = 0; h < maxHalvings && alpha * decrement > roundoff; h++) {
         for (let i = 0; i < p; i++) trial[i] = theta[i] + alpha * step[i];
         if (bounded) clipToBox(trial, 0, p, B);
@@ -259,6 +309,7 @@ export class NewtonMaximizer {
         alpha *= 0.5;
       }
       if (!accepted) { converged = nearNewton; break; } // no ascent along Δ at machine precision
+      full = alpha === 1 && !cheap && !(bounded && touchesBox(trial, B));
       theta.set(trial);
       let tg = g; g = g2; g2 = tg;
       if (!cheap) { tg = NH; NH = NH2; NH2 = tg; }

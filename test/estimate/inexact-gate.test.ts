@@ -7,7 +7,8 @@ import { MixtureOfExperts, type ModelJSON } from '../../src/model/model.js';
 import { sampleX, type Dataset } from '../../src/model/data.js';
 import { Rng } from '../../src/numeric/rng.js';
 import { fitEM } from '../../src/estimate/em.js';
-import { EMWorkspace, eStep } from '../../src/estimate/em-step.js';
+import { EMWorkspace, emMap, eStep, mStepSettings } from '../../src/estimate/em-step.js';
+import { resolveEMOptions } from '../../src/estimate/options.js';
 import { LinearSoftmaxCore } from '../../src/family/linear-softmax.js';
 import { OptionError } from '../../src/errors.js';
 
@@ -91,10 +92,53 @@ describe('inexact gate M-step (generalized EM)', () => {
     expect(Math.abs(a.logLikelihood - b.logLikelihood)).toBeLessThanOrEqual(1e-10 * Math.abs(b.logLikelihood));
   });
 
+  describe("gateInexactCheck: 'likelihood' (the step is checked by the E-step that follows)", () => {
+    const start = (): MixtureOfExperts => MixtureOfExperts.fromJSON({ ...TRUTH, gate: { type: 'softmax', beta0: [0, 0, 0], beta1: [[0, 0], [0, 0], [0, 0]] } });
+    for (const accelerate of ['squarem', 'none'] as const) {
+      it(`${accelerate}: monotone trace, gradient ≈ 0 at the end, the exact M-step's maximum to 1e-10`, () => {
+        const { truth, data } = simulate(3000, 2);
+        const exact = fitEM(truth.spec(), data, { init: { type: 'model', model: start() }, accelerate });
+        const lik = fitEM(truth.spec(), data, { init: { type: 'model', model: start() }, accelerate, gateInexact: 1, gateInexactCheck: 'likelihood' });
+        expect(lik.converged).toBe(true);
+        expect(lik.gradientNorm).toBeLessThan(1e-6);
+        for (let i = 1; i < lik.trace.length; i++) expect(lik.trace[i]).toBeGreaterThanOrEqual(lik.trace[i - 1]);
+        expect(Math.abs(lik.logLikelihood - exact.logLikelihood)).toBeLessThanOrEqual(1e-10 * Math.abs(exact.logLikelihood));
+      });
+    }
+
+    it("far from the optimum the gate moves by the objective-checked step's θ (same bits) without a pass; a redone map is the objective-checked map", () => {
+      const { truth, data } = simulate(2000, 6);
+      const model = MixtureOfExperts.fromSpec(truth.spec());
+      const theta0 = start().theta.slice();
+      const lik = mStepSettings(resolveEMOptions({ gateInexact: 1, gateInexactCheck: 'likelihood' }));
+      const checked = mStepSettings(resolveEMOptions({ gateInexact: 1 }));
+      const ws = new EMWorkspace(model, data.n);
+      const ll0 = eStep(model, theta0, data, ws);
+      const a = theta0.slice();
+      const llA = emMap(model, a, ll0, data, ws, lik);
+      expect(lik.gate.inexact?.defer?.pending).toBe(true); // the step was taken unchecked
+      expect(ws.redone).toBe(0);
+      expect(llA).toBeGreaterThan(ll0);
+      eStep(model, theta0, data, ws);
+      const b = theta0.slice();
+      const llB = emMap(model, b, ll0, data, ws, checked);
+      expect(a).toEqual(b); // α = 1 accepted by the line search: the same θ
+      expect(llA).toBe(llB);
+      // a map whose ℓ does not reach llFrom (here +∞, as if the unchecked step had lowered ℓ) is redone checked
+      eStep(model, theta0, data, ws);
+      const c = theta0.slice();
+      const llC = emMap(model, c, Infinity, data, ws, lik);
+      expect(ws.redone).toBe(1);
+      expect(c).toEqual(b);
+      expect(llC).toBe(llB);
+    });
+  });
+
   it('rejects a bad value naming the option', () => {
     const { truth, data } = simulate(200, 4);
     expect(() => fitEM(truth.spec(), data, { gateInexact: -1 })).toThrow(OptionError);
     expect(() => fitEM(truth.spec(), data, { gateInexact: 1.5 })).toThrow(/gateInexact/);
     expect(() => fitEM(truth.spec(), data, { gateInexactAbove: 0 })).toThrow(/gateInexactAbove/);
+    expect(() => fitEM(truth.spec(), data, { gateInexactCheck: 'q' as 'objective' })).toThrow(/gateInexactCheck/);
   });
 });
