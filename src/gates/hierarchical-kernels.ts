@@ -177,80 +177,156 @@ const MAX_LEVEL_SUMS = 200;
  */
 export function levelNewtonKernel(K1: number, K2: number, d: number, outer: boolean): LevelNewtonKernel | null {
   const m = outer ? K1 : K2;
-  const q = d + 1;
-  const p = (m - 1) * q;
+  const p = (m - 1) * (d + 1);
   if (m < 2 || p + (p * (p + 1)) / 2 > MAX_LEVEL_SUMS) return null;
   return compileKernel<LevelNewtonKernel>(`hierarchical-level-newton:${K1}:${K2}:${d}:${outer}`, () => {
-    const k = K1 * K2;
-    const J = m - 1;
-    const pre: string[] = [];
-    const decl: string[] = ['Q = 0'];
-    const body: string[] = [];
-    const post: string[] = [];
-    for (let i = 0; i < p; i++) pre.push(`const th${i} = theta[${i}];`);
-    for (let a = 1; a <= d; a++) body.push(`const v${a} = X[t * ${d} + ${a - 1}];`);
-    const v = (a: number): string => (a === 0 ? '1' : `v${a}`);
-    for (let j = 0; j < J; j++) {
-      const terms = [`th${j * q}`];
-      for (let a = 1; a <= d; a++) terms.push(`th${j * q + a} * v${a}`);
-      body.push(`const z${j} = ${terms.join(' + ')};`);
-    }
-    // the level's weights of row t
-    const o = `t * ${k}`;
-    for (let j = 0; j < m; j++) {
-      body.push(outer ? `const w${j} = ${Array.from({ length: K2 }, (_, i2) => `R[${o} + ${j * K2 + i2}]`).join(' + ')};` : `const w${j} = R[${o} + off + ${j}];`);
-    }
-    body.push(`const s = ${Array.from({ length: m }, (_, j) => `w${j}`).join(' + ')};`);
-    if (m === 2) {
-      // one exp: {e^(z − mx), e^(−mx)} = {1, e^(−|z|)}
-      body.push(expSource('e', '-Math.abs(z0)'), 'const sum = 1 + e;', 'const inv = 1 / sum;', 'const mx = z0 > 0 ? z0 : 0;');
-      body.push('const p0 = z0 > 0 ? inv : e * inv;');
-    } else {
-      body.push(maxOf('mx', Array.from({ length: J }, (_, j) => `z${j}`), '0'));
-      for (let j = 0; j < J; j++) body.push(expSource(`e${j}`, `z${j} - mx`));
-      body.push(expSource(`e${J}`, '-mx'));
-      body.push(`const sum = ${Array.from({ length: m }, (_, j) => `e${j}`).join(' + ')};`, 'const inv = 1 / sum;');
-      for (let j = 0; j < J; j++) body.push(`const p${j} = e${j} * inv;`);
-    }
-    // Σ_j w_j (z_j − lse), z_(m−1) = 0, with the log of each row sum. The softmax core's log of a
-    // product per block (rows summing to 1) is slower here: the outer level's pass took 2.4 → 4.9 ms
-    // CPU at n = 1e5 with it (the branch on s ≠ 1 mispredicts on posterior rows).
-    body.push(logSource('lg', 'sum', { positive: true }));
-    body.push(`Q += ${Array.from({ length: J }, (_, j) => `w${j} * z${j}`).join(' + ')} - s * (mx + lg);`);
-    for (let j = 0; j < J; j++) {
-      body.push(`const c${j} = w${j} - s * p${j};`, `const sp${j} = s * p${j};`);
-      for (let a = 0; a < q; a++) {
-        decl.push(`g${j}_${a} = 0`);
-        body.push(a === 0 ? `g${j}_0 += c${j};` : `g${j}_${a} += c${j} * v${a};`);
-        post.push(`g[${j * q + a}] = g${j}_${a};`);
-      }
-    }
-    for (let a = 1; a <= d; a++) for (let b = 1; b <= a; b++) body.push(`const v${a}_${b} = v${a} * v${b};`);
-    const vv = (a: number, b: number): string => (a === 0 && b === 0 ? '' : b === 0 ? ` * ${v(a)}` : ` * v${a}_${b}`);
-    for (let j = 0; j < J; j++) {
-      for (let l = 0; l <= j; l++) {
-        body.push(j === l ? `const h${j}_${l} = sp${j} * (1 - p${l});` : `const h${j}_${l} = -sp${j} * p${l};`);
-        for (let a = 0; a < q; a++) {
-          for (let b = 0; b <= a; b++) {
-            const name = `H${j}_${l}_${a}_${b}`;
-            decl.push(`${name} = 0`);
-            body.push(`${name} += h${j}_${l}${vv(a, b)};`);
-            // entries ((j,a),(l,b)), ((j,b),(l,a)) and their transposes
-            const cells = new Set<number>();
-            for (const [r, c] of [[j * q + a, l * q + b], [j * q + b, l * q + a]]) {
-              cells.add(r * p + c);
-              cells.add(c * p + r);
-            }
-            for (const cell of cells) post.push(`H[${cell}] = ${name};`);
-          }
-        }
-      }
-    }
+    const lv = levelParts(K1, K2, d, outer, '', (i) => `theta[${i}]`, 'off', (i) => `g[${i}]`, (i) => `H[${i}]`, 'return Q;');
     return {
       name: 'levelNewton',
       params: ['theta', 'X', 'R', 'n', 'off', 'g', 'H'],
-      body: [...pre, `let ${decl.join(', ')};`, 'for (let t = 0; t < n; t++) {', ...body.map((l) => `  ${l}`), '}', ...post, 'return Q;'],
+      body: [...lv.pre, `let ${lv.decl.join(', ')};`, 'for (let t = 0; t < n; t++) {', ...inputLines(d), ...lv.body.map((l) => `  ${l}`), '}', ...lv.post],
       scope: { ...EXP_SCOPE, ...LOG_SCOPE },
     };
   });
+}
+
+/**
+ * ∇θ Σ_t Σ_i W_ti log π_ti of the whole gate for arbitrary real W (n×k) into g, every level in one
+ * loop over the rows: the outer level with weights Σ_{i₂} W_{t,i₁K2+i₂}, each group's with its own
+ * columns, g_(j,a) = Σ_t (w_tj − s_t π_tj) v_ta per level (P3, math-spec §5.4: log π separates by
+ * level). The levels' lines of `levelNewtonKernel` without Q and −H: no logs, one exp per
+ * two-class level and row. θ and g in the gate's order (outer rows, then each group's rows).
+ */
+export type HierarchicalGradientKernel = (theta: Float64Array, X: Float64Array, W: Float64Array, n: number, g: Float64Array) => void;
+
+/** The gradient kernel for K1 groups of K2 experts on d inputs, or null when too large. */
+export function hierarchicalGradientKernel(K1: number, K2: number, d: number): HierarchicalGradientKernel | null {
+  const q = d + 1;
+  const po = (K1 - 1) * q;
+  const pi = (K2 - 1) * q;
+  if (K1 < 1 || K2 < 1 || po + K1 * pi > MAX_PARAMS || po + K1 * pi === 0) return null;
+  const key = `hierarchical-gradient:${K1}:${K2}:${d}`;
+  const kernel = compileKernel<HierarchicalGradientKernel>(key, () => {
+    const parts: ReturnType<typeof levelParts>[] = [];
+    if (K1 > 1) parts.push(levelParts(K1, K2, d, true, 'o_', (i) => `theta[${i}]`, '0', (i) => `g[${i}]`, null, ''));
+    if (K2 > 1) {
+      for (let i1 = 0; i1 < K1; i1++) {
+        const at = po + i1 * pi;
+        parts.push(levelParts(K1, K2, d, false, `i${i1}_`, (i) => `theta[${at + i}]`, String(i1 * K2), (i) => `g[${at + i}]`, null, ''));
+      }
+    }
+    return {
+      name: 'hierarchicalGradient',
+      params: ['theta', 'X', 'R', 'n', 'g'],
+      body: [...parts.flatMap((l) => l.pre), `let ${parts.flatMap((l) => l.decl).join(', ')};`, 'for (let t = 0; t < n; t++) {', ...inputLines(d), ...parts.flatMap((l) => l.body).map((l) => `  ${l}`), '}', ...parts.flatMap((l) => l.post)],
+      scope: { ...EXP_SCOPE },
+    };
+  });
+  if (!warmed.has(key)) {
+    // a dozen calls on a few rows before the first real one, both signs of the logits: V8 then has
+    // type feedback for the stores after the loop (else the first call at n = 1e5 is optimised on
+    // the stack without it: 18 ms instead of ≈ 3, see activation-kernels.ts warmUp)
+    warmed.add(key);
+    const rows = 8;
+    const th = new Float64Array(po + K1 * pi);
+    const X = new Float64Array(rows * d).map((_, i) => ((i * 7) % 5) - 2);
+    const W = new Float64Array(rows * K1 * K2).map((_, i) => ((i * 3) % 4) / 4);
+    const g = new Float64Array(th.length);
+    for (let i = 0; i < 12; i++) {
+      th.fill(i % 2 === 0 ? 1 : -1);
+      kernel(th, X, W, rows, g);
+    }
+  }
+  return kernel;
+}
+
+const warmed = new Set<string>();
+
+/** The row's inputs v1..vd. */
+function inputLines(d: number): string[] {
+  return Array.from({ length: d }, (_, a) => `  const v${a + 1} = X[t * ${d} + ${a}];`);
+}
+
+/**
+ * The source of one level's pass: θ entry i read as `th(i)`, the inner level's first column of R
+ * at `off` (an expression), every name prefixed by `px`; `post` stores g entry i by `gOut(i)`, −H
+ * entry i by `hOut(i)` and ends with `ret` (which may read the level's Q as `${px}Q`). `hOut`
+ * null: the gradient alone (no Q, no log, no −H).
+ */
+function levelParts(K1: number, K2: number, d: number, outer: boolean, px: string, th: (i: number) => string, off: string, gOut: (i: number) => string, hOut: ((i: number) => string) | null, ret: string): { pre: string[]; decl: string[]; body: string[]; post: string[] } {
+  const m = outer ? K1 : K2;
+  const q = d + 1;
+  const p = (m - 1) * q;
+  const k = K1 * K2;
+  const J = m - 1;
+  const pre: string[] = [];
+  const decl: string[] = [`${px}Q = 0`];
+  const body: string[] = [];
+  const post: string[] = [];
+  for (let i = 0; i < p; i++) pre.push(`const ${px}th${i} = ${th(i)};`);
+  const v = (a: number): string => (a === 0 ? '1' : `v${a}`);
+  for (let j = 0; j < J; j++) {
+    const terms = [`${px}th${j * q}`];
+    for (let a = 1; a <= d; a++) terms.push(`${px}th${j * q + a} * v${a}`);
+    body.push(`const ${px}z${j} = ${terms.join(' + ')};`);
+  }
+  // the level's weights of row t
+  const o = `t * ${k}`;
+  for (let j = 0; j < m; j++) {
+    body.push(outer ? `const ${px}w${j} = ${Array.from({ length: K2 }, (_, i2) => `R[${o} + ${j * K2 + i2}]`).join(' + ')};` : `const ${px}w${j} = R[${o} + ${off} + ${j}];`);
+  }
+  body.push(`const ${px}s = ${Array.from({ length: m }, (_, j) => `${px}w${j}`).join(' + ')};`);
+  if (m === 2) {
+    // one exp: {e^(z − mx), e^(−mx)} = {1, e^(−|z|)}
+    body.push(expSource(`${px}e`, `-Math.abs(${px}z0)`), `const ${px}sum = 1 + ${px}e;`, `const ${px}inv = 1 / ${px}sum;`, `const ${px}mx = ${px}z0 > 0 ? ${px}z0 : 0;`);
+    body.push(`const ${px}p0 = ${px}z0 > 0 ? ${px}inv : ${px}e * ${px}inv;`);
+  } else {
+    body.push(maxOf(`${px}mx`, Array.from({ length: J }, (_, j) => `${px}z${j}`), '0'));
+    for (let j = 0; j < J; j++) body.push(expSource(`${px}e${j}`, `${px}z${j} - ${px}mx`));
+    body.push(expSource(`${px}e${J}`, `-${px}mx`));
+    body.push(`const ${px}sum = ${Array.from({ length: m }, (_, j) => `${px}e${j}`).join(' + ')};`, `const ${px}inv = 1 / ${px}sum;`);
+    for (let j = 0; j < J; j++) body.push(`const ${px}p${j} = ${px}e${j} * ${px}inv;`);
+  }
+  // Σ_j w_j (z_j − lse), z_(m−1) = 0, with the log of each row sum. The softmax core's log of a
+  // product per block (rows summing to 1) is slower here: the outer level's pass took 2.4 → 4.9 ms
+  // CPU at n = 1e5 with it (the branch on s ≠ 1 mispredicts on posterior rows).
+  if (hOut !== null) {
+    body.push(logSource(`${px}lg`, `${px}sum`, { positive: true }));
+    body.push(`${px}Q += ${Array.from({ length: J }, (_, j) => `${px}w${j} * ${px}z${j}`).join(' + ')} - ${px}s * (${px}mx + ${px}lg);`);
+  }
+  for (let j = 0; j < J; j++) {
+    body.push(`const ${px}c${j} = ${px}w${j} - ${px}s * ${px}p${j};`, `const ${px}sp${j} = ${px}s * ${px}p${j};`);
+    for (let a = 0; a < q; a++) {
+      decl.push(`${px}g${j}_${a} = 0`);
+      body.push(a === 0 ? `${px}g${j}_0 += ${px}c${j};` : `${px}g${j}_${a} += ${px}c${j} * v${a};`);
+      post.push(`${gOut(j * q + a)} = ${px}g${j}_${a};`);
+    }
+  }
+  if (hOut === null) {
+    post.push(ret);
+    return { pre, decl: decl.slice(1), body, post };
+  }
+  for (let a = 1; a <= d; a++) for (let b = 1; b <= a; b++) body.push(`const ${px}v${a}_${b} = v${a} * v${b};`);
+  const vv = (a: number, b: number): string => (a === 0 && b === 0 ? '' : b === 0 ? ` * ${v(a)}` : ` * ${px}v${a}_${b}`);
+  for (let j = 0; j < J; j++) {
+    for (let l = 0; l <= j; l++) {
+      body.push(j === l ? `const ${px}h${j}_${l} = ${px}sp${j} * (1 - ${px}p${l});` : `const ${px}h${j}_${l} = -${px}sp${j} * ${px}p${l};`);
+      for (let a = 0; a < q; a++) {
+        for (let b = 0; b <= a; b++) {
+          const name = `${px}H${j}_${l}_${a}_${b}`;
+          decl.push(`${name} = 0`);
+          body.push(`${name} += ${px}h${j}_${l}${vv(a, b)};`);
+          // entries ((j,a),(l,b)), ((j,b),(l,a)) and their transposes
+          const cells = new Set<number>();
+          for (const [r, c] of [[j * q + a, l * q + b], [j * q + b, l * q + a]]) {
+            cells.add(r * p + c);
+            cells.add(c * p + r);
+          }
+          for (const cell of cells) post.push(`${hOut(cell)} = ${name};`);
+        }
+      }
+    }
+  }
+  post.push(ret);
+  return { pre, decl, body, post };
 }

@@ -23,7 +23,7 @@ import { LinearSoftmaxCore } from '../family/linear-softmax.js';
 import { parseCliOptions } from './common.js';
 import { ModelFormatError, OptionError } from '../errors.js';
 import { describe, lengthOf, readMatrix, readNumber, readVector } from '../json-read.js';
-import { hierarchicalLogitsKernel, hierarchicalSplitKernel, levelNewtonKernel, type HierarchicalLogitsKernel, type HierarchicalSplitKernel, type LevelNewtonKernel } from './hierarchical-kernels.js';
+import { hierarchicalGradientKernel, hierarchicalLogitsKernel, hierarchicalSplitKernel, levelNewtonKernel, type HierarchicalGradientKernel, type HierarchicalLogitsKernel, type HierarchicalSplitKernel, type LevelNewtonKernel } from './hierarchical-kernels.js';
 import { NewtonMaximizer, RIDGE_NEWTON, type NewtonProblem } from '../numeric/newton.js';
 
 export class HierarchicalGate implements Gate {
@@ -71,6 +71,8 @@ export class HierarchicalGate implements Gate {
   private readonly splitKernel: HierarchicalSplitKernel | null;
   private Wg: Float64Array[] = []; // n×K2 per group: the inner weights of the split
   private readonly levelObjectives: Float64Array;
+  /** ∇Q of every level in one generated loop (with the levels' passes; null: the softmax cores' gradients). */
+  private readonly gradientKernel: HierarchicalGradientKernel | null;
   /** The levels' M-step problems on one generated pass each (null: the softmax cores' M-steps). */
   private readonly levels: { outer: LevelProblem; inner: LevelProblem; outerNewton: NewtonMaximizer; innerNewton: NewtonMaximizer } | null;
 
@@ -97,6 +99,7 @@ export class HierarchicalGate implements Gate {
           outerNewton: new NewtonMaximizer(this.pOuter, RIDGE_NEWTON), innerNewton: new NewtonMaximizer(this.pInner, RIDGE_NEWTON),
         }
       : null;
+    this.gradientKernel = this.levels ? hierarchicalGradientKernel(K1, K2, d) : null;
     this.stateTheta = new Float64Array(this.nParams);
     this.splitKernel = this.logitsKernel ? hierarchicalSplitKernel(K1, K2) : null;
     this.levelObjectives = new Float64Array(K1 + 1);
@@ -190,6 +193,11 @@ export class HierarchicalGate implements Gate {
   }
 
   gradQ(theta: Float64Array, X: Float64Array, n: number, W: Float64Array, grad: Float64Array): void {
+    if (this.gradientKernel) {
+      // one loop over the rows for every level (a split of W and three softmax passes before)
+      this.gradientKernel(theta, X, W, n, grad);
+      return;
+    }
     this.ensure(n);
     const kept = this.hasState(theta, X, n);
     this.outer.gradQ(this.outerTheta(theta), X, n, this.sumGroups(W, n), grad.subarray(0, this.pOuter), kept ? this.Po : undefined);
