@@ -29,6 +29,9 @@
  *     steps either while ‖θ‖∞ grows by more than 10 % (a valley running off to infinity, as
  *     over-specified LSE fits have when no finite minimiser exists), the solver
  *     returns to stage 2 for good: the exact Hessian costs p passes per step and does not pay there.
+ * With `trustRegion` the Newton phase sets the step length by a trust radius and solves for μ
+ * (lm-trust.ts) instead of the μ update above. With `problem.trialNormal` the Gauss–Newton phase
+ * evaluates trial points with the normal pass (same S), so an accepted step costs one pass.
  * Below the rounding noise of S (|ΔS| and the predicted decrease ≤ 1e-12·S) values cannot rank two
  * points; a step is then accepted when it lowers ‖∇S‖∞, so a fit is not stopped by rounding short of the gradient test.
  *
@@ -47,6 +50,7 @@
  */
 import { choleskyInPlace, choleskySolveInPlace } from './linalg.js';
 import { atActiveBound } from './box.js';
+import { scaledNorm, trustRegionStep, updateRadius, type DampedSystem } from './lm-trust.js';
 
 /** The least-squares problem, as the solver sees it. */
 export interface LeastSquaresProblem {
@@ -68,6 +72,12 @@ export interface LeastSquaresProblem {
    * returns S(θ). The Newton phase then uses it instead of p forward differences of `gradient`.
    */
   hessian?(theta: Float64Array, H: Float64Array, b: Float64Array): number;
+  /**
+   * Optional: `normal` costs little more than `value` and returns the same S bits (the fused LSE
+   * kernels). Trial points of the Gauss–Newton phase are then evaluated with `normal`, so an accepted
+   * step needs no second pass at the new point; the path is the same.
+   */
+  readonly trialNormal?: boolean;
 }
 
 export interface LMOptions {
@@ -87,6 +97,11 @@ export interface LMOptions {
    * than 10× over this many iterations. Default 25; 0 never switches.
    */
   newtonWindow?: number;
+  /**
+   * In the Newton phase, control the step's scaled length ‖D^½ h‖ by a trust radius and solve for μ
+   * (lm-trust.ts) instead of updating μ from the gain ratio. Default false.
+   */
+  trustRegion?: boolean;
   /** performance.now() after which the solver stops with reason 'timeLimit' (checked once per step). Default none. */
   deadline?: number;
   /** Box |θ_i| ≤ bound on the coordinates 0 … count−1 (compact Θ); none by default. */
@@ -139,6 +154,7 @@ interface LMState {
   readonly n: number;
   readonly secondOrder: boolean;
   readonly newtonWindow: number;
+  readonly trustRegion: boolean;
   readonly gradient: ((theta: Float64Array, grad: Float64Array) => number) | undefined;
   readonly hessian: ((theta: Float64Array, H: Float64Array, b: Float64Array) => number) | undefined;
   /** Per-coordinate bounds |θ_i| ≤ Bv[i] (Infinity: free); nb = p when any is finite, else 0. */
@@ -171,8 +187,15 @@ interface LMState {
   readonly xs: Float64Array;
   /** Jᵀe of the analytic Hessian pass (b is kept from the gradient). */
   readonly bH: Float64Array;
+  /** JᵀJ and Jᵀe at the trial point (problem.trialNormal), and whether they hold for it. */
+  readonly JtJt: Float64Array;
+  readonly bt: Float64Array;
+  trialNormal: boolean;
   /** The trial point's value came from its Hessian pass (A2, bH hold its curvature). */
   trialHessian: boolean;
+  /** Trust radius of the Newton phase (trustRegion; NaN until its first step), the last step's ‖D^½ h‖. */
+  delta: number;
+  stepNorm: number;
   f: number;
   mu: number;
   nu: number;
@@ -243,12 +266,13 @@ function createState(problem: LeastSquaresProblem, x0: Float64Array, options: LM
     problem, options, p, n,
     secondOrder: options.secondOrder ?? true,
     newtonWindow: options.newtonWindow ?? 25,
+    trustRegion: options.trustRegion ?? false,
     gradient: problem.gradient?.bind(problem),
     hessian: problem.hessian?.bind(problem),
     Bv, nb, held: new Uint8Array(p), x, xt: vec(),
     JtJ: mat(), Sr: mat(), A: mat(), A2: mat(), M: mat(),
-    b: vec(), bOld: vec(), JtJOld: mat(), h: vec(), D: vec(), r: vec(), g0: vec(), g1: vec(), xs: vec(), bH: vec(),
-    trialHessian: false, f: NaN, mu: 0, nu: 2, iter: 0, accepted: 0, failures: 0,
+    b: vec(), bOld: vec(), JtJOld: mat(), h: vec(), D: vec(), r: vec(), g0: vec(), g1: vec(), xs: vec(), bH: vec(), JtJt: mat(), bt: vec(), trialNormal: false,
+    trialHessian: false, delta: NaN, stepNorm: 0, f: NaN, mu: 0, nu: 2, iter: 0, accepted: 0, failures: 0,
     newton: false, newtonOff: false, windowX: 0, windowStart: 0, windowG: Infinity,
     gradients: 0, newtonIterations: 0, jacobians: 1, values: 0,
   };
@@ -287,6 +311,15 @@ function dampedStep(s: LMState): boolean {
     held[i] = atActiveBound(x[i], b[i], Bv[i]) ? 1 : 0;
     if (held[i]) anyHeld = true;
   }
+  const trust = s.trustRegion && s.newton;
+  if (trust && s.delta > 0) {
+    const sys: DampedSystem = { p, nb, held, anyHeld, A, D, b, M, h };
+    const mu = trustRegionStep(sys, s.delta);
+    if (!Number.isFinite(mu)) return false;
+    s.mu = mu;
+    clipStep(s);
+    return true;
+  }
   let solved = false;
   for (let tries = 0; tries < 60; tries++) {
     M.set(A);
@@ -307,13 +340,20 @@ function dampedStep(s: LMState): boolean {
   h.set(b);
   if (anyHeld) for (let i = 0; i < nb; i++) if (held[i]) h[i] = 0;
   choleskySolveInPlace(M, p, h);
-  // the trial point clipped onto the box; h becomes the step actually taken
+  if (trust) s.delta = scaledNorm(D, h); // the first Newton step's length is the first radius
+  clipStep(s);
+  return true;
+}
+
+/** The trial point clipped onto the box: h becomes the step actually taken. */
+function clipStep(s: LMState): void {
+  const { nb, x, Bv, h } = s;
   for (let i = 0; i < nb; i++) {
     const v = x[i] + h[i];
     if (v > Bv[i]) h[i] = Bv[i] - x[i];
     else if (v < -Bv[i]) h[i] = -Bv[i] - x[i];
   }
-  return true;
+  if (s.trustRegion) s.stepNorm = scaledNorm(s.D, h);
 }
 
 /** The trial point xt = x + h (on the box), its value and the gain ratio ρ = (S(x) − S(xt)) / (L(0) − L(h)). */
@@ -334,9 +374,16 @@ function takeTrialStep(s: LMState): Trial & { ft: number } {
   // and, if the step is taken, its gradient and Hessian, so no separate value pass (acceptNewton)
   let ft: number;
   s.trialHessian = s.newton && s.hessian !== undefined && s.gradient !== undefined;
+  s.trialNormal = false;
   if (s.trialHessian && s.hessian) {
     ft = s.hessian(xt, s.A2, s.bH);
     s.gradients++;
+  } else if (s.problem.trialNormal && !s.newton) {
+    // the trial point's Gauss–Newton pass gives its value (the same S): taken over on acceptance
+    ft = s.problem.normal(xt, s.JtJt, s.bt);
+    s.jacobians++;
+    s.trialNormal = Number.isFinite(ft);
+    if (!s.trialNormal) { ft = s.problem.value(xt); s.values++; }
   } else {
     ft = s.problem.value(xt);
     s.values++;
@@ -358,6 +405,15 @@ function acceptOrReject(s: LMState, t: Trial & { ft: number }): boolean | 'nonFi
   bOld.set(b);
   const inNoise = !accept && Number.isFinite(ft) && Math.abs(ft - f) <= NOISE * f && pred <= NOISE * f;
   if (s.newton && s.gradient && (accept || inNoise)) return acceptNewton(s, ft, accept);
+  if (inNoise && s.trialNormal) {
+    // below the rounding noise of S the values cannot rank the points: accept on a smaller gradient
+    if (!(freeNormInf(s, xt, s.bt) < freeNormInf(s, x, bOld))) return false;
+    x.set(xt);
+    s.f = ft;
+    JtJ.set(s.JtJt);
+    b.set(s.bt);
+    return true;
+  }
   if (inNoise) {
     // below the rounding noise of S the values cannot rank the points: accept on a smaller gradient
     s.JtJOld.set(JtJ);
@@ -372,7 +428,12 @@ function acceptOrReject(s: LMState, t: Trial & { ft: number }): boolean | 'nonFi
     b.set(bOld);
     return false;
   }
-  if (accept) {
+  if (accept && s.trialNormal) {
+    x.set(xt);
+    s.f = ft;
+    JtJ.set(s.JtJt);
+    b.set(s.bt);
+  } else if (accept) {
     x.set(xt);
     s.f = s.problem.normal(x, JtJ, b);
     s.jacobians++;
@@ -448,6 +509,7 @@ function onAccepted(s: LMState, t: Trial): void {
     options.onIteration(s.accepted, s.f, (2 * Math.sqrt(g2)) / s.n);
   }
   updateScale(s);
+  if (s.trustRegion && s.newton && s.delta > 0) s.delta = updateRadius(s.delta, s.stepNorm, t.rho, true);
   s.mu *= t.rho > 0 ? Math.max(1 / 3, 1 - (2 * t.rho - 1) ** 3) : 1;
   s.nu = 2;
   s.failures = 0;
@@ -515,6 +577,10 @@ function newtonWindowTest(s: LMState, gradient: NonNullable<LMState['gradient']>
 
 /** After a rejected step: raise μ (ν doubling); false when μ overflowed (stalled). */
 function onRejected(s: LMState): boolean {
+  if (s.trustRegion && s.newton && s.delta > 0) {
+    s.delta = updateRadius(s.delta, s.stepNorm, -1, false);
+    return s.delta > 0;
+  }
   s.mu *= s.nu;
   s.nu *= 2;
   // a learnt term that keeps predicting badly is dropped (back to Gauss–Newton)

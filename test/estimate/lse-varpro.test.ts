@@ -163,7 +163,9 @@ describe('variable projection (solver varpro)', () => {
     expect(vp.converged).toBe(true);
     expect(vp.warnings).toEqual([]);
     expect(vp.iterations).toBeLessThan(lm.iterations / 4);
-    expect(vp.sse).toBeLessThanOrEqual(lm.sse);
+    // the same valley: Levenberg–Marquardt's rescue run (lse.ts solveLM: Newton under a trust radius
+    // from where it stopped) ends 2e-8 below variable projection, still without passing the gradient test
+    expect(relDiff(vp.sse, lm.sse)).toBeLessThan(1e-7);
     // the full gradient test (KKT with the gate box) at the returned model, in the data's units
     const m = vp.model;
     const t = fullGradientTest(m, m.theta, data, new LSEWorkspace(m, data.n), new Float64Array(m.nParams).fill(10).fill(Infinity, m.gate.nParams));
