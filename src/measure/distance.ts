@@ -119,6 +119,15 @@ function conditionalProvider(model: MixtureOfExperts, which: string): Conditiona
   throw new ModelFormatError(`${which}: no density distance for expert family ${JSON.stringify(model.expert.type)} (register one with registerConditional)`);
 }
 
+/**
+ * How the y-part of a density distance is computed for this model's response: 'gaussian' by
+ * quadrature (the cost of a distance: ≈ 250–450 integrand evaluations per x point), 'discrete' as an
+ * exact sum over the classes. Throws as `densityDistance` does for a family without a conditional law.
+ */
+export function conditionalKind(model: MixtureOfExperts): ConditionalLaw['kind'] {
+  return conditionalProvider(model, 'model')(model, new Float64Array(model.d), 1).kind;
+}
+
 /** The x points: given, or drawn from the design with the seed. */
 export function designPoints(x: XDesign | Float64Array | undefined, d: number, samples: number | undefined, seed: number | undefined, stream: string): { X: Float64Array; n: number } {
   if (x instanceof Float64Array) {
