@@ -13,6 +13,9 @@
  * unbounded Θ, against it the presets' compact Θ (gateBound 10, studies/lse-*.yaml), and for linear
  * experts variable projection with gateBound 10 (the presets' default solver).
  *
+ * Over-specified GELU groups also time the opt-in `lmTrustRegion` (Newton phase after 3 steps under a
+ * trust radius, numeric/lm-trust.ts).
+ *
  * At n = 5e4 each group also times the subsample warm start of lse.ts the other way round: variable
  * projection with `warmStart: false` (it is on by default there), LM with `warmStart: true` (opt-in).
  */
@@ -54,6 +57,8 @@ for (const activation of ['linear', 'gelu']) {
       const lmIterations = activation === 'linear' && k === 3 && n >= 5e4 ? 1 : iterations;
       cases.push({ group, name: activation === 'linear' ? 'Levenberg–Marquardt' : 'Levenberg–Marquardt (default)', setup, run: lse(k, { solver: 'lm' }), iterations: lmIterations });
       if (activation === 'linear') cases.push({ group, name: 'variable projection (default)', setup, run: lse(k, { solver: 'varpro' }), iterations });
+      // opt-in: Newton after 3 steps under a trust radius (options.ts lmTrustRegion; another path in over-specified fits)
+      if (activation === 'gelu' && k === 3) cases.push({ group, name: 'Levenberg–Marquardt, lmTrustRegion', setup, run: lse(k, { solver: 'lm', lmTrustRegion: true }), iterations });
       // the subsample warm start (n ≥ 15000): on by default for varpro (here turned off), opt-in for LM
       if (n >= 5e4) cases.push({ group, name: `${activation === 'linear' ? 'variable projection, no warm start' : 'Levenberg–Marquardt, warm start'}`, setup, run: lse(k, activation === 'linear' ? { solver: 'varpro', warmStart: false } : { solver: 'lm', warmStart: true }), iterations });
     }

@@ -187,7 +187,8 @@ function solveLM(model: MixtureOfExperts, theta0: Float64Array, data: Dataset, w
     };
   }
   const onIteration = report && options.onProgress ? (it: number, f: number, g: number) => options.onProgress?.(restart, it, f, g) : undefined;
-  let res = levenbergMarquardt(problem, theta0, { maxIter: options.maxIter, gtol: options.gtol, bounds: box, deadline, onIteration });
+  const fast = options.lmTrustRegion ? { newtonWindow: RESCUE_NEWTON_WINDOW, trustRegion: true } : {};
+  let res = levenbergMarquardt(problem, theta0, { maxIter: options.maxIter, gtol: options.gtol, bounds: box, deadline, onIteration, ...fast });
   if (report && !res.converged && RESCUABLE.has(res.reason) && problem.gradient) {
     // not converged (maxIter, xtol, stalled: a slow valley or a stall at rounding level near the
     // end): a second run from its end point, Newton on the exact Hessian from its first steps with the
