@@ -58,6 +58,9 @@ interface RunSettings {
   maxIter: number;
   accelerate: 'squarem' | 'none';
   mStep: MStepSettings;
+  /** The settings of the first maps (exact gate M-steps) until a cycle's relative change is ≤ inexactFrom (EMOptions.gateInexactFrom). */
+  mStepFirst: MStepSettings;
+  inexactFrom: number;
   gateBound: number;
   expertBound: number;
   finish: boolean;
@@ -77,6 +80,8 @@ function runSettings(o: ResolvedEMOptions): RunSettings {
     maxIter: o.maxIter,
     accelerate: o.accelerate,
     mStep: mStepSettings(o),
+    mStepFirst: o.gateInexact > 0 && o.gateInexactFrom !== undefined ? mStepSettings({ ...o, gateInexact: 0 }) : mStepSettings(o),
+    inexactFrom: o.gateInexactFrom ?? Infinity,
     gateBound: o.gateBound ?? Infinity,
     expertBound: o.expertBound ?? Infinity,
     finish: o.polish,
@@ -108,7 +113,7 @@ function iterate(model: MixtureOfExperts, theta: Float64Array, ll0: number, data
   const p = theta.length;
   const pg = model.gate.nParams;
   const n = data.n;
-  const cycle: EMCycle = s.accelerate === 'none' ? new PlainEM(p, s.mStep) : new Squarem(p, s.mStep, s.gateBound, s.expertBound);
+  const cycle: EMCycle = s.accelerate === 'none' ? new PlainEM(p, s.mStepFirst) : new Squarem(p, s.mStepFirst, s.gateBound, s.expertBound);
   const trace = [ll0];
   const grad = new Float64Array(p);
   let ll = ll0;
@@ -129,6 +134,7 @@ function iterate(model: MixtureOfExperts, theta: Float64Array, ll0: number, data
     const llNew = cycle.step(model, theta, ll, data, ws);
     if (!Number.isFinite(llNew)) throw new Error('EM produced an infeasible iterate (log-likelihood −∞)');
     const change = llNew - ll;
+    if (cycle.settings !== s.mStep && Math.abs(change) <= s.inexactFrom * Math.abs(llNew)) cycle.settings = s.mStep;
     ll = llNew;
     trace.push(llNew);
     onProgress?.(cycle.evaluations, llNew);

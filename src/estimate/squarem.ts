@@ -16,6 +16,8 @@ import { emMap, eStep, mStep, redoMap, type EMWorkspace, type MStepSettings } fr
 export interface EMCycle {
   /** EM map evaluations so far. */
   readonly evaluations: number;
+  /** The M-step settings of the next maps (em.ts switches them at gateInexactFrom). */
+  settings: MStepSettings;
   step(model: MixtureOfExperts, theta: Float64Array, ll: number, data: Dataset, ws: EMWorkspace): number;
 }
 
@@ -23,7 +25,7 @@ export interface EMCycle {
 export class PlainEM implements EMCycle {
   evaluations = 0;
   private readonly next: Float64Array;
-  constructor(p: number, private readonly settings: MStepSettings) {
+  constructor(p: number, public settings: MStepSettings) {
     this.next = new Float64Array(p);
   }
 
@@ -48,7 +50,7 @@ export class Squarem implements EMCycle {
   private readonly th1: Float64Array;
   private readonly th2: Float64Array;
   private readonly thx: Float64Array;
-  constructor(p: number, private readonly settings: MStepSettings, private readonly gateBound: number, private readonly expertBound = Infinity) {
+  constructor(p: number, public settings: MStepSettings, private readonly gateBound: number, private readonly expertBound = Infinity) {
     this.th1 = new Float64Array(p);
     this.th2 = new Float64Array(p);
     this.thx = new Float64Array(p);

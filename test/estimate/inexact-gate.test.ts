@@ -11,6 +11,7 @@ import { EMWorkspace, emMap, eStep, mStepSettings } from '../../src/estimate/em-
 import { resolveEMOptions } from '../../src/estimate/options.js';
 import { LinearSoftmaxCore } from '../../src/family/linear-softmax.js';
 import { OptionError } from '../../src/errors.js';
+import { AUTHORS_TRUTH } from '../../src/model/presets.js';
 
 const TRUTH: ModelJSON = {
   gate: { type: 'softmax', beta0: [0.5, -0.5, 0], beta1: [[4, -3], [-3, 4], [0, 0]] },
@@ -132,6 +133,26 @@ describe('inexact gate M-step (generalized EM)', () => {
       expect(c).toEqual(b);
       expect(llC).toBe(llB);
     });
+  });
+
+  it('gateInexactFrom: exact M-steps (the same trace) until a cycle changes ℓ by ≤ that fraction; over-specified fit: the exact maximum to 1e-6', () => {
+    // k = 3 on the 2-expert authors' truth (over-specified), n = 2000, k-means++ start
+    const truth = MixtureOfExperts.fromJSON(AUTHORS_TRUTH);
+    const rng = new Rng(2024);
+    const X = sampleX({ type: 'uniform', low: 0, high: 1 }, 2000, 1, rng.split('x'));
+    const data: Dataset = { X, y: truth.sample(X, 2000, rng.split('y')).y, n: 2000, d: 1 };
+    const spec = MixtureOfExperts.fromJSON({ gate: { type: 'softmax', beta0: [0, 0, 0], beta1: [[0], [0], [0]] }, experts: { type: 'gaussianLinear', a: [[0], [0], [0]], b: [0, 0, 0], variance: [1, 1, 1] } }).spec();
+    const exact = fitEM(spec, data, { seed: 1 });
+    const from = fitEM(spec, data, { seed: 1, gateInexact: 1, gateInexactCheck: 'likelihood', gateInexactFrom: 1e-3 });
+    let i = 1;
+    while (Math.abs(exact.trace[i] - exact.trace[i - 1]) > 1e-3 * Math.abs(exact.trace[i])) i++;
+    expect(i).toBeGreaterThan(1);
+    expect(from.trace.slice(0, i + 1)).toEqual(exact.trace.slice(0, i + 1));
+    for (let t = 1; t < from.trace.length; t++) expect(from.trace[t]).toBeGreaterThanOrEqual(from.trace[t - 1]);
+    expect(exact.converged && from.converged).toBe(true);
+    expect(Math.abs(from.logLikelihood - exact.logLikelihood)).toBeLessThanOrEqual(1e-6);
+    expect(from.gradientNorm).toBeLessThan(1e-6);
+    expect(() => fitEM(spec, data, { gateInexactFrom: 0 })).toThrow(/gateInexactFrom/);
   });
 
   it('rejects a bad value naming the option', () => {
