@@ -15,9 +15,11 @@
  * process (numeric/codegen.ts); shapes with more than MAX_PARAMS gate parameters keep the plain path.
  *
  * With `withState` the kernel also writes the outer weights πᵒ (n×K1) and, per group, the inner
- * weights π^{i₁} (n×K2 each, one buffer per group) with their log-weights, the state the softmax
- * cores' M-steps and `gradQ` start from; without it (the gate's own level passes, `levelNewtonKernel`,
- * need no state) only z, and the unused weights are not computed.
+ * weights π^{i₁} (n×K2 each, one buffer per group) with their log-weights, the state the levels'
+ * first Newton passes (`levelKeptKernel`: no exps, no logs) and the softmax cores' M-steps start
+ * from; without it only z, and the unused weights are not computed. Measured (A/B interleaved,
+ * nearTruth 2×2 fits, CPU per EM evaluation, loaded): the kept state and first passes from it
+ * 0.90 of z only with every level's first pass from θ at n = 1e5, 0.93 at n = 1e4.
  */
 import { compileKernel, maxOf } from '../numeric/codegen.js';
 import { EXP_SCOPE, expSource, LOG_SCOPE, logSource } from '../numeric/fastmath.js';
@@ -191,6 +193,27 @@ export function levelNewtonKernel(K1: number, K2: number, d: number, outer: bool
 }
 
 /**
+ * A level's first Newton system at the θ of the last logits call, from that call's state: π and
+ * log π of the level (P, L: n×m, the outer level's or a group's), X and R (n×k). The level pass's
+ * lines without θ, exps and logs: g and −H from the same π, bit for bit; Q = Σ w log π (the
+ * split kernel's sum, equal to the pass's Σ w z − s·lse to rounding).
+ */
+export type LevelKeptKernel = (P: Float64Array, L: Float64Array, X: Float64Array, R: Float64Array, n: number, off: number, g: Float64Array, H: Float64Array) => number;
+
+/** The kept-state first pass of a level (the shapes of `levelNewtonKernel`), or null. */
+export function levelKeptKernel(K1: number, K2: number, d: number, outer: boolean): LevelKeptKernel | null {
+  if (levelNewtonKernel(K1, K2, d, outer) === null) return null;
+  return compileKernel<LevelKeptKernel>(`hierarchical-level-kept:${K1}:${K2}:${d}:${outer}`, () => {
+    const lv = levelParts(K1, K2, d, outer, '', () => '', 'off', (i) => `g[${i}]`, (i) => `H[${i}]`, 'return Q;', true);
+    return {
+      name: 'levelKept',
+      params: ['P', 'L', 'X', 'R', 'n', 'off', 'g', 'H'],
+      body: [...lv.pre, `let ${lv.decl.join(', ')};`, 'for (let t = 0; t < n; t++) {', ...inputLines(d), ...lv.body.map((l) => `  ${l}`), '}', ...lv.post],
+    };
+  });
+}
+
+/**
  * ∇θ Σ_t Σ_i W_ti log π_ti of the whole gate for arbitrary real W (n×k) into g, every level in one
  * loop over the rows: the outer level with weights Σ_{i₂} W_{t,i₁K2+i₂}, each group's with its own
  * columns, g_(j,a) = Σ_t (w_tj − s_t π_tj) v_ta per level (P3, math-spec §5.4: log π separates by
@@ -251,24 +274,27 @@ function inputLines(d: number): string[] {
  * The source of one level's pass: θ entry i read as `th(i)`, the inner level's first column of R
  * at `off` (an expression), every name prefixed by `px`; `post` stores g entry i by `gOut(i)`, −H
  * entry i by `hOut(i)` and ends with `ret` (which may read the level's Q as `${px}Q`). `hOut`
- * null: the gradient alone (no Q, no log, no −H).
+ * null: the gradient alone (no Q, no log, no −H). `kept`: π and log π of the level read from the
+ * logits kernel's state P, L (n×m) instead of computed from θ (the first pass of an M-step).
  */
-function levelParts(K1: number, K2: number, d: number, outer: boolean, px: string, th: (i: number) => string, off: string, gOut: (i: number) => string, hOut: ((i: number) => string) | null, ret: string): { pre: string[]; decl: string[]; body: string[]; post: string[] } {
+function levelParts(K1: number, K2: number, d: number, outer: boolean, px: string, th: (i: number) => string, off: string, gOut: (i: number) => string, hOut: ((i: number) => string) | null, ret: string, kept = false): { pre: string[]; decl: string[]; body: string[]; post: string[] } {
   const m = outer ? K1 : K2;
   const q = d + 1;
   const p = (m - 1) * q;
   const k = K1 * K2;
   const J = m - 1;
   const pre: string[] = [];
-  const decl: string[] = [`${px}Q = 0`];
+  const decl: string[] = hOut === null ? [] : [`${px}Q = 0`];
   const body: string[] = [];
   const post: string[] = [];
-  for (let i = 0; i < p; i++) pre.push(`const ${px}th${i} = ${th(i)};`);
   const v = (a: number): string => (a === 0 ? '1' : `v${a}`);
-  for (let j = 0; j < J; j++) {
-    const terms = [`${px}th${j * q}`];
-    for (let a = 1; a <= d; a++) terms.push(`${px}th${j * q + a} * v${a}`);
-    body.push(`const ${px}z${j} = ${terms.join(' + ')};`);
+  if (!kept) {
+    for (let i = 0; i < p; i++) pre.push(`const ${px}th${i} = ${th(i)};`);
+    for (let j = 0; j < J; j++) {
+      const terms = [`${px}th${j * q}`];
+      for (let a = 1; a <= d; a++) terms.push(`${px}th${j * q + a} * v${a}`);
+      body.push(`const ${px}z${j} = ${terms.join(' + ')};`);
+    }
   }
   // the level's weights of row t
   const o = `t * ${k}`;
@@ -276,7 +302,12 @@ function levelParts(K1: number, K2: number, d: number, outer: boolean, px: strin
     body.push(outer ? `const ${px}w${j} = ${Array.from({ length: K2 }, (_, i2) => `R[${o} + ${j * K2 + i2}]`).join(' + ')};` : `const ${px}w${j} = R[${o} + ${off} + ${j}];`);
   }
   body.push(`const ${px}s = ${Array.from({ length: m }, (_, j) => `${px}w${j}`).join(' + ')};`);
-  if (m === 2) {
+  if (kept) {
+    // π and log π of this level from the logits kernel's state (P, L: n×m): no exps, no logs;
+    // Σ_j w_j log π_j with a zero weight against a −∞ log-weight contributing 0 (as the split kernel)
+    for (let j = 0; j < J; j++) body.push(`const ${px}p${j} = P[t * ${m} + ${j}];`);
+    for (let j = 0; j < m; j++) body.push(`if (${px}w${j} !== 0) ${px}Q += ${px}w${j} * L[t * ${m} + ${j}];`);
+  } else if (m === 2) {
     // one exp: {e^(z − mx), e^(−mx)} = {1, e^(−|z|)}
     body.push(expSource(`${px}e`, `-Math.abs(${px}z0)`), `const ${px}sum = 1 + ${px}e;`, `const ${px}inv = 1 / ${px}sum;`, `const ${px}mx = ${px}z0 > 0 ? ${px}z0 : 0;`);
     body.push(`const ${px}p0 = ${px}z0 > 0 ? ${px}inv : ${px}e * ${px}inv;`);
@@ -290,7 +321,7 @@ function levelParts(K1: number, K2: number, d: number, outer: boolean, px: strin
   // Σ_j w_j (z_j − lse), z_(m−1) = 0, with the log of each row sum. The softmax core's log of a
   // product per block (rows summing to 1) is slower here: the outer level's pass took 2.4 → 4.9 ms
   // CPU at n = 1e5 with it (the branch on s ≠ 1 mispredicts on posterior rows).
-  if (hOut !== null) {
+  if (!kept && hOut !== null) {
     body.push(logSource(`${px}lg`, `${px}sum`, { positive: true }));
     body.push(`${px}Q += ${Array.from({ length: J }, (_, j) => `${px}w${j} * ${px}z${j}`).join(' + ')} - ${px}s * (${px}mx + ${px}lg);`);
   }
@@ -302,27 +333,25 @@ function levelParts(K1: number, K2: number, d: number, outer: boolean, px: strin
       post.push(`${gOut(j * q + a)} = ${px}g${j}_${a};`);
     }
   }
-  if (hOut === null) {
-    post.push(ret);
-    return { pre, decl: decl.slice(1), body, post };
-  }
-  for (let a = 1; a <= d; a++) for (let b = 1; b <= a; b++) body.push(`const ${px}v${a}_${b} = v${a} * v${b};`);
-  const vv = (a: number, b: number): string => (a === 0 && b === 0 ? '' : b === 0 ? ` * ${v(a)}` : ` * ${px}v${a}_${b}`);
-  for (let j = 0; j < J; j++) {
-    for (let l = 0; l <= j; l++) {
-      body.push(j === l ? `const ${px}h${j}_${l} = ${px}sp${j} * (1 - ${px}p${l});` : `const ${px}h${j}_${l} = -${px}sp${j} * ${px}p${l};`);
-      for (let a = 0; a < q; a++) {
-        for (let b = 0; b <= a; b++) {
-          const name = `${px}H${j}_${l}_${a}_${b}`;
-          decl.push(`${name} = 0`);
-          body.push(`${name} += ${px}h${j}_${l}${vv(a, b)};`);
-          // entries ((j,a),(l,b)), ((j,b),(l,a)) and their transposes
-          const cells = new Set<number>();
-          for (const [r, c] of [[j * q + a, l * q + b], [j * q + b, l * q + a]]) {
-            cells.add(r * p + c);
-            cells.add(c * p + r);
+  if (hOut !== null) {
+    for (let a = 1; a <= d; a++) for (let b = 1; b <= a; b++) body.push(`const ${px}v${a}_${b} = v${a} * v${b};`);
+    const vv = (a: number, b: number): string => (a === 0 && b === 0 ? '' : b === 0 ? ` * ${v(a)}` : ` * ${px}v${a}_${b}`);
+    for (let j = 0; j < J; j++) {
+      for (let l = 0; l <= j; l++) {
+        body.push(j === l ? `const ${px}h${j}_${l} = ${px}sp${j} * (1 - ${px}p${l});` : `const ${px}h${j}_${l} = -${px}sp${j} * ${px}p${l};`);
+        for (let a = 0; a < q; a++) {
+          for (let b = 0; b <= a; b++) {
+            const name = `${px}H${j}_${l}_${a}_${b}`;
+            decl.push(`${name} = 0`);
+            body.push(`${name} += ${px}h${j}_${l}${vv(a, b)};`);
+            // entries ((j,a),(l,b)), ((j,b),(l,a)) and their transposes
+            const cells = new Set<number>();
+            for (const [r, c] of [[j * q + a, l * q + b], [j * q + b, l * q + a]]) {
+              cells.add(r * p + c);
+              cells.add(c * p + r);
+            }
+            for (const cell of cells) post.push(`${hOut(cell)} = ${name};`);
           }
-          for (const cell of cells) post.push(`${hOut(cell)} = ${name};`);
         }
       }
     }

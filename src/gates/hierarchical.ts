@@ -23,7 +23,7 @@ import { LinearSoftmaxCore } from '../family/linear-softmax.js';
 import { parseCliOptions } from './common.js';
 import { ModelFormatError, OptionError } from '../errors.js';
 import { describe, lengthOf, readMatrix, readNumber, readVector } from '../json-read.js';
-import { hierarchicalGradientKernel, hierarchicalLogitsKernel, hierarchicalSplitKernel, levelNewtonKernel, type HierarchicalGradientKernel, type HierarchicalLogitsKernel, type HierarchicalSplitKernel, type LevelNewtonKernel } from './hierarchical-kernels.js';
+import { hierarchicalGradientKernel, hierarchicalLogitsKernel, hierarchicalSplitKernel, levelKeptKernel, levelNewtonKernel, type HierarchicalGradientKernel, type HierarchicalLogitsKernel, type HierarchicalSplitKernel, type LevelKeptKernel, type LevelNewtonKernel } from './hierarchical-kernels.js';
 import { NewtonMaximizer, RIDGE_NEWTON, type NewtonProblem } from '../numeric/newton.js';
 
 export class HierarchicalGate implements Gate {
@@ -88,14 +88,15 @@ export class HierarchicalGate implements Gate {
     this.pOuter = this.outer.nParams;
     this.pInner = this.inner.nParams;
     this.nParams = this.pOuter + K1 * this.pInner;
-    // the levels' own Newton passes need no kept state: then the logits kernel writes z only
     const outerK = options.plain === true || K1 === 1 ? null : levelNewtonKernel(K1, K2, d, true);
     const innerK = options.plain === true || K2 === 1 ? null : levelNewtonKernel(K1, K2, d, false);
     const own = options.plain !== true && (K1 === 1 || outerK !== null) && (K2 === 1 || innerK !== null);
-    this.logitsKernel = options.plain === true ? null : hierarchicalLogitsKernel(K1, K2, d, !own);
+    // the logits keep the levels' weights for the softmax cores' M-steps, and for the levels' first passes
+    this.logitsKernel = options.plain === true ? null : hierarchicalLogitsKernel(K1, K2, d, true);
     this.levels = own && this.logitsKernel
       ? {
-          outer: new LevelProblem(this.pOuter, outerK), inner: new LevelProblem(this.pInner, innerK),
+          outer: new LevelProblem(this.pOuter, outerK, K1 === 1 ? null : levelKeptKernel(K1, K2, d, true)),
+          inner: new LevelProblem(this.pInner, innerK, K2 === 1 ? null : levelKeptKernel(K1, K2, d, false)),
           outerNewton: new NewtonMaximizer(this.pOuter, RIDGE_NEWTON), innerNewton: new NewtonMaximizer(this.pInner, RIDGE_NEWTON),
         }
       : null;
@@ -159,16 +160,12 @@ export class HierarchicalGate implements Gate {
 
   /**
    * Logits z_{i₁i₂} = a_{i₁} + log π^{i₁}_{i₂} (log π = z − lse z, since each inner softmax sums to 1).
-   * The kernel also keeps both levels' weights at this θ, from which `mStep` and `gradQ` start.
+   * The kernel also keeps both levels' weights and log-weights at this θ, from which the M-step's
+   * first Newton passes start.
    */
   logits(theta: Float64Array, X: Float64Array, n: number, out: Float64Array): void {
     if (this.logitsKernel === null) {
       this.logWeights(theta, X, n, out);
-      return;
-    }
-    if (this.levels) {
-      // z only: the levels' M-step passes start from θ, and gradQ recomputes the weights
-      this.logitsKernel(theta, X, n, out, EMPTY, EMPTY, NO_BUFFERS, NO_BUFFERS);
       return;
     }
     this.ensure(n);
@@ -233,7 +230,7 @@ export class HierarchicalGate implements Gate {
     // each level starts from the weights of the last logits at this θ when there are any (no first pass)
     const kept = this.hasState(theta, X, n);
     this.stateX = null; // θ moves
-    if (this.levels) return this.levelMStep(theta, X, n, R, options, this.levels);
+    if (this.levels) return this.levelMStep(theta, X, n, R, options, this.levels, kept);
     if (kept && this.splitKernel) return this.keptMStep(theta, X, n, R, options, this.splitKernel);
     // the objective separates: outer softmax on group sums + one inner softmax per group
     const Wo = this.sumGroups(R, n);
@@ -254,7 +251,7 @@ export class HierarchicalGate implements Gate {
    * no stored weights): the same damped Newton (numeric/newton.ts, ridge) and stopping rule as the
    * softmax cores' M-steps, on the same objectives.
    */
-  private levelMStep(theta: Float64Array, X: Float64Array, n: number, R: Float64Array, options: GateMStepOptions, lv: NonNullable<HierarchicalGate['levels']>): GateMStepInfo {
+  private levelMStep(theta: Float64Array, X: Float64Array, n: number, R: Float64Array, options: GateMStepOptions, lv: NonNullable<HierarchicalGate['levels']>, kept: boolean): GateMStepInfo {
     let iterations = 0;
     let objective = 0;
     let converged = true;
@@ -263,8 +260,9 @@ export class HierarchicalGate implements Gate {
       objective += r.objective;
       converged &&= r.converged;
     };
-    if (this.pOuter > 0) add(lv.outer.run(lv.outerNewton, this.outerTheta(theta), X, n, R, 0, options));
-    if (this.pInner > 0) for (let i1 = 0; i1 < this.K1; i1++) add(lv.inner.run(lv.innerNewton, this.innerTheta(theta, i1), X, n, R, i1 * this.K2, options));
+    // each level's first pass from the weights the last logits kept at this θ (no exps, no logs), when they did
+    if (this.pOuter > 0) add(lv.outer.run(lv.outerNewton, this.outerTheta(theta), X, n, R, 0, options, kept ? this.Po : null, this.Lk));
+    if (this.pInner > 0) for (let i1 = 0; i1 < this.K1; i1++) add(lv.inner.run(lv.innerNewton, this.innerTheta(theta, i1), X, n, R, i1 * this.K2, options, kept ? this.Pg[i1] : null, this.Lg[i1]));
     return { iterations, objective, converged };
   }
 
@@ -360,23 +358,32 @@ class LevelProblem implements NewtonProblem {
   private R: Float64Array = EMPTY;
   private n = 0;
   private off = 0;
-  constructor(readonly nParams: number, private readonly kernel: LevelNewtonKernel | null) {}
+  /** The level's kept weights and log-weights at the run's start θ (null: none, the first pass computes them). */
+  private P: Float64Array | null = null;
+  private L: Float64Array = EMPTY;
+  constructor(readonly nParams: number, private readonly kernel: LevelNewtonKernel | null, private readonly keptKernel: LevelKeptKernel | null) {}
   pass(theta: Float64Array, g: Float64Array, NH: Float64Array): number {
     return this.kernel ? this.kernel(theta, this.X, this.R, this.n, this.off, g, NH) : 0;
   }
-  run(newton: NewtonMaximizer, theta: Float64Array, X: Float64Array, n: number, R: Float64Array, off: number, options: GateMStepOptions): GateMStepInfo {
+  firstPass(theta: Float64Array, g: Float64Array, NH: Float64Array): number {
+    if (this.P === null || this.keptKernel === null) return this.pass(theta, g, NH);
+    return this.keptKernel(this.P, this.L, this.X, this.R, this.n, this.off, g, NH);
+  }
+  run(newton: NewtonMaximizer, theta: Float64Array, X: Float64Array, n: number, R: Float64Array, off: number, options: GateMStepOptions, P: Float64Array | null = null, L: Float64Array = EMPTY): GateMStepInfo {
     this.X = X;
     this.R = R;
     this.n = n;
     this.off = off;
+    this.P = P;
+    this.L = L;
     const info = newton.run(this, theta, options);
-    this.X = this.R = EMPTY;
+    this.X = this.R = this.L = EMPTY;
+    this.P = null;
     return info;
   }
 }
 
 const EMPTY = new Float64Array(0);
-const NO_BUFFERS: readonly Float64Array[] = [];
 
 /** A level's start: its weights and Σ W log π from its log-weights (m = n × classes entries). */
 function levelState(P: Float64Array, L: Float64Array, W: Float64Array, m: number): GateState {

@@ -1,6 +1,6 @@
 import { describe, it, expect } from 'vitest';
 import { HierarchicalGate } from '../../src/gates/hierarchical.js';
-import { hierarchicalSplitKernel, levelNewtonKernel } from '../../src/gates/hierarchical-kernels.js';
+import { hierarchicalLogitsKernel, hierarchicalSplitKernel, levelKeptKernel, levelNewtonKernel } from '../../src/gates/hierarchical-kernels.js';
 import { LinearSoftmaxCore } from '../../src/family/linear-softmax.js';
 import { gateFactory, parseGateSpec } from '../../src/gates/registry.js';
 import { Rng } from '../../src/numeric/rng.js';
@@ -220,6 +220,34 @@ describe('hierarchical gate', () => {
     const before = truth.theta.slice();
     truth.canonicalize();
     expect(Array.from(truth.theta)).toEqual(Array.from(before));
+  });
+
+  it.each([[2, 2, 1], [2, 3, 2], [3, 2, 3], [3, 4, 1]])('a level\'s first pass from the logits\' kept weights: the level pass\'s g and −H bit for bit, Q to 1e-13 (%ix%i, d=%i)', (K1, K2, d) => {
+    const rng = new Rng(1300 + K1 * 10 + K2);
+    const k = K1 * K2;
+    const q = d + 1;
+    const n = 301;
+    const X = uniformX(n, d, rng, -2, 2);
+    const R = new Float64Array(n * k).map(() => (rng.uniform() < 0.1 ? 0 : rng.uniform()));
+    const po = (K1 - 1) * q;
+    const pi = (K2 - 1) * q;
+    const theta = new Float64Array(po + K1 * pi).map(() => 2 * rng.normal());
+    const Po = new Float64Array(n * K1);
+    const Lo = new Float64Array(n * K1);
+    const Pg = Array.from({ length: K1 }, () => new Float64Array(n * K2));
+    const Lg = Array.from({ length: K1 }, () => new Float64Array(n * K2));
+    hierarchicalLogitsKernel(K1, K2, d, true)!(theta, X, n, new Float64Array(n * k), Po, Lo, Pg, Lg);
+    const levels: [boolean, number, Float64Array, Float64Array, Float64Array][] = [[true, 0, Po, Lo, theta.subarray(0, po)]];
+    for (let i1 = 0; i1 < K1; i1++) levels.push([false, i1 * K2, Pg[i1], Lg[i1], theta.subarray(po + i1 * pi, po + (i1 + 1) * pi)]);
+    for (const [outer, off, P, L, th] of levels) {
+      const p = th.length;
+      const [g1, g2, H1, H2] = [new Float64Array(p), new Float64Array(p), new Float64Array(p * p), new Float64Array(p * p)];
+      const Q1 = levelKeptKernel(K1, K2, d, outer)!(P, L, X, R, n, off, g1, H1);
+      const Q2 = levelNewtonKernel(K1, K2, d, outer)!(th, X, R, n, off, g2, H2);
+      expect([...g1]).toEqual([...g2]);
+      expect([...H1]).toEqual([...H2]);
+      expect(Math.abs(Q1 - Q2)).toBeLessThan(1e-13 * Math.abs(Q2));
+    }
   });
 
   it('JSON validation, dims and CLI specs', () => {
