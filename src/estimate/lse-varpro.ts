@@ -43,6 +43,7 @@ import { levenbergMarquardt, type LeastSquaresProblem, type LMResult } from '../
 import { atActiveBound } from '../numeric/box.js';
 import { cacheHolds, lseNormalEquations, lseObjective, markCache, type LSEWorkspace } from './lse-objective.js';
 import { hasAnalyticHessian, lseHessian, LSEHessianWorkspace } from './lse-hessian.js';
+import { gateMomentsKernel, projectMomentsKernel, residualKernel, varproKernelShape } from './lse-varpro-kernels.js';
 
 /** λ of the first round, the factor per round and the floor (file comment). */
 const LAMBDA_START = 1e-6;
@@ -100,8 +101,13 @@ export class VarproProblem implements LeastSquaresProblem {
   private readonly etaRef: Float64Array;
 
   /** The reduced problem F of one round: anchor η_ref = the experts of theta0, weight λ (file comment). */
+  /** The compiled d = 1 passes (lse-varpro-kernels.ts) are used (false: the loops below). */
+  private readonly compiled: boolean;
+
   /** `generic`: the Jacobian/Hessian passes of lse-objective.ts / lse-hessian.ts even for softmax (to test the moment pass against). */
-  constructor(private readonly model: MixtureOfExperts, private readonly data: Dataset, private readonly ws: LSEWorkspace, theta0: Float64Array, lambda: number, generic = false) {
+  /** `loops`: the loop passes even where compiled ones exist (to test them against each other). */
+  constructor(private readonly model: MixtureOfExperts, private readonly data: Dataset, private readonly ws: LSEWorkspace, theta0: Float64Array, lambda: number, generic = false, loops = false) {
+    this.compiled = !loops && varproKernelShape(model.k, data.d);
     this.p = model.gate.nParams;
     this.n = data.n;
     this.pE = model.expert.nParams;
@@ -208,7 +214,8 @@ export class VarproProblem implements LeastSquaresProblem {
     momB.fill(0);
     let sse = 0;
     let comp = 0;
-    for (let t = 0; t < n; t++) {
+    if (this.compiled) sse = gateMomentsKernel(k, hessian)(P, H, X, y, n, mom, momB);
+    else for (let t = 0; t < n; t++) {
       const o = t * k;
       const xo = t * d;
       let f = 0;
@@ -347,7 +354,8 @@ export class VarproProblem implements LeastSquaresProblem {
     const { mom1, c1 } = this;
     mom1.fill(0);
     c1.fill(0);
-    for (let t = 0; t < n; t++) {
+    if (logits && this.compiled) projectMomentsKernel(k)(P, X, y, n, mom1, c1);
+    else for (let t = 0; t < n; t++) {
       const o = t * k;
       const xo = t * d;
       if (logits) {
@@ -428,7 +436,8 @@ export class VarproProblem implements LeastSquaresProblem {
     const H = ws.H;
     let sse = 0;
     let comp = 0;
-    for (let t = 0; t < n; t++) {
+    if (this.compiled) sse = residualKernel(k)(eta, P, X, y, n, H);
+    else for (let t = 0; t < n; t++) {
       const o = t * k;
       const xo = t * d;
       let f = 0;
