@@ -29,7 +29,7 @@
  */
 import { NO_INVARIANCE, TEMPERATURE_INVARIANCE, type LogitsFragment, type GateInvariance, type BlockInfo, type Gate, type GateJSON, type GateMStepInfo, type GateMStepOptions, type GateState } from './gate.js';
 import type { GateFactory } from './gate.js';
-import { NewtonMaximizer, type NewtonProblem } from '../numeric/newton.js';
+import { MARQUARDT_FINAL_NEWTON, NewtonMaximizer, type NewtonProblem } from '../numeric/newton.js';
 import { linearBlocksToJSON } from './softmax.js';
 import { readTau, cliPositive, linearGateDims, parseCliOptions, readFixedTau, slopeNorm } from './common.js';
 import { ModelFormatError, OptionError } from '../errors.js';
@@ -117,7 +117,7 @@ export class ActivationGate implements Gate, NewtonProblem {
     const der = new Float64Array(3);
     activationDerivatives(this.code, 0, der);
     this.sigma0 = der[0];
-    this.newton = new NewtonMaximizer(this.nParams);
+    this.newton = new NewtonMaximizer(this.nParams, MARQUARDT_FINAL_NEWTON);
     const shape = { k, d, code: this.code, inside: bias === 'inside', hasLogTau: this.hasLogTau };
     const plain = options.plain === true;
     this.passKernel = plain ? null : activationPassKernel(shape);

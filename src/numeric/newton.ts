@@ -79,6 +79,11 @@ export interface NewtonSettings {
    * k = 3), leaving the rest to the L-BFGS finish.
    */
   finalStep: boolean;
+  /**
+   * Keep the quadratic-convergence constant C learnt by a run for the next run (a sequence of
+   * M-steps on slowly changing weights): a one-step M-step can then stop on C·r² before its trial.
+   */
+  carryQuadratic?: boolean;
 }
 
 /** Largest final step taken without a trial pass, relative to 1 + |θᵢ| (see `NewtonMaximizer.finalStep`). */
@@ -103,6 +108,12 @@ function touchesBox(theta: Float64Array, B: number): boolean {
 
 export const MARQUARDT_NEWTON: NewtonSettings = { damping: 'marquardt', maxHalvings: 50, finalStep: false };
 export const RIDGE_NEWTON: NewtonSettings = { damping: 'ridge', maxHalvings: 40, finalStep: true };
+/**
+ * Marquardt damping with the final step and the quadratic-convergence stop carried across runs
+ * (the activation gate): the stops need an undamped step (λ ≤ 1e-6, −∇²Q positive definite), where
+ * a short step of decrement ≤ tol lies deep in Newton's quadratic region as for a concave Q.
+ */
+export const MARQUARDT_FINAL_NEWTON: NewtonSettings = { damping: 'marquardt', maxHalvings: 50, finalStep: true, carryQuadratic: true };
 
 export class NewtonMaximizer {
   readonly p: number;
@@ -113,6 +124,8 @@ export class NewtonMaximizer {
   private readonly L: Float64Array;
   private readonly step: Float64Array;
   private readonly trial: Float64Array;
+  /** The quadratic-convergence constant of the last run that learnt one (`carryQuadratic`). */
+  private carriedC = 0;
 
   constructor(p: number, private readonly settings: NewtonSettings = MARQUARDT_NEWTON) {
     this.p = p;
@@ -259,7 +272,8 @@ export class NewtonMaximizer {
     // the last step was a full Newton step (α = 1, fresh −∇²Q, off the box), its relative decrement, the largest C seen in this run
     let full = false;
     let rPrev = Infinity;
-    let cRun = 0;
+    let cRun = this.settings.carryQuadratic ? this.carriedC : 0;
+    let cOwn = 0;
     if (!(Q > -Infinity)) return { iterations, objective: Q, converged: false };
     while (iterations < options.maxIter) {
       if (bounded) this.holdActive(theta, g, NH, B);
@@ -272,7 +286,10 @@ export class NewtonMaximizer {
       // quadratic convergence (finalStep): r = decrement/scale of the step after an undamped one is
       // ≈ C·r²; learn C, and stop when the step to take leaves a predicted decrement ≤ the tolerance
       const r = decrement / scale;
-      if (full && r > 0 && rPrev < QUADRATIC_REGION) cRun = Math.max(cRun, r / (rPrev * rPrev));
+      if (full && r > 0 && rPrev < QUADRATIC_REGION) {
+        cOwn = Math.max(cOwn, r / (rPrev * rPrev));
+        cRun = Math.max(cRun, cOwn);
+      }
       const quadraticStop = this.settings.finalStep && cRun > 0 && QUADRATIC_SAFETY * cRun * r * r <= 2 * options.tol;
       if (nearNewton && (!(decrement > 2 * options.tol * scale) || quadraticStop)) {
         converged = true;
@@ -316,6 +333,7 @@ export class NewtonMaximizer {
       freshHessian = !cheap;
     }
     this.g = g; this.NH = NH; this.g2 = g2; this.NH2 = NH2;
+    if (cOwn > 0) this.carriedC = cOwn;
     return { iterations, objective: Q, converged };
   }
 }

@@ -1,5 +1,5 @@
 import { describe, it, expect } from 'vitest';
-import { MARQUARDT_NEWTON, NewtonMaximizer, RIDGE_NEWTON, type NewtonProblem } from '../../src/numeric/newton.js';
+import { MARQUARDT_FINAL_NEWTON, MARQUARDT_NEWTON, NewtonMaximizer, RIDGE_NEWTON, type NewtonProblem } from '../../src/numeric/newton.js';
 import { Rng } from '../../src/numeric/rng.js';
 import { fitEM } from '../../src/estimate/em.js';
 import { parseGateSpec } from '../../src/gates/registry.js';
@@ -165,6 +165,37 @@ describe('the damped Newton maximiser (numeric/newton.ts)', () => {
     expect(Math.abs(r.objective + w)).toBeLessThanOrEqual(tol * w);
   });
 
+  it('carryQuadratic: C learnt by one run stops the next run\'s single step before its trial pass (marquardt with the final step)', () => {
+    // the same objective, a second run from a start one step from the maximum: without a carried C it needs
+    // the trial pass that confirms the tolerance, with it none (the step is taken as the final step)
+    const w = 1e4;
+    let passes = 0;
+    const problem: NewtonProblem = {
+      nParams: 1,
+      pass: (t, g, NH) => {
+        passes++;
+        const e = Math.exp(t[0]);
+        g[0] = -w * (e - 1);
+        NH[0] = w * e;
+        return -w * (e - t[0]);
+      },
+    };
+    const tol = 1e-12;
+    const counts: number[] = [];
+    for (const settings of [MARQUARDT_NEWTON, MARQUARDT_FINAL_NEWTON]) {
+      const newton = new NewtonMaximizer(1, settings);
+      newton.run(problem, Float64Array.of(0.5), { maxIter: 50, tol }); // learns C
+      passes = 0;
+      const theta = Float64Array.of(2e-5); // r ≈ 4e-10: 16·C·r² ≈ 6e-19 ≤ 2·tol, but r > 2·tol
+      const r = newton.run(problem, theta, { maxIter: 50, tol });
+      expect(r.converged).toBe(true);
+      expect(r.objective).toBeGreaterThanOrEqual(-w * (Math.exp(2e-5) - 2e-5));
+      expect(Math.abs(theta[0])).toBeLessThan(1e-9);
+      counts.push(passes);
+    }
+    expect(counts).toEqual([2, 1]); // start + trial vs start only
+  });
+
   it('uses firstPass (a warm start that already knows the Newton system) for the first system only', () => {
     const base = quadratic([1, 2], [1, 1]);
     let first = 0;
@@ -261,8 +292,9 @@ describe('one maximiser for the softmax core and the gates: fits unchanged by th
     ['topk:2', 'gaussian', 3, 2, { maxIter: 60 }, -531.7898258411919, 35, -0.16803416451968278],
     // the activation gate's one-pass kernels (gates/activation-kernels.ts) agree with the block-wise loops to 1e-15,
     // but this fit's early damped-Newton M-steps amplify rounding: the same maximum (ℓ to 1e-14), 22 EM evaluations instead of 28
-    // (also with the value-and-gradient trials near the end of an M-step, numeric/newton.ts gradientPass)
-    ['activation:tanh', 'gaussian', 2, 1, { maxIter: 60, standardize: false }, -566.271825175327, 22, -0.04439900642097501],
+    // (also with the value-and-gradient trials near the end of an M-step, numeric/newton.ts gradientPass); with the
+    // final step and the carried quadratic-convergence stop (MARQUARDT_FINAL_NEWTON) 19, ℓ 1.7e-14 higher, θ₀ 2e-7 away
+    ['activation:tanh', 'gaussian', 2, 1, { maxIter: 60, standardize: false }, -566.271825175327, 19, -0.04439900642097501],
     // quasi-separated data (expert coefficients run off to 1e4…1e12): until the guarded final Newton step
     // (numeric/newton.ts finalStep) a blind last step moved a coefficient from −4e3 to 2e7, EM's ℓ fell from
     // −297.47 to −1.5e6 and the fit ended at −301.773899 (142 evaluations); now the trace is monotone and ends higher
