@@ -24,7 +24,7 @@ import { parseCliOptions } from './common.js';
 import { ModelFormatError, OptionError } from '../errors.js';
 import { describe, lengthOf, readMatrix, readNumber, readVector } from '../json-read.js';
 import { hierarchicalGradientKernel, hierarchicalLogitsKernel, hierarchicalSplitKernel, levelKeptKernel, levelNewtonKernel, type HierarchicalGradientKernel, type HierarchicalLogitsKernel, type HierarchicalSplitKernel, type LevelKeptKernel, type LevelNewtonKernel } from './hierarchical-kernels.js';
-import { NewtonMaximizer, RIDGE_NEWTON, type NewtonProblem } from '../numeric/newton.js';
+import { NewtonMaximizer, RIDGE_CARRY_NEWTON, type NewtonProblem } from '../numeric/newton.js';
 
 export class HierarchicalGate implements Gate {
   readonly type = 'hierarchical';
@@ -97,7 +97,8 @@ export class HierarchicalGate implements Gate {
       ? {
           outer: new LevelProblem(this.pOuter, outerK, K1 === 1 ? null : levelKeptKernel(K1, K2, d, true)),
           inner: new LevelProblem(this.pInner, innerK, K2 === 1 ? null : levelKeptKernel(K1, K2, d, false)),
-          outerNewton: new NewtonMaximizer(this.pOuter, RIDGE_NEWTON), innerNewton: new NewtonMaximizer(this.pInner, RIDGE_NEWTON),
+          // the quadratic-convergence constant carried from M-step to M-step: a one-step level run stops before its trial
+          outerNewton: new NewtonMaximizer(this.pOuter, RIDGE_CARRY_NEWTON), innerNewton: new NewtonMaximizer(this.pInner, RIDGE_CARRY_NEWTON),
         }
       : null;
     this.gradientKernel = this.levels ? hierarchicalGradientKernel(K1, K2, d) : null;

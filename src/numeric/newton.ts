@@ -113,6 +113,8 @@ export const RIDGE_NEWTON: NewtonSettings = { damping: 'ridge', maxHalvings: 40,
  * (the activation gate): the stops need an undamped step (λ ≤ 1e-6, −∇²Q positive definite), where
  * a short step of decrement ≤ tol lies deep in Newton's quadratic region as for a concave Q.
  */
+/** Ridge damping with the quadratic-convergence constant carried across runs (the hierarchical gate's levels). */
+export const RIDGE_CARRY_NEWTON: NewtonSettings = { damping: 'ridge', maxHalvings: 40, finalStep: true, carryQuadratic: true };
 export const MARQUARDT_FINAL_NEWTON: NewtonSettings = { damping: 'marquardt', maxHalvings: 50, finalStep: true, carryQuadratic: true };
 
 export class NewtonMaximizer {
