@@ -7,11 +7,14 @@
  *   generic start (k-means++ with the subsample warm start) with `--finish lbfgs` (baseline: the
  *   default before 'auto'), `--finish newton` and the default ('auto'): the four cases of startup.bench.ts's "kmeans++ (dist)" groups (same data).
  *   Diagnostics: cpuSeconds (user + system of the child, /usr/bin/time), iterations, logLik.
+ * - "finish: cold fit --json multinomial …": multinomial-logistic experts on the multinomial-softmax
+ *   preset truth (issue 16 item 4), the generic start against the near-truth start (baseline).
+ *   "finish: multinomial … in process": the same fits in one process.
  * - "finish: softmax gates n=…": in process, the softmax rows of gates.bench.ts (near-truth start,
  *   seed 5) with `finish: 'lbfgs'` (baseline) and `finish: 'newton'`; cpuMs of the whole fit.
  */
 import { spawnSync } from 'node:child_process';
-import { existsSync, mkdtempSync, readFileSync, rmSync } from 'node:fs';
+import { existsSync, mkdtempSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join, resolve } from 'node:path';
 import type { BenchCase } from './types.js';
@@ -31,18 +34,30 @@ const TRUTH_D2K3: ModelJSON = {
   experts: { type: 'gaussianLinear', a: [[2, -1], [-2, 1], [0.5, 3]], b: [1, -1, 4], variance: [0.25, 0.16, 0.36] },
 };
 
-interface Files { dir: string; csv: Record<string, string> }
+/**
+ * The multinomial-softmax study preset's truth (studies/multinomial-softmax.yaml; P2, arXiv
+ * 2310.14188): k* = 2, C = 2 classes, d = 1, x ~ U[−2, 2].
+ */
+const TRUTH_MULTINOMIAL: ModelJSON = {
+  gate: { type: 'softmax', beta0: [0.5, 0], beta1: [[2], [0]] },
+  experts: { type: 'multinomialLogistic', classes: 2, a: [[1, 0], [-1, 0]], b: [[[2], [0]], [[-1.5], [0]]] },
+};
+
+interface Files { dir: string; csv: Record<string, string>; truth: Record<string, string> }
 let files: Files | undefined;
 function setupFiles(): Files {
   if (files) return files;
   spawnSync(process.execPath, [join(ROOT, 'scripts', 'build.mjs'), '--if-stale'], { cwd: ROOT, stdio: 'ignore' });
   const dir = mkdtempSync(join(tmpdir(), 'moelab-finish-'));
-  const csv: Record<string, string> = { a100000: join(dir, 'a-100000.csv'), d10000: join(dir, 'd2k3-10000.csv'), d100000: join(dir, 'd2k3-100000.csv') };
+  const csv: Record<string, string> = { a100000: join(dir, 'a-100000.csv'), d10000: join(dir, 'd2k3-10000.csv'), d100000: join(dir, 'd2k3-100000.csv'), m100000: join(dir, 'multinomial-100000.csv') };
   writeCsvDataset(csv.a100000, simulated(AUTHORS_TRUTH, 100_000, 0, 1)().data);
   writeCsvDataset(csv.d10000, simulated(TRUTH_D2K3, 10_000, -1, 1)().data);
   writeCsvDataset(csv.d100000, simulated(TRUTH_D2K3, 100_000, -1, 1)().data);
+  writeCsvDataset(csv.m100000, simulated(TRUTH_MULTINOMIAL, 100_000, -2, 2)().data);
+  const truth: Record<string, string> = { m100000: join(dir, 'multinomial-truth.json') };
+  writeFileSync(truth.m100000, JSON.stringify(TRUTH_MULTINOMIAL));
   process.on('exit', () => rmSync(dir, { recursive: true, force: true }));
-  files = { dir, csv };
+  files = { dir, csv, truth };
   return files;
 }
 
@@ -60,11 +75,12 @@ function record(key: string, value: number): number {
   return median(v);
 }
 
-function coldFit(file: string, k: number, finish: 'lbfgs' | 'newton' | undefined) {
-  const key = `${file}|${k}|${finish ?? 'default'}`;
+/** `extra`: more CLI arguments (e.g. --expert multinomial); `nearTruth`: start from the file's truth (--truth) instead of the generic start. */
+function coldFit(file: string, k: number, finish: 'lbfgs' | 'newton' | undefined, extra: readonly string[] = [], nearTruth = false) {
+  const key = `${file}|${k}|${finish ?? 'default'}|${extra.join(' ')}|${nearTruth}`;
   return (st: unknown) => {
     const s = st as Files;
-    const cmd = [process.execPath, BIN, 'fit', '--data', s.csv[file], '--k', String(k), '--json', ...(finish ? ['--finish', finish] : [])];
+    const cmd = [process.execPath, BIN, 'fit', '--data', s.csv[file], '--k', String(k), '--json', ...(finish ? ['--finish', finish] : []), ...extra, ...(nearTruth ? ['--truth', s.truth[file]] : [])];
     const timeFile = join(s.dir, 'time.txt');
     const env = { ...process.env, MOELAB_SOURCE: '0' };
     const r = TIME ? spawnSync(TIME, ['-f', '%U %S', '-o', timeFile, ...cmd], { env, encoding: 'utf8' }) : spawnSync(cmd[0], cmd.slice(1), { env, encoding: 'utf8' });
@@ -88,6 +104,34 @@ for (const [label, file, k] of [
   cases.push({ group, name: '--finish lbfgs (baseline)', setup: setupFiles, run: coldFit(file, k, 'lbfgs'), baseline: true });
   cases.push({ group, name: '--finish newton', setup: setupFiles, run: coldFit(file, k, 'newton') });
   cases.push({ group, name: 'default (auto: newton from 5e4 rows)', setup: setupFiles, run: coldFit(file, k, undefined) });
+}
+
+// multinomial experts (issue 16 item 4: ≤ 1.5 s at n = 1e5): the generic start (k-means++ with the
+// subsample warm start) against the near-truth start (baseline, the study's protocol), cold CLI
+{
+  const group = 'finish: cold fit --json multinomial n=1e5 d=1 k=2 (dist)';
+  const expert = ['--expert', 'multinomial'];
+  cases.push({ group, name: 'near-truth start (baseline)', setup: setupFiles, run: coldFit('m100000', 2, undefined, expert, true), baseline: true });
+  cases.push({ group, name: 'generic start (default)', setup: setupFiles, run: coldFit('m100000', 2, undefined, expert) });
+  cases.push({ group, name: 'generic start --finish newton', setup: setupFiles, run: coldFit('m100000', 2, 'newton', expert) });
+}
+// the same fits in process (warm kernels): cpuMs of the whole fit
+function multinomialInProcess(key: string, start: 'nearTruth' | 'kmeans++') {
+  return (st: unknown) => {
+    const { truth, data } = st as SimulatedState;
+    const spec = { gate: { type: 'softmax' }, experts: { type: 'multinomialLogistic', classes: 2 }, k: 2, d: 1 };
+    const c0 = process.cpuUsage();
+    const r = fitEM(spec, data, { init: start === 'nearTruth' ? { type: 'nearTruth', truth } : { type: 'kmeans++' }, seed: 1 });
+    const c = process.cpuUsage(c0);
+    const cpuMs = (c.user + c.system) / 1000;
+    return { cpuMs, cpuMsMedian: record(key, cpuMs), iterations: r.iterations, logLik: r.logLikelihood, gradNorm: r.gradientNorm, converged: r.converged };
+  };
+}
+{
+  const group = 'finish: multinomial n=1e5 d=1 k=2 in process';
+  const setup = simulated(TRUTH_MULTINOMIAL, 100_000, -2, 2);
+  cases.push({ group, name: 'near-truth start (baseline)', setup, run: multinomialInProcess(`${group}|near`, 'nearTruth'), baseline: true });
+  cases.push({ group, name: 'generic start (k-means++, warm start)', setup, run: multinomialInProcess(`${group}|generic`, 'kmeans++') });
 }
 
 // the softmax rows of gates.bench.ts (same truths, designs, start and seed)
