@@ -27,6 +27,21 @@ function quadratic(c: number[], a: number[], rho = 0.3): NewtonProblem {
   };
 }
 
+
+/** Q = −w(e^θ − θ) (1-D, maximum at θ = 0, quadratic Newton convergence); onPass counts the passes. */
+function expMinusLinear(w: number, onPass: () => void): NewtonProblem {
+  return {
+    nParams: 1,
+    pass: (t, g, NH) => {
+      onPass();
+      const e = Math.exp(t[0]);
+      g[0] = -w * (e - 1);
+      NH[0] = w * e;
+      return -w * (e - t[0]);
+    },
+  };
+}
+
 describe('the damped Newton maximiser (numeric/newton.ts)', () => {
   it.each([['marquardt', MARQUARDT_NEWTON], ['ridge', RIDGE_NEWTON]] as const)('%s: one exact step to the maximum of a concave quadratic', (_name, settings) => {
     const c = [1.5, -2, 0.25];
@@ -137,16 +152,7 @@ describe('the damped Newton maximiser (numeric/newton.ts)', () => {
     // 0.107, 5.4e-3, 1.5e-5, 1.1e-10), relative decrements r = (e^θ − 1)²e^{−θ}/(e^θ − θ) ≈ θ²
     const w = 1e4;
     let passes = 0;
-    const problem: NewtonProblem = {
-      nParams: 1,
-      pass: (t, g, NH) => {
-        passes++;
-        const e = Math.exp(t[0]);
-        g[0] = -w * (e - 1);
-        NH[0] = w * e;
-        return -w * (e - t[0]);
-      },
-    };
+    const problem = expMinusLinear(w, () => passes++);
     const tol = 1e-12;
     // the passes the plain rule needs: until r ≤ 2·tol
     let th = 0.5;
@@ -170,16 +176,7 @@ describe('the damped Newton maximiser (numeric/newton.ts)', () => {
     // the trial pass that confirms the tolerance, with it none (the step is taken as the final step)
     const w = 1e4;
     let passes = 0;
-    const problem: NewtonProblem = {
-      nParams: 1,
-      pass: (t, g, NH) => {
-        passes++;
-        const e = Math.exp(t[0]);
-        g[0] = -w * (e - 1);
-        NH[0] = w * e;
-        return -w * (e - t[0]);
-      },
-    };
+    const problem = expMinusLinear(w, () => passes++);
     const tol = 1e-12;
     const counts: number[] = [];
     for (const settings of [MARQUARDT_NEWTON, MARQUARDT_FINAL_NEWTON]) {
