@@ -108,13 +108,13 @@ function touchesBox(theta: Float64Array, B: number): boolean {
 
 export const MARQUARDT_NEWTON: NewtonSettings = { damping: 'marquardt', maxHalvings: 50, finalStep: false };
 export const RIDGE_NEWTON: NewtonSettings = { damping: 'ridge', maxHalvings: 40, finalStep: true };
+/** Ridge damping with the quadratic-convergence constant carried across runs (the hierarchical gate's levels). */
+export const RIDGE_CARRY_NEWTON: NewtonSettings = { damping: 'ridge', maxHalvings: 40, finalStep: true, carryQuadratic: true };
 /**
  * Marquardt damping with the final step and the quadratic-convergence stop carried across runs
  * (the activation gate): the stops need an undamped step (λ ≤ 1e-6, −∇²Q positive definite), where
  * a short step of decrement ≤ tol lies deep in Newton's quadratic region as for a concave Q.
  */
-/** Ridge damping with the quadratic-convergence constant carried across runs (the hierarchical gate's levels). */
-export const RIDGE_CARRY_NEWTON: NewtonSettings = { damping: 'ridge', maxHalvings: 40, finalStep: true, carryQuadratic: true };
 export const MARQUARDT_FINAL_NEWTON: NewtonSettings = { damping: 'marquardt', maxHalvings: 50, finalStep: true, carryQuadratic: true };
 
 export class NewtonMaximizer {
